@@ -1,0 +1,118 @@
+// Package component owns the contract between the pipeline host and the components it runs:
+// the Source, Processor and Consumer interfaces, the Record a processor emits, the Env a
+// constructor receives, and the Registry that maps CDP type names to constructors.
+//
+// A pipeline is source -> processors (a chain) -> consumers (a fan-out). The unit that travels
+// is one ledger: the source emits *ledger.Ledger values; each processor receives the ledger and
+// the records of the processor before it (nil for the first) and returns its own records; every
+// consumer receives the ledger and the records of the last processor. Per-ledger batches keep
+// checkpoints exact: when every consumer has durably accepted ledger N, N is checkpointed.
+package component
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/withobsrvr/cdpd/host/ledger"
+)
+
+// Kind is the role of a component in a pipeline.
+type Kind string
+
+const (
+	KindSource    Kind = "source"
+	KindProcessor Kind = "processor"
+	KindConsumer  Kind = "consumer"
+)
+
+// Source yields ledgers.
+type Source interface {
+	// Run emits ledgers in order starting at from (inclusive) until the configured end_ledger
+	// (then it returns nil) or until ctx is cancelled (then it returns ctx.Err()). emit blocks
+	// while the pipeline is busy (backpressure); if emit returns an error, Run returns it.
+	Run(ctx context.Context, from uint32, emit func(*ledger.Ledger) error) error
+	// Range is the configured range: start_ledger and end_ledger (0 = unbounded, follow the tip).
+	Range() (start, end uint32)
+	// Close releases resources. Called once, after Run returned.
+	Close() error
+}
+
+// Processor turns a ledger (and the records of the processor before it in the chain, nil for
+// the first) into records.
+type Processor interface {
+	Process(ctx context.Context, l *ledger.Ledger, in []Record) ([]Record, error)
+}
+
+// Consumer accepts the records of one ledger at a time, in ledger order.
+type Consumer interface {
+	// Consume accepts the records a pipeline produced for ledger l (possibly none). A consumer
+	// that buffers reports how far it is durable through Durable.
+	Consume(ctx context.Context, l *ledger.Ledger, recs []Record) error
+	// Flush makes everything accepted so far durable.
+	Flush(ctx context.Context) error
+	// Close flushes and releases resources. Called once.
+	Close(ctx context.Context) error
+}
+
+// Durable is implemented by consumers that buffer: DurableLedger is the highest ledger whose
+// records (and every earlier ledger's) are durable; 0 when none is yet. A consumer without it
+// is durable as soon as Consume returns nil.
+type Durable interface {
+	DurableLedger() uint32
+}
+
+// Positioned is implemented by consumers that keep their own cursor with their data (the
+// PostgreSQL sink writes its rows and its last ledger in one transaction). Position returns
+// the last ledger the consumer holds; ok is false when it holds none.
+type Positioned interface {
+	Position(ctx context.Context) (last uint32, ok bool, err error)
+}
+
+// StatsReporter is implemented by components that report stats (DESIGN.md "Stats"): flat
+// key -> value, e.g. "processed_ledgers", "events_found". The host prefixes keys with
+// "<kind>.<Name>." and stamps the time of the last change.
+type StatsReporter interface {
+	Stats() map[string]float64
+}
+
+// HealthReporter is implemented by components that can tell their own health (e.g. a sink
+// whose database is unreachable): "" or "healthy" when fine, else a short reason.
+type HealthReporter interface {
+	Health() string
+}
+
+// Record is one output row of a processor. Records are structs (or pointers to structs) whose
+// exported fields carry `json:"name"` tags (the column names; DESIGN/issue field names follow
+// the Stellar analytics tables). A pointer field is nullable (nil = SQL NULL / Parquet null).
+// Supported field types: string, bool, int, int32, int64, uint32, uint64, float64,
+// time.Time, []string, json.RawMessage (JSON text) and pointers to those.
+type Record interface {
+	// RecordKind names the record's schema, e.g. "contract_event"; the default table name of
+	// the sinks. Every record of one kind has the same Go type.
+	RecordKind() string
+	// NaturalKey is unique among records of its kind across the network (it includes the
+	// network and the ledger sequence), so sinks can upsert and replays never double rows.
+	NaturalKey() string
+}
+
+// Env is what a constructor receives besides its config.
+type Env struct {
+	Pipeline string               // pipeline name
+	Name     string               // component name in the pipeline: <Type> or <Type>_2 ...
+	Logger   *slog.Logger         // carries pipeline and component attributes
+	Metrics  *prometheus.Registry // the pipeline incarnation's own registry (fresh per start)
+	StateDir string               // a directory private to this pipeline (may be "")
+	Now      func() time.Time     // injectable clock
+}
+
+// Stats of one component as the host reports it (DESIGN.md ComponentStats).
+type Stats struct {
+	Kind    Kind
+	Type    string
+	Name    string
+	Values  map[string]float64
+	Updated time.Time
+}

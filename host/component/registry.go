@@ -1,0 +1,158 @@
+package component
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/go-viper/mapstructure/v2"
+)
+
+// Constructors: side-effect free; they decode and validate config (see Decode) and may open
+// nothing that needs closing unless they also return successfully.
+type (
+	SourceFactory    func(cfg map[string]any, env Env) (Source, error)
+	ProcessorFactory func(cfg map[string]any, env Env) (Processor, error)
+	ConsumerFactory  func(cfg map[string]any, env Env) (Consumer, error)
+)
+
+// Registry maps CDP type names (and their aliases) to constructors. It is built once, in one
+// place (host/builtin), and read-only afterwards.
+type Registry struct {
+	sources    map[string]SourceFactory
+	processors map[string]ProcessorFactory
+	consumers  map[string]ConsumerFactory
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry {
+	return &Registry{
+		sources:    map[string]SourceFactory{},
+		processors: map[string]ProcessorFactory{},
+		consumers:  map[string]ConsumerFactory{},
+	}
+}
+
+func register[F any](m map[string]F, kind Kind, f F, names []string) error {
+	if len(names) == 0 {
+		return fmt.Errorf("registering a %s: no type name", kind)
+	}
+	for _, n := range names {
+		if n == "" {
+			return fmt.Errorf("registering a %s: empty type name", kind)
+		}
+		if _, dup := m[n]; dup {
+			return fmt.Errorf("registering %s type %q: already registered", kind, n)
+		}
+	}
+	for _, n := range names {
+		m[n] = f
+	}
+	return nil
+}
+
+// AddSource registers a source under its type name and aliases. Duplicates are rejected.
+func (r *Registry) AddSource(f SourceFactory, names ...string) error {
+	return register(r.sources, KindSource, f, names)
+}
+
+// AddProcessor registers a processor under its type name and aliases.
+func (r *Registry) AddProcessor(f ProcessorFactory, names ...string) error {
+	return register(r.processors, KindProcessor, f, names)
+}
+
+// AddConsumer registers a consumer under its type name and aliases.
+func (r *Registry) AddConsumer(f ConsumerFactory, names ...string) error {
+	return register(r.consumers, KindConsumer, f, names)
+}
+
+// Known reports whether a type name is registered for a kind ("source", "processor",
+// "consumer"); it is the lookup the loader validates against.
+func (r *Registry) Known(kind Kind, typeName string) bool {
+	switch kind {
+	case KindSource:
+		_, ok := r.sources[typeName]
+		return ok
+	case KindProcessor:
+		_, ok := r.processors[typeName]
+		return ok
+	case KindConsumer:
+		_, ok := r.consumers[typeName]
+		return ok
+	}
+	return false
+}
+
+// Names lists the registered type names of a kind, sorted (for error messages).
+func (r *Registry) Names(kind Kind) []string {
+	var out []string
+	switch kind {
+	case KindSource:
+		for n := range r.sources {
+			out = append(out, n)
+		}
+	case KindProcessor:
+		for n := range r.processors {
+			out = append(out, n)
+		}
+	case KindConsumer:
+		for n := range r.consumers {
+			out = append(out, n)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// ErrUnknownType is returned by the New* methods for an unregistered type name.
+var ErrUnknownType = errors.New("unknown component type")
+
+// NewSource constructs a source.
+func (r *Registry) NewSource(typeName string, cfg map[string]any, env Env) (Source, error) {
+	f, ok := r.sources[typeName]
+	if !ok {
+		return nil, fmt.Errorf("%w: source %q", ErrUnknownType, typeName)
+	}
+	return f(cfg, env)
+}
+
+// NewProcessor constructs a processor.
+func (r *Registry) NewProcessor(typeName string, cfg map[string]any, env Env) (Processor, error) {
+	f, ok := r.processors[typeName]
+	if !ok {
+		return nil, fmt.Errorf("%w: processor %q", ErrUnknownType, typeName)
+	}
+	return f(cfg, env)
+}
+
+// NewConsumer constructs a consumer.
+func (r *Registry) NewConsumer(typeName string, cfg map[string]any, env Env) (Consumer, error) {
+	f, ok := r.consumers[typeName]
+	if !ok {
+		return nil, fmt.Errorf("%w: consumer %q", ErrUnknownType, typeName)
+	}
+	return f(cfg, env)
+}
+
+// Decode decodes a component's config map into out (a pointer to a struct with
+// `mapstructure:"key"` tags) strictly: unknown keys are errors, and string values are
+// converted to numbers, bools and durations ("30s") where the field needs it, because values
+// expanded from ${VAR} arrive as strings.
+func Decode(cfg map[string]any, out any) error {
+	d, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
+		Result:           out,
+		ErrorUnused:      true,
+		WeaklyTypedInput: true,
+		DecodeHook: mapstructure.ComposeDecodeHookFunc(
+			mapstructure.StringToTimeDurationHookFunc(),
+			mapstructure.StringToSliceHookFunc(","),
+		),
+	})
+	if err != nil {
+		return fmt.Errorf("building config decoder: %w", err)
+	}
+	if err := d.Decode(cfg); err != nil {
+		return fmt.Errorf("decoding config: %w", err)
+	}
+	return nil
+}
