@@ -78,6 +78,20 @@ type StatsReporter interface {
 	Stats() map[string]float64
 }
 
+// Starter is implemented by components that open resources (files, connections, servers).
+// Constructors are side-effect free (they decode and validate config only), so a config can
+// be checked by constructing its components; the host calls Start before the first ledger and
+// Close (for consumers) or Close (sources) afterwards, also when Start failed.
+type Starter interface {
+	Start(ctx context.Context) error
+}
+
+// Closer is implemented by processors that hold resources; the host calls it when the
+// pipeline stops.
+type Closer interface {
+	Close() error
+}
+
 // HealthReporter is implemented by components that can tell their own health (e.g. a sink
 // whose database is unreachable): "" or "healthy" when fine, else a short reason.
 type HealthReporter interface {

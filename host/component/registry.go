@@ -3,13 +3,18 @@ package component
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/go-viper/mapstructure/v2"
 )
 
-// Constructors: side-effect free; they decode and validate config (see Decode) and may open
-// nothing that needs closing unless they also return successfully.
+// Constructors are side-effect free: they decode and validate config (see Decode) and open
+// nothing; resources are opened in Start (see Starter).
 type (
 	SourceFactory    func(cfg map[string]any, env Env) (Source, error)
 	ProcessorFactory func(cfg map[string]any, env Env) (Processor, error)
@@ -102,6 +107,27 @@ func (r *Registry) Names(kind Kind) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// Check validates one component's config by constructing it with a throwaway environment and
+// discarding it (constructors are side-effect free). It is the loader's validation hook:
+// an unknown type name is an error listing the known ones.
+func (r *Registry) Check(kind Kind, typeName string, cfg map[string]any) error {
+	if !r.Known(kind, typeName) {
+		return fmt.Errorf("%w: %s %q (known: %s)", ErrUnknownType, kind, typeName, strings.Join(r.Names(kind), ", "))
+	}
+	env := Env{Pipeline: "check", Name: typeName, Logger: slog.New(slog.DiscardHandler),
+		Metrics: prometheus.NewRegistry(), Now: time.Now}
+	var err error
+	switch kind {
+	case KindSource:
+		_, err = r.NewSource(typeName, cfg, env)
+	case KindProcessor:
+		_, err = r.NewProcessor(typeName, cfg, env)
+	case KindConsumer:
+		_, err = r.NewConsumer(typeName, cfg, env)
+	}
+	return err
 }
 
 // ErrUnknownType is returned by the New* methods for an unregistered type name.
