@@ -12,6 +12,7 @@ package component
 import (
 	"context"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -120,6 +121,9 @@ type Env struct {
 	Metrics  *prometheus.Registry // the pipeline incarnation's own registry (fresh per start)
 	StateDir string               // a directory private to this pipeline (may be "")
 	Now      func() time.Time     // injectable clock
+	// Decodes counts full ledger decodes of this pipeline; sources pass it to ledger.New /
+	// ledger.Copy. May be nil.
+	Decodes *atomic.Int64
 }
 
 // Stats of one component as the host reports it (DESIGN.md ComponentStats).
