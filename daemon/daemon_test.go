@@ -1,0 +1,210 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/withobsrvr/cdpd/test/fixture"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func pipelineYAML(name, dsDir string, start, end uint32) string {
+	return fmt.Sprintf(`pipeline:
+  name: %s
+  source:
+    type: FSBufferedStorageSourceAdapter
+    config: {path: %q, network: pubnet, start_ledger: %d, end_ledger: %d}
+  processors:
+    - type: LatestLedger
+      config: {}
+  consumers:
+    - type: StdoutConsumer
+      config: {}
+`, name, dsDir, start, end)
+}
+
+// runDaemon starts Run in-process and returns its base URL and a stop function that
+// returns Run's error.
+func runDaemon(t *testing.T, cfg Config) (string, func() error) {
+	t.Helper()
+	cfg.HTTPAddr = freeAddr(t)
+	if cfg.StateDir == "" {
+		cfg.StateDir = t.TempDir()
+	}
+	if cfg.HeartbeatInterval == 0 {
+		cfg.HeartbeatInterval = time.Second
+	}
+	if cfg.DrainTimeout == 0 {
+		cfg.DrainTimeout = 5 * time.Second
+	}
+	var logs bytes.Buffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, cfg, slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, nil))) }()
+	base := "http://" + cfg.HTTPAddr
+	waitFor(t, 30*time.Second, "ready", func() bool { code, _ := get(base + "/readyz"); return code == 200 })
+	return base, func() error { cancel(); return <-done }
+}
+
+// syncWriter serialises writes of concurrent loggers into one buffer.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+func get(url string) (int, string) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not true within %s", what, d)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func statusOf(t *testing.T, base, name string) PipelineStatus {
+	t.Helper()
+	code, body := get(base + "/api/v1/pipelines/" + name)
+	if code != 200 {
+		t.Fatalf("GET pipeline %s: %d %s", name, code, body)
+	}
+	var s PipelineStatus
+	if err := json.Unmarshal([]byte(body), &s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func metricValue(t *testing.T, base, name string) string {
+	t.Helper()
+	_, body := get(base + "/metrics")
+	for _, line := range strings.Split(body, "\n") {
+		if strings.HasPrefix(line, name+" ") {
+			return strings.TrimPrefix(line, name+" ")
+		}
+	}
+	return ""
+}
+
+func writeAtomic(t *testing.T, path, content string) {
+	t.Helper()
+	tmp := filepath.Join(filepath.Dir(path), ".tmp-"+filepath.Base(path))
+	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestReloadValidInvalidValid: a good config, then a broken edit (the old version keeps running
+// and the failure is reported), then a good edit (applied).
+func TestReloadValidInvalidValid(t *testing.T) {
+	ds, err := fixture.Build(t.TempDir(), fixture.Options{Count: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := t.TempDir()
+	file := filepath.Join(conf, "p.yaml")
+	writeAtomic(t, file, pipelineYAML("p", ds.Dir, ds.First, ds.First+1))
+	base, stop := runDaemon(t, Config{ConfigDir: conf})
+
+	s1 := statusOf(t, base, "p")
+	if s1.Generation != 1 || s1.File != file {
+		t.Fatalf("first version: %+v", s1)
+	}
+	if v := metricValue(t, base, "cdpd_config_last_reload_successful"); v != "1" {
+		t.Errorf("last reload successful = %q after a good start", v)
+	}
+
+	writeAtomic(t, file, strings.Replace(pipelineYAML("p", ds.Dir, ds.First, ds.First+1), "LatestLedger", "NoSuchProcessor", 1))
+	waitFor(t, 10*time.Second, "broken edit reported", func() bool { return statusOf(t, base, "p").ConfigError != "" })
+	s2 := statusOf(t, base, "p")
+	if s2.Generation != 1 || s2.ConfigHash != s1.ConfigHash {
+		t.Errorf("a broken edit replaced the running version: %+v", s2)
+	}
+	for _, want := range []string{"p.yaml", "pipeline p", "NoSuchProcessor"} {
+		if !strings.Contains(s2.ConfigError, want) {
+			t.Errorf("config error %q does not name %q", s2.ConfigError, want)
+		}
+	}
+	waitFor(t, 5*time.Second, "reload failure exported", func() bool { return metricValue(t, base, "cdpd_config_last_reload_successful") == "0" })
+
+	writeAtomic(t, file, pipelineYAML("p", ds.Dir, ds.First, ds.First+2))
+	waitFor(t, 10*time.Second, "good edit applied", func() bool { return statusOf(t, base, "p").Generation == 2 })
+	s3 := statusOf(t, base, "p")
+	if s3.ConfigError != "" || s3.ConfigHash == s1.ConfigHash {
+		t.Errorf("after the good edit: %+v", s3)
+	}
+	waitFor(t, 5*time.Second, "reload success exported", func() bool { return metricValue(t, base, "cdpd_config_last_reload_successful") == "1" })
+
+	if err := stop(); err != nil {
+		t.Fatalf("Run returned %v after cancel", err)
+	}
+}
+
+func TestValidateCommand(t *testing.T) {
+	ds, err := fixture.Build(t.TempDir(), fixture.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, bad := t.TempDir(), t.TempDir()
+	writeAtomic(t, filepath.Join(good, "a.yaml"), pipelineYAML("a", ds.Dir, ds.First, ds.First))
+	writeAtomic(t, filepath.Join(bad, "a.yaml"), pipelineYAML("a", ds.Dir, ds.First, ds.First))
+	writeAtomic(t, filepath.Join(bad, "b.yaml"), "pipeline:\n  name: b\n  source: {type: Nope, config: {}}\n  consumers: [{type: StdoutConsumer, config: {}}]\n")
+
+	var out, errOut bytes.Buffer
+	if code := Main([]string{"validate", good}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "ok: 1 pipeline(s): a") {
+		t.Errorf("validate good: code %d, out %q, err %q", code, out.String(), errOut.String())
+	}
+	out.Reset()
+	errOut.Reset()
+	if code := Main([]string{"validate", bad}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "b.yaml:3") || !strings.Contains(errOut.String(), "Nope") {
+		t.Errorf("validate bad: code %d, err %q", code, errOut.String())
+	}
+	if code := Main([]string{"validate", filepath.Join(bad, "missing")}, &out, &errOut); code != 1 {
+		t.Errorf("validate of a missing dir exited %d", code)
+	}
+}

@@ -1,0 +1,562 @@
+package consumer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/withobsrvr/cdpd/host/component"
+	"github.com/withobsrvr/cdpd/host/ledger"
+)
+
+// PostgresConfig is the config of SaveToPostgreSQL.
+type PostgresConfig struct {
+	// ConnectionString is a libpq URL or key=value string. When empty, the upstream CDP keys
+	// host, port, database, username, password, sslmode build it.
+	ConnectionString string `mapstructure:"connection_string"`
+	Host             string `mapstructure:"host"`
+	Port             int    `mapstructure:"port"`
+	Database         string `mapstructure:"database"`
+	Username         string `mapstructure:"username"`
+	Password         string `mapstructure:"password"`
+	SSLMode          string `mapstructure:"sslmode"`
+	// TableName is the table of every record (default: each record kind in its own table named
+	// after the kind). May be schema-qualified ("analytics.contract_events").
+	TableName string `mapstructure:"table_name"`
+	// BatchSize: records per transaction (default 1000). A transaction holds whole ledgers; it is
+	// committed when a ledger arrives and BatchSize records are pending or the last commit is a
+	// second old (so a live pipeline commits every ledger, a catch-up batches).
+	BatchSize int `mapstructure:"batch_size"`
+	// MaxOpenConns caps the connection pool (default 4).
+	MaxOpenConns int `mapstructure:"max_open_conns"`
+	MaxIdleConns int `mapstructure:"max_idle_conns"` // accepted for upstream files; unused
+	// ConnectTimeout in seconds (default 10).
+	ConnectTimeout int `mapstructure:"connect_timeout"`
+	// CreateTable creates missing tables from the record type (default true).
+	CreateTable *bool `mapstructure:"create_table"`
+	// CursorTable holds the consumer's position (default cdpd_cursors).
+	CursorTable string `mapstructure:"cursor_table"`
+	// MaxRetryWait caps the backoff between attempts while the database is unreachable (default 30s).
+	MaxRetryWait time.Duration `mapstructure:"max_retry_wait"`
+}
+
+// Postgres is the SaveToPostgreSQL consumer. Each record kind goes to its own table (created
+// when missing) whose first column, natural_key text PRIMARY KEY, is the record's NaturalKey;
+// the other columns follow the record type (see Schema):
+//
+//	string text, bool boolean, int32 integer, int/int64 bigint, uint32 bigint, uint64 numeric(20),
+//	float64 double precision, time.Time timestamptz, []string text[], json.RawMessage jsonb;
+//	non-nullable fields are NOT NULL.
+//
+// Rows are written with multi-row INSERT ... ON CONFLICT (natural_key) DO UPDATE (skipped when
+// the row is unchanged), so a replay is a no-op. In the same transaction the consumer's cursor
+// row in cdpd_cursors(pipeline, consumer, last_ledger, updated_at) is set to the transaction's
+// last ledger: data and position never disagree (Position reads it). Transactions hold whole
+// ledgers. While the database is unreachable, Consume retries with capped exponential backoff
+// and blocks (the pipeline backs up) until it succeeds or its context is cancelled; Health
+// reports "database unreachable: ..." meanwhile. Other database errors (bad data, a table of
+// another shape) are returned.
+type Postgres struct {
+	cfg      PostgresConfig
+	poolCfg  *pgxpool.Config
+	pipeline string
+	name     string
+	log      *slog.Logger
+	now      func() time.Time
+	cursor   string // sanitized cursor table name
+
+	openMu sync.Mutex
+	pool   *pgxpool.Pool
+	closed bool
+	tables map[string]bool // tables known to exist
+
+	mu      sync.Mutex // pending batch; held by Consume/Flush/Close
+	pending map[string]*pgPending
+	kinds   []string // pending kinds in arrival order
+	nRecs   int
+	last    uint32    // last ledger consumed
+	commit  time.Time // time of the last commit
+	open    bool      // ledgers pending
+
+	healthMu sync.Mutex
+	health   string
+
+	durable atomic.Uint32
+	records atomic.Int64
+	batches atomic.Int64
+	retries atomic.Int64
+}
+
+type pgPending struct {
+	schema *Schema
+	table  string // sanitized
+	index  map[string]int
+	keys   []string
+	rows   [][]any
+}
+
+const pgMaxParams = 65535
+
+// NewSaveToPostgreSQL is the component.ConsumerFactory of SaveToPostgreSQL.
+func NewSaveToPostgreSQL(cfg map[string]any, env component.Env) (component.Consumer, error) {
+	return NewPostgres(cfg, env)
+}
+
+// NewPostgres decodes and validates the config; it connects to nothing (see Start).
+func NewPostgres(cfg map[string]any, env component.Env) (*Postgres, error) {
+	c := PostgresConfig{BatchSize: 1000, MaxOpenConns: 4, ConnectTimeout: 10, CursorTable: "cdpd_cursors",
+		MaxRetryWait: 30 * time.Second}
+	if err := component.Decode(cfg, &c); err != nil {
+		return nil, fmt.Errorf("SaveToPostgreSQL: %w", err)
+	}
+	conn := c.ConnectionString
+	if conn == "" {
+		if c.Host == "" {
+			return nil, errors.New("SaveToPostgreSQL: connection_string (or host, database, username) is required")
+		}
+		conn = keyValueConnString(c)
+	} else if c.Host != "" || c.Database != "" || c.Username != "" || c.Password != "" {
+		return nil, errors.New("SaveToPostgreSQL: give either connection_string or host/port/database/username/password, not both")
+	}
+	if c.BatchSize <= 0 || c.MaxOpenConns <= 0 || c.ConnectTimeout <= 0 || c.MaxRetryWait <= 0 {
+		return nil, errors.New("SaveToPostgreSQL: batch_size, max_open_conns, connect_timeout and max_retry_wait must be positive")
+	}
+	pc, err := pgxpool.ParseConfig(conn)
+	if err != nil {
+		// pgx redacts the password; drop the string itself anyway: it may hold secrets.
+		msg := strings.ReplaceAll(err.Error(), conn, "<connection_string>")
+		return nil, fmt.Errorf("SaveToPostgreSQL: connection_string is invalid: %s", msg)
+	}
+	pc.MaxConns = int32(c.MaxOpenConns)
+	pc.ConnConfig.ConnectTimeout = time.Duration(c.ConnectTimeout) * time.Second
+	pc.HealthCheckPeriod = 5 * time.Second
+	if c.CursorTable == "" {
+		return nil, errors.New("SaveToPostgreSQL: cursor_table must not be empty")
+	}
+	p := &Postgres{cfg: c, poolCfg: pc, pipeline: env.Pipeline, name: env.Name, log: env.Logger, now: env.Now,
+		cursor: sanitizeTable(c.CursorTable), tables: map[string]bool{}, pending: map[string]*pgPending{}}
+	if p.name == "" {
+		p.name = "SaveToPostgreSQL"
+	}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	if p.now == nil {
+		p.now = time.Now
+	}
+	return p, nil
+}
+
+func keyValueConnString(c PostgresConfig) string {
+	q := func(s string) string {
+		return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
+	}
+	parts := []string{"host=" + q(c.Host)}
+	if c.Port != 0 {
+		parts = append(parts, fmt.Sprintf("port=%d", c.Port))
+	}
+	if c.Database != "" {
+		parts = append(parts, "dbname="+q(c.Database))
+	}
+	if c.Username != "" {
+		parts = append(parts, "user="+q(c.Username))
+	}
+	if c.Password != "" {
+		parts = append(parts, "password="+q(c.Password))
+	}
+	sslmode := c.SSLMode
+	if sslmode == "" {
+		sslmode = "disable" // the upstream default
+	}
+	parts = append(parts, "sslmode="+q(sslmode))
+	return strings.Join(parts, " ")
+}
+
+// sanitizeTable quotes a table name, splitting an optional schema qualifier.
+func sanitizeTable(name string) string {
+	return pgx.Identifier(strings.Split(name, ".")).Sanitize()
+}
+
+// Start opens the pool and creates the cursor table (one attempt: an unreachable database
+// fails the start, and the host retries the pipeline with backoff).
+func (p *Postgres) Start(ctx context.Context) error {
+	_, err := p.ensurePool(ctx)
+	return err
+}
+
+func (p *Postgres) ensurePool(ctx context.Context) (*pgxpool.Pool, error) {
+	p.openMu.Lock()
+	defer p.openMu.Unlock()
+	if p.pool != nil {
+		return p.pool, nil
+	}
+	if p.closed {
+		return nil, permanent(errors.New("SaveToPostgreSQL: used after Close"))
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, p.poolCfg)
+	if err != nil {
+		return nil, fmt.Errorf("SaveToPostgreSQL: creating connection pool: %w", err)
+	}
+	_, err = pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+p.cursor+` (
+	pipeline text NOT NULL,
+	consumer text NOT NULL,
+	last_ledger bigint NOT NULL,
+	updated_at timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (pipeline, consumer))`)
+	if err != nil {
+		pool.Close()
+		p.setHealth("database unreachable: " + err.Error())
+		return nil, fmt.Errorf("SaveToPostgreSQL: creating cursor table %s: %w", p.cfg.CursorTable, err)
+	}
+	p.pool = pool
+	return pool, nil
+}
+
+// Position returns the last ledger committed by this consumer (pipeline name and component
+// name identify its cursor row).
+func (p *Postgres) Position(ctx context.Context) (uint32, bool, error) {
+	var q interface {
+		QueryRow(context.Context, string, ...any) pgx.Row
+	}
+	p.openMu.Lock()
+	closed := p.closed
+	p.openMu.Unlock()
+	if closed { // after Close: a connection of its own
+		conn, err := pgx.ConnectConfig(ctx, p.poolCfg.ConnConfig)
+		if err != nil {
+			return 0, false, fmt.Errorf("SaveToPostgreSQL: connecting to read the cursor: %w", err)
+		}
+		defer conn.Close(context.WithoutCancel(ctx))
+		q = conn
+	} else {
+		pool, err := p.ensurePool(ctx)
+		if err != nil {
+			return 0, false, err
+		}
+		q = pool
+	}
+	var last int64
+	err := q.QueryRow(ctx, `SELECT last_ledger FROM `+p.cursor+` WHERE pipeline = $1 AND consumer = $2`,
+		p.pipeline, p.name).Scan(&last)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("SaveToPostgreSQL: reading cursor: %w", err)
+	}
+	return uint32(last), true, nil
+}
+
+// Consume adds the ledger's records to the pending transaction and commits it when it is big
+// or old enough.
+func (p *Postgres) Consume(ctx context.Context, l *ledger.Ledger, recs []component.Record) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	seq := l.Sequence()
+	for _, r := range recs {
+		s, err := SchemaOf(r)
+		if err != nil {
+			return fmt.Errorf("SaveToPostgreSQL: ledger %d: %w", seq, err)
+		}
+		pp := p.pending[s.Kind]
+		if pp == nil {
+			table := s.Kind
+			if p.cfg.TableName != "" {
+				table = p.cfg.TableName
+				for k := range p.pending {
+					if k != s.Kind {
+						return fmt.Errorf("SaveToPostgreSQL: table_name %q is set but records of kinds %q and %q arrived (leave table_name unset to get one table per kind)", table, k, s.Kind)
+					}
+				}
+			}
+			pp = &pgPending{schema: s, table: sanitizeTable(table), index: map[string]int{}}
+			p.pending[s.Kind] = pp
+			p.kinds = append(p.kinds, s.Kind)
+		}
+		vals, err := s.Values(r, make([]any, 0, len(s.Columns)))
+		if err != nil {
+			return fmt.Errorf("SaveToPostgreSQL: ledger %d: %w", seq, err)
+		}
+		for i, v := range vals {
+			vals[i] = pgValue(v)
+		}
+		key := r.NaturalKey()
+		if i, dup := pp.index[key]; dup {
+			pp.rows[i] = vals // the same row twice in one statement is an error in PostgreSQL
+			continue
+		}
+		pp.index[key] = len(pp.keys)
+		pp.keys = append(pp.keys, key)
+		pp.rows = append(pp.rows, vals)
+		p.nRecs++
+	}
+	p.open = true
+	p.last = seq
+	if p.nRecs >= p.cfg.BatchSize || p.now().Sub(p.commit) >= time.Second {
+		return p.commitLocked(ctx)
+	}
+	return nil
+}
+
+// pgValue converts a Schema value to what pgx encodes into the column type.
+func pgValue(v any) any {
+	switch x := v.(type) {
+	case uint32:
+		return int64(x)
+	case uint64:
+		return pgtype.Numeric{Int: new(big.Int).SetUint64(x), Valid: true}
+	case json.RawMessage:
+		return string(x) // JSON text for jsonb
+	}
+	return v
+}
+
+// Flush commits the pending transaction.
+func (p *Postgres) Flush(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.commitLocked(ctx)
+}
+
+// Close commits the pending transaction and closes the pool.
+func (p *Postgres) Close(ctx context.Context) error {
+	p.mu.Lock()
+	err := p.commitLocked(ctx)
+	p.mu.Unlock()
+	p.openMu.Lock()
+	if p.pool != nil {
+		p.pool.Close()
+		p.pool = nil
+	}
+	p.closed = true
+	p.openMu.Unlock()
+	return err
+}
+
+// DurableLedger is the last ledger committed (with the cursor) to the database.
+func (p *Postgres) DurableLedger() uint32 { return p.durable.Load() }
+
+// Stats reports records_written, batches_written, last_ledger, retries.
+func (p *Postgres) Stats() map[string]float64 {
+	return map[string]float64{
+		"records_written": float64(p.records.Load()),
+		"batches_written": float64(p.batches.Load()),
+		"last_ledger":     float64(p.durable.Load()),
+		"retries":         float64(p.retries.Load()),
+	}
+}
+
+// Health is "" when the last database operation succeeded, else "database unreachable: ...".
+func (p *Postgres) Health() string {
+	p.healthMu.Lock()
+	defer p.healthMu.Unlock()
+	return p.health
+}
+
+func (p *Postgres) setHealth(s string) {
+	p.healthMu.Lock()
+	p.health = s
+	p.healthMu.Unlock()
+}
+
+func (p *Postgres) commitLocked(ctx context.Context) error {
+	if !p.open {
+		return nil
+	}
+	pool, err := p.ensurePool(ctx)
+	if err != nil {
+		// Start was skipped or failed: treat like an outage and keep trying.
+		err = p.retry(ctx, func(ctx context.Context) error {
+			var e error
+			pool, e = p.ensurePool(ctx)
+			return e
+		})
+		if err != nil {
+			return err
+		}
+	}
+	err = p.retry(ctx, func(ctx context.Context) error { return p.writeBatch(ctx, pool) })
+	if err != nil {
+		return err
+	}
+	p.records.Add(int64(p.nRecs))
+	p.batches.Add(1)
+	p.durable.Store(p.last)
+	p.pending, p.kinds, p.nRecs, p.open = map[string]*pgPending{}, nil, 0, false
+	p.commit = p.now()
+	return nil
+}
+
+// writeBatch writes the pending rows and the cursor in one transaction.
+func (p *Postgres) writeBatch(ctx context.Context, pool *pgxpool.Pool) error {
+	for _, kind := range p.kinds {
+		if err := p.ensureTable(ctx, pool, p.pending[kind]); err != nil {
+			return err
+		}
+	}
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("beginning transaction: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	for _, kind := range p.kinds {
+		pp := p.pending[kind]
+		ncols := len(pp.schema.Columns) + 1
+		per := min(pgMaxParams/ncols, p.cfg.BatchSize)
+		for start := 0; start < len(pp.keys); start += per {
+			end := min(start+per, len(pp.keys))
+			sql, args := upsertStatement(pp, start, end)
+			if _, err := tx.Exec(ctx, sql, args...); err != nil {
+				return fmt.Errorf("writing %d %s records to %s: %w", end-start, kind, pp.table, err)
+			}
+		}
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO `+p.cursor+` (pipeline, consumer, last_ledger, updated_at)
+VALUES ($1, $2, $3, now())
+ON CONFLICT (pipeline, consumer) DO UPDATE SET last_ledger = EXCLUDED.last_ledger, updated_at = EXCLUDED.updated_at`,
+		p.pipeline, p.name, int64(p.last)); err != nil {
+		return fmt.Errorf("updating cursor: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("committing ledgers up to %d: %w", p.last, err)
+	}
+	return nil
+}
+
+func upsertStatement(pp *pgPending, start, end int) (string, []any) {
+	cols := make([]string, 0, len(pp.schema.Columns)+1)
+	cols = append(cols, "natural_key")
+	for _, c := range pp.schema.Columns {
+		cols = append(cols, pgx.Identifier{c.Name}.Sanitize())
+	}
+	var b strings.Builder
+	b.WriteString("INSERT INTO " + pp.table + " AS t (" + strings.Join(cols, ", ") + ") VALUES ")
+	args := make([]any, 0, (end-start)*len(cols))
+	for i := start; i < end; i++ {
+		if i > start {
+			b.WriteString(", ")
+		}
+		b.WriteByte('(')
+		for j := range cols {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "$%d", len(args)+j+1)
+		}
+		b.WriteByte(')')
+		args = append(args, pp.keys[i])
+		args = append(args, pp.rows[i]...)
+	}
+	b.WriteString(" ON CONFLICT (natural_key) DO UPDATE SET ")
+	var tcols, ecols []string
+	for j, c := range cols[1:] {
+		if j > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(c + " = EXCLUDED." + c)
+		tcols = append(tcols, "t."+c)
+		ecols = append(ecols, "EXCLUDED."+c)
+	}
+	// Skip unchanged rows: a replay then writes nothing.
+	b.WriteString(" WHERE (" + strings.Join(tcols, ", ") + ") IS DISTINCT FROM (" + strings.Join(ecols, ", ") + ")")
+	return b.String(), args
+}
+
+func pgType(c Column) string {
+	t := map[ColumnType]string{ColString: "text", ColBool: "boolean", ColInt32: "integer", ColInt64: "bigint",
+		ColUint32: "bigint", ColUint64: "numeric(20,0)", ColFloat64: "double precision", ColTime: "timestamptz",
+		ColStringList: "text[]", ColJSON: "jsonb"}[c.Type]
+	if !c.Nullable {
+		t += " NOT NULL"
+	}
+	return t
+}
+
+// ensureTable creates a kind's table when create_table is on and it is not known yet.
+func (p *Postgres) ensureTable(ctx context.Context, pool *pgxpool.Pool, pp *pgPending) error {
+	if p.tables[pp.table] || (p.cfg.CreateTable != nil && !*p.cfg.CreateTable) {
+		return nil
+	}
+	defs := []string{"natural_key text PRIMARY KEY"}
+	for _, c := range pp.schema.Columns {
+		if c.Name == "natural_key" {
+			return permanent(fmt.Errorf("record kind %s has a field named natural_key, the sink's key column", pp.schema.Kind))
+		}
+		defs = append(defs, pgx.Identifier{c.Name}.Sanitize()+" "+pgType(c))
+	}
+	if _, err := pool.Exec(ctx, "CREATE TABLE IF NOT EXISTS "+pp.table+" (\n\t"+strings.Join(defs, ",\n\t")+")"); err != nil {
+		return fmt.Errorf("creating table %s: %w", pp.table, err)
+	}
+	p.tables[pp.table] = true
+	return nil
+}
+
+type permanentError struct{ error }
+
+func (e permanentError) Unwrap() error { return e.error }
+
+func permanent(err error) error { return permanentError{err} }
+
+// retryable reports whether err means the database is (temporarily) unreachable, as opposed
+// to a problem with the data or the schema, which retrying cannot fix.
+func retryable(err error) bool {
+	var perm permanentError
+	if errors.As(err, &perm) {
+		return false
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch {
+		case strings.HasPrefix(pgErr.Code, "08"), // connection exception
+			pgErr.Code == "57P01", pgErr.Code == "57P02", pgErr.Code == "57P03", // shutdown, crash, cannot connect now
+			pgErr.Code == "53300",                        // too many connections
+			pgErr.Code == "40001", pgErr.Code == "40P01": // serialization failure, deadlock
+			return true
+		}
+		return false
+	}
+	return true // network errors, closed connections, connect failures
+}
+
+// retry runs fn until it succeeds, fails permanently or ctx is cancelled, backing off
+// exponentially (100 ms doubling up to max_retry_wait) while the database is unreachable.
+func (p *Postgres) retry(ctx context.Context, fn func(context.Context) error) error {
+	wait := 100 * time.Millisecond
+	for {
+		err := fn(ctx)
+		if err == nil {
+			p.setHealth("")
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("SaveToPostgreSQL: %w (gave up: %w)", err, context.Cause(ctx))
+		}
+		if !retryable(err) {
+			return fmt.Errorf("SaveToPostgreSQL: %w", err)
+		}
+		p.retries.Add(1)
+		p.setHealth("database unreachable: " + err.Error())
+		p.log.Warn("database unreachable, retrying",
+			"error", err.Error(), "retry_in", wait, "pending_records", p.nRecs)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("SaveToPostgreSQL: database unreachable: %w (gave up: %w)", err, context.Cause(ctx))
+		case <-t.C:
+		}
+		wait = min(wait*2, p.cfg.MaxRetryWait)
+	}
+}

@@ -1,0 +1,393 @@
+package consumer
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"reflect"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/withobsrvr/cdpd/host/component"
+	"github.com/withobsrvr/cdpd/test/pgtest"
+)
+
+func newTestPostgres(t *testing.T, srv *pgtest.Server, pipeline, table string, cfg map[string]any) *Postgres {
+	t.Helper()
+	full := map[string]any{"connection_string": srv.DSN(), "table_name": table, "max_retry_wait": "200ms"}
+	for k, v := range cfg {
+		full[k] = v
+	}
+	p, err := NewPostgres(full, component.Env{Pipeline: pipeline, Name: "SaveToPostgreSQL"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func connect(t *testing.T, srv *pgtest.Server) *pgx.Conn {
+	t.Helper()
+	ctx := context.Background()
+	c, err := pgx.Connect(ctx, srv.DSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(ctx) })
+	return c
+}
+
+// readTable reads every row of a table written from allTypes records.
+func readTable(t *testing.T, c *pgx.Conn, table string) []allTypes {
+	t.Helper()
+	s, _ := SchemaOf(allTypes{})
+	var cols []string
+	for _, col := range s.Columns {
+		cols = append(cols, pgx.Identifier{col.Name}.Sanitize())
+	}
+	rows, err := c.Query(context.Background(), "SELECT natural_key, "+strings.Join(cols, ", ")+" FROM "+pgx.Identifier{table}.Sanitize())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []allTypes
+	for rows.Next() {
+		var r allTypes
+		var key string
+		var huge pgtype.Numeric
+		var optHuge pgtype.Numeric
+		var ledgerSeq int64
+		var optU32 *int64
+		var data []byte
+		var optJSON []byte
+		dest := []any{&key}
+		v := reflect.ValueOf(&r).Elem()
+		for _, col := range s.Columns {
+			f := v.FieldByIndex(col.index).Addr().Interface()
+			switch col.Name {
+			case "huge":
+				f = &huge
+			case "opt_uint64":
+				f = &optHuge
+			case "ledger_sequence":
+				f = &ledgerSeq
+			case "opt_uint32":
+				f = &optU32
+			case "data":
+				f = &data
+			case "opt_json":
+				f = &optJSON
+			}
+			dest = append(dest, f)
+		}
+		if err := rows.Scan(dest...); err != nil {
+			t.Fatal(err)
+		}
+		r.Ledger = uint32(ledgerSeq)
+		r.Huge = numericUint64(t, huge)
+		if optHuge.Valid {
+			r.OptUint64 = ptr(numericUint64(t, optHuge))
+		}
+		if optU32 != nil {
+			r.OptUint32 = ptr(uint32(*optU32))
+		}
+		r.Data = compactJSON(t, data)
+		if optJSON != nil {
+			r.OptJSON = ptr(compactJSON(t, optJSON))
+		}
+		r.ClosedAt = r.ClosedAt.UTC()
+		if r.OptTime != nil {
+			r.OptTime = ptr(r.OptTime.UTC())
+		}
+		if key != r.NaturalKey() {
+			t.Errorf("natural_key %q, record key %q", key, r.NaturalKey())
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func numericUint64(t *testing.T, n pgtype.Numeric) uint64 {
+	t.Helper()
+	i := new(big.Int).Set(n.Int)
+	if n.Exp < 0 {
+		t.Fatalf("numeric with a fraction: %v", n)
+	}
+	i.Mul(i, new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(n.Exp)), nil))
+	if !i.IsUint64() {
+		t.Fatalf("numeric %v does not fit a uint64", i)
+	}
+	return i.Uint64()
+}
+
+func compactJSON(t *testing.T, b []byte) json.RawMessage {
+	t.Helper()
+	if b == nil {
+		return nil
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, b); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func position(t *testing.T, p *Postgres) uint32 {
+	t.Helper()
+	last, ok, err := p.Position(context.Background())
+	if err != nil || !ok {
+		t.Fatalf("Position = %d, %v, %v", last, ok, err)
+	}
+	return last
+}
+
+func TestPostgresRowsEqualRecords(t *testing.T) {
+	srv := pgtest.Shared(t)
+	p := newTestPostgres(t, srv, "rows-equal", "rows_equal", map[string]any{"batch_size": 7})
+	if _, ok, err := p.Position(context.Background()); ok || err != nil {
+		t.Fatalf("fresh Position: ok=%v err=%v", ok, err)
+	}
+	want := consumeRange(t, p, 1, 12, 4)
+	if err := p.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	c := connect(t, srv)
+	sameRecords(t, readTable(t, c, "rows_equal"), want)
+	if got := position(t, p); got != 12 {
+		t.Errorf("Position = %d, want 12", got)
+	}
+	if p.DurableLedger() != 12 {
+		t.Errorf("DurableLedger = %d, want 12", p.DurableLedger())
+	}
+	st := p.Stats()
+	if st["records_written"] != float64(len(want)) || st["batches_written"] < 2 || st["last_ledger"] != 12 {
+		t.Errorf("stats = %v", st)
+	}
+	// The column types follow the record type.
+	rows, err := c.Query(context.Background(), `SELECT column_name, data_type, is_nullable FROM information_schema.columns
+		WHERE table_name = 'rows_equal' ORDER BY ordinal_position`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for rows.Next() {
+		var n, typ, null string
+		if err := rows.Scan(&n, &typ, &null); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, n+" "+typ+" "+null)
+	}
+	rows.Close()
+	wantCols := []string{"natural_key text NO", "network text NO", "ledger_sequence bigint NO", "index bigint NO",
+		"small integer NO", "big bigint NO", "huge numeric NO", "ratio double precision NO", "ok boolean NO",
+		"closed_at timestamp with time zone NO", "topics ARRAY YES", "data jsonb YES", "opt_string text YES",
+		"opt_bool boolean YES", "opt_int bigint YES", "opt_int32 integer YES", "opt_int64 bigint YES",
+		"opt_uint32 bigint YES", "opt_uint64 numeric YES", "opt_float double precision YES",
+		"opt_time timestamp with time zone YES", "opt_json jsonb YES"}
+	if !reflect.DeepEqual(got, wantCols) {
+		t.Errorf("columns:\n got %v\nwant %v", got, wantCols)
+	}
+}
+
+// tupleVersions sums xmin over a table: it changes when any row is rewritten.
+func tupleVersions(t *testing.T, c *pgx.Conn, table string) (count int, xmins string) {
+	t.Helper()
+	err := c.QueryRow(context.Background(), "SELECT count(*), coalesce(string_agg(xmin::text, ',' ORDER BY natural_key), '') FROM "+table).Scan(&count, &xmins)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return count, xmins
+}
+
+func TestPostgresReplayIsNoop(t *testing.T) {
+	srv := pgtest.Shared(t)
+	a := newTestPostgres(t, srv, "replay", "replay", map[string]any{"batch_size": 10})
+	want := consumeRange(t, a, 1, 20, 3)
+	if err := a.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	c := connect(t, srv)
+	n0, x0 := tupleVersions(t, c, "replay")
+	// A restart replays ledgers already written (the pipeline resumed after a lower checkpoint).
+	b := newTestPostgres(t, srv, "replay", "replay", map[string]any{"batch_size": 4})
+	consumeRange(t, b, 6, 20, 3)
+	if err := b.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	n1, x1 := tupleVersions(t, c, "replay")
+	if n0 != len(want) || n1 != n0 {
+		t.Errorf("rows before replay %d, after %d, want %d", n0, n1, len(want))
+	}
+	if x1 != x0 {
+		t.Errorf("the replay rewrote rows (xmin changed)")
+	}
+	sameRecords(t, readTable(t, c, "replay"), want)
+	if got := position(t, b); got != 20 {
+		t.Errorf("Position = %d, want 20", got)
+	}
+}
+
+// TestPostgresServerDownAndUp stops PostgreSQL in the middle of a run: Consume blocks and
+// retries (Health says why), nothing is dropped; once the server is back every record is there
+// exactly once and the cursor is at the last ledger.
+func TestPostgresServerDownAndUp(t *testing.T) {
+	srv := pgtest.Shared(t)
+	t.Cleanup(func() {
+		if err := srv.StartAgain(); err != nil {
+			t.Error(err)
+		}
+	})
+	p := newTestPostgres(t, srv, "down-up", "down_up", map[string]any{"batch_size": 10})
+	ctx := context.Background()
+	const n = 40
+	var want []component.Record
+	for seq := uint32(1); seq <= n/2; seq++ {
+		recs := makeRecords(seq, 3)
+		want = append(want, recs...)
+		if err := p.Consume(ctx, testLedger(t, seq), recs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	var consumed atomic.Uint32
+	done := make(chan error, 1)
+	second := make([][]component.Record, n+1)
+	for seq := uint32(n/2 + 1); seq <= n; seq++ {
+		second[seq] = makeRecords(seq, 3)
+		want = append(want, second[seq]...)
+	}
+	go func() {
+		for seq := uint32(n/2 + 1); seq <= n; seq++ {
+			if err := p.Consume(ctx, testLedger(t, seq), second[seq]); err != nil {
+				done <- fmt.Errorf("ledger %d: %w", seq, err)
+				return
+			}
+			consumed.Store(seq)
+		}
+		done <- p.Flush(ctx)
+	}()
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.HasPrefix(p.Health(), "database unreachable") || p.Stats()["retries"] < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no retries reported while the server is down: health %q stats %v", p.Health(), p.Stats())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	stuck := consumed.Load()
+	time.Sleep(300 * time.Millisecond)
+	if consumed.Load() != stuck || stuck == n {
+		t.Fatalf("Consume did not block while the database was down (reached ledger %d)", consumed.Load())
+	}
+	durableWhileDown := p.DurableLedger()
+	if durableWhileDown > n/2 {
+		t.Errorf("DurableLedger %d while the database is down, above the ledgers committed before", durableWhileDown)
+	}
+	if err := srv.StartAgain(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Consume did not resume after the server came back")
+	}
+	if h := p.Health(); h != "" {
+		t.Errorf("Health after recovery = %q", h)
+	}
+	if err := p.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c := connect(t, srv)
+	got := readTable(t, c, "down_up")
+	sameRecords(t, got, want)
+	var keys []string
+	for _, g := range got {
+		keys = append(keys, g.NaturalKey())
+	}
+	sort.Strings(keys)
+	for i := 1; i < len(keys); i++ {
+		if keys[i] == keys[i-1] {
+			t.Errorf("duplicate key %s", keys[i])
+		}
+	}
+	if pos := position(t, p); pos != n {
+		t.Errorf("Position = %d, want %d", pos, n)
+	}
+}
+
+func TestPostgresConsumeGivesUpOnCancel(t *testing.T) {
+	srv := pgtest.Shared(t)
+	t.Cleanup(func() {
+		if err := srv.StartAgain(); err != nil {
+			t.Error(err)
+		}
+	})
+	p := newTestPostgres(t, srv, "cancel", "cancel", nil)
+	if err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	err := p.Consume(ctx, testLedger(t, 1), makeRecords(1, 2))
+	if err == nil || !strings.Contains(err.Error(), "deadline") {
+		t.Errorf("Consume with the server down and a deadline: %v", err)
+	}
+	if err := srv.StartAgain(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if pos := position(t, p); pos != 1 {
+		t.Errorf("Position after Close = %d, want 1 (the pending ledger is committed on Close)", pos)
+	}
+}
+
+func TestPostgresConfig(t *testing.T) {
+	for _, tc := range []struct {
+		cfg  map[string]any
+		want string
+	}{
+		{map[string]any{}, "connection_string"},
+		{map[string]any{"connection_string": "postgres://u:secretpw@127.0.0.1:5432/db", "host": "x"}, "not both"},
+		{map[string]any{"connection_string": "postgres://u:secretpw@127.0.0.1:badport/db"}, "invalid"},
+		{map[string]any{"connection_string": "postgres://127.0.0.1/db", "batch_size": -1}, "positive"},
+		{map[string]any{"connection_string": "postgres://127.0.0.1/db", "bogus": 1}, "bogus"},
+	} {
+		_, err := NewPostgres(tc.cfg, component.Env{})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("config %v: error %v, want one containing %q", tc.cfg, err, tc.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "secretpw") {
+			t.Errorf("error reveals the password: %v", err)
+		}
+	}
+	// Upstream CDP keys build the connection string.
+	p, err := NewPostgres(map[string]any{"host": "127.0.0.1", "port": "5433", "database": "stellar",
+		"username": "cdp", "password": "it's secret", "sslmode": "disable", "max_open_conns": 10,
+		"max_idle_conns": 5, "connect_timeout": 30}, component.Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := p.poolCfg.ConnConfig
+	if cc.Host != "127.0.0.1" || cc.Port != 5433 || cc.Database != "stellar" || cc.User != "cdp" || cc.Password != "it's secret" || p.poolCfg.MaxConns != 10 {
+		t.Errorf("parsed %s:%d/%s user %s password %q maxconns %d", cc.Host, cc.Port, cc.Database, cc.User, cc.Password, p.poolCfg.MaxConns)
+	}
+}
