@@ -1,0 +1,110 @@
+package processor
+
+import (
+	"io"
+	"testing"
+
+	"github.com/stellar/go-stellar-sdk/ingest"
+	"github.com/stellar/go-stellar-sdk/network"
+	"github.com/stellar/go-stellar-sdk/xdr"
+
+	"github.com/withobsrvr/cdpd/host/component"
+)
+
+// BenchmarkContractEventView runs the ContractEvent processor (view path) on ledger 58752000.
+func BenchmarkContractEventView(b *testing.B) {
+	raw := loadRealLedgers(b)[0].raw
+	p := newProc(b, "ContractEvent", map[string]any{"network": "pubnet"})
+	b.SetBytes(int64(len(raw)))
+	b.ReportAllocs()
+	for b.Loop() {
+		l, _ := wrap(b, raw)
+		if _, err := p.Process(bg, l, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/ledger")
+}
+
+// BenchmarkContractEventFullDecode produces the same records the classic way: full decode of
+// the ledger, LedgerTransactionReader, GetTransactionEvents.
+func BenchmarkContractEventFullDecode(b *testing.B) {
+	raw := loadRealLedgers(b)[0].raw
+	p := newProc(b, "ContractEvent", map[string]any{"network": "pubnet"}).(*ContractEvent)
+	b.SetBytes(int64(len(raw)))
+	b.ReportAllocs()
+	for b.Loop() {
+		l, _ := wrap(b, raw)
+		lcm, err := l.Decoded()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := fullDecodeEvents(p, *lcm); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/ledger")
+}
+
+func fullDecodeEvents(p *ContractEvent, lcm xdr.LedgerCloseMeta) ([]component.Record, error) {
+	rd, err := ingest.NewLedgerTransactionReaderFromLedgerCloseMeta(network.PublicNetworkPassphrase, lcm)
+	if err != nil {
+		return nil, err
+	}
+	defer rd.Close()
+	var out []component.Record
+	for {
+		tx, err := rd.Read()
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		evs, err := tx.GetTransactionEvents()
+		if err != nil {
+			return nil, err
+		}
+		info := txInfo{seq: lcm.LedgerSequence(), index: int(tx.Index), closedAt: lcm.ClosedAt(),
+			successful: tx.Result.Successful(), hash: tx.Hash.HexString(), id: transactionID(lcm.LedgerSequence(), int(tx.Index))}
+		idx := 0
+		one := func(ev xdr.ContractEvent, op int) error {
+			raw, err := ev.MarshalBinary()
+			if err != nil {
+				return err
+			}
+			rec, keep, err := p.event(info, raw, op, idx)
+			idx++
+			if keep {
+				out = append(out, rec)
+			}
+			return err
+		}
+		for _, te := range evs.TransactionEvents {
+			if err := one(te.Event, -1); err != nil {
+				return nil, err
+			}
+		}
+		for op, list := range evs.OperationEvents {
+			for _, ev := range list {
+				if err := one(ev, op); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkLatestLedger runs the LatestLedger processor (view path) on ledger 58752000.
+func BenchmarkLatestLedger(b *testing.B) {
+	raw := loadRealLedgers(b)[0].raw
+	p := newProc(b, "LatestLedger", map[string]any{"network": "pubnet"})
+	b.ReportAllocs()
+	for b.Loop() {
+		l, _ := wrap(b, raw)
+		if _, err := p.Process(bg, l, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/ledger")
+}

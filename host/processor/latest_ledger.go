@@ -1,0 +1,241 @@
+package processor
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/stellar/go-stellar-sdk/ingest"
+	"github.com/stellar/go-stellar-sdk/xdr"
+
+	"github.com/withobsrvr/cdpd/host/component"
+	"github.com/withobsrvr/cdpd/host/ledger"
+)
+
+// LedgerSummary is the LatestLedger record: one per ledger. Field names follow the upstream CDP
+// LatestLedger processor; counts are read from the ledger's zero-copy view.
+type LedgerSummary struct {
+	Network            string    `json:"network"`
+	Sequence           uint32    `json:"sequence"`
+	Hash               string    `json:"hash"`
+	PreviousHash       string    `json:"previous_ledger_hash"`
+	ClosedAt           time.Time `json:"closed_at"`
+	ProtocolVersion    uint32    `json:"protocol_version"`
+	BaseFee            uint32    `json:"base_fee"`
+	TransactionCount   int       `json:"transaction_count"`
+	SuccessfulTxCount  int       `json:"successful_tx_count"`
+	FailedTxCount      int       `json:"failed_tx_count"`
+	OperationCount     int       `json:"operation_count"`            // every operation of the tx set
+	SuccessfulOpCount  int       `json:"successful_operation_count"` // operations of successful transactions
+	TotalFeeCharged    int64     `json:"total_fee_charged"`          // stroops, every transaction
+	SorobanTxCount     int       `json:"soroban_tx_count"`
+	TotalSorobanFees   int64     `json:"total_soroban_fees"` // declared resource fees of Soroban transactions
+	ResourceInstrTotal uint64    `json:"total_resource_instructions"`
+	SorobanInclFees    uint64    `json:"soroban_inclusion_fees"` // fee charged minus resource fee charged, summed
+}
+
+// RecordKind implements component.Record.
+func (LedgerSummary) RecordKind() string { return "latest_ledger" }
+
+// NaturalKey implements component.Record: network and sequence.
+func (r LedgerSummary) NaturalKey() string {
+	return r.Network + ":" + strconv.FormatUint(uint64(r.Sequence), 10)
+}
+
+type latestLedgerConfig struct {
+	networkConfig `mapstructure:",squash"`
+}
+
+// LatestLedger emits one LedgerSummary per ledger without decoding the ledger.
+type LatestLedger struct {
+	net   netID
+	now   func() time.Time
+	stats *counters
+}
+
+// NewLatestLedger is the LatestLedger constructor (config: network | network_passphrase).
+func NewLatestLedger(cfg map[string]any, env component.Env) (component.Processor, error) {
+	var c latestLedgerConfig
+	if err := component.Decode(cfg, &c); err != nil {
+		return nil, fmt.Errorf("LatestLedger: %w", err)
+	}
+	net, err := c.resolve()
+	if err != nil {
+		return nil, fmt.Errorf("LatestLedger: %w", err)
+	}
+	return &LatestLedger{net: net, now: clock(env),
+		stats: newCounters("processed_ledgers", "last_ledger", "last_processed_time", "transactions", "operations")}, nil
+}
+
+// Stats implements component.StatsReporter.
+func (p *LatestLedger) Stats() map[string]float64 { return p.stats.snapshot() }
+
+// Process implements component.Processor. The input records are ignored.
+func (p *LatestLedger) Process(_ context.Context, l *ledger.Ledger, _ []component.Record) ([]component.Record, error) {
+	s, err := summarize(l.View())
+	if err != nil {
+		return nil, fmt.Errorf("LatestLedger: summarizing ledger %d: %w", l.Sequence(), err)
+	}
+	s.Network = p.net.Name
+	p.stats.update(func(m map[string]float64) {
+		ledgerDone(m, s.Sequence, p.now())
+		m["transactions"] += float64(s.TransactionCount)
+		m["operations"] += float64(s.OperationCount)
+	})
+	return []component.Record{s}, nil
+}
+
+// summarize reads a LedgerSummary from the view: header fields, one TxProcessing walk
+// (results: success, fees, per-op results) and one walk over the tx set's envelopes (operation
+// counts and Soroban resources; sums do not depend on envelope order, so no pairing by hash).
+func summarize(v xdr.LedgerCloseMetaView) (LedgerSummary, error) {
+	var s LedgerSummary
+	hdr, err := v.LedgerHeader()
+	if err != nil {
+		return s, fmt.Errorf("reading ledger header: %w", err)
+	}
+	if err := try(func() {
+		s.Hash = hex.EncodeToString(hdr.MustHash().MustRaw())
+		h := hdr.MustHeader()
+		s.Sequence = h.MustLedgerSeq().MustValue()
+		s.PreviousHash = hex.EncodeToString(h.MustPreviousLedgerHash().MustRaw())
+		s.ClosedAt = time.Unix(int64(h.MustScpValue().MustCloseTime().MustValue()), 0).UTC() //nolint:gosec // close times fit int64
+		s.ProtocolVersion = h.MustLedgerVersion().MustValue()
+		s.BaseFee = h.MustBaseFee().MustValue()
+	}); err != nil {
+		return s, fmt.Errorf("reading ledger header fields: %w", err)
+	}
+
+	parts, err := ingest.ExtractLedgerTxParts(v)
+	if err != nil {
+		return s, fmt.Errorf("walking transactions: %w", err)
+	}
+	s.TransactionCount = len(parts)
+	for i := range parts {
+		if err := try(func() {
+			res := parts[i].Result.MustResult()
+			s.TotalFeeCharged += res.MustFeeCharged().MustValue()
+			inner := res.MustResult()
+			switch inner.MustCode() {
+			case xdr.TransactionResultCodeTxSuccess:
+				s.SuccessfulTxCount++
+				s.SuccessfulOpCount += inner.MustResults().MustCount()
+			case xdr.TransactionResultCodeTxFeeBumpInnerSuccess:
+				s.SuccessfulTxCount++
+				s.SuccessfulOpCount += inner.MustInnerResultPair().MustResult().MustResult().MustResults().MustCount()
+			default:
+				s.FailedTxCount++
+			}
+		}); err != nil {
+			return s, fmt.Errorf("reading result of transaction %d: %w", i+1, err)
+		}
+	}
+	fees, err := ingest.FeesFromTxParts(parts)
+	if err != nil {
+		return s, fmt.Errorf("reading fees: %w", err)
+	}
+	for _, f := range fees.SorobanInclusionFees {
+		s.SorobanInclFees += f
+	}
+
+	if err := walkEnvelopes(v, func(env xdr.TransactionEnvelopeView) {
+		var tx xdr.TransactionView
+		switch env.MustType() {
+		case xdr.EnvelopeTypeEnvelopeTypeTxV0:
+			s.OperationCount += env.MustV0().MustTx().MustOperations().MustCount()
+			return
+		case xdr.EnvelopeTypeEnvelopeTypeTx:
+			tx = env.MustV1().MustTx()
+		case xdr.EnvelopeTypeEnvelopeTypeTxFeeBump:
+			tx = env.MustFeeBump().MustTx().MustInnerTx().MustV1().MustTx()
+		default:
+			fail("unknown envelope type %d", env.MustType())
+		}
+		s.OperationCount += tx.MustOperations().MustCount()
+		if ext := tx.MustExt(); ext.MustV() == 1 {
+			sd := ext.MustSorobanData()
+			s.SorobanTxCount++
+			s.TotalSorobanFees += sd.MustResourceFee().MustValue()
+			s.ResourceInstrTotal += uint64(sd.MustResources().MustInstructions().MustValue())
+		}
+	}); err != nil {
+		return s, fmt.Errorf("walking the transaction set: %w", err)
+	}
+	return s, nil
+}
+
+// walkEnvelopes calls f for every transaction envelope of the ledger's tx set, in tx-set order
+// (not apply order). f may use Must accessors, must and fail: a failure is returned as an error.
+func walkEnvelopes(v xdr.LedgerCloseMetaView, f func(xdr.TransactionEnvelopeView)) error {
+	return try(func() {
+		walkGen := func(ts xdr.GeneralizedTransactionSetView) {
+			for phase := range ts.MustV1TxSet().MustPhases().MustIter() {
+				switch pv := phase.MustV(); pv {
+				case 0:
+					for comp := range phase.MustV0Components().MustIter() {
+						for env := range comp.MustTxsMaybeDiscountedFee().MustTxs().MustIter() {
+							f(env)
+						}
+					}
+				case 1:
+					for stage := range phase.MustParallelTxsComponent().MustExecutionStages().MustIter() {
+						for cluster := range stage.MustIter() {
+							for env := range cluster.MustIter() {
+								f(env)
+							}
+						}
+					}
+				default:
+					fail("unknown transaction phase %d", pv)
+				}
+			}
+		}
+		switch lv := must(v.V()); lv {
+		case 0:
+			for env := range must(v.V0()).MustTxSet().MustTxs().MustIter() {
+				f(env)
+			}
+		case 1:
+			walkGen(must(v.V1()).MustTxSet())
+		case 2:
+			walkGen(must(v.V2()).MustTxSet())
+		default:
+			fail("unknown LedgerCloseMeta version %d", lv)
+		}
+	})
+}
+
+// walkError carries an error out of a Must-style walk (see try).
+type walkError struct{ err error }
+
+// fail aborts a Must-style walk with an error; try returns it.
+func fail(format string, args ...any) { panic(walkError{fmt.Errorf(format, args...)}) }
+
+// must returns v or aborts a Must-style walk with err.
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(walkError{err})
+	}
+	return v
+}
+
+// try runs a walk that uses the views' Must accessors (which panic with *xdr.ViewError on
+// malformed input), fail and must, and returns their failure as an error. Other panics pass.
+func try(fn func()) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			switch e := r.(type) {
+			case *xdr.ViewError:
+				err = e
+			case walkError:
+				err = e.err
+			default:
+				panic(r)
+			}
+		}
+	}()
+	fn()
+	return nil
+}

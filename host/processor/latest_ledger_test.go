@@ -1,0 +1,118 @@
+package processor
+
+import (
+	"testing"
+
+	"github.com/stellar/go-stellar-sdk/xdr"
+)
+
+// TestLatestLedgerMatchesSDK compares the view-based summary with numbers computed here through
+// the SDK's full decode (LedgerTransactionReader), and checks no full decode happened.
+func TestLatestLedgerMatchesSDK(t *testing.T) {
+	for _, rl := range loadRealLedgers(t) {
+		p := newProc(t, "LatestLedger", map[string]any{"network": "pubnet"})
+		l, decodes := wrap(t, rl.raw)
+		recs, err := p.Process(bg, l, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := decodes.Load(); n != 0 {
+			t.Fatalf("ledger %d: %d full decodes, want 0", rl.seq, n)
+		}
+		if len(recs) != 1 {
+			t.Fatalf("ledger %d: %d records, want 1", rl.seq, len(recs))
+		}
+		got := recs[0].(LedgerSummary)
+
+		lcm, txs := refTxs(t, rl.raw)
+		want := LedgerSummary{
+			Network:         "pubnet",
+			Sequence:        lcm.LedgerSequence(),
+			Hash:            lcm.LedgerHash().HexString(),
+			PreviousHash:    lcm.PreviousLedgerHash().HexString(),
+			ClosedAt:        l.CloseTime(),
+			ProtocolVersion: uint32(lcm.ProtocolVersion()),
+			BaseFee:         uint32(lcm.LedgerHeaderHistoryEntry().Header.BaseFee),
+		}
+		for _, tx := range txs {
+			want.TransactionCount++
+			ops := len(tx.Envelope.Operations())
+			want.OperationCount += ops
+			want.TotalFeeCharged += int64(tx.Result.Result.FeeCharged)
+			if tx.Result.Successful() {
+				want.SuccessfulTxCount++
+				want.SuccessfulOpCount += ops
+			} else {
+				want.FailedTxCount++
+			}
+			if sd, ok := tx.GetSorobanData(); ok {
+				want.SorobanTxCount++
+				want.TotalSorobanFees += int64(sd.ResourceFee)
+				want.ResourceInstrTotal += uint64(sd.Resources.Instructions)
+				if ext, ok := sorobanExtV1(tx.UnsafeMeta); ok {
+					want.SorobanInclFees += uint64(int64(tx.Result.Result.FeeCharged) -
+						int64(ext.TotalNonRefundableResourceFeeCharged) - int64(ext.TotalRefundableResourceFeeCharged))
+				}
+			}
+		}
+		if got != want {
+			t.Errorf("ledger %d:\n got %+v\nwant %+v", rl.seq, got, want)
+		}
+		if want.TransactionCount == 0 || want.FailedTxCount == 0 {
+			t.Errorf("ledger %d: fixture expected to carry successful and failed transactions: %+v", rl.seq, want)
+		}
+		if got.NaturalKey() != "pubnet:"+itoa(int64(rl.seq)) {
+			t.Errorf("natural key %q", got.NaturalKey())
+		}
+		st := p.(interface{ Stats() map[string]float64 }).Stats()
+		if st["processed_ledgers"] != 1 || st["last_ledger"] != float64(rl.seq) || st["transactions"] != float64(want.TransactionCount) {
+			t.Errorf("stats %v", st)
+		}
+		t.Logf("ledger %d: %d txs (%d failed), %d ops, soroban %d, fees %d",
+			rl.seq, got.TransactionCount, got.FailedTxCount, got.OperationCount, got.SorobanTxCount, got.TotalFeeCharged)
+	}
+}
+
+func sorobanExtV1(meta xdr.TransactionMeta) (xdr.SorobanTransactionMetaExtV1, bool) {
+	switch meta.V {
+	case 3:
+		if sm := meta.V3.SorobanMeta; sm != nil && sm.Ext.V == 1 {
+			return *sm.Ext.V1, true
+		}
+	case 4:
+		if sm := meta.V4.SorobanMeta; sm != nil && sm.Ext.V == 1 {
+			return *sm.Ext.V1, true
+		}
+	}
+	return xdr.SorobanTransactionMetaExtV1{}, false
+}
+
+func TestNetworkConfig(t *testing.T) {
+	for _, tc := range []struct {
+		cfg     map[string]any
+		want    string
+		wantErr bool
+	}{
+		{map[string]any{"network": "mainnet"}, "pubnet", false},
+		{map[string]any{"network": "testnet"}, "testnet", false},
+		{map[string]any{"network_passphrase": "Test SDF Future Network ; October 2022"}, "futurenet", false},
+		{map[string]any{"network_passphrase": "Standalone Network ; February 2017"}, "custom-", false},
+		{map[string]any{"network": "pubnet", "network_passphrase": "Test SDF Network ; September 2015"}, "", true},
+		{map[string]any{"network": "moonnet"}, "", true},
+		{map[string]any{}, "", true},
+		{map[string]any{"network": "pubnet", "bogus_key": 1}, "", true},
+	} {
+		var c latestLedgerConfig
+		err := decodeAndResolve(tc.cfg, &c)
+		if (err != nil) != tc.wantErr {
+			t.Errorf("%v: err %v, wantErr %v", tc.cfg, err, tc.wantErr)
+			continue
+		}
+		if err == nil {
+			n, _ := c.resolve()
+			if len(n.Name) < len(tc.want) || n.Name[:len(tc.want)] != tc.want {
+				t.Errorf("%v: name %q, want %q", tc.cfg, n.Name, tc.want)
+			}
+		}
+	}
+}

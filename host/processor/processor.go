@@ -1,0 +1,162 @@
+// Package processor owns cdpd's built-in CDP processors: the components that turn a ledger
+// (and the records of the processor before them) into output records. Each is registered by
+// its CDP type name and aliases through Register:
+//
+//   - LatestLedger: one summary record per ledger, read from the zero-copy view.
+//   - ContractEvent (ContractEventProcessor, StellarContractEvent): Soroban contract events as
+//     history_contract_events rows, read from the view (no full ledger decode).
+//   - TokenTransfer: the SDK's token_transfer events as token_transfers_raw rows.
+//   - ContractData (ContractDataProcessor): contract data ledger entry changes.
+//   - FilterPayments and TransformToAppPayment: payment operations and their flat app form.
+//
+// Every record carries the ledger sequence and close time, and its NaturalKey starts with the
+// network name and the ledger sequence, so replays upsert instead of doubling rows.
+// Processors are called from one goroutine per pipeline in ledger order; their stats are
+// guarded by a mutex anyway, because the host reads them from another goroutine.
+package processor
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/stellar/go-stellar-sdk/network"
+	"github.com/stellar/go-stellar-sdk/toid"
+
+	"github.com/withobsrvr/cdpd/host/component"
+)
+
+// Register adds every processor of this package to r under its CDP type name and aliases.
+func Register(r *component.Registry) error {
+	regs := []struct {
+		f     component.ProcessorFactory
+		names []string
+	}{
+		{NewLatestLedger, []string{"LatestLedger", "LatestLedgerProcessor"}},
+		{NewContractEvent, []string{"ContractEvent", "ContractEventProcessor", "StellarContractEvent"}},
+		{NewTokenTransfer, []string{"TokenTransfer", "TokenTransferProcessor"}},
+		{NewContractData, []string{"ContractData", "ContractDataProcessor"}},
+		{NewFilterPayments, []string{"FilterPayments"}},
+		{NewTransformToAppPayment, []string{"TransformToAppPayment"}},
+	}
+	for _, reg := range regs {
+		if err := r.AddProcessor(reg.f, reg.names...); err != nil {
+			return fmt.Errorf("registering processor %s: %w", reg.names[0], err)
+		}
+	}
+	return nil
+}
+
+// networkConfig holds the keys that select the network; every processor accepts them.
+type networkConfig struct {
+	Network           string `mapstructure:"network"`
+	NetworkPassphrase string `mapstructure:"network_passphrase"`
+}
+
+// netID is a resolved network: its passphrase and the short name used in natural keys.
+type netID struct {
+	Name       string
+	Passphrase string
+}
+
+// resolve turns the network keys into a netID. `network` names a well-known network
+// (pubnet|mainnet|public, testnet, futurenet); `network_passphrase` gives one explicitly.
+// When both are given they must agree. A passphrase that is not a well-known one gets the name
+// "custom-<first 8 hex of its sha256>".
+func (c networkConfig) resolve() (netID, error) {
+	var fromName netID
+	if c.Network != "" {
+		switch strings.ToLower(strings.TrimSpace(c.Network)) {
+		case "pubnet", "mainnet", "public":
+			fromName = netID{"pubnet", network.PublicNetworkPassphrase}
+		case "testnet":
+			fromName = netID{"testnet", network.TestNetworkPassphrase}
+		case "futurenet":
+			fromName = netID{"futurenet", network.FutureNetworkPassphrase}
+		default:
+			return netID{}, fmt.Errorf("unknown network %q (want pubnet, mainnet, testnet or futurenet, or give network_passphrase)", c.Network)
+		}
+	}
+	if c.NetworkPassphrase == "" {
+		if c.Network == "" {
+			return netID{}, fmt.Errorf("network or network_passphrase is required")
+		}
+		return fromName, nil
+	}
+	var fromPass netID
+	switch c.NetworkPassphrase {
+	case network.PublicNetworkPassphrase:
+		fromPass = netID{"pubnet", c.NetworkPassphrase}
+	case network.TestNetworkPassphrase:
+		fromPass = netID{"testnet", c.NetworkPassphrase}
+	case network.FutureNetworkPassphrase:
+		fromPass = netID{"futurenet", c.NetworkPassphrase}
+	default:
+		sum := sha256.Sum256([]byte(c.NetworkPassphrase))
+		fromPass = netID{"custom-" + hex.EncodeToString(sum[:4]), c.NetworkPassphrase}
+	}
+	if c.Network != "" && fromName != fromPass {
+		return netID{}, fmt.Errorf("network %q does not match the given network_passphrase", c.Network)
+	}
+	return fromPass, nil
+}
+
+// transactionID is the TOID of a transaction (index is 1-based, in apply order).
+func transactionID(seq uint32, txIndex int) int64 {
+	return toid.New(int32(seq), int32(txIndex), 0).ToInt64() //nolint:gosec // ledger seqs fit int32
+}
+
+// operationID is the TOID of an operation (opIndex is 0-based; TOIDs count operations from 1).
+func operationID(seq uint32, txIndex, opIndex int) int64 {
+	return toid.New(int32(seq), int32(txIndex), int32(opIndex)+1).ToInt64() //nolint:gosec // as above
+}
+
+// counters is a small mutex-guarded stats map shared by the processors.
+type counters struct {
+	mu   sync.Mutex
+	vals map[string]float64
+}
+
+func newCounters(keys ...string) *counters {
+	c := &counters{vals: make(map[string]float64, len(keys))}
+	for _, k := range keys {
+		c.vals[k] = 0
+	}
+	return c
+}
+
+// update applies f to the map under the lock.
+func (c *counters) update(f func(m map[string]float64)) {
+	c.mu.Lock()
+	f(c.vals)
+	c.mu.Unlock()
+}
+
+// snapshot returns a copy of the map.
+func (c *counters) snapshot() map[string]float64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]float64, len(c.vals))
+	for k, v := range c.vals {
+		out[k] = v
+	}
+	return out
+}
+
+// ledgerDone records the common per-ledger stats.
+func ledgerDone(m map[string]float64, seq uint32, now time.Time) {
+	m["processed_ledgers"]++
+	m["last_ledger"] = float64(seq)
+	m["last_processed_time"] = float64(now.Unix())
+}
+
+// clock returns env.Now or time.Now.
+func clock(env component.Env) func() time.Time {
+	if env.Now != nil {
+		return env.Now
+	}
+	return time.Now
+}
