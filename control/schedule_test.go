@@ -1,0 +1,102 @@
+package control
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// 500 pipelines attached at once spread over the interval instead of firing
+// together.
+func TestPhasesSpreadOverInterval(t *testing.T) {
+	const iv, n, buckets = 10 * time.Second, 500, 10
+	c := &Client{cfg: Config{HeartbeatInterval: iv}}
+	var count [buckets]int
+	for i := range n {
+		ph := c.phaseOf(ServiceID("", fmt.Sprintf("pipeline-%d", i)))
+		if ph < 0 || ph >= iv {
+			t.Fatalf("phase %v outside [0, %v)", ph, iv)
+		}
+		count[ph*buckets/iv]++
+	}
+	for b, got := range count {
+		// 50 expected per bucket; a uniform hash stays well inside [20, 80].
+		if got < 20 || got > 80 {
+			t.Fatalf("bucket %d of the interval holds %d of %d pipelines: %v", b, got, n, count)
+		}
+	}
+	t.Logf("heartbeats per tenth of the interval: %v", count)
+}
+
+func TestNextSlotKeepsPhase(t *testing.T) {
+	const iv = 10 * time.Second
+	c := &Client{cfg: Config{HeartbeatInterval: iv}}
+	base := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for i := range 1000 {
+		now := base.Add(time.Duration(i) * 7919 * time.Millisecond / 10)
+		phase := time.Duration(i*7) * time.Millisecond % iv
+		next := c.nextSlot(now, phase)
+		d := next.Sub(now)
+		if d < iv/2 || d >= iv+iv/2 {
+			t.Fatalf("now %v phase %v: next in %v, want [%v, %v)", now, phase, d, iv/2, iv+iv/2)
+		}
+		if got := time.Duration(next.UnixNano() % int64(iv)); got != phase {
+			t.Fatalf("now %v: next slot at phase %v, want %v", now, got, phase)
+		}
+		// A heartbeat sent on time lands one interval later.
+		if again := c.nextSlot(next.Add(3*time.Millisecond), phase); again.Sub(next) != iv {
+			t.Fatalf("steady state: %v between heartbeats, want %v", again.Sub(next), iv)
+		}
+	}
+}
+
+func TestBackoffIsCapped(t *testing.T) {
+	c := &Client{cfg: Config{BackoffMax: 5 * time.Second}}
+	if d := c.backoff(1); d < 80*time.Millisecond || d > 120*time.Millisecond {
+		t.Fatalf("first retry after %v, want about %v", d, backoffBase)
+	}
+	for n := 1; n <= 64; n++ {
+		d := c.backoff(n)
+		if d > c.cfg.BackoffMax {
+			t.Fatalf("retry %d after %v, above the cap %v", n, d, c.cfg.BackoffMax)
+		}
+		if n > 10 && d < c.cfg.BackoffMax*8/10 {
+			t.Fatalf("retry %d after %v, want near the cap", n, d)
+		}
+	}
+}
+
+func TestStatusCodeSort(t *testing.T) {
+	tests := []struct {
+		err      error
+		notFound bool
+		halt     bool
+	}{
+		{status.Error(codes.NotFound, "service x"), true, false},
+		{status.Error(codes.Unknown, "service cdp-x not found"), true, false},
+		{status.Error(codes.Internal, "Service Not Found"), true, false},
+		{status.Error(codes.Unknown, "boom"), false, false},
+		{status.Error(codes.Unavailable, "connection refused"), false, false},
+		{status.Error(codes.DeadlineExceeded, "deadline"), false, false},
+		{status.Error(codes.ResourceExhausted, "slow down"), false, false},
+		{status.Error(codes.Aborted, "conflict"), false, false},
+		{status.Error(codes.InvalidArgument, "metric map too large"), false, true},
+		{status.Error(codes.PermissionDenied, "no"), false, true},
+		{status.Error(codes.Unauthenticated, "who"), false, true},
+		{status.Error(codes.Unimplemented, "not flowctl"), false, true},
+		{status.Error(codes.FailedPrecondition, "x"), false, true},
+		{errors.New("plain error"), false, false},
+	}
+	for _, tc := range tests {
+		if got := isNotFound(tc.err); got != tc.notFound {
+			t.Errorf("isNotFound(%v) = %v, want %v", tc.err, got, tc.notFound)
+		}
+		if got := isHalt(status.Code(tc.err)); got != tc.halt {
+			t.Errorf("isHalt(%v) = %v, want %v", status.Code(tc.err), got, tc.halt)
+		}
+	}
+}
