@@ -1,0 +1,323 @@
+package server
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/emptypb"
+
+	"github.com/withobsrvr/cdpd/control/cdpdv1"
+	"github.com/withobsrvr/cdpd/control/flowctlv1"
+)
+
+// observe records an RPC's latency; use as `defer s.observe("X", time.Now(), &err)`.
+func (s *Server) observe(method string, start time.Time, err *error) {
+	s.rpcDuration.WithLabelValues(method, status.Code(*err).String()).Observe(time.Since(start).Seconds())
+}
+
+func notFound(id string) error {
+	return status.Errorf(codes.NotFound, "service %s not found", id)
+}
+
+// RegisterComponent registers (or replaces) a service; see the package documentation.
+func (s *Server) RegisterComponent(ctx context.Context, req *flowctlv1.RegisterRequest) (_ *flowctlv1.RegisterResponse, err error) {
+	defer s.observe("RegisterComponent", time.Now(), &err)
+	if err := checkRegister(req); err != nil {
+		return nil, err
+	}
+	info := proto.Clone(req.GetComponent()).(*flowctlv1.ComponentInfo)
+	id := req.GetComponentId()
+	if id == "" {
+		id = info.GetId()
+	}
+	if id == "" {
+		id = randomID(typeWord(info.GetType()))
+	}
+	info.Id = id
+	now := s.now()
+	e := &entry{
+		id: id, info: info, registeredAt: now, status: statusHealthy, lastHB: now,
+		metrics: make(map[string]string),
+	}
+
+	s.mu.Lock()
+	prev := s.entries[id]
+	h := s.histories[id]
+	if h == nil {
+		h = newHistory(id)
+		s.histories[id] = h
+	}
+	e.hist = h
+	s.entries[id] = e
+	s.mu.Unlock()
+	if s.db != nil {
+		// Write-through: answer only once the registration is on disk.
+		if err := s.persistService(e); err != nil {
+			s.mu.Lock()
+			if s.entries[id] == e {
+				if prev != nil {
+					s.entries[id] = prev
+				} else {
+					delete(s.entries, id)
+				}
+			}
+			s.mu.Unlock()
+			s.persistErrors.Inc()
+			return nil, status.Errorf(codes.Internal, "persisting registration of %s: %v", id, err)
+		}
+	}
+
+	prevStatus := statusUnknown
+	if prev != nil {
+		prev.mu.Lock()
+		prevStatus = prev.status
+		prev.mu.Unlock()
+	}
+	s.log.Info("service registered", "service_id", id, "component_type", info.GetType().String(),
+		"name", info.GetName(), "replaced", prev != nil)
+	s.notify(ServiceEvent{
+		ServiceID: id, Kind: EventRegistered, Status: statusHealthy, PrevStatus: prevStatus,
+		Metrics: map[string]string{}, Metadata: info.GetMetadata(), Time: now,
+	})
+
+	resp := &flowctlv1.RegisterResponse{ServiceId: id}
+	// As upstream: sources and processors are assigned one topic per output event type.
+	switch info.GetType() {
+	case flowctlv1.ComponentType_COMPONENT_TYPE_SOURCE, flowctlv1.ComponentType_COMPONENT_TYPE_PROCESSOR:
+		for _, et := range info.GetOutputEventTypes() {
+			resp.AssignedTopics = append(resp.AssignedTopics, et+".v1")
+		}
+	}
+	if p, ok := peer.FromContext(ctx); ok && p.LocalAddr != nil {
+		resp.ConnectionInfo = map[string]string{"control_plane_endpoint": p.LocalAddr.String()}
+	}
+	return resp, nil
+}
+
+// typeWord is the prefix of generated ids: "source", "processor", "consumer", "component".
+func typeWord(t flowctlv1.ComponentType) string {
+	switch t {
+	case flowctlv1.ComponentType_COMPONENT_TYPE_SOURCE:
+		return "source"
+	case flowctlv1.ComponentType_COMPONENT_TYPE_PROCESSOR:
+		return "processor"
+	case flowctlv1.ComponentType_COMPONENT_TYPE_CONSUMER:
+		return "consumer"
+	}
+	return "component"
+}
+
+// UnregisterComponent removes a service (written through to the database). Unknown ids succeed.
+func (s *Server) UnregisterComponent(ctx context.Context, req *flowctlv1.UnregisterRequest) (_ *emptypb.Empty, err error) {
+	defer s.observe("UnregisterComponent", time.Now(), &err)
+	id := req.GetServiceId()
+	if err := checkServiceID(id); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	e := s.entries[id]
+	delete(s.entries, id)
+	s.mu.Unlock()
+	if e == nil {
+		return &emptypb.Empty{}, nil
+	}
+	if s.db != nil {
+		if err := s.deleteService(id); err != nil {
+			s.persistErrors.Inc()
+			return nil, status.Errorf(codes.Internal, "persisting unregistration of %s: %v", id, err)
+		}
+	}
+
+	e.mu.Lock()
+	prev := e.status
+	e.mu.Unlock()
+	s.log.Info("service unregistered", "service_id", id)
+	s.notify(ServiceEvent{
+		ServiceID: id, Kind: EventUnregistered, Status: statusUnknown, PrevStatus: prev,
+		Metadata: e.info.GetMetadata(), Time: s.now(),
+	})
+	return &emptypb.Empty{}, nil
+}
+
+// Heartbeat records a heartbeat: metrics merged, a non-UNKNOWN status replaces the stored one.
+func (s *Server) Heartbeat(ctx context.Context, req *flowctlv1.HeartbeatRequest) (_ *emptypb.Empty, err error) {
+	defer s.observe("Heartbeat", time.Now(), &err)
+	id := req.GetServiceId()
+	if err := checkServiceID(id); err != nil {
+		return nil, err
+	}
+	if err := checkStatus(req.GetStatus()); err != nil {
+		return nil, err
+	}
+	if _, err := checkMap("metrics", req.GetMetrics(), MaxMetricEntries, MaxMetricBytes); err != nil {
+		return nil, err
+	}
+	e := s.lookup(id)
+	if e == nil {
+		return nil, notFound(id)
+	}
+	now := s.now()
+	e.mu.Lock()
+	// Merged-map limits: count what the merge would add before changing anything.
+	entries, size := len(e.metrics), e.metricBytes
+	for k, v := range req.GetMetrics() {
+		if old, ok := e.metrics[k]; ok {
+			size += len(v) - len(old)
+		} else {
+			entries++
+			size += len(k) + len(v)
+		}
+	}
+	if entries > MaxMetricEntries || size > MaxMetricBytes {
+		e.mu.Unlock()
+		return nil, invalid("merged metrics of %s would have %d entries / %d bytes, the limits are %d / %d (re-register to reset them)",
+			id, entries, size, MaxMetricEntries, MaxMetricBytes)
+	}
+	for k, v := range req.GetMetrics() {
+		e.metrics[k] = v
+	}
+	e.metricBytes = size
+	prev := e.status
+	switch {
+	case req.GetStatus() != statusUnknown:
+		e.status = req.GetStatus()
+	case e.staleFrom != statusUnknown:
+		e.status = e.staleFrom // back from silence, no opinion: what it was before
+	case e.status == statusUnknown:
+		e.status = statusHealthy // as upstream
+	}
+	e.staleFrom = statusUnknown
+	e.lastHB = now
+	st := e.status
+	var ev ServiceEvent
+	observed := s.hasObservers()
+	if observed {
+		ev = ServiceEvent{
+			ServiceID: id, Kind: EventHeartbeat, Status: st, PrevStatus: prev,
+			Metrics: copyMap(e.metrics), Metadata: e.info.GetMetadata(), Time: now,
+		}
+	}
+	h := e.hist
+	e.mu.Unlock()
+
+	h.mu.Lock()
+	h.add(now.UnixNano(), st, req.GetMetrics(), s.opts.HistoryMaxSamples)
+	h.mu.Unlock()
+	s.markDirty(id)
+	s.heartbeats.Inc()
+	if observed {
+		s.notify(ev)
+	}
+	return &emptypb.Empty{}, nil
+}
+
+// GetComponentStatus returns one service's status, NotFound for an unknown id.
+func (s *Server) GetComponentStatus(ctx context.Context, req *flowctlv1.ComponentStatusRequest) (_ *flowctlv1.ComponentStatusResponse, err error) {
+	defer s.observe("GetComponentStatus", time.Now(), &err)
+	id := req.GetServiceId()
+	if err := checkServiceID(id); err != nil {
+		return nil, err
+	}
+	e := s.lookup(id)
+	if e == nil {
+		return nil, notFound(id)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.statusLocked(), nil
+}
+
+// ListComponents lists services of a type (UNSPECIFIED = all), only HEALTHY ones unless
+// include_unhealthy.
+func (s *Server) ListComponents(ctx context.Context, req *flowctlv1.ListComponentsRequest) (_ *flowctlv1.ListComponentsResponse, err error) {
+	defer s.observe("ListComponents", time.Now(), &err)
+	if err := checkType("type_filter", req.GetTypeFilter()); err != nil {
+		return nil, err
+	}
+	resp := &flowctlv1.ListComponentsResponse{}
+	for _, e := range s.sortedEntries() {
+		if t := req.GetTypeFilter(); t != componentTypeNone && e.info.GetType() != t {
+			continue
+		}
+		e.mu.Lock()
+		if req.GetIncludeUnhealthy() || e.status == statusHealthy {
+			resp.Components = append(resp.Components, e.statusLocked())
+		}
+		e.mu.Unlock()
+	}
+	return resp, nil
+}
+
+// DiscoverComponents finds registrations by type (UNSPECIFIED = any), event types (any of them
+// among the input or output types) and metadata filters (all must match).
+func (s *Server) DiscoverComponents(ctx context.Context, req *flowctlv1.DiscoveryRequest) (_ *flowctlv1.DiscoveryResponse, err error) {
+	defer s.observe("DiscoverComponents", time.Now(), &err)
+	if err := checkType("type", req.GetType()); err != nil {
+		return nil, err
+	}
+	resp := &flowctlv1.DiscoveryResponse{}
+	for _, e := range s.sortedEntries() {
+		info := e.info
+		if t := req.GetType(); t != componentTypeNone && info.GetType() != t {
+			continue
+		}
+		if ets := req.GetEventTypes(); len(ets) > 0 && !slices.ContainsFunc(ets, func(et string) bool {
+			return slices.Contains(info.GetInputEventTypes(), et) || slices.Contains(info.GetOutputEventTypes(), et)
+		}) {
+			continue
+		}
+		match := true
+		for k, v := range req.GetMetadataFilters() {
+			if got, ok := info.GetMetadata()[k]; !ok || got != v {
+				match = false
+				break
+			}
+		}
+		if match {
+			resp.Components = append(resp.Components, info)
+		}
+	}
+	return resp, nil
+}
+
+// GetHistory returns a service's heartbeat samples, oldest first, filtered by time and metric
+// names. Unregistered services keep their history until it ages out; an id with neither a
+// registration nor a history is NotFound. A full day of a pipeline with 16 metrics is about
+// 8 MB on the wire, above gRPC's default 4 MiB client receive limit: clients ask with since /
+// metric_names or raise grpc.MaxCallRecvMsgSize.
+func (s *Server) GetHistory(ctx context.Context, req *cdpdv1.GetHistoryRequest) (_ *cdpdv1.GetHistoryResponse, err error) {
+	defer s.observe("GetHistory", time.Now(), &err)
+	id := req.GetServiceId()
+	if err := checkServiceID(id); err != nil {
+		return nil, err
+	}
+	var since int64
+	if ts := req.GetSince(); ts != nil {
+		if err := ts.CheckValid(); err != nil {
+			return nil, invalid("since: %v", err)
+		}
+		since = ts.AsTime().UnixNano()
+	}
+	var names map[string]bool
+	if len(req.GetMetricNames()) > 0 {
+		names = make(map[string]bool, len(req.GetMetricNames()))
+		for _, n := range req.GetMetricNames() {
+			names[n] = true
+		}
+	}
+	s.mu.RLock()
+	h := s.histories[id]
+	s.mu.RUnlock()
+	if h == nil {
+		return nil, notFound(id)
+	}
+	h.mu.Lock()
+	samples := h.read(since, names)
+	h.mu.Unlock()
+	return &cdpdv1.GetHistoryResponse{ServiceId: id, Samples: samples}, nil
+}

@@ -1,0 +1,541 @@
+// Package server is cdpd's flowctl-compatible control plane: it serves flowctl.v1
+// ControlPlaneService (wire-compatible with the upstream flowctl server), cdpd.v1
+// HistoryService and the standard gRPC health service, keeps the service registry in memory
+// and persists it in bbolt.
+//
+// What the server keeps, per service id:
+//   - the registration (ComponentInfo, registered_at), its current HealthStatus, the time of
+//     the last heartbeat and the merged map of every metric the service has sent;
+//   - a bounded history of heartbeat samples (time, status, the merged metrics after that
+//     heartbeat), at most HistoryMaxSamples samples and none older than HistoryMaxAge. Samples
+//     are delta-encoded in memory (only the metrics whose value changed are stored, metric
+//     names interned per service), so a typical cdpd pipeline costs about 100-200 bytes per
+//     sample. A service's history outlives its unregistration (cdpd unregisters on every
+//     shutdown) and is dropped once it has aged out.
+//
+// Memory: about 130 bytes per history sample for a cdpd pipeline heartbeat (16 metrics, a few
+// of them changing), i.e. about 1.1 MB per service at the default 8640 samples; lower
+// HistoryMaxSamples for fleets of thousands of services.
+//
+// Persistence (Options.DBPath != ""): registrations and unregistrations are written through
+// (the RPC answers after the bbolt transaction committed). Heartbeats (status, last heartbeat,
+// metrics) and history samples are written in batches every FlushInterval (1 s by default) and
+// on Close, so a crash loses at most that much heartbeat state, never a registration. After a
+// restart every service keeps its status and last metrics, and gets one HeartbeatTTL of grace
+// before the janitor judges it, so that its clients can reconnect.
+//
+// Semantics (the upstream behaviour, see DESIGN.md): the service id is component_id, else
+// component.id, else generated; re-registering an id replaces the registration (status
+// HEALTHY, empty metrics, as upstream; the history is kept); heartbeat metrics are merged into
+// the stored map and a status other than UNKNOWN replaces the stored one; the janitor marks a
+// service UNHEALTHY when no heartbeat arrived within HeartbeatTTL; ListComponents omits
+// non-HEALTHY services unless include_unhealthy.
+//
+// Differences from upstream flowctl:
+//   - Heartbeat and GetComponentStatus for an unknown id fail with codes.NotFound (upstream:
+//     codes.Unknown); the text still contains "not found", which is what clients match.
+//   - Bad input is rejected with codes.InvalidArgument: missing ids, a missing component,
+//     unknown enum values, invalid UTF-8, and maps or strings over the limits below
+//     (MaxMetricEntries, MaxMetricBytes, MaxKeyLen, MaxValueLen, MaxIDLen); upstream accepts
+//     anything (and panics on a registration without a component).
+//   - The stored ComponentInfo's id is the service id, so ListComponents and
+//     DiscoverComponents always show the id to use with the other RPCs.
+//   - The janitor marks a silent service UNHEALTHY whatever its status (upstream only
+//     demotes HEALTHY ones, so a silent DEGRADED service stayed DEGRADED forever). A later
+//     heartbeat with status UNKNOWN restores the status the service had before.
+//   - ListComponents and DiscoverComponents are sorted by service id.
+//   - UnregisterComponent of an unknown id succeeds (as upstream) but still needs an id.
+//
+// Embedding: Serve runs everything on a listener (the `flowctl server` command and cdpd's
+// embedded control plane both use it). Hooks for other packages: AddObserver (every change,
+// for alert rules), Services (a snapshot), DB (the bbolt handle, for their own buckets),
+// AddService (more gRPC services on the same server), Sweep and Flush (one janitor pass or
+// one persistence batch now), Connections (open client connections).
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"go.etcd.io/bbolt"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/withobsrvr/cdpd/control/cdpdv1"
+	"github.com/withobsrvr/cdpd/control/flowctlv1"
+)
+
+// Defaults of Options.
+const (
+	DefaultHeartbeatTTL      = 30 * time.Second
+	DefaultJanitorInterval   = 10 * time.Second
+	DefaultHistoryMaxAge     = 24 * time.Hour
+	DefaultHistoryMaxSamples = 8640 // 24 h of heartbeats every 10 s
+	DefaultFlushInterval     = time.Second
+)
+
+// Options configure a Server. The zero value is a working in-memory server.
+type Options struct {
+	DBPath            string        // bbolt file; "" = no persistence
+	HeartbeatTTL      time.Duration // default 30s
+	JanitorInterval   time.Duration // default 10s
+	HistoryMaxAge     time.Duration // default 24h
+	HistoryMaxSamples int           // default 8640
+	FlushInterval     time.Duration // heartbeat batch persistence period, default 1s
+	Now               func() time.Time
+	Logger            *slog.Logger
+	Registerer        prometheus.Registerer // may be nil
+}
+
+// ServiceEvent is what observers (AddObserver) are told about a change.
+//
+// Kinds: "registered" (a registration, also a replacing one; PrevStatus is the replaced
+// registration's status or UNKNOWN), "heartbeat" (every accepted heartbeat; Status differs from
+// PrevStatus when the heartbeat changed it), "status" (a change not caused by a heartbeat: the
+// janitor marked the service UNHEALTHY), "unregistered" (Status is UNKNOWN, PrevStatus the last
+// status). Metrics is a copy of the merged metrics (nil for "unregistered"); Metadata is the
+// registration's metadata and must not be modified.
+type ServiceEvent struct {
+	ServiceID  string
+	Kind       string
+	Status     flowctlv1.HealthStatus
+	PrevStatus flowctlv1.HealthStatus
+	Metrics    map[string]string
+	Metadata   map[string]string
+	Time       time.Time
+}
+
+// Event kinds.
+const (
+	EventRegistered   = "registered"
+	EventHeartbeat    = "heartbeat"
+	EventStatus       = "status"
+	EventUnregistered = "unregistered"
+)
+
+// Server is the control plane. Create it with New, serve it with Serve (or Register on your
+// own grpc.Server plus Run), and Close it after Run has returned.
+type Server struct {
+	flowctlv1.UnimplementedControlPlaneServiceServer
+	cdpdv1.UnimplementedHistoryServiceServer
+
+	opts    Options
+	log     *slog.Logger
+	now     func() time.Time
+	started time.Time
+	db      *bbolt.DB
+
+	mu        sync.RWMutex
+	entries   map[string]*entry
+	histories map[string]*history
+
+	// persistMu serialises flushes (the Run loop and Close).
+	persistMu sync.Mutex
+	dirtyMu   sync.Mutex
+	dirty     map[string]struct{}
+
+	observers atomic.Pointer[[]func(ServiceEvent)]
+	extra     []func(grpc.ServiceRegistrar)
+	health    *health.Server
+	conns     atomic.Int64
+
+	heartbeats    prometheus.Counter
+	rpcDuration   *prometheus.HistogramVec
+	persistErrors prometheus.Counter
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// entry is one registered service. info is immutable once stored; the rest is guarded by mu.
+type entry struct {
+	mu           sync.Mutex
+	id           string
+	info         *flowctlv1.ComponentInfo
+	registeredAt time.Time
+	status       flowctlv1.HealthStatus
+	lastHB       time.Time
+	metrics      map[string]string
+	metricBytes  int
+	staleFrom    flowctlv1.HealthStatus // status before the janitor marked it, UNKNOWN if not marked
+	hist         *history
+}
+
+// New creates a server, opening (creating) the bbolt file and loading the registry when
+// opts.DBPath is set.
+func New(opts Options) (*Server, error) {
+	if opts.HeartbeatTTL <= 0 {
+		opts.HeartbeatTTL = DefaultHeartbeatTTL
+	}
+	if opts.JanitorInterval <= 0 {
+		opts.JanitorInterval = DefaultJanitorInterval
+	}
+	if opts.HistoryMaxAge <= 0 {
+		opts.HistoryMaxAge = DefaultHistoryMaxAge
+	}
+	if opts.HistoryMaxSamples <= 0 {
+		opts.HistoryMaxSamples = DefaultHistoryMaxSamples
+	}
+	if opts.FlushInterval <= 0 {
+		opts.FlushInterval = DefaultFlushInterval
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{
+		opts:      opts,
+		log:       opts.Logger,
+		now:       opts.Now,
+		entries:   make(map[string]*entry),
+		histories: make(map[string]*history),
+		dirty:     make(map[string]struct{}),
+		health:    health.NewServer(),
+	}
+	s.started = s.now()
+	f := promauto.With(opts.Registerer)
+	s.heartbeats = f.NewCounter(prometheus.CounterOpts{
+		Name: "cdp_control_heartbeats_total",
+		Help: "Heartbeats accepted by the control plane.",
+	})
+	s.rpcDuration = f.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "cdp_control_rpc_duration_seconds",
+		Help:    "Control plane RPC handling time, by method and gRPC code.",
+		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
+	}, []string{"method", "code"})
+	s.persistErrors = f.NewCounter(prometheus.CounterOpts{
+		Name: "cdp_control_persist_errors_total",
+		Help: "Failed writes of the control plane registry to its database.",
+	})
+	if opts.Registerer != nil {
+		if err := opts.Registerer.Register(registryCollector{s}); err != nil {
+			return nil, fmt.Errorf("registering control plane metrics: %w", err)
+		}
+	}
+	if opts.DBPath != "" {
+		if err := s.openDB(); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// DB is the bbolt database, nil without persistence. Other packages may keep their own
+// buckets in it (the alert rules do); the buckets "services", "history" and "history_base"
+// belong to this package.
+func (s *Server) DB() *bbolt.DB { return s.db }
+
+// AddObserver registers fn to be called synchronously, with no lock held, after every change
+// (see ServiceEvent). fn must be cheap and must not block; add observers before serving.
+func (s *Server) AddObserver(fn func(ServiceEvent)) {
+	for {
+		old := s.observers.Load()
+		var next []func(ServiceEvent)
+		if old != nil {
+			next = append(next, *old...)
+		}
+		next = append(next, fn)
+		if s.observers.CompareAndSwap(old, &next) {
+			return
+		}
+	}
+}
+
+func (s *Server) hasObservers() bool {
+	o := s.observers.Load()
+	return o != nil && len(*o) > 0
+}
+
+func (s *Server) notify(ev ServiceEvent) {
+	if o := s.observers.Load(); o != nil {
+		for _, fn := range *o {
+			fn(ev)
+		}
+	}
+}
+
+// AddService adds a registration run by Register, for services of other packages served on
+// the same gRPC server (e.g. cdpd.v1.AlertService). Call it before Serve or Register.
+func (s *Server) AddService(fn func(grpc.ServiceRegistrar)) {
+	s.extra = append(s.extra, fn)
+}
+
+// Register registers flowctl.v1.ControlPlaneService, cdpd.v1.HistoryService, the gRPC health
+// service (SERVING for "" and both services) and every AddService registration on g.
+func (s *Server) Register(g grpc.ServiceRegistrar) {
+	flowctlv1.RegisterControlPlaneServiceServer(g, s)
+	cdpdv1.RegisterHistoryServiceServer(g, s)
+	healthpb.RegisterHealthServer(g, s.health)
+	for _, name := range []string{"", flowctlv1.ControlPlaneService_ServiceDesc.ServiceName, cdpdv1.HistoryService_ServiceDesc.ServiceName} {
+		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
+	}
+	for _, fn := range s.extra {
+		fn(g)
+	}
+}
+
+// Run runs the janitor (every JanitorInterval) and, with persistence, the heartbeat flusher
+// (every FlushInterval) until ctx is done. It returns nil on cancellation.
+func (s *Server) Run(ctx context.Context) error {
+	jan := time.NewTicker(s.opts.JanitorInterval)
+	defer jan.Stop()
+	var flushC <-chan time.Time
+	if s.db != nil {
+		fl := time.NewTicker(s.opts.FlushInterval)
+		defer fl.Stop()
+		flushC = fl.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-jan.C:
+			s.Sweep()
+		case <-flushC:
+			if err := s.Flush(); err != nil {
+				s.log.Error("persisting heartbeats", "err", err)
+			}
+		}
+	}
+}
+
+// Close flushes pending heartbeat state and closes the database. Call it after Run (or Serve)
+// has returned; the server must not be used afterwards. Close is idempotent.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		s.health.Shutdown()
+		if s.db == nil {
+			return
+		}
+		var errs []error
+		if err := s.Flush(); err != nil {
+			errs = append(errs, err)
+		}
+		if err := s.db.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("closing control plane database: %w", err))
+		}
+		s.closeErr = errors.Join(errs...)
+	})
+	return s.closeErr
+}
+
+// Connections is the number of client connections currently open on servers started by Serve
+// with this Server.
+func (s *Server) Connections() int { return int(s.conns.Load()) }
+
+// Services returns a snapshot of every registered service's status, sorted by id. The values
+// are copies the caller may keep and modify.
+func (s *Server) Services() []*flowctlv1.ComponentStatusResponse {
+	es := s.sortedEntries()
+	out := make([]*flowctlv1.ComponentStatusResponse, 0, len(es))
+	for _, e := range es {
+		e.mu.Lock()
+		st := e.statusLocked()
+		e.mu.Unlock()
+		st.Component = proto.Clone(st.Component).(*flowctlv1.ComponentInfo)
+		out = append(out, st)
+	}
+	return out
+}
+
+func (s *Server) sortedEntries() []*entry {
+	s.mu.RLock()
+	es := make([]*entry, 0, len(s.entries))
+	for _, e := range s.entries {
+		es = append(es, e)
+	}
+	s.mu.RUnlock()
+	sort.Slice(es, func(i, j int) bool { return es[i].id < es[j].id })
+	return es
+}
+
+func (s *Server) lookup(id string) *entry {
+	s.mu.RLock()
+	e := s.entries[id]
+	s.mu.RUnlock()
+	return e
+}
+
+// statusLocked builds the wire status of e (e.mu held). Component is shared (immutable),
+// metrics are copied.
+func (e *entry) statusLocked() *flowctlv1.ComponentStatusResponse {
+	m := make(map[string]string, len(e.metrics))
+	for k, v := range e.metrics {
+		m[k] = v
+	}
+	return &flowctlv1.ComponentStatusResponse{
+		Component:     e.info,
+		Status:        e.status,
+		LastHeartbeat: timestamppb.New(e.lastHB),
+		Metrics:       m,
+		RegisteredAt:  timestamppb.New(e.registeredAt),
+	}
+}
+
+func (s *Server) markDirty(id string) {
+	if s.db == nil {
+		return
+	}
+	s.dirtyMu.Lock()
+	s.dirty[id] = struct{}{}
+	s.dirtyMu.Unlock()
+}
+
+// Sweep runs one janitor pass now (Run calls it every JanitorInterval): services silent for
+// longer than HeartbeatTTL become UNHEALTHY, history samples older than HistoryMaxAge are
+// dropped, and so are emptied histories of unregistered services.
+func (s *Server) Sweep() {
+	now := s.now()
+	deadline := now.Add(-s.opts.HeartbeatTTL)
+	var events []ServiceEvent
+	for _, e := range s.sortedEntries() {
+		e.mu.Lock()
+		ref := e.lastHB
+		if ref.Before(s.started) {
+			ref = s.started // grace after a restart of the server
+		}
+		if ref.Before(deadline) && e.status != flowctlv1.HealthStatus_HEALTH_STATUS_UNHEALTHY {
+			prev := e.status
+			e.staleFrom = prev
+			e.status = flowctlv1.HealthStatus_HEALTH_STATUS_UNHEALTHY
+			s.log.Warn("service marked unhealthy: no heartbeat within TTL",
+				"service_id", e.id, "last_heartbeat", e.lastHB, "ttl", s.opts.HeartbeatTTL)
+			if s.hasObservers() {
+				events = append(events, ServiceEvent{
+					ServiceID: e.id, Kind: EventStatus, Status: e.status, PrevStatus: prev,
+					Metrics: copyMap(e.metrics), Metadata: e.info.GetMetadata(), Time: now,
+				})
+			}
+			e.mu.Unlock()
+			s.markDirty(e.id)
+			continue
+		}
+		e.mu.Unlock()
+	}
+	for _, ev := range events {
+		s.notify(ev)
+	}
+	s.pruneHistories(now)
+}
+
+func (s *Server) pruneHistories(now time.Time) {
+	cutoff := now.Add(-s.opts.HistoryMaxAge).UnixNano()
+	s.mu.RLock()
+	hs := make([]*history, 0, len(s.histories))
+	for _, h := range s.histories {
+		hs = append(hs, h)
+	}
+	s.mu.RUnlock()
+	var empty []string
+	for _, h := range hs {
+		h.mu.Lock()
+		if h.pruneBefore(cutoff) {
+			s.markDirty(h.id)
+		}
+		if h.n == 0 {
+			empty = append(empty, h.id)
+		}
+		h.mu.Unlock()
+	}
+	if len(empty) == 0 {
+		return
+	}
+	s.mu.Lock()
+	for _, id := range empty {
+		h := s.histories[id]
+		if h == nil || s.entries[id] != nil {
+			continue
+		}
+		h.mu.Lock()
+		n := h.n
+		h.mu.Unlock()
+		if n == 0 {
+			delete(s.histories, id)
+			s.markDirty(id)
+		}
+	}
+	s.mu.Unlock()
+}
+
+func copyMap(m map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	c := make(map[string]string, len(m))
+	for k, v := range m {
+		c[k] = v
+	}
+	return c
+}
+
+func randomID(prefix string) string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return prefix + "-" + hex.EncodeToString(b[:])
+}
+
+// registryCollector exports the registry size by status at scrape time.
+type registryCollector struct{ s *Server }
+
+var (
+	registeredDesc = prometheus.NewDesc("cdp_control_registered_services",
+		"Services registered with the control plane.", nil, nil)
+	byStatusDesc = prometheus.NewDesc("cdp_control_services",
+		"Registered services by health status.", []string{"status"}, nil)
+)
+
+func (c registryCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- registeredDesc
+	ch <- byStatusDesc
+}
+
+func (c registryCollector) Collect(ch chan<- prometheus.Metric) {
+	c.s.mu.RLock()
+	es := make([]*entry, 0, len(c.s.entries))
+	for _, e := range c.s.entries {
+		es = append(es, e)
+	}
+	c.s.mu.RUnlock()
+	counts := make(map[flowctlv1.HealthStatus]int)
+	for _, e := range es {
+		e.mu.Lock()
+		counts[e.status]++
+		e.mu.Unlock()
+	}
+	ch <- prometheus.MustNewConstMetric(registeredDesc, prometheus.GaugeValue, float64(len(es)))
+	for v := range flowctlv1.HealthStatus_name {
+		st := flowctlv1.HealthStatus(v)
+		ch <- prometheus.MustNewConstMetric(byStatusDesc, prometheus.GaugeValue, float64(counts[st]), statusLabel(st))
+	}
+}
+
+// statusLabel is the lower-case short name of a status: "healthy", "unhealthy", ...
+func statusLabel(st flowctlv1.HealthStatus) string {
+	name := st.String()
+	const p = "HEALTH_STATUS_"
+	if len(name) > len(p) && name[:len(p)] == p {
+		name = name[len(p):]
+	}
+	b := []byte(name)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
