@@ -121,6 +121,9 @@ type Env struct {
 	Metrics  *prometheus.Registry // the pipeline incarnation's own registry (fresh per start)
 	StateDir string               // a directory private to this pipeline (may be "")
 	Now      func() time.Time     // injectable clock
+	// Network is the pipeline's network as its source names it (`network`, e.g. "pubnet", or
+	// else its `network_passphrase`); processors that name none follow it. May be "".
+	Network string
 	// Decodes counts full ledger decodes of this pipeline; sources pass it to ledger.New /
 	// ledger.Copy. May be nil.
 	Decodes *atomic.Int64

@@ -80,7 +80,7 @@ func NewContractData(cfg map[string]any, env component.Env) (component.Processor
 	if err := component.Decode(cfg, &c); err != nil {
 		return nil, fmt.Errorf("ContractData: %w", err)
 	}
-	net, err := c.resolve()
+	net, err := c.resolve(env.Network)
 	if err != nil {
 		return nil, fmt.Errorf("ContractData: %w", err)
 	}

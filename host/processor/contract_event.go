@@ -90,7 +90,7 @@ func NewContractEvent(cfg map[string]any, env component.Env) (component.Processo
 	if err := component.Decode(cfg, &c); err != nil {
 		return nil, fmt.Errorf("ContractEvent: %w", err)
 	}
-	net, err := c.resolve()
+	net, err := c.resolve(env.Network)
 	if err != nil {
 		return nil, fmt.Errorf("ContractEvent: %w", err)
 	}

@@ -61,7 +61,7 @@ func NewLatestLedger(cfg map[string]any, env component.Env) (component.Processor
 	if err := component.Decode(cfg, &c); err != nil {
 		return nil, fmt.Errorf("LatestLedger: %w", err)
 	}
-	net, err := c.resolve()
+	net, err := c.resolve(env.Network)
 	if err != nil {
 		return nil, fmt.Errorf("LatestLedger: %w", err)
 	}

@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/stellar/go-stellar-sdk/xdr"
+
+	"github.com/withobsrvr/cdpd/host/component"
 )
 
 // TestLatestLedgerMatchesSDK compares the view-based summary with numbers computed here through
@@ -89,27 +91,35 @@ func sorobanExtV1(meta xdr.TransactionMeta) (xdr.SorobanTransactionMetaExtV1, bo
 
 func TestNetworkConfig(t *testing.T) {
 	for _, tc := range []struct {
-		cfg     map[string]any
-		want    string
-		wantErr bool
+		cfg      map[string]any
+		pipeline string // the pipeline's (source's) network
+		want     string
+		wantErr  bool
 	}{
-		{map[string]any{"network": "mainnet"}, "pubnet", false},
-		{map[string]any{"network": "testnet"}, "testnet", false},
-		{map[string]any{"network_passphrase": "Test SDF Future Network ; October 2022"}, "futurenet", false},
-		{map[string]any{"network_passphrase": "Standalone Network ; February 2017"}, "custom-", false},
-		{map[string]any{"network": "pubnet", "network_passphrase": "Test SDF Network ; September 2015"}, "", true},
-		{map[string]any{"network": "moonnet"}, "", true},
-		{map[string]any{}, "", true},
-		{map[string]any{"network": "pubnet", "bogus_key": 1}, "", true},
+		{map[string]any{}, "testnet", "testnet", false},
+		{map[string]any{}, "Public Global Stellar Network ; September 2015", "pubnet", false},
+		{map[string]any{}, "Standalone Network ; February 2017", "custom-", false},
+		{map[string]any{"network": "futurenet"}, "pubnet", "futurenet", false},
+		{map[string]any{"network": "mainnet"}, "", "pubnet", false},
+		{map[string]any{"network": "testnet"}, "", "testnet", false},
+		{map[string]any{"network_passphrase": "Test SDF Future Network ; October 2022"}, "", "futurenet", false},
+		{map[string]any{"network_passphrase": "Standalone Network ; February 2017"}, "", "custom-", false},
+		{map[string]any{"network": "pubnet", "network_passphrase": "Test SDF Network ; September 2015"}, "", "", true},
+		{map[string]any{"network": "moonnet"}, "", "", true},
+		{map[string]any{}, "", "", true},
+		{map[string]any{"network": "pubnet", "bogus_key": 1}, "", "", true},
 	} {
 		var c latestLedgerConfig
-		err := decodeAndResolve(tc.cfg, &c)
+		err := component.Decode(tc.cfg, &c)
+		var n netID
+		if err == nil {
+			n, err = c.resolve(tc.pipeline)
+		}
 		if (err != nil) != tc.wantErr {
-			t.Errorf("%v: err %v, wantErr %v", tc.cfg, err, tc.wantErr)
+			t.Errorf("%v in a %q pipeline: err %v, wantErr %v", tc.cfg, tc.pipeline, err, tc.wantErr)
 			continue
 		}
 		if err == nil {
-			n, _ := c.resolve()
 			if len(n.Name) < len(tc.want) || n.Name[:len(tc.want)] != tc.want {
 				t.Errorf("%v: name %q, want %q", tc.cfg, n.Name, tc.want)
 			}

@@ -134,14 +134,6 @@ var bg = context.Background()
 
 func itoa(v int64) string { return strconv.FormatInt(v, 10) }
 
-func decodeAndResolve(cfg map[string]any, c *latestLedgerConfig) error {
-	if err := component.Decode(cfg, c); err != nil {
-		return err
-	}
-	_, err := c.resolve()
-	return err
-}
-
 var (
 	sharedMu      sync.Mutex
 	sharedLedgers = map[*byte]*ledger.Ledger{}

@@ -168,7 +168,7 @@ func NewFilterPayments(cfg map[string]any, env component.Env) (component.Process
 	if err := component.Decode(cfg, &c); err != nil {
 		return nil, fmt.Errorf("FilterPayments: %w", err)
 	}
-	net, err := c.resolve()
+	net, err := c.resolve(env.Network)
 	if err != nil {
 		return nil, fmt.Errorf("FilterPayments: %w", err)
 	}
@@ -384,7 +384,7 @@ func NewTransformToAppPayment(cfg map[string]any, env component.Env) (component.
 	if err := component.Decode(cfg, &c); err != nil {
 		return nil, fmt.Errorf("TransformToAppPayment: %w", err)
 	}
-	net, err := c.resolve()
+	net, err := c.resolve(env.Network)
 	if err != nil {
 		return nil, fmt.Errorf("TransformToAppPayment: %w", err)
 	}

@@ -65,24 +65,26 @@ type netID struct {
 // resolve turns the network keys into a netID. `network` names a well-known network
 // (pubnet|mainnet|public, testnet, futurenet); `network_passphrase` gives one explicitly.
 // When both are given they must agree. A passphrase that is not a well-known one gets the name
-// "custom-<first 8 hex of its sha256>".
-func (c networkConfig) resolve() (netID, error) {
+// "custom-<first 8 hex of its sha256>". A processor that names neither follows the pipeline's
+// network (pipelineNetwork: its source's `network`, or its `network_passphrase`).
+func (c networkConfig) resolve(pipelineNetwork string) (netID, error) {
+	if c.Network == "" && c.NetworkPassphrase == "" && pipelineNetwork != "" {
+		if _, known := wellKnownPassphrase(pipelineNetwork); known {
+			c.Network = pipelineNetwork
+		} else {
+			c.NetworkPassphrase = pipelineNetwork
+		}
+	}
 	var fromName netID
 	if c.Network != "" {
-		switch strings.ToLower(strings.TrimSpace(c.Network)) {
-		case "pubnet", "mainnet", "public":
-			fromName = netID{"pubnet", network.PublicNetworkPassphrase}
-		case "testnet":
-			fromName = netID{"testnet", network.TestNetworkPassphrase}
-		case "futurenet":
-			fromName = netID{"futurenet", network.FutureNetworkPassphrase}
-		default:
+		var ok bool
+		if fromName, ok = wellKnownPassphrase(c.Network); !ok {
 			return netID{}, fmt.Errorf("unknown network %q (want pubnet, mainnet, testnet or futurenet, or give network_passphrase)", c.Network)
 		}
 	}
 	if c.NetworkPassphrase == "" {
 		if c.Network == "" {
-			return netID{}, fmt.Errorf("network or network_passphrase is required")
+			return netID{}, fmt.Errorf("network or network_passphrase is required (in the processor or the pipeline's source)")
 		}
 		return fromName, nil
 	}
@@ -102,6 +104,20 @@ func (c networkConfig) resolve() (netID, error) {
 		return netID{}, fmt.Errorf("network %q does not match the given network_passphrase", c.Network)
 	}
 	return fromPass, nil
+}
+
+// wellKnownPassphrase maps a network name (pubnet|mainnet|public, testnet, futurenet) to its
+// passphrase.
+func wellKnownPassphrase(name string) (netID, bool) {
+	switch strings.ToLower(strings.TrimSpace(name)) {
+	case "pubnet", "mainnet", "public":
+		return netID{"pubnet", network.PublicNetworkPassphrase}, true
+	case "testnet":
+		return netID{"testnet", network.TestNetworkPassphrase}, true
+	case "futurenet":
+		return netID{"futurenet", network.FutureNetworkPassphrase}, true
+	}
+	return netID{}, false
 }
 
 // transactionID is the TOID of a transaction (index is 1-based, in apply order).

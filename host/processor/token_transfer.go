@@ -83,7 +83,7 @@ func NewTokenTransfer(cfg map[string]any, env component.Env) (component.Processo
 	if err := component.Decode(cfg, &c); err != nil {
 		return nil, fmt.Errorf("TokenTransfer: %w", err)
 	}
-	net, err := c.resolve()
+	net, err := c.resolve(env.Network)
 	if err != nil {
 		return nil, fmt.Errorf("TokenTransfer: %w", err)
 	}
