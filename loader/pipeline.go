@@ -7,6 +7,7 @@ type Component struct {
 	Type   string         // CDP type name, e.g. "ContractEvent"
 	Config map[string]any // after ${VAR} expansion; may hold secrets: never log it
 	Line   int            // 1-based line of the entry in its file (0 if unknown)
+	Column int            // 1-based column of the entry (0 if unknown)
 }
 
 // Restart policies of a pipeline (`restart:` key of a pipeline; default on-failure).
@@ -18,13 +19,16 @@ const (
 
 // Pipeline is one pipeline definition, identified by its Name across the whole directory.
 type Pipeline struct {
-	Name       string
-	File       string // path of the file that defines it
-	Line       int    // line of its definition in File
-	Source     Component
-	Processors []Component
-	Consumers  []Component
-	Restart    string // RestartAlways, RestartOnFailure or RestartNever
+	Name   string
+	File   string // path of the file that defines it
+	Line   int    // line of its definition in File
+	Column int    // column of its definition in File (0 if unknown)
+	// Description is the optional free text of the `description:` key.
+	Description string
+	Source      Component
+	Processors  []Component
+	Consumers   []Component
+	Restart     string // RestartAlways, RestartOnFailure or RestartNever
 	// Hash is the hex SHA-256 of the pipeline's definition after expansion: equal hashes mean
 	// equal content, so an event whose hash did not change is never emitted.
 	Hash string

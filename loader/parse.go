@@ -1,0 +1,805 @@
+package loader
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	yaml "go.yaml.in/yaml/v3"
+)
+
+// Limits that keep hostile or broken files from hurting the daemon: each gives an *Error.
+const (
+	// MaxFileSize is the largest pipeline file read (1 MiB).
+	MaxFileSize = 1 << 20
+	// MaxDepth is the deepest nesting of maps and lists allowed inside a pipeline file.
+	MaxDepth = 64
+	// maxAliasNodes is how many nodes alias expansion may add to a file beyond the nodes it
+	// holds (a "billion laughs" file stops here with an error).
+	maxAliasNodes = 100_000
+)
+
+// Options configure ParseFile, Load and NewWatcher.
+type Options struct {
+	// Dir is the config directory (Load, NewWatcher).
+	Dir string
+	// Check validates one component: kind is "source", "processor" or "consumer". It returns an
+	// error for an unknown type or a bad config (the daemon passes component.Registry.Check).
+	// nil = accept everything. It must not modify config.
+	Check func(kind, typeName string, config map[string]any) error
+	// LookupEnv resolves ${VAR} references; default os.LookupEnv.
+	LookupEnv func(string) (string, bool)
+	// NameOverride (CDP_PIPELINE_NAME) renames the pipeline of a file that defines exactly one;
+	// files that define several keep their names.
+	NameOverride string
+	// Debounce is how long the watcher waits after the last event of a burst before it
+	// rescans (default 100ms). A burst that keeps going is cut after 10 × Debounce.
+	Debounce time.Duration
+	// Logger receives one line per pipeline event and per new config error (default
+	// slog.Default()). Config values are never logged.
+	Logger *slog.Logger
+}
+
+func (o Options) lookupEnv() func(string) (string, bool) {
+	if o.LookupEnv != nil {
+		return o.LookupEnv
+	}
+	return os.LookupEnv
+}
+
+func (o Options) debounce() time.Duration {
+	if o.Debounce > 0 {
+		return o.Debounce
+	}
+	return 100 * time.Millisecond
+}
+
+func (o Options) logger() *slog.Logger {
+	if o.Logger != nil {
+		return o.Logger
+	}
+	return slog.Default()
+}
+
+// Component kinds passed to Options.Check.
+const (
+	KindSource    = "source"
+	KindProcessor = "processor"
+	KindConsumer  = "consumer"
+)
+
+// NamePattern is what a pipeline name must match: it becomes part of the flowctl service id,
+// metric labels and file names under the state dir.
+var NamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$`)
+
+var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// yamlParserProblems are the messages of go.yaml.in/yaml/v3's parser (as opposed to its
+// scanner) errors.
+var yamlParserProblems = map[string]bool{
+	"did not find expected ',' or ']'":       true,
+	"did not find expected ',' or '}'":       true,
+	"did not find expected '-' indicator":    true,
+	"did not find expected <document start>": true,
+	"did not find expected <stream-start>":   true,
+	"did not find expected key":              true,
+	"did not find expected node content":     true,
+	"found duplicate %TAG directive":         true,
+	"found duplicate %YAML directive":        true,
+	"found incompatible YAML document":       true,
+	"found undefined tag handle":             true,
+}
+
+// ParseFile parses one file's content: every valid pipeline it defines, and an *Error for
+// each problem. A pipeline with an error is not returned; the others of the file are. An
+// error that concerns the whole file (size, YAML syntax, top-level shape) returns no pipeline.
+// path is used in the messages only.
+func ParseFile(path string, data []byte, opts Options) (pipelines []*Pipeline, errs []*Error) {
+	if len(data) > MaxFileSize {
+		return nil, []*Error{{File: path, Msg: fmt.Sprintf("file is %d bytes; the limit is %d", len(data), MaxFileSize)}}
+	}
+	defer func() {
+		// The YAML library is fuzzed upstream and here; a panic is still a bug, but it must
+		// not take the daemon down: report it as an error of this file.
+		if r := recover(); r != nil {
+			pipelines = nil
+			errs = []*Error{{File: path, Msg: fmt.Sprintf("internal error parsing the file: %v", r)}}
+		}
+	}()
+	p := &fileParser{file: path, opts: opts, lookup: opts.lookupEnv()}
+	return p.parse(data)
+}
+
+type fileParser struct {
+	file   string
+	opts   Options
+	lookup func(string) (string, bool)
+	errs   []*Error
+	budget int  // nodes the walk may still visit
+	over   bool // budget exhausted: the whole file is rejected
+}
+
+// entry is one pipeline definition found in a document, before it is parsed.
+type entry struct {
+	name    string
+	key     *yaml.Node // position of the definition
+	body    *yaml.Node // the mapping of the pipeline
+	single  bool       // from the `pipeline:` shape (name given by a `name:` key)
+	nameErr *Error     // no usable name: reported unless NameOverride supplies one
+}
+
+func (p *fileParser) errorf(n *yaml.Node, pipeline, format string, args ...any) *Error {
+	e := &Error{File: p.file, Pipeline: pipeline, Msg: fmt.Sprintf(format, args...)}
+	if n != nil {
+		e.Line, e.Column = n.Line, n.Column
+	}
+	p.errs = append(p.errs, e)
+	return e
+}
+
+func (p *fileParser) parse(data []byte) ([]*Pipeline, []*Error) {
+	var docs []*yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	for {
+		var doc yaml.Node
+		err := dec.Decode(&doc)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, []*Error{p.yamlError(err)}
+		}
+		docs = append(docs, &doc)
+	}
+	size := 0
+	for _, d := range docs {
+		size += countNodes(d)
+	}
+	p.budget = size + maxAliasNodes
+
+	var entries []entry
+	for _, doc := range docs {
+		entries = append(entries, p.documentEntries(doc)...)
+	}
+	if p.over || hasFileErrors(p.errs) {
+		return nil, p.errs
+	}
+	if p.opts.NameOverride != "" && len(entries) == 1 {
+		entries[0].name = p.opts.NameOverride
+		entries[0].nameErr = nil
+	}
+	seen := map[string]*yaml.Node{}
+	var out []*Pipeline
+	for _, e := range entries {
+		if e.nameErr != nil {
+			p.errs = append(p.errs, e.nameErr)
+			continue
+		}
+		if prev, dup := seen[e.name]; dup {
+			p.errorf(e.key, e.name, "pipeline defined twice in this file (first at line %d)", prev.Line)
+			continue
+		}
+		seen[e.name] = e.key
+		if pl := p.pipeline(e); pl != nil {
+			out = append(out, pl)
+		}
+		if p.over {
+			return nil, p.errs
+		}
+	}
+	return out, p.errs
+}
+
+// hasFileErrors reports whether any error so far is not about one pipeline.
+func hasFileErrors(errs []*Error) bool {
+	for _, e := range errs {
+		if e.Pipeline == "" {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *fileParser) yamlError(err error) *Error {
+	msg := err.Error()
+	e := &Error{File: p.file, Err: err}
+	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+		e.Line, _ = strconv.Atoi(m[1])
+		msg = m[2]
+		if yamlParserProblems[msg] {
+			// The YAML library prints a parser error's line 0-based (scanner errors are
+			// 1-based); it is the line where the unfinished block or bracket starts.
+			e.Line++
+		}
+	} else {
+		msg = strings.TrimPrefix(msg, "yaml: ")
+		if yamlParserProblems[msg] {
+			e.Line = 1 // the library omits line 0, which is the first line
+		}
+	}
+	e.Msg = "invalid YAML: " + msg
+	return e
+}
+
+// countNodes counts the nodes of a parsed document without following aliases.
+func countNodes(n *yaml.Node) int {
+	c := 1
+	for _, ch := range n.Content {
+		c += countNodes(ch)
+	}
+	return c
+}
+
+// spend takes one node from the budget; false once it is exhausted (reported once).
+func (p *fileParser) spend(n *yaml.Node) bool {
+	if p.over {
+		return false
+	}
+	p.budget--
+	if p.budget < 0 {
+		p.over = true
+		p.errorf(n, "", "file too large after expanding YAML aliases (more than %d extra nodes)", maxAliasNodes)
+		return false
+	}
+	return true
+}
+
+// deref follows aliases.
+func (p *fileParser) deref(n *yaml.Node) *yaml.Node {
+	for i := 0; n != nil && n.Kind == yaml.AliasNode; i++ {
+		if i > MaxDepth || !p.spend(n) {
+			return nil
+		}
+		n = n.Alias
+	}
+	return n
+}
+
+type pair struct {
+	key   string
+	kn    *yaml.Node
+	value *yaml.Node
+}
+
+// pairs returns the entries of a mapping in file order, with YAML merge keys (`<<: *x`)
+// applied (explicit keys win, then earlier merged maps). Duplicate keys are errors.
+func (p *fileParser) pairs(n *yaml.Node, pipeline, where string, depth int) ([]pair, bool) {
+	where = shortPath(where)
+	if depth > MaxDepth {
+		p.errorf(n, pipeline, "%snested deeper than %d levels", where, MaxDepth)
+		return nil, false
+	}
+	var out []pair
+	var merged []pair
+	index := map[string]*yaml.Node{}
+	ok := true
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		kn := p.deref(n.Content[i])
+		vn := n.Content[i+1]
+		if kn == nil {
+			return nil, false
+		}
+		if !p.spend(kn) {
+			return nil, false
+		}
+		if kn.Kind != yaml.ScalarNode {
+			p.errorf(kn, pipeline, "%smap keys must be plain values", where)
+			ok = false
+			continue
+		}
+		if kn.Value == "<<" && kn.ShortTag() == "!!merge" {
+			m, mok := p.mergeSources(vn, pipeline, where, depth)
+			ok = ok && mok
+			merged = append(merged, m...)
+			continue
+		}
+		if prev, dup := index[kn.Value]; dup {
+			p.errorf(kn, pipeline, "%skey %q already defined at line %d", where, kn.Value, prev.Line)
+			ok = false
+			continue
+		}
+		index[kn.Value] = kn
+		out = append(out, pair{kn.Value, kn, vn})
+	}
+	for _, m := range merged {
+		if _, dup := index[m.key]; dup {
+			continue
+		}
+		index[m.key] = m.kn
+		out = append(out, m)
+	}
+	return out, ok
+}
+
+func (p *fileParser) mergeSources(vn *yaml.Node, pipeline, where string, depth int) ([]pair, bool) {
+	v := p.deref(vn)
+	if v == nil {
+		return nil, false
+	}
+	var srcs []*yaml.Node
+	switch v.Kind {
+	case yaml.MappingNode:
+		srcs = []*yaml.Node{v}
+	case yaml.SequenceNode:
+		for _, s := range v.Content {
+			s = p.deref(s)
+			if s == nil {
+				return nil, false
+			}
+			srcs = append(srcs, s)
+		}
+	}
+	var out []pair
+	for _, s := range srcs {
+		if s.Kind != yaml.MappingNode {
+			p.errorf(vn, pipeline, "%s<< must merge a map or a list of maps", where)
+			return nil, false
+		}
+		ps, ok := p.pairs(s, pipeline, where, depth+1)
+		if !ok {
+			return nil, false
+		}
+		out = append(out, ps...)
+	}
+	return out, true
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a map"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		if n.ShortTag() == "!!null" {
+			return "empty"
+		}
+		return "a single value"
+	}
+	return "something else"
+}
+
+func isNull(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
+}
+
+// documentEntries finds the pipeline definitions of one YAML document.
+func (p *fileParser) documentEntries(doc *yaml.Node) []entry {
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
+		return nil
+	}
+	root := p.deref(doc.Content[0])
+	if root == nil {
+		return nil
+	}
+	if isNull(root) {
+		return nil // an empty document defines nothing
+	}
+	if root.Kind != yaml.MappingNode {
+		p.errorf(root, "", "the file must be a map with a pipeline: or pipelines: key, not %s", kindName(root))
+		return nil
+	}
+	top, ok := p.pairs(root, "", "", 1)
+	if !ok {
+		return nil
+	}
+	var out []entry
+	found := false
+	before := len(p.errs)
+	for _, kv := range top {
+		switch kv.key {
+		case "pipeline":
+			found = true
+			v := p.deref(kv.value)
+			if v == nil {
+				return nil
+			}
+			if v.Kind != yaml.MappingNode {
+				p.errorf(kv.kn, "", "pipeline: must be a map with name, source, processors and consumers, not %s", kindName(v))
+				continue
+			}
+			e := entry{key: kv.kn, body: v, single: true}
+			e.name, e.nameErr = p.singleName(kv.kn, v)
+			out = append(out, e)
+		case "pipelines":
+			found = true
+			v := p.deref(kv.value)
+			if v == nil {
+				return nil
+			}
+			if isNull(v) {
+				continue
+			}
+			if v.Kind != yaml.MappingNode {
+				p.errorf(kv.kn, "", "pipelines: must be a map of pipeline name to pipeline, not %s", kindName(v))
+				continue
+			}
+			ps, ok := p.pairs(v, "", "pipelines: ", 2)
+			if !ok {
+				continue
+			}
+			for _, pp := range ps {
+				body := p.deref(pp.value)
+				if body == nil {
+					return nil
+				}
+				out = append(out, entry{name: pp.key, key: pp.kn, body: body})
+			}
+		default:
+			if strings.HasPrefix(kv.key, "x-") {
+				continue // an extension key, e.g. `x-defaults: &defaults {...}` for anchors
+			}
+			p.errorf(kv.kn, "", "unknown top-level key %q (want pipeline or pipelines; x-... keys are free for YAML anchors)", kv.key)
+		}
+	}
+	if !found && len(p.errs) == before {
+		p.errorf(root, "", "the file defines no pipeline (want a pipeline: or pipelines: key)")
+	}
+	return out
+}
+
+// singleName reads the `name:` of the `pipeline:` shape. Without a usable name it returns an
+// error, not yet recorded: NameOverride may still supply the name.
+func (p *fileParser) singleName(at *yaml.Node, body *yaml.Node) (string, *Error) {
+	pending := func(n *yaml.Node, format string, args ...any) *Error {
+		return &Error{File: p.file, Line: n.Line, Column: n.Column, Msg: fmt.Sprintf(format, args...)}
+	}
+	for i := 0; i+1 < len(body.Content); i += 2 {
+		k := body.Content[i]
+		if k.Kind == yaml.ScalarNode && k.Value == "name" {
+			v := p.deref(body.Content[i+1])
+			if v == nil {
+				return "", pending(k, "pipeline: name: invalid alias")
+			}
+			if v.Kind != yaml.ScalarNode || isNull(v) {
+				return "", pending(k, "pipeline: name must be a single value, not %s", kindName(v))
+			}
+			s, err := expandEnv(v.Value, p.lookup)
+			if err != nil {
+				return "", pending(v, "pipeline: name: %v", err)
+			}
+			return s, nil
+		}
+	}
+	return "", pending(at, "pipeline: name is required")
+}
+
+// pipeline parses and validates one definition; nil when it has errors (recorded).
+func (p *fileParser) pipeline(e entry) *Pipeline {
+	before := len(p.errs)
+	name := e.name
+	if !NamePattern.MatchString(name) {
+		p.errorf(e.key, name, "invalid pipeline name %q: use 1 to 63 letters, digits, '-' or '_', starting with a letter or digit", name)
+	}
+	pl := &Pipeline{Name: name, File: p.file, Line: e.key.Line, Column: e.key.Column, Restart: RestartOnFailure}
+	if e.body.Kind != yaml.MappingNode {
+		p.errorf(e.key, name, "a pipeline must be a map with source, processors and consumers, not %s", kindName(e.body))
+		return nil
+	}
+	kvs, ok := p.pairs(e.body, name, "", 2)
+	if !ok {
+		return nil
+	}
+	var haveSource, haveConsumers bool
+	for _, kv := range kvs {
+		v := p.deref(kv.value)
+		if v == nil {
+			return nil
+		}
+		switch kv.key {
+		case "name":
+			if !e.single {
+				p.errorf(kv.kn, name, "unknown key \"name\": under pipelines: the key above gives the name")
+			}
+		case "source":
+			haveSource = true
+			if c, ok := p.component(name, KindSource, "source", kv.kn, v); ok {
+				pl.Source = c
+			}
+		case "processors":
+			pl.Processors = p.components(name, KindProcessor, kv.kn, v)
+		case "consumers":
+			haveConsumers = true
+			if isNull(v) || (v.Kind == yaml.SequenceNode && len(v.Content) == 0) {
+				p.errorf(kv.kn, name, "at least one consumer is required")
+				break
+			}
+			pl.Consumers = p.components(name, KindConsumer, kv.kn, v)
+		case "restart":
+			s, ok := p.stringValue(name, "restart: ", v)
+			if !ok {
+				break
+			}
+			switch s {
+			case RestartAlways, RestartOnFailure, RestartNever:
+				pl.Restart = s
+			default:
+				p.errorf(v, name, "restart must be one of %s, %s or %s", RestartAlways, RestartOnFailure, RestartNever)
+			}
+		case "description":
+			if isNull(v) {
+				break
+			}
+			if s, ok := p.stringValue(name, "description: ", v); ok {
+				pl.Description = s
+			}
+		default:
+			p.errorf(kv.kn, name, "unknown key %q (want source, processors, consumers, restart or description)", kv.key)
+		}
+		if p.over {
+			return nil
+		}
+	}
+	if !haveSource {
+		p.errorf(e.key, name, "source is required")
+	}
+	if !haveConsumers {
+		p.errorf(e.key, name, "at least one consumer is required (consumers: is missing)")
+	}
+	if len(p.errs) > before {
+		return nil
+	}
+	pl.Hash = hashPipeline(pl)
+	return pl
+}
+
+// stringValue expands a scalar that must be a single value.
+func (p *fileParser) stringValue(pipeline, where string, v *yaml.Node) (string, bool) {
+	if v.Kind != yaml.ScalarNode || isNull(v) {
+		p.errorf(v, pipeline, "%smust be a single value, not %s", where, kindName(v))
+		return "", false
+	}
+	s, err := expandEnv(v.Value, p.lookup)
+	if err != nil {
+		p.errorf(v, pipeline, "%s%v", where, err)
+		return "", false
+	}
+	return s, true
+}
+
+func (p *fileParser) components(pipeline, kind string, at, v *yaml.Node) []Component {
+	if isNull(v) {
+		return nil
+	}
+	if v.Kind != yaml.SequenceNode {
+		p.errorf(at, pipeline, "%ss must be a list of {type, config}, not %s", kind, kindName(v))
+		return nil
+	}
+	var out []Component
+	for i, item := range v.Content {
+		n := p.deref(item)
+		if n == nil {
+			return nil
+		}
+		label := fmt.Sprintf("%s %d", kind, i+1)
+		if c, ok := p.component(pipeline, kind, label, item, n); ok {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// component parses one {type, config} entry. at is where the entry starts in the file.
+func (p *fileParser) component(pipeline, kind, label string, at, n *yaml.Node) (Component, bool) {
+	c := Component{Line: at.Line, Column: at.Column}
+	if n.Kind != yaml.MappingNode {
+		p.errorf(at, pipeline, "%s must be a map with type and config, not %s", label, kindName(n))
+		return c, false
+	}
+	kvs, ok := p.pairs(n, pipeline, label+": ", 3)
+	if !ok {
+		return c, false
+	}
+	before := len(p.errs)
+	var typeNode *yaml.Node
+	for _, kv := range kvs {
+		switch kv.key {
+		case "type":
+			v := p.deref(kv.value)
+			if v == nil {
+				return c, false
+			}
+			typeNode = kv.kn
+			if s, ok := p.stringValue(pipeline, label+": type ", v); ok {
+				c.Type = s
+			}
+		case "config":
+			v := p.deref(kv.value)
+			if v == nil {
+				return c, false
+			}
+			switch {
+			case isNull(v):
+			case v.Kind != yaml.MappingNode:
+				p.errorf(v, pipeline, "%s: config must be a map, not %s", label, kindName(v))
+			default:
+				m, ok := p.value(v, pipeline, &vpath{key: label + ": config", index: -1}, 4)
+				if ok {
+					c.Config = m.(map[string]any)
+				}
+			}
+		default:
+			p.errorf(kv.kn, pipeline, "%s: unknown key %q (want type and config)", label, kv.key)
+		}
+		if p.over {
+			return c, false
+		}
+	}
+	if typeNode == nil {
+		p.errorf(at, pipeline, "%s: type is required", label)
+	} else if c.Type == "" && len(p.errs) == before {
+		p.errorf(typeNode, pipeline, "%s: type must not be empty", label)
+	}
+	if len(p.errs) > before {
+		return c, false
+	}
+	if c.Config == nil {
+		c.Config = map[string]any{}
+	}
+	if p.opts.Check != nil {
+		if err := safeCheck(p.opts.Check, kind, c.Type, c.Config); err != nil {
+			e := p.errorf(at, pipeline, "%s (%s): %v", label, c.Type, err)
+			e.Err = err
+			return c, false
+		}
+	}
+	return c, true
+}
+
+// vpath names a value inside a component (e.g. "config.buckets[2].name"); built into a string
+// only for an error message.
+type vpath struct {
+	parent *vpath
+	key    string // map key, when index < 0
+	index  int    // list index
+}
+
+func (v *vpath) String() string {
+	if v == nil {
+		return ""
+	}
+	if v.index >= 0 {
+		return v.parent.String() + "[" + strconv.Itoa(v.index) + "]"
+	}
+	if v.parent == nil {
+		return v.key
+	}
+	return v.parent.String() + "." + v.key
+}
+
+// safeCheck calls the caller's Check; a panic in it (a component constructor) is an error of
+// that component.
+func safeCheck(check func(string, string, map[string]any) error, kind, typeName string, cfg map[string]any) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("config check panicked: %v", r)
+		}
+	}()
+	return check(kind, typeName, cfg)
+}
+
+// value turns a YAML node into plain Go values (map[string]any, []any, string, int, uint64,
+// float64, bool, nil), expanding ${VAR} in string scalars. path names the value in errors.
+func (p *fileParser) value(n *yaml.Node, pipeline string, path *vpath, depth int) (any, bool) {
+	if !p.spend(n) {
+		return nil, false
+	}
+	if depth > MaxDepth {
+		p.errorf(n, pipeline, "%s: nested deeper than %d levels", shortPath(path.String()), MaxDepth)
+		return nil, false
+	}
+	switch n.Kind {
+	case yaml.AliasNode:
+		if n.Alias == nil {
+			return nil, false
+		}
+		return p.value(n.Alias, pipeline, path, depth+1)
+	case yaml.ScalarNode:
+		return p.scalar(n, pipeline, path)
+	case yaml.SequenceNode:
+		out := make([]any, 0, len(n.Content))
+		ok := true
+		for i, item := range n.Content {
+			v, vok := p.value(item, pipeline, &vpath{parent: path, index: i}, depth+1)
+			if p.over {
+				return nil, false
+			}
+			ok = ok && vok
+			out = append(out, v)
+		}
+		return out, ok
+	case yaml.MappingNode:
+		kvs, ok := p.pairs(n, pipeline, path.String()+": ", depth)
+		if !ok {
+			return nil, false
+		}
+		out := make(map[string]any, len(kvs))
+		for _, kv := range kvs {
+			v, vok := p.value(kv.value, pipeline, &vpath{parent: path, key: kv.key, index: -1}, depth+1)
+			if p.over {
+				return nil, false
+			}
+			ok = ok && vok
+			out[kv.key] = v
+		}
+		return out, ok
+	}
+	p.errorf(n, pipeline, "%s: unsupported YAML node", path)
+	return nil, false
+}
+
+func (p *fileParser) scalar(n *yaml.Node, pipeline string, path *vpath) (any, bool) {
+	switch n.ShortTag() {
+	case "!!null":
+		return nil, true
+	case "!!bool":
+		var b bool
+		if err := n.Decode(&b); err != nil {
+			p.errorf(n, pipeline, "%s: invalid boolean", path)
+			return nil, false
+		}
+		return b, true
+	case "!!int":
+		var i int
+		if err := n.Decode(&i); err == nil {
+			return i, true
+		}
+		var u uint64
+		if err := n.Decode(&u); err == nil {
+			return u, true
+		}
+		p.errorf(n, pipeline, "%s: integer out of range", path)
+		return nil, false
+	case "!!float":
+		var f float64
+		if err := n.Decode(&f); err != nil {
+			p.errorf(n, pipeline, "%s: invalid number", path)
+			return nil, false
+		}
+		return f, true
+	case "!!timestamp", "!!binary":
+		// Kept as written: components parse the text they expect.
+		return n.Value, true
+	default:
+		// !!str and any custom tag: the text, with ${VAR} expanded.
+		s, err := expandEnv(n.Value, p.lookup)
+		if err != nil {
+			p.errorf(n, pipeline, "%s: %v", path, err)
+			return nil, false
+		}
+		return s, true
+	}
+}
+
+// shortPath keeps the end of a long value path for messages.
+func shortPath(path string) string {
+	const max = 80
+	if len(path) <= max {
+		return path
+	}
+	return "..." + path[len(path)-max:]
+}
+
+// sortErrors orders errors by file, line, column, then message.
+func sortErrors(errs []*Error) {
+	slices.SortStableFunc(errs, func(a, b *Error) int {
+		if c := strings.Compare(a.File, b.File); c != 0 {
+			return c
+		}
+		if a.Line != b.Line {
+			return a.Line - b.Line
+		}
+		if a.Column != b.Column {
+			return a.Column - b.Column
+		}
+		return strings.Compare(a.Error(), b.Error())
+	})
+}
