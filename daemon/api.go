@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"sort"
 	"time"
@@ -117,6 +118,8 @@ func (d *daemon) pipelineStatuses() []PipelineStatus {
 			s.ConfigError = e.Message
 		} else if e, ok := applyErrs[s.Name]; ok {
 			s.ConfigError = e
+		} else if holder := d.idConflict(s.Name); holder != "" {
+			s.ConfigError = fmt.Sprintf("service id %s is already used by pipeline %s; rename one of them", s.ServiceID, holder)
 		}
 		seen[s.Name] = true
 		out = append(out, s)

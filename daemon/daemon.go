@@ -29,7 +29,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/withobsrvr/cdpd/control"
-	"github.com/withobsrvr/cdpd/control/server"
+	"github.com/withobsrvr/cdpd/control/cli"
 	"github.com/withobsrvr/cdpd/host"
 	"github.com/withobsrvr/cdpd/host/builtin"
 	"github.com/withobsrvr/cdpd/host/component"
@@ -100,9 +100,9 @@ func validateCmd(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func checkWith(reg *component.Registry) func(kind, typeName string, cfg map[string]any) error {
-	return func(kind, typeName string, cfg map[string]any) error {
-		return reg.Check(component.Kind(kind), typeName, cfg)
+func checkWith(reg *component.Registry) func(kind, typeName string, cfg map[string]any, network string) error {
+	return func(kind, typeName string, cfg map[string]any, network string) error {
+		return reg.Check(component.Kind(kind), typeName, cfg, network)
 	}
 }
 
@@ -120,6 +120,7 @@ type daemon struct {
 
 	mu        sync.Mutex
 	applyErrs map[string]string // pipeline -> error of its last failed apply (cleared on success)
+	ids       map[string]string // service id -> the pipeline registered under it
 
 	reloadOK      prometheus.Gauge
 	reloadOKTime  prometheus.Gauge
@@ -141,6 +142,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		reg:       reg,
 		ready:     make(chan struct{}),
 		applyErrs: map[string]string{},
+		ids:       map[string]string{},
 		reloadOK: f.NewGauge(prometheus.GaugeOpts{Name: "cdpd_config_last_reload_successful",
 			Help: "Whether the last configuration reload (every file parsed and every change applied) succeeded."}),
 		reloadOKTime: f.NewGauge(prometheus.GaugeOpts{Name: "cdpd_config_last_reload_success_timestamp_seconds",
@@ -166,18 +168,11 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	defer httpLis.Close()
 
 	var cpLis net.Listener
-	var cp *server.Server
 	if cfg.EmbeddedControlPlane != "" {
 		if cpLis, err = net.Listen("tcp", cfg.EmbeddedControlPlane); err != nil {
 			return fmt.Errorf("listening for the embedded control plane on %s: %w", cfg.EmbeddedControlPlane, err)
 		}
 		defer cpLis.Close()
-		cp, err = server.New(server.Options{DBPath: filepath.Join(cfg.StateDir, "flowctl.db"),
-			Logger: logger.With("component", "control-plane"), Registerer: reg})
-		if err != nil {
-			return fmt.Errorf("starting the embedded control plane: %w", err)
-		}
-		defer cp.Close()
 		if cfg.FlowctlEndpoint == "" {
 			cfg.FlowctlEndpoint = cpLis.Addr().String()
 			d.cfg.FlowctlEndpoint = cfg.FlowctlEndpoint
@@ -283,11 +278,15 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 			return d.client.Run(cctx)
 		}, func(error) { cancel() })
 	}
-	if cp != nil {
-		// Embedded control plane.
+	if cpLis != nil {
+		// Embedded control plane: the same server as `flowctl server` (registry, history,
+		// alerts), its database in the state dir.
 		sctx, cancel := context.WithCancel(context.Background())
 		g.Add(func() error {
-			return server.Serve(sctx, cpLis, cp, nil)
+			return cli.ServeControlPlane(sctx, cpLis, cli.ServerConfig{
+				DBPath: filepath.Join(cfg.StateDir, "flowctl.db"),
+				Logger: logger.With("component", "control-plane"), Registerer: reg, Gatherer: reg,
+			})
 		}, func(error) { cancel() })
 	}
 	{
@@ -391,12 +390,25 @@ func (d *daemon) applyEvent(ctx context.Context, ev loader.Event) error {
 
 func (d *daemon) serviceID(name string) string { return control.ServiceID(d.cfg.Instance, name) }
 
-// attach registers a running pipeline with the control plane (host OnRunning).
+// attach registers a running pipeline with the control plane (host OnRunning). Two names that
+// map to one service id (e.g. "ContractEvents" and "contract-events") cannot both be
+// registered: the first keeps the id, the second runs unregistered and the conflict is
+// reported on it.
 func (d *daemon) attach(p *host.Pipeline) {
+	id := d.serviceID(p.Name())
+	d.mu.Lock()
+	holder, taken := d.ids[id]
+	if taken && holder != p.Name() {
+		d.mu.Unlock()
+		d.log.Error("service id conflict: pipeline not registered with the control plane", "pipeline", p.Name(), "service_id", id, "holder", holder)
+		return
+	}
+	d.ids[id] = p.Name()
+	d.mu.Unlock()
 	def := p.Definition()
 	network, _ := def.Source.Config["network"].(string)
 	d.client.Attach(control.Registration{
-		ServiceID:   d.serviceID(p.Name()),
+		ServiceID:   id,
 		Name:        p.Name(),
 		Description: "CDP pipeline " + p.Name() + " hosted by cdpd",
 		Version:     Version,
@@ -413,24 +425,48 @@ func (d *daemon) attach(p *host.Pipeline) {
 
 // detach unregisters a removed pipeline (host OnRemoved).
 func (d *daemon) detach(name string) {
+	id := d.serviceID(name)
+	d.mu.Lock()
+	if d.ids[id] != name {
+		d.mu.Unlock()
+		return // never registered (id conflict)
+	}
+	delete(d.ids, id)
+	d.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := d.client.Detach(ctx, d.serviceID(name)); err != nil {
+	if err := d.client.Detach(ctx, id); err != nil {
 		d.log.Warn("unregistering from the control plane failed", "pipeline", name, "err", err)
 	}
 }
 
-// detachAll unregisters every pipeline at shutdown.
+// idConflict says which other pipeline holds name's service id ("" when none does).
+func (d *daemon) idConflict(name string) string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if holder, ok := d.ids[d.serviceID(name)]; ok && holder != name {
+		return holder
+	}
+	return ""
+}
+
+// detachAll unregisters every registered pipeline at shutdown.
 func (d *daemon) detachAll(ctx context.Context) {
+	d.mu.Lock()
+	ids := make(map[string]string, len(d.ids))
+	for id, name := range d.ids {
+		ids[id] = name
+	}
+	d.mu.Unlock()
 	var wg sync.WaitGroup
-	for _, p := range d.host.Pipelines() {
+	for id, name := range ids {
 		wg.Add(1)
-		go func(name string) {
+		go func() {
 			defer wg.Done()
-			if err := d.client.Detach(ctx, d.serviceID(name)); err != nil {
+			if err := d.client.Detach(ctx, id); err != nil {
 				d.log.Warn("unregistering from the control plane failed", "pipeline", name, "err", err)
 			}
-		}(p.Name())
+		}()
 	}
 	wg.Wait()
 }

@@ -32,7 +32,7 @@ var knownTypes = map[string][]string{
 var errUnknownType = errors.New("unknown component type")
 
 // testCheck plays component.Registry.Check: known type names, and one config rule.
-func testCheck(kind, typeName string, cfg map[string]any) error {
+func testCheck(kind, typeName string, cfg map[string]any, _ string) error {
 	if !slices.Contains(knownTypes[kind], typeName) {
 		return fmt.Errorf("%w: %s %q", errUnknownType, kind, typeName)
 	}

@@ -31,10 +31,11 @@ const (
 type Options struct {
 	// Dir is the config directory (Load, NewWatcher).
 	Dir string
-	// Check validates one component: kind is "source", "processor" or "consumer". It returns an
-	// error for an unknown type or a bad config (the daemon passes component.Registry.Check).
-	// nil = accept everything. It must not modify config.
-	Check func(kind, typeName string, config map[string]any) error
+	// Check validates one component: kind is "source", "processor" or "consumer"; network is
+	// the pipeline's network (see Pipeline.Network), which processors that name none follow.
+	// It returns an error for an unknown type or a bad config (the daemon passes
+	// component.Registry.Check). nil = accept everything. It must not modify config.
+	Check func(kind, typeName string, config map[string]any, network string) error
 	// LookupEnv resolves ${VAR} references; default os.LookupEnv.
 	LookupEnv func(string) (string, bool)
 	// NameOverride (CDP_PIPELINE_NAME) renames the pipeline of a file that defines exactly one;
@@ -547,6 +548,9 @@ func (p *fileParser) pipeline(e entry) *Pipeline {
 	if len(p.errs) > before {
 		return nil
 	}
+	if p.check(pl); len(p.errs) > before {
+		return nil
+	}
 	pl.Hash = hashPipeline(pl)
 	return pl
 }
@@ -644,14 +648,29 @@ func (p *fileParser) component(pipeline, kind, label string, at, n *yaml.Node) (
 	if c.Config == nil {
 		c.Config = map[string]any{}
 	}
-	if p.opts.Check != nil {
-		if err := safeCheck(p.opts.Check, kind, c.Type, c.Config); err != nil {
-			e := p.errorf(at, pipeline, "%s (%s): %v", label, c.Type, err)
-			e.Err = err
-			return c, false
+	return c, true
+}
+
+// check runs the caller's Check on every component of an assembled pipeline (after the whole
+// pipeline is read, so that processors see the source's network).
+func (p *fileParser) check(pl *Pipeline) {
+	if p.opts.Check == nil {
+		return
+	}
+	network := pl.Network()
+	try := func(kind, label string, c Component) {
+		if err := safeCheck(p.opts.Check, kind, c.Type, c.Config, network); err != nil {
+			p.errs = append(p.errs, &Error{File: p.file, Line: c.Line, Column: c.Column, Pipeline: pl.Name,
+				Msg: fmt.Sprintf("%s (%s): %v", label, c.Type, err), Err: err})
 		}
 	}
-	return c, true
+	try(KindSource, "source", pl.Source)
+	for i, c := range pl.Processors {
+		try(KindProcessor, fmt.Sprintf("%s %d", KindProcessor, i+1), c)
+	}
+	for i, c := range pl.Consumers {
+		try(KindConsumer, fmt.Sprintf("%s %d", KindConsumer, i+1), c)
+	}
 }
 
 // vpath names a value inside a component (e.g. "config.buckets[2].name"); built into a string
@@ -677,13 +696,13 @@ func (v *vpath) String() string {
 
 // safeCheck calls the caller's Check; a panic in it (a component constructor) is an error of
 // that component.
-func safeCheck(check func(string, string, map[string]any) error, kind, typeName string, cfg map[string]any) (err error) {
+func safeCheck(check func(string, string, map[string]any, string) error, kind, typeName string, cfg map[string]any, network string) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("config check panicked: %v", r)
 		}
 	}()
-	return check(kind, typeName, cfg)
+	return check(kind, typeName, cfg, network)
 }
 
 // value turns a YAML node into plain Go values (map[string]any, []any, string, int, uint64,

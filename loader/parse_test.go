@@ -374,7 +374,7 @@ pipelines:
 
 func TestParseCheckPanics(t *testing.T) {
 	opts := testOpts()
-	opts.Check = func(kind, typeName string, _ map[string]any) error {
+	opts.Check = func(kind, typeName string, _ map[string]any, _ string) error {
 		if kind == KindConsumer {
 			panic("boom")
 		}

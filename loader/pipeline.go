@@ -34,6 +34,17 @@ type Pipeline struct {
 	Hash string
 }
 
+// Network is the pipeline's network as its source names it: the source's `network` value
+// (e.g. "pubnet"), else its `network_passphrase`, else "".
+func (p *Pipeline) Network() string {
+	for _, k := range []string{"network", "network_passphrase"} {
+		if v, ok := p.Source.Config[k].(string); ok && v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
 // EventKind says what happened to a pipeline.
 type EventKind int
 

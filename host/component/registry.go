@@ -111,13 +111,14 @@ func (r *Registry) Names(kind Kind) []string {
 
 // Check validates one component's config by constructing it with a throwaway environment and
 // discarding it (constructors are side-effect free). It is the loader's validation hook:
-// an unknown type name is an error listing the known ones.
-func (r *Registry) Check(kind Kind, typeName string, cfg map[string]any) error {
+// an unknown type name is an error listing the known ones. network is the pipeline's network
+// (Env.Network).
+func (r *Registry) Check(kind Kind, typeName string, cfg map[string]any, network string) error {
 	if !r.Known(kind, typeName) {
 		return fmt.Errorf("%w: %s %q (known: %s)", ErrUnknownType, kind, typeName, strings.Join(r.Names(kind), ", "))
 	}
 	env := Env{Pipeline: "check", Name: typeName, Logger: slog.New(slog.DiscardHandler),
-		Metrics: prometheus.NewRegistry(), Now: time.Now}
+		Metrics: prometheus.NewRegistry(), Now: time.Now, Network: network}
 	var err error
 	switch kind {
 	case KindSource:

@@ -1,0 +1,307 @@
+// Package cli is the flowctl command line: `flowctl server` (cdpd's control plane with alert
+// evaluation) and the operator commands `status`, `health`, `list`, `metrics` and `alert`,
+// which talk to any server of the flowctl.v1 protocol (ours or upstream flowctl) and use
+// cdpd's extensions (cdpd.v1 HistoryService and AlertService) when the server offers them.
+//
+// Everything runs in-process through App.Run, so tests drive the real commands against a real
+// server with an injected clock; control/cmd/flowctl is a thin main around it.
+//
+// Exit codes: 0 success (and "healthy" for `health`), 1 failure (unreachable server, unknown
+// id, a service or control plane that is not healthy, a server without the extension asked
+// for), 2 bad usage.
+//
+// # Choices
+//
+//   - Flags and positional arguments mix freely ("status cdp-x --json"); every client command
+//     takes --control-plane-addr (else $FLOWCTL_ENDPOINT, else 127.0.0.1:8080), the TLS flags
+//     --tls-cert/--tls-key/--tls-ca-cert (else $FLOWCTL_TLS_CERT/_KEY/_CA; any of them turns
+//     TLS on) and --timeout (5 s per request). An unreachable server fails fast with
+//     "no control plane is reachable at <addr>; set FLOWCTL_ENDPOINT or --control-plane-addr".
+//   - TYPE is the service_type metadata (cdp-pipeline for cdpd pipelines), else the component
+//     type in lower case. STATUS is the health status in lower case.
+//   - UPTIME is the pipeline.uptime_seconds metric when the service reports it (the pipeline's
+//     own uptime as of its last heartbeat, so a pipeline restarted by cdpd shows its restart,
+//     and a re-registration after a control plane restart does not reset it); otherwise the
+//     time since the service registered.
+//   - `status` lists every service, unhealthy ones included (include_unhealthy=true).
+//   - `list` prints one service per line as tab-separated id, name, type and status, no header
+//     (`flowctl list | cut -f1` gives the ids).
+//   - `metrics` summarises numeric metrics except the health.* details (unless named with
+//     --metric). A metric whose samples never decrease is a counter; its rate is
+//     (last - first) / (time of the last sample - time of the first), i.e. over the samples
+//     actually kept, not the whole --duration.
+//   - `health` without an id asks the standard gRPC health service; a server without it
+//     (upstream flowctl) counts as healthy when it answers ListComponents. For a service that
+//     is not healthy the detail is health.last_error (or another *error* detail), else the
+//     components whose <Name>_status is not healthy, else the age of its last heartbeat.
+//   - Unknown ids list the registered ids close to the one given (edit distance to the id,
+//     the id without "cdp-", or the pipeline name).
+//
+// `flowctl server` binds 127.0.0.1 by default (upstream binds 0.0.0.0: pass --address 0.0.0.0
+// to serve other hosts) on port 8080, keeps its bbolt database in ~/.flowctl/cdpd-flowctl.db
+// (upstream's directory, a file name of our own so the two servers never share a file; the
+// database also holds the alert rules) and stops gracefully on SIGINT/SIGTERM with exit 0.
+// ServeControlPlane is the same server for embedding (e.g. cdpd --embedded-control-plane).
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	"github.com/withobsrvr/cdpd/control/tlsutil"
+)
+
+// DefaultEndpoint is the control plane the commands talk to when neither
+// --control-plane-addr nor FLOWCTL_ENDPOINT says otherwise.
+const DefaultEndpoint = "127.0.0.1:8080"
+
+// App runs flowctl commands. The zero value writes nowhere and reads no environment; main
+// fills it with the process's.
+type App struct {
+	Stdout io.Writer
+	Stderr io.Writer
+	// Getenv reads the environment (FLOWCTL_ENDPOINT, FLOWCTL_TLS_CERT, FLOWCTL_TLS_KEY,
+	// FLOWCTL_TLS_CA); nil reads none.
+	Getenv func(string) string
+	// Now is the clock for uptimes, ages and history windows [time.Now].
+	Now func() time.Time
+	// IsTerminal reports whether Stdout is a terminal (`--watch` then redraws the screen).
+	IsTerminal bool
+}
+
+// exit codes
+const (
+	exitOK    = 0
+	exitFail  = 1
+	exitUsage = 2
+)
+
+const usage = `flowctl: operate a flowctl control plane and the cdpd pipelines registered with it.
+
+Usage:
+  flowctl server [flags]                       run cdpd's flowctl-compatible control plane
+  flowctl status [<id>] [--json] [--watch [--interval 2s]]
+                                               services as a table, or one service in detail
+  flowctl health [<id>]                        exit 0 when the service (or, without an id,
+                                               the control plane) is healthy, else 1
+  flowctl list [-o json]                       every registered service, one per line
+  flowctl metrics <id> [--duration 1h] [--metric NAME] [-o json]
+                                               heartbeat history: first/last/min/max, rates
+  flowctl alert create --service <id|*> --condition "status != healthy" --webhook URL [--for 1m]
+  flowctl alert list [-o json]
+  flowctl alert delete <id>
+
+Flags of every client command:
+  --control-plane-addr host:port   the control plane [$FLOWCTL_ENDPOINT, else ` + DefaultEndpoint + `]
+  --tls-cert, --tls-key            client certificate for mutual TLS [$FLOWCTL_TLS_CERT, $FLOWCTL_TLS_KEY]
+  --tls-ca-cert                    CA that verifies the server [$FLOWCTL_TLS_CA]
+                                   (any TLS flag turns TLS on)
+  --timeout 5s                     deadline of each request
+
+Run "flowctl <command> -h" for a command's flags.
+`
+
+// Run runs one flowctl command line (without the program name) and returns the exit code.
+func (a *App) Run(ctx context.Context, args []string) int {
+	if a.Stdout == nil {
+		a.Stdout = io.Discard
+	}
+	if a.Stderr == nil {
+		a.Stderr = io.Discard
+	}
+	if a.Getenv == nil {
+		a.Getenv = func(string) string { return "" }
+	}
+	if a.Now == nil {
+		a.Now = time.Now
+	}
+	if len(args) == 0 {
+		fmt.Fprint(a.Stderr, usage)
+		return exitUsage
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "server":
+		return a.cmdServer(ctx, rest)
+	case "status":
+		return a.cmdStatus(ctx, rest)
+	case "health":
+		return a.cmdHealth(ctx, rest)
+	case "list":
+		return a.cmdList(ctx, rest)
+	case "metrics":
+		return a.cmdMetrics(ctx, rest)
+	case "alert", "alerts":
+		return a.cmdAlert(ctx, rest)
+	case "help", "-h", "--help", "-help":
+		fmt.Fprint(a.Stdout, usage)
+		return exitOK
+	}
+	fmt.Fprintf(a.Stderr, "flowctl: unknown command %q\n\n%s", cmd, usage)
+	return exitUsage
+}
+
+// clientFlags are the connection flags every client command accepts.
+type clientFlags struct {
+	addr    string
+	cert    string
+	key     string
+	ca      string
+	timeout time.Duration
+}
+
+func (a *App) addClientFlags(fs *flag.FlagSet) *clientFlags {
+	cf := &clientFlags{}
+	def := a.Getenv("FLOWCTL_ENDPOINT")
+	if def == "" {
+		def = DefaultEndpoint
+	}
+	fs.StringVar(&cf.addr, "control-plane-addr", def, "control plane `host:port` ($FLOWCTL_ENDPOINT)")
+	fs.StringVar(&cf.cert, "tls-cert", a.Getenv("FLOWCTL_TLS_CERT"), "client certificate `file` for mutual TLS ($FLOWCTL_TLS_CERT)")
+	fs.StringVar(&cf.key, "tls-key", a.Getenv("FLOWCTL_TLS_KEY"), "client key `file` for mutual TLS ($FLOWCTL_TLS_KEY)")
+	fs.StringVar(&cf.ca, "tls-ca-cert", a.Getenv("FLOWCTL_TLS_CA"), "CA `file` that verifies the server ($FLOWCTL_TLS_CA)")
+	fs.DurationVar(&cf.timeout, "timeout", 5*time.Second, "deadline of each request")
+	return cf
+}
+
+// newFlagSet makes a command's flag set; its errors and usage go to stderr.
+func (a *App) newFlagSet(name, synopsis string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(a.Stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(a.Stderr, "Usage: flowctl %s\n\nFlags:\n", synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parse parses flags and positional arguments in any order ("status cdp-x --json" and
+// "status --json cdp-x" alike); everything after "--" is positional. It returns the exit code
+// to use when parsing stopped (help: 0, bad flags: 2) and ok=false.
+func parse(fs *flag.FlagSet, args []string) (pos []string, code int, ok bool) {
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, exitOK, false
+			}
+			return nil, exitUsage, false
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, 0, true
+		}
+		// flag stops at the first non-flag, or after a "--" it consumed.
+		consumed := len(args) - len(rest)
+		if consumed > 0 && args[consumed-1] == "--" {
+			return append(pos, rest...), 0, true
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+// usageErr prints a usage error for fs and returns exitUsage.
+func (a *App) usageErr(fs *flag.FlagSet, format string, args ...any) int {
+	fmt.Fprintf(a.Stderr, "flowctl %s: %s\n", fs.Name(), fmt.Sprintf(format, args...))
+	fmt.Fprintf(a.Stderr, "Run \"flowctl %s -h\" for usage.\n", fs.Name())
+	return exitUsage
+}
+
+// fail prints an error and returns exitFail.
+func (a *App) fail(format string, args ...any) int {
+	fmt.Fprintf(a.Stderr, "flowctl: "+format+"\n", args...)
+	return exitFail
+}
+
+// dial creates the (lazy) connection to the control plane.
+func (a *App) dial(cf *clientFlags) (*grpc.ClientConn, error) {
+	addr := strings.TrimSpace(cf.addr)
+	if addr == "" {
+		return nil, errors.New("the control plane address is empty: set --control-plane-addr or FLOWCTL_ENDPOINT to host:port")
+	}
+	if i := strings.Index(addr, "://"); i >= 0 {
+		switch addr[:i] {
+		case "http", "https", "grpc", "grpcs":
+			return nil, fmt.Errorf("control plane address %q: want host:port (no URL scheme)", addr)
+		}
+	}
+	creds := insecure.NewCredentials()
+	if cf.cert != "" || cf.key != "" || cf.ca != "" {
+		conf, err := tlsutil.ClientConfig(cf.cert, cf.key, cf.ca)
+		if err != nil {
+			return nil, err
+		}
+		creds = credentials.NewTLS(conf)
+	}
+	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
+	if err != nil {
+		return nil, fmt.Errorf("control plane address %q: %w", addr, err)
+	}
+	return cc, nil
+}
+
+// connect is dial that prints its error; ok=false means return code.
+func (a *App) connect(cf *clientFlags) (*grpc.ClientConn, int, bool) {
+	cc, err := a.dial(cf)
+	if err != nil {
+		return nil, a.fail("%v", err), false
+	}
+	return cc, 0, true
+}
+
+// unreachable reports whether err means no control plane answered at all.
+func unreachable(err error) bool {
+	switch status.Code(err) {
+	case codes.Unavailable, codes.DeadlineExceeded:
+		return true
+	}
+	return false
+}
+
+// rpcFail prints an RPC error the way an operator can act on it and returns exitFail.
+func (a *App) rpcFail(cf *clientFlags, what string, err error) int {
+	if unreachable(err) {
+		fmt.Fprintf(a.Stderr, "flowctl: no control plane is reachable at %s; set FLOWCTL_ENDPOINT or --control-plane-addr\n", cf.addr)
+		if st, ok := status.FromError(err); ok && st.Message() != "" {
+			fmt.Fprintf(a.Stderr, "  (%s: %s)\n", what, st.Message())
+		}
+		return exitFail
+	}
+	if st, ok := status.FromError(err); ok {
+		return a.fail("%s: %s (%s)", what, st.Message(), st.Code())
+	}
+	return a.fail("%s: %v", what, err)
+}
+
+// rpcCtx bounds one request.
+func rpcCtx(ctx context.Context, cf *clientFlags) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, cf.timeout)
+}
+
+// notFound reports whether err is a server's answer for an unknown service id (ours answers
+// NotFound, upstream flowctl answers Unknown with "not found" in the text).
+func notFound(err error) bool {
+	st, ok := status.FromError(err)
+	if !ok {
+		return false
+	}
+	return st.Code() == codes.NotFound || (st.Code() != codes.OK && strings.Contains(strings.ToLower(st.Message()), "not found"))
+}
+
+// IsTerminal reports whether f is a terminal (a character device).
+func IsTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}

@@ -1,0 +1,831 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/withobsrvr/cdpd/control/alert"
+	"github.com/withobsrvr/cdpd/control/flowctlv1"
+	"github.com/withobsrvr/cdpd/control/server"
+	"github.com/withobsrvr/cdpd/control/tlsutil"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden with the current output")
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// t0 is when every test's clock starts.
+var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// controlPlane is a real control plane (ServeControlPlane) on 127.0.0.1 with a fake clock,
+// plus a flowctl.v1 client to register and heartbeat services through real RPCs.
+type controlPlane struct {
+	addr   string
+	clock  *clock
+	client flowctlv1.ControlPlaneServiceClient
+}
+
+func startControlPlane(t *testing.T, mod func(*ServerConfig)) *controlPlane {
+	t.Helper()
+	c := &clock{t: t0}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := ServerConfig{
+		HeartbeatTTL:      time.Hour, // the janitor only acts where a test asks for it
+		JanitorInterval:   time.Hour,
+		AlertEvalInterval: 10 * time.Millisecond,
+		Now:               c.Now,
+		Logger:            slog.New(slog.DiscardHandler),
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- ServeControlPlane(ctx, lis, cfg) }()
+	cp := &controlPlane{addr: lis.Addr().String(), clock: c}
+	cc, err := grpc.NewClient(cp.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp.client = flowctlv1.NewControlPlaneServiceClient(cc)
+	t.Cleanup(func() { _ = cc.Close() })
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("ServeControlPlane: %v", err)
+		}
+	})
+	return cp
+}
+
+func (cp *controlPlane) register(t *testing.T, info *flowctlv1.ComponentInfo) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := cp.client.RegisterComponent(ctx, &flowctlv1.RegisterRequest{Component: info, ComponentId: info.GetId()}, grpc.WaitForReady(true)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (cp *controlPlane) heartbeat(t *testing.T, id string, st flowctlv1.HealthStatus, metrics map[string]string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := cp.client.Heartbeat(ctx, &flowctlv1.HeartbeatRequest{ServiceId: id, Status: st, Metrics: metrics}, grpc.WaitForReady(true)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+const (
+	healthy   = flowctlv1.HealthStatus_HEALTH_STATUS_HEALTHY
+	unhealthy = flowctlv1.HealthStatus_HEALTH_STATUS_UNHEALTHY
+)
+
+func pipelineInfo(id, name, config, network string) *flowctlv1.ComponentInfo {
+	return &flowctlv1.ComponentInfo{
+		Id: id, Name: name, Version: "0.1.0",
+		Metadata: map[string]string{
+			"service_type": "cdp-pipeline", "config_file": config, "network": network,
+			"version": "0.1.0", "host": "node-1",
+		},
+	}
+}
+
+// populate registers two cdpd pipelines (one healthy, one failing) and an upstream-style
+// processor, 4h23m ago, with their last heartbeats 5 s ago.
+func (cp *controlPlane) populate(t *testing.T) {
+	t.Helper()
+	cp.register(t, pipelineInfo("cdp-alpha", "alpha", "/etc/cdp/alpha.yaml", "pubnet"))
+	cp.register(t, pipelineInfo("cdp-beta", "beta", "/etc/cdp/beta.yaml", "testnet"))
+	cp.clock.Advance(time.Hour)
+	cp.register(t, &flowctlv1.ComponentInfo{Id: "ttp-processor", Name: "TTP processor", Type: flowctlv1.ComponentType_COMPONENT_TYPE_PROCESSOR})
+	cp.clock.Advance(3*time.Hour + 23*time.Minute)
+	cp.heartbeat(t, "cdp-alpha", healthy, map[string]string{
+		"pipeline.uptime_seconds":                                 "15780",
+		"pipeline.component_count":                                "3",
+		"source.FSBufferedStorageSourceAdapter.processed_ledgers": "1200",
+		"processor.ContractEvent.events_found":                    "3400",
+		"processor.ContractEvent.avg_ms":                          "2.25",
+		"consumer.SaveToParquet.files_written":                    "12",
+		"health.pipeline_id":                                      "alpha",
+		"health.uptime":                                           "4h23m0s",
+		"health.component_count":                                  "3",
+		"health.FSBufferedStorageSourceAdapter_status":            "healthy",
+		"health.ContractEvent_status":                             "healthy",
+		"health.SaveToParquet_status":                             "healthy",
+	})
+	cp.heartbeat(t, "cdp-beta", unhealthy, map[string]string{
+		"pipeline.uptime_seconds":    "65",
+		"pipeline.component_count":   "3",
+		"health.pipeline_id":         "beta",
+		"health.last_error":          "source: reading ledger 58752001: file not found",
+		"health.LatestLedger_status": "stale",
+	})
+	cp.heartbeat(t, "ttp-processor", healthy, map[string]string{"events_processed": "42"})
+	cp.clock.Advance(5 * time.Second)
+}
+
+// run runs flowctl with args (the control plane address appended) and returns its output.
+func (cp *controlPlane) run(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	return runApp(t, cp.clock.Now, nil, append(args, "--control-plane-addr", cp.addr)...)
+}
+
+func runApp(t *testing.T, now func() time.Time, env map[string]string, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	app := &App{Stdout: &out, Stderr: &errb, Now: now, Getenv: func(k string) string { return env[k] }}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	code := app.Run(ctx, args)
+	return out.String(), errb.String(), code
+}
+
+// golden compares a command's result with testdata/<name>.golden (-update rewrites it). The
+// control plane address is written as ADDR.
+func golden(t *testing.T, name, addr string, args []string, stdout, stderr string, code int) {
+	t.Helper()
+	norm := func(s string) string { return strings.ReplaceAll(s, addr, "ADDR") }
+	got := norm(fmt.Sprintf("$ flowctl %s\nexit %d\n--- stdout\n%s--- stderr\n%s", shellJoin(args), code, stdout, stderr))
+	path := filepath.Join("testdata", name+".golden")
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs from %s (go test -update rewrites it):\n--- got\n%s\n--- want\n%s", name, path, got, want)
+	}
+}
+
+// shellJoin quotes the arguments that need it, for the command line shown in golden files.
+func shellJoin(args []string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		q[i] = a
+		if a == "" || strings.ContainsAny(a, " *!<>=\"'$&|;()") {
+			q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+	}
+	return strings.Join(q, " ")
+}
+
+func TestGolden(t *testing.T) {
+	cp := startControlPlane(t, nil)
+	cp.populate(t)
+	tests := []struct {
+		name string
+		args []string
+		code int
+	}{
+		{"status", []string{"status"}, 0},
+		{"status_alpha", []string{"status", "cdp-alpha"}, 0},
+		{"status_beta", []string{"status", "cdp-beta"}, 0},
+		{"status_processor", []string{"status", "ttp-processor"}, 0},
+		{"status_unknown", []string{"status", "alpah"}, 1},
+		{"status_json", []string{"status", "--json"}, 0},
+		{"status_alpha_json", []string{"status", "cdp-alpha", "--json"}, 0},
+		{"list", []string{"list"}, 0},
+		{"list_json", []string{"list", "-o", "json"}, 0},
+		{"health", []string{"health"}, 0},
+		{"health_alpha", []string{"health", "cdp-alpha"}, 0},
+		{"health_beta", []string{"health", "cdp-beta"}, 1},
+		{"health_unknown", []string{"health", "beta"}, 1},
+		{"health_unknown_far", []string{"health", "no-such-service"}, 1},
+		{"usage_two_ids", []string{"status", "a", "b"}, 2},
+		{"usage_bad_output", []string{"list", "-o", "yaml"}, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stdout, stderr, code := cp.run(t, tt.args...)
+			if code != tt.code {
+				t.Errorf("exit code %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tt.code, stdout, stderr)
+			}
+			golden(t, tt.name, cp.addr, tt.args, stdout, stderr, code)
+		})
+	}
+}
+
+func TestStatusJSON(t *testing.T) {
+	cp := startControlPlane(t, nil)
+	cp.populate(t)
+
+	stdout, stderr, code := cp.run(t, "status", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var list []map[string]any
+	if err := json.Unmarshal([]byte(stdout), &list); err != nil {
+		t.Fatalf("status --json is not a JSON array: %v\n%s", err, stdout)
+	}
+	if len(list) != 3 {
+		t.Fatalf("%d services, want 3", len(list))
+	}
+	var ids []string
+	for _, s := range list {
+		ids = append(ids, s["id"].(string))
+	}
+	if got := strings.Join(ids, ","); got != "cdp-alpha,cdp-beta,ttp-processor" {
+		t.Fatalf("ids = %s, want sorted", got)
+	}
+	alpha, beta, proc := list[0], list[1], list[2]
+	for k, want := range map[string]any{"name": "alpha", "type": "cdp-pipeline", "status": "healthy", "uptime_seconds": 15780.0, "last_heartbeat": "2026-03-01T16:23:00Z", "registered_at": "2026-03-01T12:00:00Z"} {
+		if alpha[k] != want {
+			t.Errorf("alpha.%s = %#v, want %#v", k, alpha[k], want)
+		}
+	}
+	m := alpha["metrics"].(map[string]any)
+	if m["processor.ContractEvent.events_found"] != 3400.0 || m["processor.ContractEvent.avg_ms"] != 2.25 {
+		t.Errorf("alpha metrics are not numbers: %v", m)
+	}
+	if _, ok := m["health.uptime"]; ok {
+		t.Errorf("health details among the metrics: %v", m)
+	}
+	if h := alpha["health"].(map[string]any); h["uptime"] != "4h23m0s" || h["ContractEvent_status"] != "healthy" {
+		t.Errorf("alpha health = %v", h)
+	}
+	if md := alpha["metadata"].(map[string]any); md["config_file"] != "/etc/cdp/alpha.yaml" || md["network"] != "pubnet" {
+		t.Errorf("alpha metadata = %v", md)
+	}
+	if beta["status"] != "unhealthy" || beta["health"].(map[string]any)["last_error"] == nil {
+		t.Errorf("beta = %v", beta)
+	}
+	// No uptime metric: time since registration (3h23m5s).
+	if proc["type"] != "processor" || proc["uptime_seconds"] != 12185.0 {
+		t.Errorf("processor type/uptime = %v/%v", proc["type"], proc["uptime_seconds"])
+	}
+
+	stdout, _, code = cp.run(t, "status", "cdp-beta", "-o", "json")
+	var one map[string]any
+	if err := json.Unmarshal([]byte(stdout), &one); err != nil || code != 0 {
+		t.Fatalf("status <id> --json is not one JSON object (exit %d): %v\n%s", code, err, stdout)
+	}
+	if one["id"] != "cdp-beta" || one["uptime_seconds"] != 65.0 {
+		t.Errorf("status cdp-beta --json = %v", one)
+	}
+
+	stdout, _, _ = cp.run(t, "list", "-o", "json")
+	var again []Service
+	if err := json.Unmarshal([]byte(stdout), &again); err != nil || len(again) != 3 {
+		t.Fatalf("list -o json: %v (%d services)", err, len(again))
+	}
+}
+
+func TestMetricsHistory(t *testing.T) {
+	cp := startControlPlane(t, nil)
+	cp.register(t, pipelineInfo("cdp-metrics", "metrics", "/etc/cdp/m.yaml", "pubnet"))
+	// 10 minutes of heartbeats every 10 s (61 samples): a counter growing 5 per heartbeat
+	// (0.5/s), a gauge bouncing between 0 and 10, and 3 unhealthy heartbeats in the middle.
+	for i := 0; i <= 60; i++ {
+		st := healthy
+		if i >= 30 && i < 33 {
+			st = unhealthy
+		}
+		cp.heartbeat(t, "cdp-metrics", st, map[string]string{
+			"source.X.processed_ledgers": fmt.Sprint(100 + 5*i),
+			"pipeline.lag":               fmt.Sprint(i * 7 % 11),
+			"pipeline.uptime_seconds":    fmt.Sprint(10 * i),
+			"health.pipeline_id":         "metrics",
+			"health.restarts":            "0", // numeric, but a health detail: not summarised
+		})
+		if i < 60 {
+			cp.clock.Advance(10 * time.Second)
+		}
+	}
+
+	stdout, stderr, code := cp.run(t, "metrics", "cdp-metrics", "-o", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var h History
+	if err := json.Unmarshal([]byte(stdout), &h); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := h.Summary["health.restarts"]; ok || len(h.Summary) != 3 {
+		t.Errorf("summaries of %d metrics (health details included?): %v", len(h.Summary), h.Summary)
+	}
+	if len(h.Samples) != 61 || h.ServiceID != "cdp-metrics" {
+		t.Fatalf("%d samples of %q, want 61", len(h.Samples), h.ServiceID)
+	}
+	if s := h.Samples[31]; s.Status != "unhealthy" || s.Metrics["source.X.processed_ledgers"] != 255.0 {
+		t.Errorf("sample 31 = %+v", s)
+	}
+	check := func(name string, first, last, mn, mx float64, rate *float64) {
+		t.Helper()
+		s, ok := h.Summary[name]
+		if !ok {
+			t.Fatalf("no summary of %s", name)
+		}
+		if s.Samples != 61 || s.First != first || s.Last != last || s.Min != mn || s.Max != mx {
+			t.Errorf("%s: %+v, want first %v last %v min %v max %v over 61 samples", name, s, first, last, mn, mx)
+		}
+		switch {
+		case rate == nil && s.RatePerSecond != nil:
+			t.Errorf("%s: rate %v, want none (not a counter)", name, *s.RatePerSecond)
+		case rate != nil && (s.RatePerSecond == nil || *s.RatePerSecond != *rate):
+			t.Errorf("%s: rate %v, want %v", name, s.RatePerSecond, *rate)
+		}
+	}
+	half, one := 0.5, 1.0
+	check("source.X.processed_ledgers", 100, 400, 100, 400, &half)
+	check("pipeline.uptime_seconds", 0, 600, 0, 600, &one)
+	check("pipeline.lag", 0, 420%11, 0, 10, nil)
+
+	// A shorter window and one metric.
+	args := []string{"metrics", "cdp-metrics", "--duration", "5m", "--metric", "source.X.processed_ledgers", "-o", "json"}
+	stdout, _, _ = cp.run(t, args...)
+	h = History{}
+	if err := json.Unmarshal([]byte(stdout), &h); err != nil {
+		t.Fatal(err)
+	}
+	if len(h.Samples) != 31 || len(h.Summary) != 1 || h.Summary["source.X.processed_ledgers"].First != 250 {
+		t.Fatalf("--duration 5m --metric: %d samples, summary %+v", len(h.Samples), h.Summary)
+	}
+
+	for name, args := range map[string][]string{
+		"metrics":         {"metrics", "cdp-metrics"},
+		"metrics_one":     {"metrics", "cdp-metrics", "--metric", "pipeline.lag", "--width", "12"},
+		"metrics_missing": {"metrics", "cdp-metrics", "--metric", "nope"},
+		"metrics_unknown": {"metrics", "cdp-metric"},
+		"metrics_empty":   {"metrics", "cdp-metrics", "--duration", "1s"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if name == "metrics_empty" {
+				cp.clock.Advance(time.Minute)
+				defer cp.clock.Advance(-time.Minute)
+			}
+			stdout, stderr, code := cp.run(t, args...)
+			golden(t, name, cp.addr, args, stdout, stderr, code)
+		})
+	}
+}
+
+// webhook is an alert receiver on 127.0.0.1.
+type webhook struct {
+	*httptest.Server
+	mu  sync.Mutex
+	got []alert.Payload
+}
+
+func newWebhook(t *testing.T) *webhook {
+	w := &webhook{}
+	w.Server = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		var p alert.Payload
+		if err := json.NewDecoder(r.Body).Decode(&p); err != nil {
+			t.Errorf("webhook body: %v", err)
+		}
+		w.mu.Lock()
+		w.got = append(w.got, p)
+		w.mu.Unlock()
+	}))
+	t.Cleanup(w.Close)
+	return w
+}
+
+func (w *webhook) states() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var s []string
+	for _, p := range w.got {
+		s = append(s, p.State+":"+p.ServiceID)
+	}
+	return s
+}
+
+// waitStates waits until the webhook got n notifications, then a little longer to catch
+// extra ones, and returns them.
+func (w *webhook) waitStates(t *testing.T, n int) string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(w.states()) < n && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond)
+	return strings.Join(w.states(), ",")
+}
+
+func TestAlerts(t *testing.T) {
+	cp := startControlPlane(t, nil)
+	cp.populate(t)
+	hook := newWebhook(t)
+
+	create := []string{"alert", "create", "--id", "beta-down", "--service", "cdp-alpha", "--condition", "status!=healthy", "--webhook", hook.URL + "/hooks/T0KEN"}
+	stdout, stderr, code := cp.run(t, create...)
+	golden(t, "alert_create", hook.URL, create, stdout, strings.ReplaceAll(stderr, cp.addr, "ADDR"), code)
+	stdout, stderr, code = cp.run(t, "alert", "create", "--service", "*", "--condition", "metric:pipeline.uptime_seconds < 60", "--for", "1m", "--webhook", hook.URL)
+	if code != 0 || !strings.Contains(stdout, "created alert alert-1: any service when metric:pipeline.uptime_seconds < 60 for 1m") {
+		t.Fatalf("create with --for: exit %d\n%s%s", code, stdout, stderr)
+	}
+	list := []string{"alert", "list"}
+	stdout, stderr, code = cp.run(t, list...)
+	golden(t, "alert_list", hook.URL, list, stdout, stderr, code)
+	stdout, _, _ = cp.run(t, "alert", "list", "-o", "json")
+	var views []AlertView
+	if err := json.Unmarshal([]byte(stdout), &views); err != nil || len(views) != 2 || views[1].Webhook != hook.URL+"/hooks/T0KEN" {
+		t.Fatalf("alert list -o json: %v %+v", err, views)
+	}
+	for name, args := range map[string][]string{
+		"alert_bad_condition": {"alert", "create", "--service", "x", "--condition", "status > healthy", "--webhook", "http://127.0.0.1:1/"},
+		"alert_bad_webhook":   {"alert", "create", "--service", "x", "--condition", "status != healthy", "--webhook", "ftp://127.0.0.1/"},
+		"alert_duplicate":     {"alert", "create", "--id", "beta-down", "--service", "x", "--condition", "status != healthy", "--webhook", "http://127.0.0.1:1/"},
+		"alert_delete_bad":    {"alert", "delete", "nope"},
+	} {
+		stdout, stderr, code := cp.run(t, args...)
+		golden(t, name, cp.addr, args, stdout, stderr, code)
+	}
+
+	// alpha fails: one firing (several failing heartbeats later still one), recovers: one resolve.
+	if got := hook.waitStates(t, 0); got != "" {
+		t.Fatalf("notifications before any failure: %s", got)
+	}
+	cp.heartbeat(t, "cdp-alpha", unhealthy, map[string]string{"health.last_error": "consumer: disk full"})
+	cp.heartbeat(t, "cdp-alpha", unhealthy, nil)
+	cp.clock.Advance(10 * time.Second)
+	cp.heartbeat(t, "cdp-alpha", unhealthy, nil)
+	if got := hook.waitStates(t, 1); got != "firing:cdp-alpha" {
+		t.Fatalf("after failing: %s, want one firing", got)
+	}
+	if _, _, code := cp.run(t, "health", "cdp-alpha"); code != 1 {
+		t.Fatalf("health of a failing pipeline exited %d", code)
+	}
+	cp.heartbeat(t, "cdp-alpha", healthy, nil)
+	cp.heartbeat(t, "cdp-alpha", healthy, nil)
+	if got := hook.waitStates(t, 2); got != "firing:cdp-alpha,resolved:cdp-alpha" {
+		t.Fatalf("after recovering: %s, want one firing then one resolve", got)
+	}
+	hook.mu.Lock()
+	f := hook.got[0]
+	hook.mu.Unlock()
+	if f.AlertID != "beta-down" || f.Condition != "status != healthy" || f.Detail != "consumer: disk full" || f.Status != "unhealthy" {
+		t.Errorf("firing payload = %+v", f)
+	}
+
+	// The metric rule with --for: a pipeline restarted (uptime < 60) fires after a minute.
+	cp.heartbeat(t, "cdp-beta", healthy, map[string]string{"pipeline.uptime_seconds": "3"})
+	time.Sleep(50 * time.Millisecond)
+	if got := hook.waitStates(t, 2); got != "firing:cdp-alpha,resolved:cdp-alpha" {
+		t.Fatalf("--for 1m fired early: %s", got)
+	}
+	cp.clock.Advance(61 * time.Second)
+	if got := hook.waitStates(t, 3); got != "firing:cdp-alpha,resolved:cdp-alpha,firing:cdp-beta" {
+		t.Fatalf("after the minute: %s", got)
+	}
+
+	del := []string{"alert", "delete", "alert-1"}
+	stdout, stderr, code = cp.run(t, del...)
+	golden(t, "alert_delete", cp.addr, del, stdout, stderr, code)
+	// Deleting a firing rule resolves it.
+	if got := hook.waitStates(t, 4); got != "firing:cdp-alpha,resolved:cdp-alpha,firing:cdp-beta,resolved:cdp-beta" {
+		t.Fatalf("after deleting: %s", got)
+	}
+}
+
+func TestJanitorTurnsHealthRed(t *testing.T) {
+	cp := startControlPlane(t, func(c *ServerConfig) {
+		c.HeartbeatTTL = 30 * time.Second
+		c.JanitorInterval = 10 * time.Millisecond
+	})
+	cp.populate(t)
+	hook := newWebhook(t)
+	if _, stderr, code := cp.run(t, "alert", "create", "--service", "cdp-alpha", "--condition", "status == unhealthy", "--webhook", hook.URL); code != 0 {
+		t.Fatal(stderr)
+	}
+	if stdout, _, code := cp.run(t, "health", "cdp-alpha"); code != 0 || stdout != "✓ cdp-alpha is healthy\n" {
+		t.Fatalf("health before the TTL: exit %d %q", code, stdout)
+	}
+	cp.clock.Advance(time.Minute) // alpha's last heartbeat is now 65 s old
+	deadline := time.Now().Add(10 * time.Second)
+	var stdout string
+	code := 0
+	for code == 0 && time.Now().Before(deadline) {
+		stdout, _, code = cp.run(t, "health", "cdp-alpha")
+	}
+	if code != 1 || stdout != "✗ cdp-alpha is unhealthy: last heartbeat 1m 5s ago\n" {
+		t.Fatalf("health after the TTL: exit %d %q", code, stdout)
+	}
+	if got := hook.waitStates(t, 1); got != "firing:cdp-alpha" {
+		t.Fatalf("janitor did not fire the alert: %s", got)
+	}
+}
+
+func TestUnreachable(t *testing.T) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := lis.Addr().String()
+	_ = lis.Close()
+	want := "flowctl: no control plane is reachable at " + addr + "; set FLOWCTL_ENDPOINT or --control-plane-addr\n"
+	for _, args := range [][]string{{"status"}, {"status", "x"}, {"health"}, {"health", "x"}, {"list"}, {"metrics", "x"}, {"alert", "list"}} {
+		start := time.Now()
+		_, stderr, code := runApp(t, time.Now, map[string]string{"FLOWCTL_ENDPOINT": addr}, args...)
+		if code != 1 || !strings.HasPrefix(stderr, want) {
+			t.Errorf("flowctl %v: exit %d, stderr %q; want 1 and %q", args, code, stderr, want)
+		}
+		if d := time.Since(start); d > 10*time.Second {
+			t.Errorf("flowctl %v took %s", args, d)
+		}
+	}
+	_, stderr, code := runApp(t, time.Now, map[string]string{"FLOWCTL_ENDPOINT": "http://localhost:8080"}, "status")
+	if code != 1 || !strings.Contains(stderr, "want host:port (no URL scheme)") {
+		t.Errorf("URL endpoint: exit %d %q", code, stderr)
+	}
+}
+
+// TestUpstreamServer talks to a server offering only flowctl.v1 (as upstream flowctl does).
+func TestUpstreamServer(t *testing.T) {
+	srv, err := server.New(server.Options{Now: func() time.Time { return t0 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	g := grpc.NewServer()
+	flowctlv1.RegisterControlPlaneServiceServer(g, srv)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = g.Serve(lis) }()
+	defer g.Stop()
+	addr := lis.Addr().String()
+	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	if _, err := flowctlv1.NewControlPlaneServiceClient(cc).RegisterComponent(context.Background(),
+		&flowctlv1.RegisterRequest{ComponentId: "cdp-x", Component: pipelineInfo("cdp-x", "x", "/x.yaml", "pubnet")}); err != nil {
+		t.Fatal(err)
+	}
+	now := func() time.Time { return t0.Add(90 * time.Second) }
+	for _, tc := range []struct {
+		args []string
+		code int
+		out  string
+	}{
+		{[]string{"status"}, 0, "cdp-x  cdp-pipeline  healthy  1m 30s"},
+		{[]string{"health"}, 0, "is reachable (it offers no gRPC health service); 1 service: 1 healthy"},
+		{[]string{"health", "cdp-x"}, 0, "✓ cdp-x is healthy"},
+		{[]string{"metrics", "cdp-x"}, 1, "this control plane does not keep heartbeat history (it is not cdpd's flowctl server)"},
+		{[]string{"alert", "list"}, 1, "this control plane does not evaluate alerts (it is not cdpd's flowctl server)"},
+	} {
+		stdout, stderr, code := runApp(t, now, nil, append(tc.args, "--control-plane-addr", addr)...)
+		if code != tc.code || !strings.Contains(stdout+stderr, tc.out) {
+			t.Errorf("flowctl %v: exit %d\n%s%s\nwant exit %d and %q", tc.args, code, stdout, stderr, tc.code, tc.out)
+		}
+	}
+}
+
+func TestMutualTLS(t *testing.T) {
+	certs, err := tlsutil.WriteTestCerts(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &clock{t: t0}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- ServeControlPlane(ctx, lis, ServerConfig{
+			TLSCert: certs.ServerCertFile, TLSKey: certs.ServerKeyFile, TLSCA: certs.CAFile,
+			Now: c.Now, Logger: slog.New(slog.DiscardHandler),
+		})
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	addr := lis.Addr().String()
+	env := map[string]string{"FLOWCTL_ENDPOINT": addr, "FLOWCTL_TLS_CERT": certs.ClientCertFile, "FLOWCTL_TLS_KEY": certs.ClientKeyFile, "FLOWCTL_TLS_CA": certs.CAFile}
+	if stdout, stderr, code := runApp(t, c.Now, env, "health"); code != 0 || !strings.HasPrefix(stdout, "✓ control plane at "+addr+" is serving") {
+		t.Fatalf("mTLS health: exit %d %s%s", code, stdout, stderr)
+	}
+	// The same with flags instead of the environment.
+	if _, stderr, code := runApp(t, c.Now, nil, "status", "--control-plane-addr", addr, "--tls-cert", certs.ClientCertFile, "--tls-key", certs.ClientKeyFile, "--tls-ca-cert", certs.CAFile); code != 0 {
+		t.Fatalf("mTLS status with flags: exit %d %s", code, stderr)
+	}
+	// Without a client certificate, or without TLS, the server is not usable.
+	if _, stderr, code := runApp(t, c.Now, map[string]string{"FLOWCTL_ENDPOINT": addr, "FLOWCTL_TLS_CA": certs.CAFile}, "status"); code != 1 {
+		t.Fatalf("TLS without client certificate: exit %d %s", code, stderr)
+	}
+	if _, stderr, code := runApp(t, c.Now, map[string]string{"FLOWCTL_ENDPOINT": addr}, "status"); code != 1 || !strings.Contains(stderr, "no control plane is reachable") {
+		t.Fatalf("plaintext against TLS: exit %d %s", code, stderr)
+	}
+}
+
+// frameCounter counts status table headers written to it and calls done at the third.
+type frameCounter struct {
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	frames int
+	done   func()
+}
+
+var headerRE = regexp.MustCompile(`(?m)^ID +TYPE +STATUS +UPTIME$`)
+
+func (f *frameCounter) Write(p []byte) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.buf.Write(p)
+	f.frames = len(headerRE.FindAllIndex(f.buf.Bytes(), -1))
+	if f.frames >= 3 {
+		f.done()
+	}
+	return len(p), nil
+}
+
+func TestWatch(t *testing.T) {
+	cp := startControlPlane(t, nil)
+	cp.populate(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out := &frameCounter{done: cancel}
+	app := &App{Stdout: out, Stderr: io.Discard, Now: cp.clock.Now}
+	if code := app.Run(ctx, []string{"status", "--watch", "--interval", "20ms", "--control-plane-addr", cp.addr}); code != 0 {
+		t.Fatalf("watch exited %d", code)
+	}
+	out.mu.Lock()
+	defer out.mu.Unlock()
+	if out.frames < 3 {
+		t.Fatalf("watch drew %d frames before it was stopped:\n%s", out.frames, out.buf.String())
+	}
+}
+
+func TestFlagsAnywhere(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		pos  string
+	}{
+		{[]string{"cdp-a", "--json"}, "cdp-a"},
+		{[]string{"--json", "cdp-a"}, "cdp-a"},
+		{[]string{"--json", "--", "--odd-id"}, "--odd-id"},
+	} {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		j := fs.Bool("json", false, "")
+		pos, _, ok := parse(fs, tt.args)
+		if !ok || !*j || strings.Join(pos, " ") != tt.pos {
+			t.Errorf("parse(%v) = %v, json %v, ok %v", tt.args, pos, *j, ok)
+		}
+	}
+}
+
+func TestFormatting(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		0: "0s", 45 * time.Second: "45s", 23*time.Minute + 10*time.Second: "23m 10s", time.Hour: "1h", 5 * time.Minute: "5m",
+		4*time.Hour + 23*time.Minute + 59*time.Second: "4h 23m", 76 * time.Hour: "3d 4h", -time.Second: "0s",
+	} {
+		if got := formatDuration(d); got != want {
+			t.Errorf("formatDuration(%s) = %q, want %q", d, got, want)
+		}
+	}
+	if got := sparkline([]float64{0, 1, 2, 3, 4, 5, 6, 7}, 40); got != "▁▂▃▄▅▆▇█" {
+		t.Errorf("sparkline ramp = %q", got)
+	}
+	if got := sparkline([]float64{5, 5, 5}, 40); got != "▁▁▁" {
+		t.Errorf("sparkline flat = %q", got)
+	}
+	if got := sparkline([]float64{0, 0, 10, 10}, 2); got != "▁█" {
+		t.Errorf("sparkline resampled = %q", got)
+	}
+	if got := closeMatches("alpha", []Service{{ID: "cdp-alpha", Name: "alpha"}, {ID: "cdp-beta", Name: "beta"}}); strings.Join(got, ",") != "cdp-alpha" {
+		t.Errorf("closeMatches = %v", got)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for the server's logger and the test to share.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// startServerCommand runs `flowctl server args...` in-process and returns the address it
+// listens on (from its JSON log) and a stop function returning its exit code.
+func startServerCommand(t *testing.T, args ...string) (string, func() int) {
+	t.Helper()
+	logs := &lockedBuffer{}
+	app := &App{Stdout: io.Discard, Stderr: logs}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() { done <- app.Run(ctx, append([]string{"server", "--log-format", "json"}, args...)) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, line := range strings.Split(logs.String(), "\n") {
+			var rec struct{ Msg, Address string }
+			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "control plane serving" {
+				return rec.Address, func() int { cancel(); return <-done }
+			}
+		}
+		select {
+		case code := <-done:
+			cancel()
+			t.Fatalf("flowctl server exited %d:\n%s", code, logs.String())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	cancel()
+	<-done
+	t.Fatalf("flowctl server did not start serving:\n%s", logs.String())
+	return "", nil
+}
+
+func TestServerCommand(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "sub", "cp.db")
+	addr, stop := startServerCommand(t, "--address", "127.0.0.1", "--port", "0", "--db-path", db, "--heartbeat-ttl", "5s", "--janitor-interval", "1s")
+	if !strings.HasPrefix(addr, "127.0.0.1:") {
+		t.Fatalf("listening on %q", addr)
+	}
+	env := map[string]string{"FLOWCTL_ENDPOINT": addr}
+	if stdout, stderr, code := runApp(t, time.Now, env, "health"); code != 0 || !strings.Contains(stdout, "is serving") {
+		t.Fatalf("health: exit %d %s%s", code, stdout, stderr)
+	}
+	if _, stderr, code := runApp(t, time.Now, env, "alert", "create", "--id", "kept", "--service", "*", "--condition", "status != healthy", "--webhook", "http://127.0.0.1:9/x"); code != 0 {
+		t.Fatalf("alert create: %s", stderr)
+	}
+	if code := stop(); code != 0 {
+		t.Fatalf("server exited %d after cancellation, want 0", code)
+	}
+	// Restarted on the same database, the alert is still there.
+	addr, stop = startServerCommand(t, "--port", "0", "--db-path", db)
+	stdout, stderr, code := runApp(t, time.Now, map[string]string{"FLOWCTL_ENDPOINT": addr}, "alert", "list")
+	if code != 0 || !strings.Contains(stdout, "kept") {
+		t.Fatalf("alert list after restart: exit %d %s%s", code, stdout, stderr)
+	}
+	if code := stop(); code != 0 {
+		t.Fatalf("server exited %d", code)
+	}
+
+	for _, args := range [][]string{
+		{"server", "--log-format", "xml"},
+		{"server", "--port", "70000"},
+		{"server", "--heartbeat-ttl", "0s"},
+		{"server", "extra"},
+	} {
+		if _, _, code := runApp(t, time.Now, nil, args...); code != 2 {
+			t.Errorf("flowctl %v: exit %d, want 2", args, code)
+		}
+	}
+}

@@ -1,0 +1,359 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+
+	"github.com/withobsrvr/cdpd/control/flowctlv1"
+)
+
+// listServices returns every registered service (unhealthy ones included), sorted by id.
+func (a *App) listServices(ctx context.Context, cf *clientFlags, cc *grpc.ClientConn) ([]Service, error) {
+	rctx, cancel := rpcCtx(ctx, cf)
+	defer cancel()
+	resp, err := flowctlv1.NewControlPlaneServiceClient(cc).ListComponents(rctx,
+		&flowctlv1.ListComponentsRequest{IncludeUnhealthy: true})
+	if err != nil {
+		return nil, err
+	}
+	now := a.Now()
+	out := make([]Service, 0, len(resp.GetComponents()))
+	for _, c := range resp.GetComponents() {
+		out = append(out, newService(c, now))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+// getService returns one service; err is the RPC's error (see notFound).
+func (a *App) getService(ctx context.Context, cf *clientFlags, cc *grpc.ClientConn, id string) (Service, error) {
+	rctx, cancel := rpcCtx(ctx, cf)
+	defer cancel()
+	st, err := flowctlv1.NewControlPlaneServiceClient(cc).GetComponentStatus(rctx,
+		&flowctlv1.ComponentStatusRequest{ServiceId: id})
+	if err != nil {
+		return Service{}, err
+	}
+	return newService(st, a.Now()), nil
+}
+
+// unknownService reports an id the server does not know, with the registered ids close to it.
+func (a *App) unknownService(ctx context.Context, cf *clientFlags, cc *grpc.ClientConn, id string) int {
+	fmt.Fprintf(a.Stderr, "flowctl: no service %q is registered at %s\n", id, cf.addr)
+	all, err := a.listServices(ctx, cf, cc)
+	if err != nil {
+		return exitFail
+	}
+	if m := closeMatches(id, all); len(m) > 0 {
+		fmt.Fprintf(a.Stderr, "did you mean: %s\n", strings.Join(m, ", "))
+	} else {
+		fmt.Fprintf(a.Stderr, "(%d services are registered; \"flowctl list\" shows them)\n", len(all))
+	}
+	return exitFail
+}
+
+// serviceErr reports a failed lookup of one service.
+func (a *App) serviceErr(ctx context.Context, cf *clientFlags, cc *grpc.ClientConn, id string, err error) int {
+	if notFound(err) {
+		return a.unknownService(ctx, cf, cc, id)
+	}
+	return a.rpcFail(cf, "getting the status of "+id, err)
+}
+
+func (a *App) cmdStatus(ctx context.Context, args []string) int {
+	fs := a.newFlagSet("status", "status [<id>] [--json] [--watch [--interval 2s]] [flags]")
+	cf := a.addClientFlags(fs)
+	asJSON := fs.Bool("json", false, "print JSON: an array of services, or one object for <id>")
+	output := fs.String("o", "", "output format: text or json (same as --json)")
+	watch := fs.Bool("watch", false, "refresh until interrupted")
+	interval := fs.Duration("interval", 2*time.Second, "refresh interval of --watch")
+	pos, code, ok := parse(fs, args)
+	if !ok {
+		return code
+	}
+	if len(pos) > 1 {
+		return a.usageErr(fs, "at most one service id, got %d arguments: %s", len(pos), strings.Join(pos, " "))
+	}
+	switch *output {
+	case "", "text":
+	case "json":
+		*asJSON = true
+	default:
+		return a.usageErr(fs, "-o %q: want text or json", *output)
+	}
+	if *interval <= 0 {
+		return a.usageErr(fs, "--interval must be positive")
+	}
+	cc, code, ok := a.connect(cf)
+	if !ok {
+		return code
+	}
+	defer cc.Close()
+
+	once := func(w io.Writer) int {
+		if len(pos) == 1 {
+			s, err := a.getService(ctx, cf, cc, pos[0])
+			if err != nil {
+				return a.serviceErr(ctx, cf, cc, pos[0], err)
+			}
+			if *asJSON {
+				return a.writeJSON(w, s)
+			}
+			a.writeDetail(w, s)
+			return exitOK
+		}
+		all, err := a.listServices(ctx, cf, cc)
+		if err != nil {
+			return a.rpcFail(cf, "listing services", err)
+		}
+		if *asJSON {
+			return a.writeJSON(w, all)
+		}
+		writeTable(w, all)
+		if len(all) == 0 && !*watch {
+			fmt.Fprintf(a.Stderr, "no services are registered at %s\n", cf.addr)
+		}
+		return exitOK
+	}
+	if !*watch {
+		return once(a.Stdout)
+	}
+	return a.watch(ctx, *interval, once)
+}
+
+// watch redraws once's output every interval until ctx ends (exit 0). On a terminal the
+// screen is cleared before each frame; otherwise frames follow each other. Errors are shown
+// in place of a frame and watching goes on.
+func (a *App) watch(ctx context.Context, interval time.Duration, once func(io.Writer) int) int {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		var buf bytes.Buffer
+		once(&buf)
+		if a.IsTerminal {
+			fmt.Fprint(a.Stdout, "\033[H\033[2J")
+			fmt.Fprintf(a.Stdout, "Every %s: flowctl status    %s\n\n", interval, a.Now().UTC().Format(time.RFC3339))
+		}
+		_, _ = a.Stdout.Write(buf.Bytes())
+		if !a.IsTerminal {
+			fmt.Fprintln(a.Stdout)
+		}
+		select {
+		case <-ctx.Done():
+			return exitOK
+		case <-t.C:
+		}
+	}
+}
+
+func (a *App) writeJSON(w io.Writer, v any) int {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return a.fail("encoding JSON: %v", err)
+	}
+	fmt.Fprintf(w, "%s\n", b)
+	return exitOK
+}
+
+// writeTable prints the status table: ID  TYPE  STATUS  UPTIME.
+func writeTable(w io.Writer, all []Service) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tTYPE\tSTATUS\tUPTIME")
+	for _, s := range all {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.ID, s.Type, s.Status, formatDuration(time.Duration(s.UptimeSeconds)*time.Second))
+	}
+	_ = tw.Flush()
+}
+
+// writeDetail prints one service: the header fields, then Metrics: and Health Details:.
+func (a *App) writeDetail(w io.Writer, s Service) {
+	dash := func(v string) string {
+		if v == "" {
+			return "-"
+		}
+		return v
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
+	label := "Service:"
+	if s.Type == PipelineType {
+		label = "Pipeline:"
+	}
+	fmt.Fprintf(tw, "%s\t%s\n", label, dash(s.Name))
+	fmt.Fprintf(tw, "ID:\t%s\n", s.ID)
+	fmt.Fprintf(tw, "Type:\t%s\n", s.Type)
+	fmt.Fprintf(tw, "Status:\t%s\n", s.Status)
+	fmt.Fprintf(tw, "Config:\t%s\n", dash(s.Metadata["config_file"]))
+	fmt.Fprintf(tw, "Network:\t%s\n", dash(s.Metadata["network"]))
+	if v := s.Metadata["version"]; v != "" {
+		fmt.Fprintf(tw, "Version:\t%s\n", v)
+	}
+	if v := s.Metadata["host"]; v != "" {
+		fmt.Fprintf(tw, "Host:\t%s\n", v)
+	}
+	fmt.Fprintf(tw, "Uptime:\t%s\n", formatDuration(time.Duration(s.UptimeSeconds)*time.Second))
+	if s.RegisteredAt != nil {
+		fmt.Fprintf(tw, "Registered:\t%s\n", s.RegisteredAt.Format(time.RFC3339))
+	}
+	if s.LastHeartbeat != nil {
+		fmt.Fprintf(tw, "Last Heartbeat:\t%s (%s ago)\n", s.LastHeartbeat.Format(time.RFC3339), formatDuration(a.Now().Sub(*s.LastHeartbeat)))
+	} else {
+		fmt.Fprintf(tw, "Last Heartbeat:\tnever\n")
+	}
+	_ = tw.Flush()
+
+	section := func(title string, m map[string]string) {
+		fmt.Fprintf(w, "\n%s\n", title)
+		if len(m) == 0 {
+			fmt.Fprintln(w, "  (none)")
+			return
+		}
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		for _, k := range sortedKeys(m) {
+			fmt.Fprintf(tw, "  %s\t%s\n", k, m[k])
+		}
+		_ = tw.Flush()
+	}
+	metrics := map[string]string{}
+	for k, v := range s.rawMetrics {
+		if !strings.HasPrefix(k, "health.") {
+			metrics[k] = v
+		}
+	}
+	section("Metrics:", metrics)
+	section("Health Details:", s.Health)
+}
+
+func (a *App) cmdList(ctx context.Context, args []string) int {
+	fs := a.newFlagSet("list", "list [-o json] [flags]")
+	cf := a.addClientFlags(fs)
+	output := fs.String("o", "text", "output format: text (tab-separated id, name, type, status) or json")
+	asJSON := fs.Bool("json", false, "same as -o json")
+	pos, code, ok := parse(fs, args)
+	if !ok {
+		return code
+	}
+	if len(pos) > 0 {
+		return a.usageErr(fs, "unexpected arguments: %s", strings.Join(pos, " "))
+	}
+	if *asJSON {
+		*output = "json"
+	}
+	if *output != "text" && *output != "json" {
+		return a.usageErr(fs, "-o %q: want text or json", *output)
+	}
+	cc, code, ok := a.connect(cf)
+	if !ok {
+		return code
+	}
+	defer cc.Close()
+	all, err := a.listServices(ctx, cf, cc)
+	if err != nil {
+		return a.rpcFail(cf, "listing services", err)
+	}
+	if *output == "json" {
+		return a.writeJSON(a.Stdout, all)
+	}
+	for _, s := range all {
+		fmt.Fprintf(a.Stdout, "%s\t%s\t%s\t%s\n", s.ID, s.Name, s.Type, s.Status)
+	}
+	return exitOK
+}
+
+func (a *App) cmdHealth(ctx context.Context, args []string) int {
+	fs := a.newFlagSet("health", "health [<id>] [flags]")
+	cf := a.addClientFlags(fs)
+	pos, code, ok := parse(fs, args)
+	if !ok {
+		return code
+	}
+	if len(pos) > 1 {
+		return a.usageErr(fs, "at most one service id, got %d arguments: %s", len(pos), strings.Join(pos, " "))
+	}
+	cc, code, ok := a.connect(cf)
+	if !ok {
+		return code
+	}
+	defer cc.Close()
+	if len(pos) == 0 {
+		return a.controlPlaneHealth(ctx, cf, cc)
+	}
+	id := pos[0]
+	s, err := a.getService(ctx, cf, cc, id)
+	if err != nil {
+		return a.serviceErr(ctx, cf, cc, id, err)
+	}
+	if s.Status == "healthy" {
+		fmt.Fprintf(a.Stdout, "✓ %s is healthy\n", id)
+		return exitOK
+	}
+	detail := errorDetail(s.Health)
+	if detail == "" && s.LastHeartbeat != nil {
+		detail = fmt.Sprintf("last heartbeat %s ago", formatDuration(a.Now().Sub(*s.LastHeartbeat)))
+	}
+	if detail == "" {
+		fmt.Fprintf(a.Stdout, "✗ %s is %s\n", id, s.Status)
+	} else {
+		fmt.Fprintf(a.Stdout, "✗ %s is %s: %s\n", id, s.Status, detail)
+	}
+	return exitFail
+}
+
+// controlPlaneHealth asks the standard gRPC health service; a server without it (upstream
+// flowctl) counts as healthy when it answers ListComponents.
+func (a *App) controlPlaneHealth(ctx context.Context, cf *clientFlags, cc *grpc.ClientConn) int {
+	rctx, cancel := rpcCtx(ctx, cf)
+	defer cancel()
+	resp, err := healthpb.NewHealthClient(cc).Check(rctx, &healthpb.HealthCheckRequest{})
+	switch {
+	case status.Code(err) == codes.Unimplemented:
+		all, err := a.listServices(ctx, cf, cc)
+		if err != nil {
+			return a.rpcFail(cf, "listing services", err)
+		}
+		fmt.Fprintf(a.Stdout, "✓ control plane at %s is reachable (it offers no gRPC health service); %s\n", cf.addr, summary(all))
+		return exitOK
+	case err != nil:
+		return a.rpcFail(cf, "checking the control plane's health", err)
+	case resp.GetStatus() != healthpb.HealthCheckResponse_SERVING:
+		fmt.Fprintf(a.Stdout, "✗ control plane at %s is %s\n", cf.addr, strings.ToLower(resp.GetStatus().String()))
+		return exitFail
+	}
+	line := fmt.Sprintf("✓ control plane at %s is serving", cf.addr)
+	if all, err := a.listServices(ctx, cf, cc); err == nil {
+		line += "; " + summary(all)
+	}
+	fmt.Fprintln(a.Stdout, line)
+	return exitOK
+}
+
+// summary counts services by status: "3 services: 2 healthy, 1 unhealthy".
+func summary(all []Service) string {
+	counts := map[string]int{}
+	for _, s := range all {
+		counts[s.Status]++
+	}
+	noun := "services"
+	if len(all) == 1 {
+		noun = "service"
+	}
+	if len(all) == 0 {
+		return "0 services"
+	}
+	var parts []string
+	for _, k := range sortedKeys(counts) {
+		parts = append(parts, fmt.Sprintf("%d %s", counts[k], k))
+	}
+	return fmt.Sprintf("%d %s: %s", len(all), noun, strings.Join(parts, ", "))
+}

@@ -1,0 +1,118 @@
+package source
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/fsouza/fake-gcs-server/fakestorage"
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
+
+	"github.com/withobsrvr/cdpd/host/component"
+	"github.com/withobsrvr/cdpd/test/fixture"
+)
+
+// The object stores run in-process on 127.0.0.1 with the fixture datastore uploaded under a
+// path prefix, and the SDK's own GCS / S3 datastores read them.
+
+func TestGCSBucket(t *testing.T) {
+	ds := buildFixture(t, fixture.Options{Count: 3, LedgersPerFile: 2})
+	objs, err := ds.Objects()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var initial []fakestorage.Object
+	for key, b := range objs {
+		initial = append(initial, fakestorage.Object{
+			ObjectAttrs: fakestorage.ObjectAttrs{BucketName: "ledgers", Name: "pubnet/" + key},
+			Content:     b,
+		})
+	}
+	// The Go client reads objects through the XML API path (/<bucket>/<object>), which the fake
+	// serves on its PublicHost: that has to be the server's own address, so pick a free port.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	_ = l.Close()
+	srv, err := fakestorage.NewServerWithOptions(fakestorage.Options{
+		InitialObjects: initial, Scheme: "http", Host: "127.0.0.1", Port: uint16(port), //nolint:gosec // a port
+		PublicHost: fmt.Sprintf("127.0.0.1:%d", port), Writer: io.Discard,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	t.Setenv("STORAGE_EMULATOR_HOST", strings.TrimPrefix(srv.URL(), "http://"))
+
+	for _, typeName := range []string{"GCSBufferedStorageSourceAdapter", "BufferedStorageSourceAdapter"} {
+		env, _, decodes := testEnv(t)
+		s := newSource(t, typeName, map[string]any{"bucket_name": "ledgers/pubnet", "network": "pubnet",
+			"start_ledger": 58752000, "end_ledger": 58752003}, env)
+		got := runBounded(t, s, 0)
+		checkLedgers(t, ds, got, seqRange(58752000, 58752003))
+		if decodes.Load() != 0 {
+			t.Fatal("the source decoded ledgers")
+		}
+	}
+	// The real ledger in its own file, alone.
+	env, _, _ := testEnv(t)
+	s := newSource(t, "GCSBufferedStorageSourceAdapter", map[string]any{"bucket_name": "ledgers/pubnet",
+		"network": "pubnet", "start_ledger": 53312000, "end_ledger": 53312001}, env)
+	checkLedgers(t, ds, runBounded(t, s, 0), []uint32{53312000, 53312001})
+
+	// A bucket that does not exist fails in Start.
+	env, _, _ = testEnv(t)
+	s = newSource(t, "GCSBufferedStorageSourceAdapter", map[string]any{"bucket_name": "nope",
+		"network": "pubnet", "start_ledger": 2}, env)
+	if err := s.(component.Starter).Start(context.Background()); err == nil {
+		t.Fatal("Start on a missing bucket succeeded")
+	}
+	_ = s.Close()
+}
+
+func TestS3Bucket(t *testing.T) {
+	ds := buildFixture(t, fixture.Options{Count: 4})
+	objs, err := ds.Objects()
+	if err != nil {
+		t.Fatal(err)
+	}
+	backend := s3mem.New()
+	if err := backend.CreateBucket("ledgers"); err != nil {
+		t.Fatal(err)
+	}
+	for key, b := range objs {
+		if _, err := backend.PutObject("ledgers", "pubnet/"+key, map[string]string{}, bytes.NewReader(b), int64(len(b)), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv := httptest.NewServer(gofakes3.New(backend, gofakes3.WithLogger(gofakes3.DiscardLog())).Server())
+	defer srv.Close()
+	t.Setenv("AWS_ACCESS_KEY_ID", "test")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+
+	cases := []struct {
+		typeName string
+		cfg      map[string]any
+	}{
+		{"S3BufferedStorageSourceAdapter", map[string]any{"bucket_name": "ledgers/pubnet", "region": "us-east-1",
+			"endpoint": srv.URL, "network": "pubnet", "start_ledger": 58752000, "end_ledger": 58752003}},
+		{"BufferedStorageSourceAdapter", map[string]any{"storage_type": "S3", "bucket_name": "ledgers/pubnet",
+			"endpoint": srv.URL, "network": "pubnet", "start_ledger": 58752000, "end_ledger": 58752003}},
+	}
+	for _, c := range cases {
+		env, _, _ := testEnv(t)
+		got := runBounded(t, newSource(t, c.typeName, c.cfg, env), 0)
+		checkLedgers(t, ds, got, seqRange(58752000, 58752003))
+	}
+}

@@ -1,0 +1,175 @@
+package source
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/stellar/go-stellar-sdk/network"
+)
+
+// Storage types of a buffered storage source.
+const (
+	StorageGCS = "GCS"
+	StorageS3  = "S3"
+	StorageFS  = "FS"
+)
+
+// Defaults (see the package doc).
+const (
+	defaultRetryLimit        uint32 = 5
+	defaultRetryWaitFS              = time.Second
+	defaultRetryWaitBucket          = 5 * time.Second
+	defaultBufferSmallFiles  uint32 = 100 // files of < 64 ledgers
+	defaultWorkersSmallFiles uint32 = 10
+	defaultBufferLargeFiles  uint32 = 10 // files of >= 64 ledgers (each ~10 MB compressed)
+	defaultWorkersLargeFiles uint32 = 2
+	// Schema used when a datastore has no manifest and the config names none: the upstream CDP
+	// pipeline's defaults.
+	legacyLedgersPerFile    uint32 = 64
+	legacyFilesPerPartition uint32 = 10
+	defaultRPCBufferSize    uint32 = 10
+	defaultS3Region                = "us-east-1"
+)
+
+// commonConfig holds the keys every buffered storage source takes (CDP spelling).
+type commonConfig struct {
+	Network           string `mapstructure:"network"`
+	NetworkPassphrase string `mapstructure:"network_passphrase"`
+	StartLedger       uint32 `mapstructure:"start_ledger"`
+	EndLedger         uint32 `mapstructure:"end_ledger"`
+	BufferSize        uint32 `mapstructure:"buffer_size"`
+	NumWorkers        uint32 `mapstructure:"num_workers"`
+	// RetryLimit is a pointer so an explicit 0 (fail on the first error) is kept.
+	RetryLimit *uint32 `mapstructure:"retry_limit"`
+	// RetryWait is seconds as a number (the upstream CDP spelling) or a Go duration string.
+	RetryWait         any    `mapstructure:"retry_wait"`
+	LedgersPerFile    uint32 `mapstructure:"ledgers_per_file"`
+	FilesPerPartition uint32 `mapstructure:"files_per_partition"`
+}
+
+type gcsConfig struct {
+	commonConfig `mapstructure:",squash"`
+	BucketName   string `mapstructure:"bucket_name"`
+}
+
+type s3Config struct {
+	commonConfig   `mapstructure:",squash"`
+	BucketName     string `mapstructure:"bucket_name"`
+	Region         string `mapstructure:"region"`
+	Endpoint       string `mapstructure:"endpoint"`
+	ForcePathStyle *bool  `mapstructure:"force_path_style"` // accepted; the SDK always uses path style
+}
+
+type fsConfig struct {
+	commonConfig `mapstructure:",squash"`
+	Path         string `mapstructure:"path"`
+	BasePath     string `mapstructure:"base_path"` // the upstream FS adapter's spelling
+}
+
+// anyStorageConfig is BufferedStorageSourceAdapter's config: storage_type plus the keys of all
+// three kinds.
+type anyStorageConfig struct {
+	commonConfig   `mapstructure:",squash"`
+	StorageType    string `mapstructure:"storage_type"`
+	BucketName     string `mapstructure:"bucket_name"`
+	Region         string `mapstructure:"region"`
+	Endpoint       string `mapstructure:"endpoint"`
+	ForcePathStyle *bool  `mapstructure:"force_path_style"`
+	Path           string `mapstructure:"path"`
+	BasePath       string `mapstructure:"base_path"`
+}
+
+type rpcConfig struct {
+	RPCEndpoint       string `mapstructure:"rpc_endpoint"`
+	StartLedger       uint32 `mapstructure:"start_ledger"`
+	EndLedger         uint32 `mapstructure:"end_ledger"`
+	BufferSize        uint32 `mapstructure:"buffer_size"`
+	Network           string `mapstructure:"network"`
+	NetworkPassphrase string `mapstructure:"network_passphrase"`
+	APIKey            string `mapstructure:"api_key"`
+	// PollInterval and Format are accepted for upstream compatibility: the SDK's RPC backend
+	// polls every 2 s and reads base64 XDR only.
+	PollInterval any    `mapstructure:"poll_interval"`
+	Format       string `mapstructure:"format"`
+}
+
+// Passphrase returns the network passphrase of network (pubnet|mainnet|public, testnet,
+// futurenet), or passphrase when it is given.
+func Passphrase(networkName, passphrase string) (string, error) {
+	if passphrase != "" {
+		return passphrase, nil
+	}
+	switch strings.ToLower(strings.TrimSpace(networkName)) {
+	case "pubnet", "mainnet", "public":
+		return network.PublicNetworkPassphrase, nil
+	case "testnet":
+		return network.TestNetworkPassphrase, nil
+	case "futurenet":
+		return network.FutureNetworkPassphrase, nil
+	case "":
+		return "", errors.New("network is required (pubnet, mainnet, testnet or futurenet) unless network_passphrase is given")
+	default:
+		return "", fmt.Errorf("unknown network %q (want pubnet, mainnet, testnet or futurenet, or give network_passphrase)", networkName)
+	}
+}
+
+// parseSeconds reads a duration given as seconds (a number, the upstream CDP spelling, or a
+// numeric string) or as a Go duration string ("500ms", "2s").
+func parseSeconds(key string, v any) (time.Duration, bool, error) {
+	switch x := v.(type) {
+	case nil:
+		return 0, false, nil
+	case int:
+		return time.Duration(x) * time.Second, true, nonNegative(key, x < 0)
+	case int64:
+		return time.Duration(x) * time.Second, true, nonNegative(key, x < 0)
+	case uint64:
+		return time.Duration(x) * time.Second, true, nil //nolint:gosec // config values are small
+	case float64:
+		return time.Duration(x * float64(time.Second)), true, nonNegative(key, x < 0)
+	case time.Duration:
+		return x, true, nonNegative(key, x < 0)
+	case string:
+		s := strings.TrimSpace(x)
+		if f, err := strconv.ParseFloat(s, 64); err == nil {
+			return time.Duration(f * float64(time.Second)), true, nonNegative(key, f < 0)
+		}
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return 0, false, fmt.Errorf("%s: %q is neither seconds nor a duration like \"2s\"", key, x)
+		}
+		return d, true, nonNegative(key, d < 0)
+	default:
+		return 0, false, fmt.Errorf("%s: want seconds or a duration, got %T", key, v)
+	}
+}
+
+func nonNegative(key string, negative bool) error {
+	if negative {
+		return fmt.Errorf("%s must not be negative", key)
+	}
+	return nil
+}
+
+// validateRange checks start_ledger and end_ledger.
+func validateRange(start, end uint32) error {
+	if start < 2 {
+		return fmt.Errorf("start_ledger is required and must be >= 2 (got %d)", start)
+	}
+	if end != 0 && end < start {
+		return fmt.Errorf("end_ledger %d is before start_ledger %d", end, start)
+	}
+	return nil
+}
+
+func validateHTTPURL(key, raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%s must be an http(s) URL", key)
+	}
+	return nil
+}

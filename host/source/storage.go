@@ -1,0 +1,354 @@
+package source
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/stellar/go-stellar-sdk/ingest/ledgerbackend"
+	"github.com/stellar/go-stellar-sdk/support/datastore"
+
+	"github.com/withobsrvr/cdpd/host/component"
+	"github.com/withobsrvr/cdpd/host/ledger"
+)
+
+// manifestFile is the galexie datastore manifest (unexported in the SDK's datastore package).
+const manifestFile = ".config.json"
+
+// storageSource streams ledgers from a galexie datastore (GCS, S3 or a local directory) with
+// the SDK's buffered storage stream.
+type storageSource struct {
+	typeName string
+	kind     string // StorageGCS, StorageS3, StorageFS
+	env      component.Env
+
+	start, end        uint32
+	passphrase        string
+	dsType            string
+	params            map[string]string
+	bufferSize        uint32 // 0: default by ledgers per file
+	numWorkers        uint32 // 0: default by ledgers per file
+	retryLimit        uint32
+	retryWait         time.Duration
+	ledgersPerFile    uint32 // 0: from the manifest
+	filesPerPartition uint32 // 0: from the manifest
+	tipInterval       time.Duration
+
+	stats *sourceStats
+
+	mu      sync.Mutex
+	started bool
+	store   datastore.DataStore
+	dsCfg   datastore.DataStoreConfig
+	bsCfg   ledgerbackend.BufferedStorageBackendConfig
+}
+
+var (
+	_ component.Source        = (*storageSource)(nil)
+	_ component.Starter       = (*storageSource)(nil)
+	_ component.StatsReporter = (*storageSource)(nil)
+)
+
+func newGCS(cfg map[string]any, env component.Env) (component.Source, error) {
+	var c gcsConfig
+	if err := component.Decode(cfg, &c); err != nil {
+		return nil, err
+	}
+	return buildStorage("GCSBufferedStorageSourceAdapter", StorageGCS, c.commonConfig,
+		anyStorageConfig{BucketName: c.BucketName}, env)
+}
+
+func newS3(cfg map[string]any, env component.Env) (component.Source, error) {
+	var c s3Config
+	if err := component.Decode(cfg, &c); err != nil {
+		return nil, err
+	}
+	return buildStorage("S3BufferedStorageSourceAdapter", StorageS3, c.commonConfig,
+		anyStorageConfig{BucketName: c.BucketName, Region: c.Region, Endpoint: c.Endpoint}, env)
+}
+
+func newFS(cfg map[string]any, env component.Env) (component.Source, error) {
+	var c fsConfig
+	if err := component.Decode(cfg, &c); err != nil {
+		return nil, err
+	}
+	return buildStorage("FSBufferedStorageSourceAdapter", StorageFS, c.commonConfig,
+		anyStorageConfig{Path: c.Path, BasePath: c.BasePath}, env)
+}
+
+func newAnyStorage(cfg map[string]any, env component.Env) (component.Source, error) {
+	var c anyStorageConfig
+	if err := component.Decode(cfg, &c); err != nil {
+		return nil, err
+	}
+	var kind string
+	switch strings.ToUpper(strings.TrimSpace(c.StorageType)) {
+	case "", "GCS":
+		kind = StorageGCS // the upstream CDP adapter's only storage
+	case "S3":
+		kind = StorageS3
+	case "FS", "FILESYSTEM":
+		kind = StorageFS
+	default:
+		return nil, fmt.Errorf("storage_type %q is not one of GCS, S3, FS", c.StorageType)
+	}
+	for key, used := range map[string]bool{
+		"bucket_name": c.BucketName != "" && kind == StorageFS,
+		"region":      c.Region != "" && kind != StorageS3,
+		"endpoint":    c.Endpoint != "" && kind != StorageS3,
+		"path":        c.Path != "" && kind != StorageFS,
+		"base_path":   c.BasePath != "" && kind != StorageFS,
+	} {
+		if used {
+			return nil, fmt.Errorf("%s is not used with storage_type %s", key, kind)
+		}
+	}
+	return buildStorage("BufferedStorageSourceAdapter", kind, c.commonConfig, c, env)
+}
+
+func buildStorage(typeName, kind string, c commonConfig, loc anyStorageConfig, env component.Env) (*storageSource, error) {
+	passphrase, err := Passphrase(c.Network, c.NetworkPassphrase)
+	if err != nil {
+		return nil, err
+	}
+	if err := validateRange(c.StartLedger, c.EndLedger); err != nil {
+		return nil, err
+	}
+	s := &storageSource{
+		typeName: typeName, kind: kind, env: env,
+		start: c.StartLedger, end: c.EndLedger, passphrase: passphrase,
+		bufferSize: c.BufferSize, numWorkers: c.NumWorkers,
+		retryLimit:     defaultRetryLimit,
+		ledgersPerFile: c.LedgersPerFile, filesPerPartition: c.FilesPerPartition,
+		tipInterval: defaultTipInterval,
+		stats:       newSourceStats(env.Now),
+	}
+	if c.RetryLimit != nil {
+		s.retryLimit = *c.RetryLimit
+	}
+	wait, set, err := parseSeconds("retry_wait", c.RetryWait)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case set:
+		s.retryWait = wait
+	case kind == StorageFS:
+		s.retryWait = defaultRetryWaitFS
+	default:
+		s.retryWait = defaultRetryWaitBucket
+	}
+	if s.numWorkers != 0 && s.bufferSize != 0 && s.numWorkers > s.bufferSize {
+		return nil, fmt.Errorf("num_workers %d must not exceed buffer_size %d", s.numWorkers, s.bufferSize)
+	}
+
+	switch kind {
+	case StorageGCS:
+		if loc.BucketName == "" {
+			return nil, errors.New("bucket_name is required")
+		}
+		s.dsType = "GCS"
+		s.params = map[string]string{"destination_bucket_path": strings.Trim(loc.BucketName, "/")}
+	case StorageS3:
+		if loc.BucketName == "" {
+			return nil, errors.New("bucket_name is required")
+		}
+		region := loc.Region
+		if region == "" {
+			if loc.Endpoint == "" {
+				return nil, errors.New("region is required (or endpoint, for an S3-compatible store)")
+			}
+			region = defaultS3Region
+		}
+		if loc.Endpoint != "" {
+			if err := validateHTTPURL("endpoint", loc.Endpoint); err != nil {
+				return nil, err
+			}
+		}
+		s.dsType = "S3"
+		s.params = map[string]string{"destination_bucket_path": strings.Trim(loc.BucketName, "/"), "region": region}
+		if loc.Endpoint != "" {
+			s.params["endpoint_url"] = loc.Endpoint
+		}
+	case StorageFS:
+		p := loc.Path
+		if p == "" {
+			p = loc.BasePath
+		} else if loc.BasePath != "" && loc.BasePath != p {
+			return nil, errors.New("give either path or base_path, not both")
+		}
+		if p == "" {
+			return nil, errors.New("path is required")
+		}
+		s.dsType = "Filesystem"
+		s.params = map[string]string{"destination_path": p}
+	}
+	return s, nil
+}
+
+// Range implements component.Source.
+func (s *storageSource) Range() (start, end uint32) { return s.start, s.end }
+
+// Stats implements component.StatsReporter.
+func (s *storageSource) Stats() map[string]float64 { return s.stats.values() }
+
+// Start opens the datastore and reads its manifest: the schema (ledgers per file, files per
+// partition) comes from there; configured values must agree with it. A datastore without a
+// manifest uses the configured schema, or the upstream CDP defaults (64 ledgers per file, 10
+// files per partition). The network passphrase must match the manifest's.
+func (s *storageSource) Start(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started {
+		return nil
+	}
+	if s.kind == StorageFS {
+		fi, err := os.Stat(s.params["destination_path"])
+		if err != nil {
+			return fmt.Errorf("opening filesystem datastore: %w", err)
+		}
+		if !fi.IsDir() {
+			return fmt.Errorf("opening filesystem datastore: %s is not a directory", s.params["destination_path"])
+		}
+	}
+	cfg := datastore.DataStoreConfig{Type: s.dsType, Params: s.params}
+	store, err := datastore.NewDataStore(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("opening %s datastore: %w", s.kind, err)
+	}
+	m, found, err := readManifest(ctx, store)
+	if err != nil {
+		_ = store.Close()
+		return fmt.Errorf("opening %s datastore: %w", s.kind, err)
+	}
+	lpf, fpp := s.ledgersPerFile, s.filesPerPartition
+	if found {
+		if lpf != 0 && lpf != m.LedgersPerFile || fpp != 0 && fpp != m.FilesPerPartition {
+			_ = store.Close()
+			return fmt.Errorf("config says ledgers_per_file %d, files_per_partition %d but the datastore's manifest says %d, %d (leave them out to use the manifest)",
+				lpf, fpp, m.LedgersPerFile, m.FilesPerPartition)
+		}
+		if m.NetworkPassphrase != "" && m.NetworkPassphrase != s.passphrase {
+			_ = store.Close()
+			return fmt.Errorf("the datastore holds ledgers of network %q, the config names %q", m.NetworkPassphrase, s.passphrase)
+		}
+		lpf, fpp = m.LedgersPerFile, m.FilesPerPartition
+		if m.NetworkPassphrase != "" {
+			cfg.NetworkPassphrase = s.passphrase
+		}
+		// The SDK compares non-zero schema values with the manifest; they agree.
+		cfg.Schema = datastore.DataStoreSchema{LedgersPerFile: lpf, FilesPerPartition: fpp}
+	} else {
+		if lpf == 0 {
+			lpf = legacyLedgersPerFile
+		}
+		if fpp == 0 {
+			fpp = legacyFilesPerPartition
+		}
+		s.env.Logger.Warn("datastore has no manifest; using the configured or default schema",
+			"ledgers_per_file", lpf, "files_per_partition", fpp)
+		cfg.Schema = datastore.DataStoreSchema{LedgersPerFile: lpf, FilesPerPartition: fpp}
+	}
+
+	bs := ledgerbackend.BufferedStorageBackendConfig{
+		BufferSize: s.bufferSize, NumWorkers: s.numWorkers, RetryLimit: s.retryLimit, RetryWait: s.retryWait,
+	}
+	defBuf, defWorkers := defaultBufferSmallFiles, defaultWorkersSmallFiles
+	if lpf >= 64 {
+		defBuf, defWorkers = defaultBufferLargeFiles, defaultWorkersLargeFiles
+	}
+	if bs.BufferSize == 0 {
+		bs.BufferSize = max(defBuf, bs.NumWorkers)
+	}
+	if bs.NumWorkers == 0 {
+		bs.NumWorkers = min(defWorkers, bs.BufferSize)
+	}
+	s.store, s.dsCfg, s.bsCfg, s.started = store, cfg, bs, true
+	s.stats.register(s.env.Metrics, s.env.Logger)
+	return nil
+}
+
+func readManifest(ctx context.Context, store datastore.DataStore) (datastore.DatastoreManifest, bool, error) {
+	r, _, err := store.GetFile(ctx, manifestFile)
+	if errors.Is(err, os.ErrNotExist) {
+		return datastore.DatastoreManifest{}, false, nil
+	}
+	if err != nil {
+		return datastore.DatastoreManifest{}, false, fmt.Errorf("reading manifest %s: %w", manifestFile, err)
+	}
+	defer r.Close()
+	var m datastore.DatastoreManifest
+	if err := json.NewDecoder(r).Decode(&m); err != nil {
+		return m, false, fmt.Errorf("reading manifest %s: %w", manifestFile, err)
+	}
+	if m.LedgersPerFile == 0 || m.FilesPerPartition == 0 {
+		return m, false, fmt.Errorf("manifest %s has ledgersPerBatch %d, batchesPerPartition %d",
+			manifestFile, m.LedgersPerFile, m.FilesPerPartition)
+	}
+	return m, true, nil
+}
+
+// Run implements component.Source: ledgers from (or start_ledger when from is 0) to end_ledger,
+// or following the datastore's tip when end_ledger is 0.
+func (s *storageSource) Run(ctx context.Context, from uint32, emit func(*ledger.Ledger) error) error {
+	if err := s.Start(ctx); err != nil {
+		return err
+	}
+	if from == 0 {
+		from = s.start
+	}
+	if s.end != 0 && from > s.end {
+		return nil
+	}
+	rng := ledgerbackend.UnboundedRange(from)
+	if s.end != 0 {
+		rng = ledgerbackend.BoundedRange(from, s.end)
+	}
+	s.stats.base.Store(from - 1)
+
+	s.mu.Lock()
+	store, bsCfg, dsCfg := s.store, s.bsCfg, s.dsCfg
+	s.mu.Unlock()
+	pctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.stats.pollTip(pctx, s.tipInterval, s.env.Logger, func(ctx context.Context) (uint32, error) {
+			return datastore.FindLatestLedgerSequence(ctx, store)
+		})
+	}()
+	defer func() {
+		stop()
+		wg.Wait()
+	}()
+
+	s.env.Logger.Info("source streaming", "type", s.typeName, "storage", s.kind, "from", from, "to", s.end,
+		"ledgers_per_file", dsCfg.Schema.LedgersPerFile, "buffer_size", bsCfg.BufferSize,
+		"num_workers", bsCfg.NumWorkers, "retry_wait", bsCfg.RetryWait)
+	ls := ledgerbackend.NewBufferedStorageStream(bsCfg, dsCfg, sdkLogger())
+	if err := stream(ctx, ls, rng, s.end != 0, s.env.Metrics, s.env, s.stats, emit); err != nil {
+		if errors.Is(err, ctx.Err()) {
+			return err
+		}
+		return fmt.Errorf("%s: streaming ledgers from %d: %w", s.typeName, from, err)
+	}
+	return nil
+}
+
+// Close implements component.Source.
+func (s *storageSource) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.store == nil {
+		return nil
+	}
+	err := s.store.Close()
+	s.store, s.started = nil, false
+	return err
+}
