@@ -99,7 +99,7 @@ func (d *daemon) configErrors() []ConfigError {
 
 func (d *daemon) pipelineStatuses() []PipelineStatus {
 	d.mu.Lock()
-	applyErrs := make(map[string]string, len(d.applyErrs))
+	applyErrs := make(map[string]applyError, len(d.applyErrs))
 	for k, v := range d.applyErrs {
 		applyErrs[k] = v
 	}
@@ -117,18 +117,29 @@ func (d *daemon) pipelineStatuses() []PipelineStatus {
 		if e, ok := cfgErrs[s.Name]; ok {
 			s.ConfigError = e.Message
 		} else if e, ok := applyErrs[s.Name]; ok {
-			s.ConfigError = e
+			s.ConfigError = e.msg
 		} else if holder := d.idConflict(s.Name); holder != "" {
 			s.ConfigError = fmt.Sprintf("service id %s is already used by pipeline %s; rename one of them", s.ServiceID, holder)
 		}
 		seen[s.Name] = true
 		out = append(out, s)
 	}
+	// Pipelines that exist only as a broken definition, or whose first version failed to
+	// start, are listed too, so that the operator sees why they do not run.
+	unhosted := func(name, file, status, msg string) {
+		seen[name] = true
+		out = append(out, PipelineStatus{Name: name, ServiceID: d.serviceID(name), File: file,
+			Status: status, Health: "unhealthy", LastError: msg, ConfigError: msg,
+			Metrics: map[string]float64{}, HealthDetails: map[string]string{}})
+	}
 	for name, e := range cfgErrs {
 		if !seen[name] {
-			out = append(out, PipelineStatus{Name: name, ServiceID: d.serviceID(name), File: e.File,
-				Status: "invalid", Health: "unhealthy", LastError: e.Message, ConfigError: e.Message,
-				Metrics: map[string]float64{}, HealthDetails: map[string]string{}})
+			unhosted(name, e.File, "invalid", e.Message)
+		}
+	}
+	for name, e := range applyErrs {
+		if !seen[name] {
+			unhosted(name, e.file, "failed", e.msg)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })

@@ -106,6 +106,9 @@ func checkWith(reg *component.Registry) func(kind, typeName string, cfg map[stri
 	}
 }
 
+// applyError is a pipeline change the host refused.
+type applyError struct{ file, msg string }
+
 // daemon is the state shared by the actors of one Run.
 type daemon struct {
 	cfg     Config
@@ -119,7 +122,7 @@ type daemon struct {
 	readyOnce sync.Once
 
 	mu        sync.Mutex
-	applyErrs map[string]string // pipeline -> error of its last failed apply (cleared on success)
+	applyErrs map[string]applyError // pipeline -> its last failed apply (cleared on success)
 	ids       map[string]string // service id -> the pipeline registered under it
 
 	reloadOK      prometheus.Gauge
@@ -141,7 +144,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		log:       logger,
 		reg:       reg,
 		ready:     make(chan struct{}),
-		applyErrs: map[string]string{},
+		applyErrs: map[string]applyError{},
 		ids:       map[string]string{},
 		reloadOK: f.NewGauge(prometheus.GaugeOpts{Name: "cdpd_config_last_reload_successful",
 			Help: "Whether the last configuration reload (every file parsed and every change applied) succeeded."}),
@@ -372,8 +375,8 @@ func (d *daemon) applyEvent(ctx context.Context, ev loader.Event) error {
 	log := d.log.With("pipeline", name)
 	err := d.host.Apply(ctx, ev)
 	d.mu.Lock()
-	if err != nil {
-		d.applyErrs[name] = err.Error()
+	if err != nil && ev.Kind != loader.Remove {
+		d.applyErrs[name] = applyError{file: ev.Pipeline.File, msg: err.Error()}
 	} else {
 		delete(d.applyErrs, name)
 	}

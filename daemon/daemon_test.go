@@ -66,6 +66,11 @@ func runDaemon(t *testing.T, cfg Config) (string, func() error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- Run(ctx, cfg, slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, nil))) }()
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("cdpd log:\n%s", logs.String())
+		}
+	})
 	base := "http://" + cfg.HTTPAddr
 	waitFor(t, 30*time.Second, "ready", func() bool { code, _ := get(base + "/readyz"); return code == 200 })
 	return base, func() error { cancel(); return <-done }
