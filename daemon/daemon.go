@@ -311,10 +311,9 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	logger.Info("cdpd starting", "version", Version, "config_dir", cfg.ConfigDir,
 		"http_addr", httpLis.Addr().String(), "control_plane", endpointOrNone(cfg.FlowctlEndpoint))
 	err = g.Run()
-	var sig run.SignalError
 	switch {
-	case errors.As(err, &sig):
-		logger.Info("cdpd stopped", "signal", sig.Signal.String())
+	case errors.Is(err, run.ErrSignal):
+		logger.Info("cdpd stopped", "reason", err.Error())
 		return nil
 	case errors.Is(err, context.Canceled):
 		logger.Info("cdpd stopped")
