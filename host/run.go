@@ -695,8 +695,8 @@ func (r *run) hardDeadline(why string) {
 	}
 	err := errors.New(msg + "; cancelled")
 	r.mu.Lock()
-	if r.err == nil {
-		r.errInStop = r.stopping
+	if r.stopping {
+		r.errInStop = true
 	}
 	r.err = errors.Join(r.err, err)
 	r.mu.Unlock()

@@ -1,0 +1,368 @@
+// Package host owns the pipeline runtime of cdpd: it runs many CDP pipelines in one process,
+// each as its own goroutine group under its own context, and supervises them.
+//
+// A pipeline is source -> processors (a chain) -> consumers (a fan-out). Each incarnation of a
+// pipeline (every start and restart) runs one goroutine for the source, one per processor and
+// one per consumer, joined by bounded channels of BufferSize ledgers, so a slow consumer slows
+// its own pipeline (backpressure) and nothing queues without bound. Every consumer receives
+// every ledger's records in ledger order.
+//
+// Lifecycle (Apply): Add builds (constructs and validates every component), starts
+// (Starter.Start) and runs a pipeline. Update builds the new version first and, if that fails,
+// keeps the old one running and returns the error (the generation is unchanged); otherwise it
+// stops the old version (drained), starts the new one and, if the new one fails to start,
+// brings the old one back and returns the error. Remove stops intake, drains the ledgers in
+// flight through the consumers, closes (flushes) them and forgets the pipeline's metrics.
+// Changes of different pipelines never wait for each other. Every drain has a hard deadline
+// (DrainTimeout): a component still busy then has its context cancelled, is reported
+// ("drain deadline exceeded ...") and is no longer waited for. A goroutine stuck forever in
+// user code ignoring its context cannot be killed in Go: it is abandoned, and ends whenever
+// that code returns.
+//
+// Supervision: a panic (recovered, logged with its stack) or an error in any component fails
+// the incarnation: it is stopped without drain and, per the pipeline's `restart:` policy
+// (on-failure by default, always, never), restarted after a capped exponential backoff
+// (BackoffInitial doubling up to BackoffMax). The backoff starts over after an incarnation that
+// ran at least StableAfter before failing. A bounded pipeline whose source reaches end_ledger
+// drains and ends COMPLETED; completed is terminal under every policy (restarting it would
+// replay nothing: its checkpoint is past end_ledger). An unbounded source that ends without
+// error is completed too, except under `restart: always`, which restarts it. `never` leaves a
+// failed pipeline FAILED until it is updated or removed.
+//
+// Checkpoints (StateDir != ""): when every consumer has durably accepted ledger N (consumers
+// implementing component.Durable report it through DurableLedger, others are durable when
+// Consume returns), N is written to <StateDir>/<pipeline>/checkpoint.json atomically, at most
+// once per CheckpointInterval (250ms by default) and always when an incarnation ends (drain,
+// stop, failure, completion). A crash thus replays at most that window, which idempotent
+// consumers absorb. An incarnation starts at max(start_ledger, checkpoint+1); when consumers
+// implement component.Positioned, it starts after the lowest position any consumer holds
+// (a consumer without a position holds the checkpoint), never before start_ledger. Checkpoints
+// are kept when a pipeline is removed, so removing and re-adding a pipeline resumes it.
+//
+// Stats and metrics: each incarnation has a fresh prometheus.Registry (the SDK's stream
+// metrics may be registered only once per registry) holding the cdp_pipeline_* metrics and the
+// components' own; Gatherer gathers every live pipeline's registry with the label
+// pipeline="<name>". Counters that must survive restarts (restarts) live in the Pipeline handle.
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/withobsrvr/cdpd/host/checkpoint"
+	"github.com/withobsrvr/cdpd/host/component"
+	"github.com/withobsrvr/cdpd/loader"
+)
+
+// Options configure a Host. Zero values select the defaults given on each field.
+type Options struct {
+	Registry *component.Registry // component constructors (host/builtin); required
+	// StateDir holds one directory per pipeline (checkpoint.json, components' private state);
+	// "" = no checkpoints.
+	StateDir string
+	Logger   *slog.Logger     // default: discard
+	Now      func() time.Time // default: time.Now
+	// DrainTimeout is the hard deadline of a drain (default 30s).
+	DrainTimeout time.Duration
+	// BackoffInitial and BackoffMax bound the restart backoff (default 1s, 1m): the n-th
+	// consecutive failure waits BackoffInitial*2^(n-1), capped at BackoffMax (no jitter).
+	BackoffInitial, BackoffMax time.Duration
+	// StableAfter: a failure of an incarnation that ran at least this long starts the backoff
+	// over at BackoffInitial (default 1m).
+	StableAfter time.Duration
+	// BufferSize is the capacity of each stage's channel in ledgers (default 4).
+	BufferSize int
+	// CheckpointInterval is the minimum time between two checkpoint writes of a running
+	// incarnation (default 250ms); the end of an incarnation always writes.
+	CheckpointInterval time.Duration
+	// OnRunning is called from a host goroutine when a version of a pipeline is launched (Add,
+	// successful Update, restored old version after a failed Update). It must not block long.
+	OnRunning func(p *Pipeline)
+	// OnRemoved is called after a pipeline was removed (drained).
+	OnRemoved func(name string)
+}
+
+// Host runs and supervises pipelines. Its methods are safe for concurrent use.
+type Host struct {
+	opts Options
+	log  *slog.Logger
+	cps  *checkpoint.Store // nil without StateDir
+
+	mu     sync.Mutex
+	pipes  map[string]*Pipeline
+	locks  map[string]*nameLock
+	closed bool
+}
+
+type nameLock struct {
+	mu   sync.Mutex
+	refs int
+}
+
+// New returns a Host with no pipelines.
+func New(opts Options) *Host {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.DrainTimeout <= 0 {
+		opts.DrainTimeout = 30 * time.Second
+	}
+	if opts.BackoffInitial <= 0 {
+		opts.BackoffInitial = time.Second
+	}
+	if opts.BackoffMax <= 0 {
+		opts.BackoffMax = time.Minute
+	}
+	if opts.BackoffMax < opts.BackoffInitial {
+		opts.BackoffMax = opts.BackoffInitial
+	}
+	if opts.StableAfter <= 0 {
+		opts.StableAfter = time.Minute
+	}
+	if opts.BufferSize <= 0 {
+		opts.BufferSize = 4
+	}
+	if opts.CheckpointInterval <= 0 {
+		opts.CheckpointInterval = 250 * time.Millisecond
+	}
+	if opts.Registry == nil {
+		opts.Registry = component.NewRegistry()
+	}
+	h := &Host{opts: opts, log: opts.Logger, pipes: map[string]*Pipeline{}, locks: map[string]*nameLock{}}
+	if opts.StateDir != "" {
+		h.cps = checkpoint.New(opts.StateDir)
+	}
+	return h
+}
+
+// ErrClosed is returned by Apply after Close.
+var ErrClosed = errors.New("host is closed")
+
+// lockName serializes changes of one pipeline name; changes of other names proceed.
+func (h *Host) lockName(name string) (unlock func()) {
+	h.mu.Lock()
+	l := h.locks[name]
+	if l == nil {
+		l = &nameLock{}
+		h.locks[name] = l
+	}
+	l.refs++
+	h.mu.Unlock()
+	l.mu.Lock()
+	return func() {
+		l.mu.Unlock()
+		h.mu.Lock()
+		l.refs--
+		if l.refs == 0 {
+			delete(h.locks, name)
+		}
+		h.mu.Unlock()
+	}
+}
+
+// Apply applies one loader event synchronously (see the package doc). Errors about a
+// definition name its file, line and pipeline. An Update of an unknown pipeline is an Add; a
+// Remove of an unknown pipeline is a no-op.
+func (h *Host) Apply(ctx context.Context, ev loader.Event) error {
+	if ev.Pipeline == nil || ev.Pipeline.Name == "" {
+		return fmt.Errorf("applying %s event: no pipeline", ev.Kind)
+	}
+	name := ev.Pipeline.Name
+	unlock := h.lockName(name)
+	defer unlock()
+	h.mu.Lock()
+	closed, p := h.closed, h.pipes[name]
+	h.mu.Unlock()
+	if closed {
+		return fmt.Errorf("applying %s of pipeline %s: %w", ev.Kind, name, ErrClosed)
+	}
+	switch ev.Kind {
+	case loader.Add, loader.Update:
+		if p == nil {
+			return h.add(ctx, ev.Pipeline)
+		}
+		return h.update(ctx, p, ev.Pipeline)
+	case loader.Remove:
+		if p == nil {
+			return nil
+		}
+		return h.remove(ctx, p)
+	}
+	return fmt.Errorf("applying event to pipeline %s: unknown event kind %s", name, ev.Kind)
+}
+
+func (h *Host) add(ctx context.Context, def *loader.Pipeline) error {
+	r, err := h.build(def)
+	if err != nil {
+		return err
+	}
+	p := newPipeline(h, def)
+	h.mu.Lock()
+	h.pipes[def.Name] = p
+	h.mu.Unlock()
+	v := p.newVersion(def, 1)
+	err = r.start(ctx)
+	if err != nil {
+		// Kept under supervision: a sink that is down at boot is retried per policy.
+		p.launch(v, nil, err)
+		return fmt.Errorf("%w (the pipeline is retried per its restart policy)", err)
+	}
+	p.launch(v, r, nil)
+	h.log.Info("pipeline added", "pipeline", def.Name, "file", def.File, "hash", shortHash(def.Hash))
+	return nil
+}
+
+func (h *Host) update(ctx context.Context, p *Pipeline, def *loader.Pipeline) error {
+	old := p.version()
+	if old.def.Hash != "" && old.def.Hash == def.Hash {
+		return nil // same content: nothing to do
+	}
+	r, err := h.build(def)
+	if err != nil {
+		p.setLastError("update rejected: " + err.Error())
+		h.log.Warn("pipeline update rejected, old version kept", "pipeline", def.Name, "file", def.File, "err", err)
+		return err
+	}
+	var errs []error
+	if err := old.stop(ctx, false); err != nil {
+		errs = append(errs, fmt.Errorf("stopping the old version of pipeline %s: %w", def.Name, err))
+	}
+	if err := r.start(ctx); err != nil {
+		h.log.Warn("new pipeline version failed to start, restoring the old one", "pipeline", def.Name, "err", err)
+		errs = append(errs, err)
+		back := p.newVersion(old.def, old.gen)
+		or, oerr := h.build(old.def)
+		if oerr == nil {
+			oerr = or.start(ctx)
+		}
+		if oerr != nil {
+			p.launch(back, nil, oerr)
+			errs = append(errs, fmt.Errorf("restoring the old version of pipeline %s: %w", def.Name, oerr))
+		} else {
+			p.launch(back, or, nil)
+		}
+		p.setLastError("update rejected: " + err.Error())
+		return errors.Join(errs...)
+	}
+	v := p.newVersion(def, old.gen+1)
+	p.launch(v, r, nil)
+	h.log.Info("pipeline updated", "pipeline", def.Name, "file", def.File, "generation", v.gen, "hash", shortHash(def.Hash))
+	return errors.Join(errs...)
+}
+
+func (h *Host) remove(ctx context.Context, p *Pipeline) error {
+	err := p.version().stop(ctx, false)
+	h.mu.Lock()
+	if h.pipes[p.name] == p {
+		delete(h.pipes, p.name)
+	}
+	h.mu.Unlock()
+	p.setRemoved()
+	h.log.Info("pipeline removed", "pipeline", p.name)
+	if h.opts.OnRemoved != nil {
+		h.opts.OnRemoved(p.name)
+	}
+	if err != nil {
+		return fmt.Errorf("removing pipeline %s: %w", p.name, err)
+	}
+	return nil
+}
+
+// Pipelines returns the live pipelines sorted by name.
+func (h *Host) Pipelines() []*Pipeline {
+	h.mu.Lock()
+	out := make([]*Pipeline, 0, len(h.pipes))
+	for _, p := range h.pipes {
+		out = append(out, p)
+	}
+	h.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out
+}
+
+// Get returns the live pipeline of that name.
+func (h *Host) Get(name string) (*Pipeline, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	p, ok := h.pipes[name]
+	return p, ok
+}
+
+// Close stops every pipeline gracefully (drain, flush, final checkpoint), all at once, each
+// bounded by DrainTimeout and by ctx. Apply fails afterwards.
+func (h *Host) Close(ctx context.Context) error {
+	return h.stopAll(ctx, false)
+}
+
+// kill stops every pipeline the way kill -9 would leave them: no drain, no flush, no final
+// checkpoint (tests use it to check crash recovery).
+func (h *Host) kill() {
+	_ = h.stopAll(context.Background(), true)
+}
+
+func (h *Host) stopAll(ctx context.Context, kill bool) error {
+	h.mu.Lock()
+	h.closed = true
+	names := make([]string, 0, len(h.pipes))
+	for n := range h.pipes {
+		names = append(names, n)
+	}
+	h.mu.Unlock()
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	for _, n := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			unlock := h.lockName(n)
+			defer unlock()
+			h.mu.Lock()
+			p := h.pipes[n]
+			h.mu.Unlock()
+			if p == nil {
+				return
+			}
+			if err := p.version().stop(ctx, kill); err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("stopping pipeline %s: %w", n, err))
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// Gatherer gathers every live pipeline's registry, each series labelled pipeline="<name>". A
+// removed pipeline leaves no series.
+func (h *Host) Gatherer() prometheus.Gatherer {
+	return gathererFunc(func() ([]*dtoMetricFamily, error) {
+		var gs prometheus.Gatherers
+		for _, p := range h.Pipelines() {
+			if reg := p.registry(); reg != nil {
+				gs = append(gs, labelled{name: p.name, g: reg})
+			}
+		}
+		return gs.Gather()
+	})
+}
+
+func shortHash(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}

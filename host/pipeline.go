@@ -1,0 +1,339 @@
+package host
+
+import (
+	"maps"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/withobsrvr/cdpd/host/component"
+	"github.com/withobsrvr/cdpd/loader"
+)
+
+// Pipeline statuses (Info.Status).
+const (
+	StatusStarting   = "starting"
+	StatusRunning    = "running"
+	StatusCompleted  = "completed"
+	StatusRestarting = "restarting"
+	StatusFailed     = "failed"
+	StatusStopping   = "stopping"
+	StatusStopped    = "stopped"
+)
+
+// Health states (Pipeline.HealthState); the control plane maps them to its HealthStatus.
+const (
+	HealthStarting  = "starting"
+	HealthHealthy   = "healthy"
+	HealthDegraded  = "degraded"
+	HealthUnhealthy = "unhealthy"
+	HealthStopping  = "stopping"
+)
+
+// StaleAfter is how long a component of a running pipeline may go without handling a ledger
+// before its health detail says "stale" (a followed network closes a ledger every ~6s).
+const StaleAfter = 2 * time.Minute
+
+// Info is a snapshot of a pipeline's state.
+type Info struct {
+	Name, File, Status string // Status: starting|running|completed|restarting|failed|stopping|stopped
+	Generation         int64  // bumped per applied version (Add=1, each successful Update +1)
+	ConfigHash         string
+	Restarts           int
+	LastError          string
+	StartedAt          time.Time     // of the current version's current run
+	CurrentLedger      uint32        // last ledger every consumer accepted
+	Checkpoint         uint32        // last ledger checkpointed (loaded or written)
+	Backoff            time.Duration // delay before the next restart while restarting
+}
+
+// RestartEvent records one restart of a pipeline: when it began (Options.Now) and the backoff
+// that preceded it.
+type RestartEvent struct {
+	At    time.Time
+	Delay time.Duration
+	Err   string // the failure that caused it
+}
+
+const keepRestartEvents = 64
+
+// Pipeline is the stable handle of one pipeline name across versions and restarts.
+type Pipeline struct {
+	h    *Host
+	name string
+
+	restartsTotal atomic.Int64 // exported as cdp_pipeline_restarts_total by every incarnation
+
+	mu         sync.Mutex
+	ver        *version
+	status     string
+	restarts   int
+	lastError  string
+	startedAt  time.Time
+	current    uint32 // last accepted ledger of the last finished incarnation
+	checkpoint uint32
+	backoff    time.Duration
+	run        *run // current or last incarnation (stats, registry)
+	removed    bool
+	restartLog []RestartEvent
+}
+
+func newPipeline(h *Host, def *loader.Pipeline) *Pipeline {
+	return &Pipeline{h: h, name: def.Name, status: StatusStarting, ver: &version{def: def, done: closedChan()}}
+}
+
+func closedChan() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}
+
+// Name is the pipeline's name.
+func (p *Pipeline) Name() string { return p.name }
+
+// Definition is the definition of the version currently applied.
+func (p *Pipeline) Definition() *loader.Pipeline { return p.version().def }
+
+func (p *Pipeline) version() *version {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.ver
+}
+
+func (p *Pipeline) registry() *prometheus.Registry {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.run == nil || p.removed {
+		return nil
+	}
+	return p.run.reg
+}
+
+func (p *Pipeline) currentRun() *run {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.run
+}
+
+func (p *Pipeline) setLastError(s string) {
+	p.mu.Lock()
+	p.lastError = s
+	p.mu.Unlock()
+}
+
+func (p *Pipeline) setStatus(s string) {
+	p.mu.Lock()
+	p.status = s
+	p.mu.Unlock()
+}
+
+func (p *Pipeline) setRemoved() {
+	p.mu.Lock()
+	p.removed = true
+	p.status = StatusStopped
+	p.mu.Unlock()
+}
+
+// Info returns a snapshot of the pipeline's state.
+func (p *Pipeline) Info() Info {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	def := p.ver.def
+	in := Info{
+		Name: p.name, File: def.File, Status: p.status, Generation: p.ver.gen, ConfigHash: def.Hash,
+		Restarts: p.restarts, LastError: p.lastError, StartedAt: p.startedAt,
+		CurrentLedger: p.current, Checkpoint: p.checkpoint, Backoff: p.backoff,
+	}
+	if p.run != nil {
+		if c := p.run.current.Load(); c != 0 {
+			in.CurrentLedger = c
+		}
+		if c := p.run.checkpointed.Load(); c != 0 {
+			in.Checkpoint = c
+		}
+	}
+	return in
+}
+
+// RestartLog returns the most recent restarts, oldest first.
+func (p *Pipeline) RestartLog() []RestartEvent {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]RestartEvent(nil), p.restartLog...)
+}
+
+// Stats returns every component's stats: its own (StatsReporter) plus the host-measured
+// events_in, events_out and errors; Updated is the last time any of them changed.
+func (p *Pipeline) Stats() []component.Stats {
+	r := p.currentRun()
+	if r == nil {
+		return nil
+	}
+	now := p.h.opts.Now()
+	out := make([]component.Stats, 0, len(r.comps))
+	for _, c := range r.comps {
+		out = append(out, c.stats(now))
+	}
+	return out
+}
+
+// GetMetrics returns the flat metrics of DESIGN.md "Stats": pipeline.uptime_seconds,
+// pipeline.component_count, pipeline.current_ledger, pipeline.checkpoint_ledger,
+// pipeline.restarts, pipeline.generation, pipeline.ledgers_processed,
+// pipeline.full_decodes and <kind>.<Name>.<key> for every component stat.
+func (p *Pipeline) GetMetrics() map[string]float64 {
+	in := p.Info()
+	m := map[string]float64{
+		"pipeline.uptime_seconds":    p.uptime(in).Seconds(),
+		"pipeline.current_ledger":    float64(in.CurrentLedger),
+		"pipeline.checkpoint_ledger": float64(in.Checkpoint),
+		"pipeline.restarts":          float64(in.Restarts),
+		"pipeline.generation":        float64(in.Generation),
+	}
+	r := p.currentRun()
+	if r == nil {
+		m["pipeline.component_count"] = float64(p.defComponentCount())
+		return m
+	}
+	m["pipeline.component_count"] = float64(len(r.comps))
+	m["pipeline.ledgers_processed"] = float64(r.processed.Load())
+	m["pipeline.full_decodes"] = float64(r.decodes.Load())
+	for _, s := range p.Stats() {
+		for k, v := range s.Values {
+			m[string(s.Kind)+"."+s.Name+"."+k] = v
+		}
+	}
+	return m
+}
+
+// defComponentCount counts the components of the applied definition.
+func (p *Pipeline) defComponentCount() int {
+	def := p.Definition()
+	return 1 + len(def.Processors) + len(def.Consumers)
+}
+
+func (p *Pipeline) uptime(in Info) time.Duration {
+	if in.StartedAt.IsZero() || in.Status != StatusRunning {
+		return 0
+	}
+	return p.h.opts.Now().Sub(in.StartedAt)
+}
+
+// HealthState is starting|healthy|degraded|unhealthy|stopping. A running pipeline is degraded
+// when a component reports itself unhealthy (component.HealthReporter); a completed one is
+// healthy; restarting and failed ones are unhealthy.
+func (p *Pipeline) HealthState() string {
+	in := p.Info()
+	switch in.Status {
+	case StatusStarting:
+		return HealthStarting
+	case StatusRunning:
+		if r := p.currentRun(); r != nil {
+			for _, c := range r.comps {
+				if h := c.health(); h != "" && h != "healthy" {
+					return HealthDegraded
+				}
+			}
+		}
+		return HealthHealthy
+	case StatusCompleted:
+		return HealthHealthy
+	case StatusRestarting, StatusFailed:
+		return HealthUnhealthy
+	}
+	return HealthStopping
+}
+
+// IsHealthy reports whether HealthState is healthy.
+func (p *Pipeline) IsHealthy() bool { return p.HealthState() == HealthHealthy }
+
+// GetHealthDetails returns pipeline_id, uptime, component_count, <Name>_status (healthy,
+// stale, error, the component's own health reason, or the pipeline status when it is not
+// running), last_error, status, restarts, generation, current_ledger and checkpoint.
+func (p *Pipeline) GetHealthDetails() map[string]string {
+	in := p.Info()
+	d := map[string]string{
+		"pipeline_id":    p.name,
+		"uptime":         p.uptime(in).Truncate(time.Second).String(),
+		"status":         in.Status,
+		"restarts":       strconv.Itoa(in.Restarts),
+		"generation":     strconv.FormatInt(in.Generation, 10),
+		"last_error":     in.LastError,
+		"current_ledger": strconv.FormatUint(uint64(in.CurrentLedger), 10),
+		"checkpoint":     strconv.FormatUint(uint64(in.Checkpoint), 10),
+	}
+	r := p.currentRun()
+	if r == nil {
+		d["component_count"] = strconv.Itoa(p.defComponentCount())
+		return d
+	}
+	d["component_count"] = strconv.Itoa(len(r.comps))
+	now := p.h.opts.Now()
+	for _, c := range r.comps {
+		d[c.name+"_status"] = c.status(in.Status, now, r.startedAt)
+	}
+	return d
+}
+
+// stats merges a component's own stats with the host-measured ones.
+func (c *comp) stats(now time.Time) component.Stats {
+	vals := map[string]float64{
+		"events_out": float64(c.out.Load()),
+		"errors":     float64(c.errs.Load()),
+	}
+	if c.kind != component.KindSource {
+		vals["events_in"] = float64(c.in.Load())
+	}
+	if sr, ok := c.impl.(component.StatsReporter); ok {
+		if own, err := safeStats(sr); err == nil {
+			maps.Copy(vals, own)
+		} else {
+			vals["stats_errors"] = 1
+		}
+	}
+	c.statsMu.Lock()
+	defer c.statsMu.Unlock()
+	if !maps.Equal(vals, c.prev) {
+		c.prev = vals
+		c.updated = now
+	}
+	if last := c.last.Load(); last != 0 && time.Unix(0, last).After(c.updated) {
+		c.updated = time.Unix(0, last)
+	}
+	return component.Stats{Kind: c.kind, Type: c.typ, Name: c.name, Values: maps.Clone(vals), Updated: c.updated}
+}
+
+func (c *comp) health() string {
+	hr, ok := c.impl.(component.HealthReporter)
+	if !ok {
+		return ""
+	}
+	h, err := safeHealth(hr)
+	if err != nil {
+		return err.Error()
+	}
+	return h
+}
+
+func (c *comp) status(pipelineStatus string, now, runStarted time.Time) string {
+	if c.failed.Load() {
+		return "error"
+	}
+	if pipelineStatus != StatusRunning {
+		return pipelineStatus
+	}
+	if h := c.health(); h != "" && h != "healthy" {
+		return h
+	}
+	last := runStarted
+	if l := c.last.Load(); l != 0 {
+		last = time.Unix(0, l)
+	}
+	if now.Sub(last) > StaleAfter {
+		return "stale"
+	}
+	return "healthy"
+}
