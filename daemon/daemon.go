@@ -123,7 +123,7 @@ type daemon struct {
 
 	mu        sync.Mutex
 	applyErrs map[string]applyError // pipeline -> its last failed apply (cleared on success)
-	ids       map[string]string // service id -> the pipeline registered under it
+	ids       map[string]string     // service id -> the pipeline registered under it
 
 	reloadOK      prometheus.Gauge
 	reloadOKTime  prometheus.Gauge

@@ -293,4 +293,3 @@ func tcpConnsTo(t testing.TB, pid, port int) int {
 	}
 	return n
 }
-
