@@ -85,21 +85,21 @@ func TestRegister(t *testing.T) {
 			t.Errorf("%s not registered", n)
 		}
 	}
-	if err := r.Check(component.KindConsumer, "StdoutConsumer", map[string]any{"bogus": 1}); err == nil {
+	if err := r.Check(component.KindConsumer, "StdoutConsumer", map[string]any{"bogus": 1}, ""); err == nil {
 		t.Error("unknown key accepted")
 	}
-	if err := r.Check(component.KindConsumer, "StdoutConsumer", nil); err != nil {
+	if err := r.Check(component.KindConsumer, "StdoutConsumer", nil, ""); err != nil {
 		t.Error(err)
 	}
 	// Checking a config opens nothing: no directory is created, no connection is made.
 	dir := filepath.Join(t.TempDir(), "out")
-	if err := r.Check(component.KindConsumer, "SaveToParquet", map[string]any{"local_path": dir}); err != nil {
+	if err := r.Check(component.KindConsumer, "SaveToParquet", map[string]any{"local_path": dir}, ""); err != nil {
 		t.Error(err)
 	}
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Errorf("checking a SaveToParquet config touched %s: %v", dir, err)
 	}
-	if err := r.Check(component.KindConsumer, "SaveToPostgreSQL", map[string]any{"connection_string": "postgres://127.0.0.1:1/none"}); err != nil {
+	if err := r.Check(component.KindConsumer, "SaveToPostgreSQL", map[string]any{"connection_string": "postgres://127.0.0.1:1/none"}, ""); err != nil {
 		t.Error(err)
 	}
 }

@@ -18,14 +18,17 @@ func TestRegister(t *testing.T) {
 			t.Errorf("%s not registered", name)
 		}
 		// Constructors are side-effect free and validate strictly.
-		if err := r.Check(component.KindProcessor, name, map[string]any{"network": "testnet"}); err != nil {
+		if err := r.Check(component.KindProcessor, name, map[string]any{"network": "testnet"}, ""); err != nil {
 			t.Errorf("%s: %v", name, err)
 		}
-		if err := r.Check(component.KindProcessor, name, map[string]any{"network": "testnet", "no_such_key": 1}); err == nil {
+		if err := r.Check(component.KindProcessor, name, map[string]any{"network": "testnet", "no_such_key": 1}, ""); err == nil {
 			t.Errorf("%s: unknown key accepted", name)
 		}
-		if err := r.Check(component.KindProcessor, name, map[string]any{}); err == nil {
+		if err := r.Check(component.KindProcessor, name, map[string]any{}, ""); err == nil {
 			t.Errorf("%s: missing network accepted", name)
+		}
+		if err := r.Check(component.KindProcessor, name, map[string]any{}, "pubnet"); err != nil {
+			t.Errorf("%s does not follow the pipeline's network: %v", name, err)
 		}
 	}
 	if err := Register(r); err == nil {

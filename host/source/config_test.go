@@ -111,7 +111,7 @@ func TestConfig(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), tc.want.err) {
 					t.Fatalf("err = %v, want one containing %q", err, tc.want.err)
 				}
-				if err := r.Check(component.KindSource, tc.typeName, tc.cfg); err == nil {
+				if err := r.Check(component.KindSource, tc.typeName, tc.cfg, ""); err == nil {
 					t.Fatal("Check accepted a config NewSource rejects")
 				}
 				return
