@@ -277,7 +277,11 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		// Control client: registers and heartbeats every running pipeline.
 		cctx, cancel := context.WithCancel(context.Background())
 		g.Add(func() error {
-			<-d.ready
+			select {
+			case <-d.ready:
+			case <-cctx.Done():
+				return nil
+			}
 			return d.client.Run(cctx)
 		}, func(error) { cancel() })
 	}

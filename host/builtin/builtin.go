@@ -12,6 +12,10 @@ import (
 	"github.com/withobsrvr/cdpd/host/source"
 )
 
+// extra holds registration hooks of components compiled in only under a build tag (faults.go,
+// tag faultinject, adds the test/faults components for the reliability suite).
+var extra []func(*component.Registry) error
+
 // Register adds every built-in component to r.
 func Register(r *component.Registry) error {
 	if err := source.Register(r); err != nil {
@@ -22,6 +26,11 @@ func Register(r *component.Registry) error {
 	}
 	if err := consumer.Register(r); err != nil {
 		return fmt.Errorf("registering the built-in consumers: %w", err)
+	}
+	for _, f := range extra {
+		if err := f(r); err != nil {
+			return fmt.Errorf("registering the build-tagged components: %w", err)
+		}
 	}
 	return nil
 }

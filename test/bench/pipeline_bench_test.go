@@ -336,6 +336,7 @@ type controlPlane struct {
 	heartbeats atomic.Int64
 	mu         sync.Mutex
 	registered map[string]time.Time // service id -> first registration seen
+	live       map[string]bool      // registered now
 	beats      map[string][]time.Time
 	keepBeats  atomic.Bool
 }
@@ -344,7 +345,7 @@ func startControlPlane(b testing.TB) *controlPlane {
 	b.Helper()
 	srv, err := server.New(server.Options{Logger: slog.New(slog.DiscardHandler)})
 	must(b, err, "creating the control plane")
-	cp := &controlPlane{srv: srv, registered: map[string]time.Time{}, beats: map[string][]time.Time{}}
+	cp := &controlPlane{srv: srv, registered: map[string]time.Time{}, live: map[string]bool{}, beats: map[string][]time.Time{}}
 	srv.AddObserver(func(ev server.ServiceEvent) {
 		now := time.Now()
 		switch ev.Kind {
@@ -353,6 +354,11 @@ func startControlPlane(b testing.TB) *controlPlane {
 			if _, ok := cp.registered[ev.ServiceID]; !ok {
 				cp.registered[ev.ServiceID] = now
 			}
+			cp.live[ev.ServiceID] = true
+			cp.mu.Unlock()
+		case server.EventUnregistered:
+			cp.mu.Lock()
+			delete(cp.live, ev.ServiceID)
 			cp.mu.Unlock()
 		case server.EventHeartbeat:
 			cp.heartbeats.Add(1)
