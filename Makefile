@@ -19,10 +19,11 @@ build: ## build bin/cdpd and bin/flowctl
 	$(GO) build -o $(BIN)/cdpd ./daemon/cmd/cdpd
 	$(GO) build -o $(BIN)/flowctl ./control/cmd/flowctl
 
-test: build ## all tests with the race detector (needs PostgreSQL: see .ci/run), fuzz smoke, proto freshness
+test: build ## vet, every test with the race detector (needs PostgreSQL: see .ci/run), a fuzz smoke run, docs-check
 	$(GO) vet ./...
 	$(GO) test $(TEST_FLAGS) ./...
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 20s ./loader
+	$(MAKE) docs-check
 
 test-short: ## unit tests only, no race detector
 	$(GO) test -short ./...
@@ -57,6 +58,9 @@ lint: ## gofmt and go vet
 
 fuzz: ## run the config parser fuzzer for a minute
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./loader
+
+docs-check: ## run every runnable command of docs/operations.md against a real cdpd and flowctl server
+	CDPD_DOCS_CHECK=1 $(GO) test -count=1 ./test/docs/
 
 soak: build ## long reliability run (see test/reliability)
 	CDPD_SOAK=1 $(GO) test -race -timeout 60m -run Soak ./test/...

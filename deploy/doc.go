@@ -1,0 +1,7 @@
+// Package deploy holds cdpd's deployment assets: the container image (docker/), a
+// docker-compose setup with example pipelines (docker-compose.yml, examples/), Kubernetes
+// manifests (kubernetes/), systemd units (systemd/), Prometheus scrape config and rules
+// (prometheus/) and a Grafana dashboard (grafana/). It has no code; its tests check every
+// asset against the code's own flags, environment names, ports, HTTP routes and metric
+// names (see package refs).
+package deploy
