@@ -209,6 +209,11 @@ func TestValidateCommand(t *testing.T) {
 	if code := Main([]string{"validate", bad}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "b.yaml:3") || !strings.Contains(errOut.String(), "Nope") {
 		t.Errorf("validate bad: code %d, err %q", code, errOut.String())
 	}
+	// The example configs that `make run` uses are valid as shipped.
+	out.Reset()
+	if code := Main([]string{"validate", filepath.Join("..", "configs")}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "ok: 3 pipeline(s)") {
+		t.Errorf("validate configs/: code %d, out %q, err %q", code, out.String(), errOut.String())
+	}
 	if code := Main([]string{"validate", filepath.Join(bad, "missing")}, &out, &errOut); code != 1 {
 		t.Errorf("validate of a missing dir exited %d", code)
 	}
