@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -77,8 +79,8 @@ func sharedDatastore(b testing.TB) (*fixture.Datastore, ledgerbackend.Range) {
 		shared.ds, shared.err = fixture.Build(dir, fixture.Options{Count: benchLedgers})
 		shared.built = time.Since(t0)
 		if shared.err == nil {
-			Detail("fixture", "built %d ledgers (%d..%d) in %s", benchLedgers, fixture.Ledger58752000,
-				fixture.Ledger58752000+uint32(benchLedgers)-1, shared.built.Round(time.Millisecond))
+			Detail("fixture", "built %d ledgers (%d..%d) in %s; machine: %d cores, load average %s", benchLedgers, fixture.Ledger58752000,
+				fixture.Ledger58752000+uint32(benchLedgers)-1, shared.built.Round(time.Millisecond), runtime.NumCPU(), loadAvg())
 		}
 	})
 	if shared.err != nil {
@@ -113,4 +115,18 @@ func must(b testing.TB, err error, what string, args ...any) {
 	if err != nil {
 		b.Fatalf("%s: %v", fmt.Sprintf(what, args...), err)
 	}
+}
+
+// loadAvg is the 1, 5 and 15 minute load averages (/proc/loadavg): other work on the machine
+// during a run, which the interleaved repetitions spread over both sides of each ratio.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
 }

@@ -143,6 +143,13 @@ func waitCompleted(ctx context.Context, p *host.Pipeline) error {
 // iteration) and handed to the same processor code; the records are counted (and digested).
 func bareLoop(ctx context.Context, ds *fixture.Datastore, rng ledgerbackend.Range, reg *component.Registry,
 	proc string, digest *Digest) (Sample, error) {
+	return bareLoopWith(ctx, ds, rng, reg, proc, digest, ledger.New)
+}
+
+// bareLoopWith is bareLoop with the wrapping of the borrowed bytes given (ledger.New: none,
+// ledger.Copy: what a pipeline source does).
+func bareLoopWith(ctx context.Context, ds *fixture.Datastore, rng ledgerbackend.Range, reg *component.Registry,
+	proc string, digest *Digest, wrap func([]byte, *atomic.Int64) (*ledger.Ledger, error)) (Sample, error) {
 	var decodes atomic.Int64
 	pr, err := reg.NewProcessor(proc, map[string]any{"network": "pubnet"}, component.Env{
 		Pipeline: "bare", Name: proc, Logger: slog.New(slog.DiscardHandler), Now: time.Now, Decodes: &decodes,
@@ -158,7 +165,7 @@ func bareLoop(ctx context.Context, ds *fixture.Datastore, rng ledgerbackend.Rang
 			if err != nil {
 				return n, fmt.Errorf("bare loop: streaming: %w", err)
 			}
-			l, err := ledger.New(raw, &decodes)
+			l, err := wrap(raw, &decodes)
 			if err != nil {
 				return n, err
 			}
@@ -488,4 +495,31 @@ func BenchmarkMultiCore(b *testing.B) {
 			one, roundDur(rates[1].CPUPerUnit()), n, rates[n].Rate(), roundDur(rates[n].CPUPerUnit()), numCPU())
 		Report(name, rates[n].Rate()/one, None)
 	}
+}
+
+// BenchmarkLedgerCopy (item 6, figures only): what the copy of every ledger out of the SDK's
+// borrowed buffer costs (host/source: ledger.Copy, 1.3 MB per pubnet ledger, needed because the
+// ledger crosses goroutines), measured as the bare ContractEvent loop without the copy versus
+// with it, and with a copy into a recycled buffer (what a buffer pool in host/ledger would do).
+func BenchmarkLedgerCopy(b *testing.B) {
+	ds, rng := sharedDatastore(b)
+	reg, err := builtin.Registry()
+	must(b, err, "building the registry")
+	ctx := ctxFor(b, 10*time.Minute)
+	loop := func(wrap func([]byte, *atomic.Int64) (*ledger.Ledger, error)) func(int) (Sample, error) {
+		return func(int) (Sample, error) { return bareLoopWith(ctx, ds, rng, reg, "ContractEvent", nil, wrap) }
+	}
+	var buf []byte
+	recycled := func(raw []byte, d *atomic.Int64) (*ledger.Ledger, error) {
+		buf = append(buf[:0], raw...) // safe here: the previous ledger is done with
+		return ledger.New(buf, d)
+	}
+	c, err := Interleave(benchReps, loop(ledger.New), loop(ledger.Copy))
+	must(b, err, "copy comparison")
+	Detail("ledger_copy_cost", "%s", c.Describe("no copy", "ledger.Copy", "ledger"))
+	Report("ledger_copy_cost", c.CPURatio(), None)
+	c, err = Interleave(benchReps, loop(recycled), loop(ledger.Copy))
+	must(b, err, "recycled comparison")
+	Detail("ledger_copy_recycled", "%s", c.Describe("copy into a recycled buffer", "ledger.Copy", "ledger"))
+	Report("ledger_copy_recycled", c.CPURatio(), None)
 }
