@@ -557,7 +557,7 @@ func (c *Client) finish(ctx context.Context, e *entry, x exchange, res result) {
 			log.Info("control plane accepts the pipeline again")
 			e.haltCode = codes.OK
 		}
-		e.next = c.nextSlot(now, e.phase)
+		e.next = c.slotAfter(e.next, now, e.phase)
 	case ctx.Err() != nil:
 		// Run is stopping (Detach returned above): nothing to record.
 		e.next = now
@@ -801,6 +801,29 @@ func (c *Client) nextSlot(now time.Time, phase time.Duration) time.Time {
 		off += iv
 	}
 	return now.Add(off)
+}
+
+// slotAfter schedules the heartbeat after one that was due at `due` and finished at now: the
+// next slot of the pipeline's grid after due, so a call that completes late does not push
+// the next one back; when even that slot has passed (the call took longer than an
+// interval), the first slot after now.
+func (c *Client) slotAfter(due, now time.Time, phase time.Duration) time.Time {
+	iv := c.cfg.HeartbeatInterval
+	grid := func(t time.Time) time.Time { // first grid point at phase strictly after t
+		pos := time.Duration(t.UnixNano() % int64(iv))
+		if pos < 0 {
+			pos += iv
+		}
+		off := (phase - pos + iv) % iv
+		if off == 0 {
+			off = iv
+		}
+		return t.Add(off)
+	}
+	if next := grid(due); next.After(now) {
+		return next
+	}
+	return grid(now)
 }
 
 // backoff is the capped exponential delay before retry n (n >= 1), with

@@ -54,6 +54,35 @@ func TestNextSlotKeepsPhase(t *testing.T) {
 	}
 }
 
+// TestSlotAfterKeepsTheGrid: a heartbeat that completes late keeps the next one on its slot
+// (the scale benchmark lost every other heartbeat when the next slot was counted from the
+// completion time); one later than a whole interval skips to the first slot after now.
+func TestSlotAfterKeepsTheGrid(t *testing.T) {
+	const iv = time.Second
+	c := &Client{cfg: Config{HeartbeatInterval: iv}}
+	phase := 300 * time.Millisecond
+	due := time.Date(2026, 1, 2, 3, 4, 5, int(phase), time.UTC) // on the grid
+	for _, tc := range []struct {
+		late time.Duration
+		want time.Time
+	}{
+		{0, due.Add(iv)},
+		{10 * time.Millisecond, due.Add(iv)},
+		{700 * time.Millisecond, due.Add(iv)}, // more than half an interval late: still on time
+		{1300 * time.Millisecond, due.Add(2 * iv)},
+		{2 * iv, due.Add(3 * iv)},
+	} {
+		if got := c.slotAfter(due, due.Add(tc.late), phase); !got.Equal(tc.want) {
+			t.Errorf("finished %v late: next at %v, want %v", tc.late, got.Sub(due), tc.want.Sub(due))
+		}
+	}
+	// Off the grid (after a registration): the next grid point.
+	reg := due.Add(450 * time.Millisecond)
+	if got := c.slotAfter(reg, reg, phase); !got.Equal(due.Add(iv)) {
+		t.Errorf("after a registration at +450ms: next at %v, want +1s", got.Sub(due))
+	}
+}
+
 func TestBackoffIsCapped(t *testing.T) {
 	c := &Client{cfg: Config{BackoffMax: 5 * time.Second}}
 	if d := c.backoff(1); d < 80*time.Millisecond || d > 120*time.Millisecond {
