@@ -1,6 +1,7 @@
 package loader
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 )
 
 // IsConfigFile reports whether a directory entry name is read as a pipeline file: `*.yaml` or
@@ -28,7 +30,16 @@ func IsConfigFile(name string) bool {
 type fileResult struct {
 	pipelines []*Pipeline
 	errs      []*Error
+	// writing: the file is empty and was modified within writeGrace: taken as being written
+	// in place (truncated, the content not yet there), so its pipelines are kept for now.
+	writing bool
 }
+
+// writeGrace is how long an empty file is taken as being written rather than emptied: a
+// writer that truncates and then writes (os.WriteFile, `cat >`, editors saving in place)
+// leaves the file empty for a moment, and a scan in that moment must not remove its
+// pipelines. The watcher scans again once the grace has passed.
+const writeGrace = time.Second
 
 // checkDir returns a clear error when dir cannot serve as the config directory.
 func checkDir(dir string) error {
@@ -104,6 +115,9 @@ func readFile(path string, opts Options) (r *fileResult, present bool) {
 	if err != nil {
 		return fail("cannot read: %v", err)
 	}
+	if len(bytes.TrimSpace(data)) == 0 && time.Since(fi.ModTime()) < writeGrace {
+		return &fileResult{writing: true}, true
+	}
 	ps, errs := ParseFile(path, data, opts)
 	return &fileResult{pipelines: ps, errs: errs}, true
 }
@@ -149,6 +163,12 @@ func (s *state) apply(results map[string]*fileResult, dirErr *Error) (events []E
 			}
 		}
 		for path, r := range results {
+			if r.writing {
+				if _, known := s.files[path]; !known {
+					s.files[path] = map[string]*Pipeline{}
+				}
+				continue // keep what it defined until it is written
+			}
 			eff := map[string]*Pipeline{}
 			if len(r.errs) > 0 {
 				maps.Copy(eff, s.files[path])

@@ -26,7 +26,9 @@
 // (config optional). Names are 1 to 63 letters, digits, '-' or '_', starting with a letter or
 // digit. Unknown keys are errors, at every level; top-level keys starting with `x-` are free
 // for YAML anchors (`x-defaults: &defaults {...}`, then `<<: *defaults` or `*defaults`). An
-// empty file defines no pipeline and is no error. When CDP_PIPELINE_NAME (Options.NameOverride)
+// empty file defines no pipeline and is no error (but one modified less than a second ago is
+// taken as being written in place, truncated with its content not there yet: it keeps its
+// pipelines until it is written or the second has passed). When CDP_PIPELINE_NAME (Options.NameOverride)
 // is set, the pipeline of a file that defines exactly one is renamed to it; files with several
 // keep their names.
 //

@@ -102,7 +102,12 @@ func (w *Watcher) Run(ctx context.Context, deliver func(Batch)) error {
 		return fmt.Errorf("watch config directory %s: %w", w.dir, err)
 	}
 	st := newState()
-	w.scan(st, true, deliver)
+	grace := time.NewTimer(time.Hour) // rescan after a file taken as being written
+	grace.Stop()
+	defer grace.Stop()
+	if w.scan(st, true, deliver) {
+		grace.Reset(writeGrace)
+	}
 
 	var (
 		debounce = w.opts.debounce()
@@ -136,7 +141,9 @@ func (w *Watcher) Run(ctx context.Context, deliver func(Batch)) error {
 	scanNow := func() {
 		timer.Stop()
 		pending = false
-		w.scan(st, false, deliver)
+		if w.scan(st, false, deliver) {
+			grace.Reset(writeGrace)
+		}
 	}
 
 	for {
@@ -170,6 +177,8 @@ func (w *Watcher) Run(ctx context.Context, deliver func(Batch)) error {
 			scanNow()
 		case <-timer.C:
 			scanNow()
+		case <-grace.C:
+			scanNow()
 		case <-retryC:
 			if err := fsw.Add(w.dir); err == nil {
 				stopRetry()
@@ -179,10 +188,14 @@ func (w *Watcher) Run(ctx context.Context, deliver func(Batch)) error {
 	}
 }
 
-// scan rescans the directory, folds it into st and delivers what changed.
-func (w *Watcher) scan(st *state, initial bool, deliver func(Batch)) {
+// scan rescans the directory, folds it into st and delivers what changed. writing reports a
+// file taken as being written (see writeGrace): the caller scans again after the grace.
+func (w *Watcher) scan(st *state, initial bool, deliver func(Batch)) (writing bool) {
 	defer w.scans.Add(1)
 	results, err := scanDir(w.dir, w.opts)
+	for _, r := range results {
+		writing = writing || r.writing
+	}
 	var dirErr *Error
 	if err != nil {
 		cause := err
@@ -209,7 +222,8 @@ func (w *Watcher) scan(st *state, initial bool, deliver func(Batch)) {
 		w.log.Warn("config error", attrs...)
 	}
 	if !initial && len(events) == 0 && !errsChanged {
-		return
+		return writing
 	}
 	deliver(Batch{Initial: initial, Events: events, Errors: newErrs, Hash: hashConfig(st.applied)})
+	return writing
 }

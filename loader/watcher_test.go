@@ -727,3 +727,24 @@ func TestWatcherDirMovedAway(t *testing.T) {
 	h.waitScans(n + 1)
 	h.quiet()
 }
+
+// TestWatcherTruncateThenWrite: a writer that truncates the file and writes it a moment later
+// (os.WriteFile, `cat >`, editors saving in place) must not remove the file's pipelines in
+// between; a file that stays empty past the grace does remove them.
+func TestWatcherTruncateThenWrite(t *testing.T) {
+	dir := t.TempDir()
+	a := filepath.Join(dir, "a.yaml")
+	writeFile(t, a, pipelineYAML("1", "A"))
+	h, b := start(t, dir, 20*time.Millisecond)
+	expectEvents(t, events(b), "add A")
+
+	n := h.w.scans.Load()
+	writeFile(t, a, "") // truncated: the content is not there yet
+	h.waitScans(n + 1)  // a scan sees the empty file
+	h.quiet()           // ... and keeps A
+	writeFile(t, a, pipelineYAML("2", "A"))
+	expectEvents(t, h.nextEvents(), "update A")
+
+	writeFile(t, a, "")                         // emptied for good
+	expectEvents(t, h.nextEvents(), "remove A") // once the grace has passed
+}
