@@ -34,7 +34,7 @@ import (
 // Defaults of Config.
 const (
 	DefaultHeartbeatInterval = 10 * time.Second
-	DefaultMaxConcurrent     = 16
+	DefaultMaxConcurrent     = 64
 	DefaultBackoffMax        = 5 * time.Second
 	DefaultRPCTimeout        = 5 * time.Second
 	DefaultKeepaliveTime     = 30 * time.Second
@@ -63,7 +63,7 @@ type Config struct {
 	TLSCert, TLSKey, TLSCA string
 	// HeartbeatInterval between two heartbeats of one pipeline (default 10s).
 	HeartbeatInterval time.Duration
-	// MaxConcurrent bounds the RPCs in flight at once (default 16).
+	// MaxConcurrent bounds the RPCs in flight at once (default 64).
 	MaxConcurrent int
 	// BackoffMax caps the reconnect backoff and the retry backoff of failed
 	// calls (default 5s); rejected calls (see the package doc) are retried
