@@ -22,6 +22,7 @@ type Config struct {
 	Instance             string
 	HeartbeatInterval    time.Duration
 	DrainTimeout         time.Duration
+	StuckAfter           time.Duration
 	LogFormat            string
 	LogLevel             string
 	EmbeddedControlPlane string
@@ -41,6 +42,7 @@ const (
 	DefaultStateDir          = "cdpd-state"
 	DefaultHeartbeatInterval = 10 * time.Second
 	DefaultDrainTimeout      = 30 * time.Second
+	DefaultStuckAfter        = time.Minute
 )
 
 // envName is the environment variable of a flag: config-dir -> CDPD_CONFIG_DIR.
@@ -59,6 +61,7 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), stderr io.
 	fs.StringVar(&c.Instance, "instance", "", "prefix of every service id, when several cdpd share one control plane")
 	fs.DurationVar(&c.HeartbeatInterval, "heartbeat-interval", DefaultHeartbeatInterval, "interval of each pipeline's heartbeat to the control plane")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", DefaultDrainTimeout, "hard deadline of a pipeline's drain on remove, update and shutdown")
+	fs.DurationVar(&c.StuckAfter, "stuck-after", DefaultStuckAfter, "report a pipeline degraded when one processor or consumer call on one ledger runs longer than this")
 	fs.StringVar(&c.LogFormat, "log-format", "json", "log format: json or text")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.EmbeddedControlPlane, "embedded-control-plane", "", "serve a flowctl-compatible control plane inside cdpd at this address (e.g. 127.0.0.1:8080) and register with it")
@@ -102,6 +105,14 @@ func (c Config) validate() error {
 	}
 	if c.DrainTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("--drain-timeout must be positive, got %s", c.DrainTimeout))
+	}
+	if c.HTTPAddr == "" {
+		// net.Listen("tcp", "") listens on every interface at a random port: an empty
+		// CDPD_HTTP_ADDR must not silently expose the API beyond loopback.
+		errs = append(errs, errors.New("--http-addr must not be empty (default "+DefaultHTTPAddr+")"))
+	}
+	if c.StuckAfter <= 0 {
+		errs = append(errs, fmt.Errorf("--stuck-after must be positive, got %s", c.StuckAfter))
 	}
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		errs = append(errs, fmt.Errorf("--log-format must be json or text, got %q", c.LogFormat))

@@ -196,6 +196,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		StateDir:     filepath.Join(cfg.StateDir, "pipelines"),
 		Logger:       logger,
 		DrainTimeout: cfg.DrainTimeout,
+		StuckAfter:   cfg.StuckAfter,
 		OnRunning:    d.attach,
 		OnRemoved:    d.detach,
 	})

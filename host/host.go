@@ -77,6 +77,11 @@ type Options struct {
 	// StableAfter: a failure of an incarnation that ran at least this long starts the backoff
 	// over at BackoffInitial (default 1m).
 	StableAfter time.Duration
+	// StuckAfter is how long one Process or Consume call on one ledger may run before its
+	// component is reported stuck (health detail "stuck: ..." and the pipeline DEGRADED) while
+	// the pipeline keeps running (default 1m). A processor or consumer hung forever otherwise
+	// looks healthy until the pipeline is stopped.
+	StuckAfter time.Duration
 	// BufferSize is the capacity of each stage's channel in ledgers (default 4).
 	BufferSize int
 	// CheckpointInterval is the minimum time between two checkpoint writes of a running
@@ -128,6 +133,9 @@ func New(opts Options) *Host {
 	}
 	if opts.StableAfter <= 0 {
 		opts.StableAfter = time.Minute
+	}
+	if opts.StuckAfter <= 0 {
+		opts.StuckAfter = time.Minute
 	}
 	if opts.BufferSize <= 0 {
 		opts.BufferSize = 4

@@ -1,6 +1,7 @@
 package host
 
 import (
+	"fmt"
 	"maps"
 	"strconv"
 	"sync"
@@ -223,7 +224,8 @@ func (p *Pipeline) uptime(in Info) time.Duration {
 }
 
 // HealthState is starting|healthy|degraded|unhealthy|stopping. A running pipeline is degraded
-// when a component reports itself unhealthy (component.HealthReporter); a completed one is
+// when a component reports itself unhealthy (component.HealthReporter) or is stuck (one call on
+// one ledger running longer than Options.StuckAfter); a completed one is
 // healthy; restarting and failed ones are unhealthy.
 func (p *Pipeline) HealthState() string {
 	in := p.Info()
@@ -233,6 +235,9 @@ func (p *Pipeline) HealthState() string {
 	case StatusRunning:
 		if r := p.currentRun(); r != nil {
 			for _, c := range r.comps {
+				if c.stuck(p.h.opts.StuckAfter) != "" {
+					return HealthDegraded
+				}
 				if h := c.health(); h != "" && h != "healthy" {
 					return HealthDegraded
 				}
@@ -273,9 +278,29 @@ func (p *Pipeline) GetHealthDetails() map[string]string {
 	d["component_count"] = strconv.Itoa(len(r.comps))
 	now := p.h.opts.Now()
 	for _, c := range r.comps {
-		d[c.name+"_status"] = c.status(in.Status, now, r.startedAt)
+		d[c.name+"_status"] = c.status(in.Status, now, r.startedAt, p.h.opts.StuckAfter)
 	}
 	return d
+}
+
+// stuck describes a processor's or consumer's current call on one ledger when it has run
+// longer than after ("stuck: Process on ledger 58752001 for 1m2s"), else "". A hung call never
+// returns, so neither an error nor staleness would ever report it. (The source's Run is one
+// long call by design: it is not judged here.)
+func (c *comp) stuck(after time.Duration) string {
+	if c.kind == component.KindSource {
+		return ""
+	}
+	since, seq := c.busySince.Load(), c.busyLedger.Load()
+	if since == 0 || seq == 0 {
+		return ""
+	}
+	d := time.Since(time.Unix(0, since)) // busySince is wall clock (see run.guard)
+	if d <= after {
+		return ""
+	}
+	what, _ := c.busyCall.Load().(string)
+	return fmt.Sprintf("stuck: %s on ledger %d for %s", what, seq, d.Truncate(time.Second))
 }
 
 // stats merges a component's own stats with the host-measured ones.
@@ -318,12 +343,15 @@ func (c *comp) health() string {
 	return h
 }
 
-func (c *comp) status(pipelineStatus string, now, runStarted time.Time) string {
+func (c *comp) status(pipelineStatus string, now, runStarted time.Time, stuckAfter time.Duration) string {
 	if c.failed.Load() {
 		return "error"
 	}
 	if pipelineStatus != StatusRunning {
 		return pipelineStatus
+	}
+	if s := c.stuck(stuckAfter); s != "" {
+		return s
 	}
 	if h := c.health(); h != "" && h != "healthy" {
 		return h

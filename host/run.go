@@ -32,6 +32,7 @@ type comp struct {
 	last          atomic.Int64  // Options.Now of the last ledger handled, unix nanoseconds
 	busySince     atomic.Int64  // unix nanoseconds (wall clock) since the current call began; 0 idle
 	busyLedger    atomic.Uint32 // ledger of the current call
+	busyCall      atomic.Value  // string: name of the current call (Process, Consume, ...)
 	failed        atomic.Bool   // this component caused the incarnation's failure
 
 	inC, outC, errC prometheus.Counter
@@ -800,6 +801,7 @@ func (r *run) closeAll() {
 // component busy meanwhile.
 func (r *run) guard(c *comp, what string, seq uint32, fn func() error) (err error) {
 	c.busyLedger.Store(seq)
+	c.busyCall.Store(what)
 	c.busySince.Store(time.Now().UnixNano())
 	defer c.busySince.Store(0)
 	defer func() {

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -103,7 +104,11 @@ func readFile(path string, opts Options) (r *fileResult, present bool) {
 	if fi.Size() > MaxFileSize {
 		return fail("file is %d bytes; the limit is %d", fi.Size(), MaxFileSize)
 	}
-	f, err := os.Open(path)
+	// The entry may be replaced between Stat and Open (a FIFO renamed over the file). Opening
+	// a FIFO for reading waits for a writer forever, which would hang the watcher and with it
+	// every reload: O_NONBLOCK makes that open return at once, and the file actually opened
+	// is judged again. (O_NONBLOCK does not change reads of a regular file.)
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, false
 	}
@@ -111,6 +116,12 @@ func readFile(path string, opts Options) (r *fileResult, present bool) {
 		return fail("cannot read: %v", err)
 	}
 	defer f.Close()
+	if fi, err = f.Stat(); err != nil {
+		return fail("cannot read: %v", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return fail("not a regular file")
+	}
 	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
 	if err != nil {
 		return fail("cannot read: %v", err)

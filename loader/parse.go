@@ -9,9 +9,11 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	yaml "go.yaml.in/yaml/v3"
 )
@@ -115,9 +117,62 @@ func ParseFile(path string, data []byte, opts Options) (pipelines []*Pipeline, e
 			errs = []*Error{{File: path, Msg: fmt.Sprintf("internal error parsing the file: %v", r)}}
 		}
 	}()
-	p := &fileParser{file: path, opts: opts, lookup: opts.lookupEnv()}
-	return p.parse(data)
+	lookup := opts.lookupEnv()
+	expanded := map[string]string{} // variable name -> the value it expanded to
+	p := &fileParser{file: path, opts: opts, lookup: func(name string) (string, bool) {
+		v, ok := lookup(name)
+		if ok {
+			expanded[name] = v
+		}
+		return v, ok
+	}}
+	pipelines, errs = p.parse(data)
+	redactErrors(errs, expanded)
+	return pipelines, errs
 }
+
+// minRedactLen is the shortest expanded value redactErrors hides: shorter ones ("1", "on")
+// would mangle messages and are no secrets.
+const minRedactLen = 4
+
+// redactErrors replaces, in every error's text, each value a ${VAR} expanded to with
+// "${VAR}". Values from the environment are often secrets (passwords, keys) and a component's
+// validation error may quote the value it rejected (`unknown network "..."`); these errors are
+// logged, served by the API and sent in heartbeats. The cause stays reachable for errors.Is /
+// errors.As, behind a wrapper whose text is redacted too.
+func redactErrors(errs []*Error, expanded map[string]string) {
+	var pairs []string
+	names := make([]string, 0, len(expanded))
+	for n := range expanded {
+		names = append(names, n)
+	}
+	// longest values first, so that a value containing another is replaced whole
+	sort.Slice(names, func(i, j int) bool { return len(expanded[names[i]]) > len(expanded[names[j]]) })
+	for _, n := range names {
+		if v := expanded[n]; len(v) >= minRedactLen {
+			pairs = append(pairs, v, "${"+n+"}")
+		}
+	}
+	if len(pairs) == 0 {
+		return
+	}
+	r := strings.NewReplacer(pairs...)
+	for _, e := range errs {
+		e.Msg = r.Replace(e.Msg)
+		if e.Err != nil {
+			e.Err = &redactedError{msg: r.Replace(e.Err.Error()), err: e.Err}
+		}
+	}
+}
+
+// redactedError is a cause whose text had expanded values replaced (see redactErrors).
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
 
 type fileParser struct {
 	file   string
@@ -126,6 +181,10 @@ type fileParser struct {
 	errs   []*Error
 	budget int  // nodes the walk may still visit
 	over   bool // budget exhausted: the whole file is rejected
+	// inside holds the anchored collections value is walking, so that an alias to one of
+	// them (`x: &a [1, *a]`, a cycle) is reported once as such instead of as one "nested
+	// too deep" error per item at the depth limit.
+	inside map[*yaml.Node]bool
 }
 
 // entry is one pipeline definition found in a document, before it is parsed.
@@ -473,11 +532,27 @@ func (p *fileParser) singleName(at *yaml.Node, body *yaml.Node) (string, *Error)
 	return "", pending(at, "pipeline: name is required")
 }
 
+// clipName shortens an (invalid) pipeline name longer than 64 bytes for error messages.
+func clipName(name string) string {
+	const keep = 64
+	if len(name) <= keep {
+		return name
+	}
+	cut := keep
+	for cut > 0 && !utf8.RuneStart(name[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s...(%d bytes)", name[:cut], len(name))
+}
+
 // pipeline parses and validates one definition; nil when it has errors (recorded).
 func (p *fileParser) pipeline(e entry) *Pipeline {
 	before := len(p.errs)
 	name := e.name
 	if !NamePattern.MatchString(name) {
+		// Every error of this definition names it: shown clipped, or a hostile file (a name
+		// of up to 1 MiB) would put it twice into each error, log line and API answer.
+		name = clipName(name)
 		p.errorf(e.key, name, "invalid pipeline name %q: use 1 to 63 letters, digits, '-' or '_', starting with a letter or digit", name)
 	}
 	pl := &Pipeline{Name: name, File: p.file, Line: e.key.Line, Column: e.key.Column, Restart: RestartOnFailure}
@@ -715,9 +790,20 @@ func (p *fileParser) value(n *yaml.Node, pipeline string, path *vpath, depth int
 		p.errorf(n, pipeline, "%s: nested deeper than %d levels", shortPath(path.String()), MaxDepth)
 		return nil, false
 	}
+	if n.Anchor != "" && (n.Kind == yaml.SequenceNode || n.Kind == yaml.MappingNode) {
+		if p.inside == nil {
+			p.inside = map[*yaml.Node]bool{}
+		}
+		p.inside[n] = true
+		defer delete(p.inside, n)
+	}
 	switch n.Kind {
 	case yaml.AliasNode:
 		if n.Alias == nil {
+			return nil, false
+		}
+		if p.inside[n.Alias] {
+			p.errorf(n, pipeline, "%s: alias *%s refers to a value that contains it (a cycle)", shortPath(path.String()), n.Value)
 			return nil, false
 		}
 		return p.value(n.Alias, pipeline, path, depth+1)

@@ -196,7 +196,7 @@ func TestParseBad(t *testing.T) {
 		{file: "billion_laughs.yaml", errs: []string{
 			":3:37: file too large after expanding YAML aliases (more than 100000 extra nodes)"}},
 		{file: "self_alias.yaml", errs: []string{
-			":3:69: pipeline Loop: ...in.config.again.config.again.config.again.config.again.config.again.config.again: nested deeper than 64 levels"}},
+			":3:69: pipeline Loop: source: config.again.config.again: alias *s refers to a value that contains it (a cycle)"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {

@@ -48,6 +48,14 @@ func (s *Server) RegisterComponent(ctx context.Context, req *flowctlv1.RegisterR
 	s.mu.Lock()
 	prev := s.entries[id]
 	h := s.histories[id]
+	// A new id must fit the registry's cap (re-registering a known id always works). Without
+	// it a client registering distinct ids in a loop grows the registry, the histories and the
+	// janitor's work without bound (30,000 registrations took a server from 38 to 330 MiB).
+	if prev == nil && (len(s.entries) >= s.opts.MaxServices || (h == nil && len(s.histories) >= 2*s.opts.MaxServices)) {
+		n := len(s.entries)
+		s.mu.Unlock()
+		return nil, status.Errorf(codes.ResourceExhausted, "registry full: %d services registered, the limit is %d; unregister services first", n, s.opts.MaxServices)
+	}
 	if h == nil {
 		h = newHistory(id)
 		s.histories[id] = h

@@ -45,6 +45,8 @@
 //     heartbeat with status UNKNOWN restores the status the service had before.
 //   - ListComponents and DiscoverComponents are sorted by service id.
 //   - UnregisterComponent of an unknown id succeeds (as upstream) but still needs an id.
+//   - The registry is capped (Options.MaxServices): a new id beyond it is refused with
+//     codes.ResourceExhausted (upstream grows without bound under a registration flood).
 //
 // Embedding: Serve runs everything on a listener (the `flowctl server` command and cdpd's
 // embedded control plane both use it). Hooks for other packages: AddObserver (every change,
@@ -85,6 +87,7 @@ const (
 	DefaultHistoryMaxAge     = 24 * time.Hour
 	DefaultHistoryMaxSamples = 8640 // 24 h of heartbeats every 10 s
 	DefaultFlushInterval     = time.Second
+	DefaultMaxServices       = 10000
 )
 
 // Options configure a Server. The zero value is a working in-memory server.
@@ -98,6 +101,10 @@ type Options struct {
 	Now               func() time.Time
 	Logger            *slog.Logger
 	Registerer        prometheus.Registerer // may be nil
+	// MaxServices caps the registry (default 10,000): registering a new id beyond it, or while
+	// 2 × MaxServices histories are kept, is refused with codes.ResourceExhausted, so that a
+	// flood of registrations cannot grow the server's memory without bound.
+	MaxServices int
 }
 
 // ServiceEvent is what observers (AddObserver) are told about a change.
@@ -191,6 +198,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.FlushInterval <= 0 {
 		opts.FlushInterval = DefaultFlushInterval
+	}
+	if opts.MaxServices <= 0 {
+		opts.MaxServices = DefaultMaxServices
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now

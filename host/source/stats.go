@@ -33,7 +33,8 @@ type sourceStats struct {
 	lastProcessed atomic.Int64 // unix seconds
 	lastClose     atomic.Int64 // unix seconds; 0 = none yet
 	tip           atomic.Uint32
-	base          atomic.Uint32 // the ledger before the first one this run reads
+	base          atomic.Uint32          // the ledger before the first one this run reads
+	tipErr        atomic.Pointer[string] // the last tip poll's error; nil after a success
 
 	regOnce sync.Once
 }
@@ -51,6 +52,16 @@ func (s *sourceStats) observe(l *ledger.Ledger) {
 	s.bytes.Add(uint64(l.Size())) //nolint:gosec // sizes are positive
 	s.lastProcessed.Store(s.now().Unix())
 	s.lastClose.Store(l.CloseTime().Unix())
+}
+
+// health is "" while the backend answers the tip poll, else why it does not: a following
+// source whose datastore vanished (deleted directory, lost bucket, revoked credentials) only
+// sees "no new ledger yet", so without this it would look idle and healthy.
+func (s *sourceStats) health() string {
+	if e := s.tipErr.Load(); e != nil {
+		return "datastore unreachable: " + *e
+	}
+	return ""
 }
 
 // lag is now minus the close time of the last ledger emitted (0 before the first).
@@ -130,7 +141,8 @@ func (s *sourceStats) register(reg *prometheus.Registry, logger *slog.Logger) {
 }
 
 // pollTip asks tip for the newest ledger every interval until ctx ends. Errors are logged at
-// debug level and leave the previous figure in place.
+// debug level and leave the previous figure in place; the last one is kept for health until a
+// poll succeeds again.
 func (s *sourceStats) pollTip(ctx context.Context, interval time.Duration, logger *slog.Logger,
 	tip func(context.Context) (uint32, error)) {
 	if interval <= 0 {
@@ -144,8 +156,11 @@ func (s *sourceStats) pollTip(ctx context.Context, interval time.Duration, logge
 		cancel()
 		if err == nil {
 			s.tip.Store(seq)
+			s.tipErr.Store(nil)
 		} else if ctx.Err() == nil {
 			logger.Debug("polling the source's newest ledger", "error", err)
+			msg := err.Error()
+			s.tipErr.Store(&msg)
 		}
 		select {
 		case <-ctx.Done():

@@ -197,6 +197,10 @@ func (s *storageSource) Range() (start, end uint32) { return s.start, s.end }
 // Stats implements component.StatsReporter.
 func (s *storageSource) Stats() map[string]float64 { return s.stats.values() }
 
+// Health implements component.HealthReporter: unhealthy while the datastore does not answer
+// (see sourceStats.health).
+func (s *storageSource) Health() string { return s.stats.health() }
+
 // Start opens the datastore and reads its manifest: the schema (ledgers per file, files per
 // partition) comes from there; configured values must agree with it. A datastore without a
 // manifest uses the configured schema, or the upstream CDP defaults (64 ledgers per file, 10
