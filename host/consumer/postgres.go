@@ -62,8 +62,10 @@ type PostgresConfig struct {
 //
 // Rows are written with multi-row INSERT ... ON CONFLICT (natural_key) DO UPDATE (skipped when
 // the row is unchanged), so a replay is a no-op. In the same transaction the consumer's cursor
-// row in cdpd_cursors(pipeline, consumer, last_ledger, updated_at) is set to the transaction's
-// last ledger: data and position never disagree (Position reads it). Transactions hold whole
+// row in cdpd_cursors(pipeline, consumer, last_ledger, updated_at) is raised to the
+// transaction's last ledger (never lowered: a replay of ledgers it already holds, e.g. when
+// another consumer of the pipeline lags behind, leaves it where it is): data and position
+// never disagree (Position reads it). Transactions hold whole
 // ledgers. While the database is unreachable, Consume retries with capped exponential backoff
 // and blocks (the pipeline backs up) until it succeeds or its context is cancelled; Health
 // reports "database unreachable: ..." meanwhile. Other database errors (bad data, a table of
@@ -425,7 +427,8 @@ func (p *Postgres) writeBatch(ctx context.Context, pool *pgxpool.Pool) error {
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO `+p.cursor+` (pipeline, consumer, last_ledger, updated_at)
 VALUES ($1, $2, $3, now())
-ON CONFLICT (pipeline, consumer) DO UPDATE SET last_ledger = EXCLUDED.last_ledger, updated_at = EXCLUDED.updated_at`,
+ON CONFLICT (pipeline, consumer) DO UPDATE
+SET last_ledger = GREATEST(`+p.cursor+`.last_ledger, EXCLUDED.last_ledger), updated_at = EXCLUDED.updated_at`,
 		p.pipeline, p.name, int64(p.last)); err != nil {
 		return fmt.Errorf("updating cursor: %w", err)
 	}

@@ -238,6 +238,16 @@ func TestPostgresReplayIsNoop(t *testing.T) {
 	if got := position(t, b); got != 20 {
 		t.Errorf("Position = %d, want 20", got)
 	}
+	// A partial replay (another consumer of the pipeline lagged, so the pipeline resumed
+	// lower) never moves the cursor back: the consumer still holds everything up to 20.
+	r := newTestPostgres(t, srv, "replay", "replay", map[string]any{"batch_size": 4})
+	consumeRange(t, r, 3, 8, 3)
+	if err := r.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := position(t, r); got != 20 {
+		t.Errorf("Position after replaying 3..8 = %d, want 20", got)
+	}
 }
 
 // TestPostgresServerDownAndUp stops PostgreSQL in the middle of a run: Consume blocks and
