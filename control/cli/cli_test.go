@@ -21,7 +21,9 @@ import (
 
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	"github.com/withobsrvr/cdpd/control/alert"
 	"github.com/withobsrvr/cdpd/control/flowctlv1"
@@ -818,10 +820,30 @@ func TestServerCommand(t *testing.T) {
 		t.Fatalf("server exited %d", code)
 	}
 
+	// --max-services caps the registry: a new id beyond it is refused, a known one re-registers.
+	addr, stop = startServerCommand(t, "--port", "0", "--no-persistence", "--max-services", "1")
+	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := flowctlv1.NewControlPlaneServiceClient(cc)
+	for i, id := range []string{"cdp-a", "cdp-b", "cdp-a"} {
+		_, err := cp.RegisterComponent(context.Background(), &flowctlv1.RegisterRequest{ComponentId: id,
+			Component: pipelineInfo(id, id, "/x.yaml", "pubnet")}, grpc.WaitForReady(true))
+		if want := map[bool]codes.Code{true: codes.ResourceExhausted, false: codes.OK}[i == 1]; status.Code(err) != want {
+			t.Errorf("registering %s (#%d) with --max-services 1: %v, want %s", id, i+1, err, want)
+		}
+	}
+	_ = cc.Close()
+	if code := stop(); code != 0 {
+		t.Fatalf("server exited %d", code)
+	}
+
 	for _, args := range [][]string{
 		{"server", "--log-format", "xml"},
 		{"server", "--port", "70000"},
 		{"server", "--heartbeat-ttl", "0s"},
+		{"server", "--max-services", "0"},
 		{"server", "extra"},
 	} {
 		if _, _, code := runApp(t, time.Now, nil, args...); code != 2 {

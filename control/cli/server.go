@@ -32,6 +32,7 @@ type ServerConfig struct {
 	JanitorInterval   time.Duration
 	HistoryMaxAge     time.Duration
 	HistoryMaxSamples int
+	MaxServices       int    // registry cap; 0 = the server package's default
 	TLSCert           string // server certificate; with TLSKey turns TLS on
 	TLSKey            string
 	TLSCA             string // CA of client certificates: mutual TLS
@@ -82,6 +83,7 @@ func ServeControlPlane(ctx context.Context, lis net.Listener, cfg ServerConfig) 
 		JanitorInterval:   cfg.JanitorInterval,
 		HistoryMaxAge:     cfg.HistoryMaxAge,
 		HistoryMaxSamples: cfg.HistoryMaxSamples,
+		MaxServices:       cfg.MaxServices,
 		Now:               cfg.Now,
 		Logger:            log,
 		Registerer:        reg,
@@ -183,6 +185,7 @@ func (a *App) cmdServer(ctx context.Context, args []string) int {
 	janitor := fs.Duration("janitor-interval", server.DefaultJanitorInterval, "how often silent services are looked for")
 	histAge := fs.Duration("history-max-age", server.DefaultHistoryMaxAge, "heartbeat history kept per service, by age")
 	histN := fs.Int("history-max-samples", server.DefaultHistoryMaxSamples, "heartbeat history kept per service, by count")
+	maxServices := fs.Int("max-services", server.DefaultMaxServices, "registered services at most; new ids beyond it are refused (ResourceExhausted)")
 	cert := fs.String("tls-cert", "", "server certificate `file` (TLS)")
 	key := fs.String("tls-key", "", "server key `file` (TLS)")
 	ca := fs.String("tls-ca-cert", "", "CA `file` of client certificates (mutual TLS)")
@@ -212,13 +215,13 @@ func (a *App) cmdServer(ctx context.Context, args []string) int {
 	if *port < 0 || *port > 65535 {
 		return a.usageErr(fs, "--port %d: want 0-65535", *port)
 	}
-	if *ttl <= 0 || *janitor <= 0 || *histAge <= 0 || *histN <= 0 {
-		return a.usageErr(fs, "--heartbeat-ttl, --janitor-interval, --history-max-age and --history-max-samples must be positive")
+	if *ttl <= 0 || *janitor <= 0 || *histAge <= 0 || *histN <= 0 || *maxServices <= 0 {
+		return a.usageErr(fs, "--heartbeat-ttl, --janitor-interval, --history-max-age, --history-max-samples and --max-services must be positive")
 	}
 	log := slog.New(handler)
 	cfg := ServerConfig{
 		HeartbeatTTL: *ttl, JanitorInterval: *janitor, HistoryMaxAge: *histAge, HistoryMaxSamples: *histN,
-		TLSCert: *cert, TLSKey: *key, TLSCA: *ca, MetricsAddr: *metricsAddr, Now: a.Now, Logger: log,
+		MaxServices: *maxServices, TLSCert: *cert, TLSKey: *key, TLSCA: *ca, MetricsAddr: *metricsAddr, Now: a.Now, Logger: log,
 	}
 	if !*noPersist {
 		cfg.DBPath = *dbPath
