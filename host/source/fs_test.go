@@ -264,8 +264,19 @@ func TestFSLiveFollow(t *testing.T) {
 // the datastore holds beyond the last one emitted.
 func TestFSBehindTip(t *testing.T) {
 	ds := buildFixture(t, fixture.Options{Count: 6})
+	// Also through a symlink to the datastore (the SDK's tip search does not follow one).
+	link := filepath.Join(t.TempDir(), "datastore")
+	if err := os.Symlink(ds.Dir, link); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{ds.Dir, link} {
+		t.Run(filepath.Base(path), func(t *testing.T) { testBehindTip(t, path) })
+	}
+}
+
+func testBehindTip(t *testing.T, path string) {
 	env, reg, _ := testEnv(t)
-	s := newSource(t, "FSBufferedStorageSourceAdapter", map[string]any{"path": ds.Dir, "network": "pubnet",
+	s := newSource(t, "FSBufferedStorageSourceAdapter", map[string]any{"path": path, "network": "pubnet",
 		"start_ledger": 58752000}, env)
 	defer s.Close()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -293,6 +304,9 @@ func TestFSBehindTip(t *testing.T) {
 	}
 	if st := s.(component.StatsReporter).Stats(); st["ledgers_behind_tip"] != 3 || st["tip_ledger"] != 58752005 {
 		t.Fatalf("stats %v", st)
+	}
+	if h := s.(component.HealthReporter).Health(); h != "" && h != "healthy" {
+		t.Fatalf("health %q while the datastore answers", h)
 	}
 	close(release)
 	cancel()

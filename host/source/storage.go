@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -211,6 +213,7 @@ func (s *storageSource) Start(ctx context.Context) error {
 	if s.started {
 		return nil
 	}
+	params := s.params
 	if s.kind == StorageFS {
 		fi, err := os.Stat(s.params["destination_path"])
 		if err != nil {
@@ -219,8 +222,17 @@ func (s *storageSource) Start(ctx context.Context) error {
 		if !fi.IsDir() {
 			return fmt.Errorf("opening filesystem datastore: %s is not a directory", s.params["destination_path"])
 		}
+		// The SDK walks the directory without following a symlinked root, so finding the
+		// tip of a datastore reached through a symlink (a mounted volume, a ConfigMap-style
+		// swap) would fail: open the directory it points to.
+		real, err := filepath.EvalSymlinks(s.params["destination_path"])
+		if err != nil {
+			return fmt.Errorf("opening filesystem datastore: %w", err)
+		}
+		params = maps.Clone(s.params)
+		params["destination_path"] = real
 	}
-	cfg := datastore.DataStoreConfig{Type: s.dsType, Params: s.params}
+	cfg := datastore.DataStoreConfig{Type: s.dsType, Params: params}
 	store, err := datastore.NewDataStore(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("opening %s datastore: %w", s.kind, err)
