@@ -45,7 +45,9 @@ type comp struct {
 
 func (c *comp) label() string { return fmt.Sprintf("%s %s", c.kind, c.name) }
 
-// item is one ledger and the records produced for it so far.
+// item is one ledger and the records produced for it so far. Whoever holds an item holds one
+// reference to its ledger (ledger.Retain/Release: pooled ledgers return their buffer to the
+// pool when the last holder is done): a stage either hands the item on (send) or releases it.
 type item struct {
 	l    *ledger.Ledger
 	recs []component.Record
@@ -299,15 +301,25 @@ func (r *run) launch() {
 	for i := range consCh {
 		consCh[i] = make(chan item, bs)
 	}
+	// Every channel of the incarnation. Each is closed by its sender when that stage ends; items
+	// left in them when the stages stopped early are released once every goroutine is done.
+	chans := append([]chan item(nil), consCh...)
+	// A send takes over the item's reference whether or not it succeeds: false means ctx ended
+	// and the item was released. The fan-out turns the one reference into one per consumer.
 	fanout := func(ctx context.Context, it item) bool {
 		if len(consCh) == 0 {
 			r.acceptAll(it.l)
+			it.l.Release()
 			return true
 		}
-		for _, ch := range consCh {
+		it.l.Retain(len(consCh) - 1)
+		for i, ch := range consCh {
 			select {
 			case ch <- it:
 			case <-ctx.Done():
+				for range consCh[i:] { // the consumers it did not reach
+					it.l.Release()
+				}
 				return false
 			}
 		}
@@ -322,6 +334,7 @@ func (r *run) launch() {
 	next, closeNext := fanout, closeCons
 	for i := len(r.procs) - 1; i >= 0; i-- {
 		in := make(chan item, bs)
+		chans = append(chans, in)
 		r.wg.Add(1)
 		go r.processorLoop(r.procs[i], in, next, closeNext)
 		next = func(ctx context.Context, it item) bool {
@@ -329,6 +342,7 @@ func (r *run) launch() {
 			case in <- it:
 				return true
 			case <-ctx.Done():
+				it.l.Release()
 				return false
 			}
 		}
@@ -343,6 +357,11 @@ func (r *run) launch() {
 	go r.checkpointLoop()
 	go func() {
 		r.wg.Wait()
+		for _, ch := range chans { // all closed now: their senders have returned
+			for it := range ch {
+				it.l.Release()
+			}
+		}
 		close(r.allDone)
 	}()
 }
@@ -354,18 +373,22 @@ func (r *run) sourceLoop(send func(context.Context, item) bool, closeNext func()
 	src := r.source()
 	var prev uint32
 	lastEmit := time.Now()
+	// emit takes over the ledger's reference: it is handed on or released.
 	emit := func(l *ledger.Ledger) error {
 		if l == nil {
 			return errors.New("source emitted a nil ledger")
 		}
 		if err := r.srcCtx.Err(); err != nil {
+			l.Release()
 			return err
 		}
 		seq := l.Sequence()
 		if seq < r.from {
+			l.Release()
 			return nil // before the start position (e.g. a file-aligned read): skipped
 		}
 		if prev != 0 && seq != prev+1 {
+			l.Release()
 			return fmt.Errorf("source emitted ledger %d after %d: ledgers must be consecutive", seq, prev)
 		}
 		now := time.Now()
@@ -429,6 +452,7 @@ func (r *run) processorLoop(c *comp, in <-chan item, send func(context.Context, 
 		c.lat.Observe(time.Since(t0).Seconds())
 		c.last.Store(r.h.opts.Now().UnixNano())
 		if err != nil {
+			it.l.Release()
 			c.errs.Add(1)
 			c.errC.Inc()
 			r.fail(c, fmt.Errorf("processor %s: ledger %d: %w", c.name, seq, err))
@@ -461,6 +485,7 @@ func (r *run) consumerLoop(i int, c *comp, in <-chan item) {
 		seq := it.l.Sequence()
 		t0 := time.Now()
 		err := r.guard(c, "Consume", seq, func() error { return co.Consume(r.workCtx, it.l, it.recs) })
+		it.l.Release() // the consumer is done with the ledger's bytes (component.Consumer)
 		c.lat.Observe(time.Since(t0).Seconds())
 		c.last.Store(r.h.opts.Now().UnixNano())
 		if err != nil {

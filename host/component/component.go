@@ -7,6 +7,17 @@
 // the records of the processor before it (nil for the first) and returns its own records; every
 // consumer receives the ledger and the records of the last processor. Per-ledger batches keep
 // checkpoints exact: when every consumer has durably accepted ledger N, N is checkpointed.
+//
+// Ledger lifetime: a ledger's raw bytes live in a pooled buffer (ledger.CopyPooled) that the
+// host hands back to the pool as soon as every consumer's Consume for that ledger returned; the
+// next ledger, of this or any other pipeline, may be copied into it at once. So a Process or
+// Consume call may read l.Raw(), l.View() and l.Decoded() while it runs, but must not keep any
+// of them, or anything that aliases them (sub-slices of Raw, views derived from View, byte
+// slices read through a view, the decoded value or pointers into it), after it returns, and
+// must not hand them to a goroutine that outlives the call. Copy what you keep: records hold
+// strings (string(b) and base64/hex encodings copy), numbers and freshly built JSON, never a
+// []byte or xdr view taken from the ledger. l.Sequence() and l.CloseTime() are plain values
+// and stay valid forever.
 package component
 
 import (
@@ -34,6 +45,8 @@ type Source interface {
 	// Run emits ledgers in order starting at from (inclusive) until the configured end_ledger
 	// (then it returns nil) or until ctx is cancelled (then it returns ctx.Err()). emit blocks
 	// while the pipeline is busy (backpressure); if emit returns an error, Run returns it.
+	// emit takes over the ledger (and its reference, if pooled) whether or not it succeeds:
+	// the source must not use it, nor emit it again, after the call.
 	Run(ctx context.Context, from uint32, emit func(*ledger.Ledger) error) error
 	// Range is the configured range: start_ledger and end_ledger (0 = unbounded, follow the tip).
 	Range() (start, end uint32)
@@ -42,7 +55,8 @@ type Source interface {
 }
 
 // Processor turns a ledger (and the records of the processor before it in the chain, nil for
-// the first) into records.
+// the first) into records. Process must not retain l.Raw()/View() data or the decoded value
+// after the call returns (see "Ledger lifetime" above); copy what you keep.
 type Processor interface {
 	Process(ctx context.Context, l *ledger.Ledger, in []Record) ([]Record, error)
 }
@@ -50,7 +64,9 @@ type Processor interface {
 // Consumer accepts the records of one ledger at a time, in ledger order.
 type Consumer interface {
 	// Consume accepts the records a pipeline produced for ledger l (possibly none). A consumer
-	// that buffers reports how far it is durable through Durable.
+	// that buffers reports how far it is durable through Durable. It may keep the records, but
+	// must not retain l.Raw()/View() data or the decoded value after the call returns (see
+	// "Ledger lifetime" above); copy what you keep.
 	Consume(ctx context.Context, l *ledger.Ledger, recs []Record) error
 	// Flush makes everything accepted so far durable.
 	Flush(ctx context.Context) error
@@ -125,7 +141,7 @@ type Env struct {
 	// else its `network_passphrase`); processors that name none follow it. May be "".
 	Network string
 	// Decodes counts full ledger decodes of this pipeline; sources pass it to ledger.New /
-	// ledger.Copy. May be nil.
+	// ledger.Copy / ledger.CopyPooled. May be nil.
 	Decodes *atomic.Int64
 }
 

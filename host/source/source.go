@@ -9,7 +9,8 @@
 //     stream (ledgerbackend.NewRPCStream).
 //
 // Each yielded ledger is copied (the SDK's bytes are borrowed until the next iteration) into a
-// ledger.Ledger that counts full decodes on the pipeline's Env.Decodes; nothing is decoded here.
+// pooled ledger.Ledger (ledger.CopyPooled: the host releases it when its consumers are done)
+// that counts full decodes on the pipeline's Env.Decodes; nothing is decoded here.
 // The stream's ingest_ledger_fetch_duration_seconds summary goes to the pipeline incarnation's own registry
 // (Env.Metrics) under the namespace cdp_pipeline_source.
 //
