@@ -132,9 +132,12 @@ type Client struct {
 	conn *grpc.ClientConn
 	api  flowctlv1.ControlPlaneServiceClient
 	m    *clientMetrics
+	// hbCodec marshals heartbeats without protobuf-go's reflection (see heartbeatCodec).
+	hbCodec grpc.CallOption
 
 	wake chan struct{} // poked when the schedule changed; capacity 1
 	sem  chan struct{} // one token per in-flight job; capacity MaxConcurrent
+	work chan func()   // hands a job to an idle worker (unbuffered)
 	jobs sync.WaitGroup
 
 	mu        sync.Mutex
@@ -143,6 +146,11 @@ type Client struct {
 	started   bool       // Run was called
 	confirmed int        // entries with confirmed set
 	failing   bool       // calls fail with retryable errors (logged once per episode)
+	// What Run waits for since its last dispatch: its timer for wakeAt (zero: no
+	// timer, the queue was empty), or a sem token (starved). A finishing exchange
+	// pokes Run only when it changes that (see needsDispatch).
+	wakeAt  time.Time
+	starved bool
 }
 
 // entry is one attached pipeline. All fields are guarded by Client.mu.
@@ -169,6 +177,8 @@ type entry struct {
 
 	failures int
 	haltCode codes.Code // code of the logged rejection (codes.OK: none)
+
+	hb *hbCache // used by the running exchange only (never two at once)
 }
 
 // NewClient validates cfg and creates the client's connection (lazily: no I/O
@@ -236,8 +246,10 @@ func NewClient(cfg Config) (*Client, error) {
 		conn:    conn,
 		api:     flowctlv1.NewControlPlaneServiceClient(conn),
 		m:       newClientMetrics(cfg.Registerer),
+		hbCodec: grpc.ForceCodecV2(newHeartbeatCodec()),
 		wake:    make(chan struct{}, 1),
 		sem:     make(chan struct{}, cfg.MaxConcurrent),
+		work:    make(chan func()),
 		entries: make(map[string]*entry),
 	}, nil
 }
@@ -288,7 +300,7 @@ func (c *Client) Attach(reg Registration, p Pipeline) {
 	if e == nil {
 		e = &entry{
 			id: reg.ServiceID, reg: reg, p: p, phase: c.phaseOf(reg.ServiceID),
-			needRegister: true, next: now, index: -1,
+			needRegister: true, next: now, index: -1, hb: &hbCache{},
 		}
 		c.entries[e.id] = e
 		heap.Push(&c.queue, e)
@@ -351,7 +363,7 @@ func (c *Client) Detach(ctx context.Context, serviceID string) error {
 	start := time.Now()
 	// Fail fast: do not queue an unregister behind a connection that is down.
 	_, err := c.api.UnregisterComponent(cctx, &flowctlv1.UnregisterRequest{ServiceId: serviceID}, grpc.WaitForReady(false))
-	c.m.rpcDuration.WithLabelValues("UnregisterComponent").Observe(time.Since(start).Seconds())
+	c.m.unregisterDuration().Observe(time.Since(start).Seconds())
 	if err != nil && !isNotFound(err) {
 		c.log.Warn("unregistering pipeline from the control plane failed",
 			"pipeline", name, "service_id", serviceID, "code", status.Code(err).String(), "err", err)
@@ -412,11 +424,23 @@ func (c *Client) Run(ctx context.Context) error {
 		c.jobs.Wait()
 	}()
 
+	// The timer is left armed across pokes that do not change the next due
+	// time: stopping and re-arming it on every wake-up costs a scan of the
+	// runtime's timer heap, which holds every timer of every pipeline.
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
+	var armed time.Time // what the timer fires for (zero: not armed)
 	for {
-		if wait, ok := c.dispatch(runCtx); ok {
+		at, wait, ok := c.dispatch(runCtx)
+		switch {
+		case !ok:
+			if !armed.IsZero() {
+				timer.Stop()
+				armed = time.Time{}
+			}
+		case !at.Equal(armed):
 			timer.Reset(wait)
+			armed = at
 		}
 		select {
 		case <-ctx.Done():
@@ -424,32 +448,57 @@ func (c *Client) Run(ctx context.Context) error {
 			return nil
 		case <-c.wake:
 		case <-timer.C:
+			armed = time.Time{}
 		}
-		timer.Stop()
 	}
 }
 
 // dispatch starts the exchanges that are due, as far as the concurrency bound
-// allows, and returns how long to wait for the next one (ok false: wait for a
-// poke).
-func (c *Client) dispatch(ctx context.Context) (time.Duration, bool) {
+// allows, and returns when the next one is due and how long to wait for it (ok
+// false: wait for a poke). Exchanges due within the slack start with the due
+// ones, a little early, so that pipelines whose slots are close share one
+// wake-up of the scheduler, of the workers and of gRPC's writer and reader:
+// per heartbeat, those wake-ups cost more CPU than building and sending it.
+func (c *Client) dispatch(ctx context.Context) (at time.Time, wait time.Duration, ok bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.wakeAt, c.starved = time.Time{}, false
 	now := c.now()
+	horizon := now.Add(c.slack())
 	for c.queue.Len() > 0 {
 		e := c.queue[0]
-		if wait := e.next.Sub(now); wait > 0 {
-			return wait, true
+		if e.next.After(horizon) {
+			c.wakeAt = e.next
+			return e.next, e.next.Sub(now), true
 		}
 		select {
 		case c.sem <- struct{}{}:
 		default:
-			return 0, false // a finishing exchange pokes
+			c.starved = true // a finishing exchange pokes
+			return time.Time{}, 0, false
 		}
 		heap.Pop(&c.queue)
 		c.start(ctx, e)
 	}
-	return 0, false
+	return time.Time{}, 0, false
+}
+
+// slack is how early dispatch may start an exchange: a twentieth of the
+// interval, at most 100 ms (50 ms at a 1 s interval, 100 ms at the default
+// 10 s). Pipelines keep their phase; consecutive heartbeats of one pipeline are
+// an interval apart, give or take the slack.
+func (c *Client) slack() time.Duration { return min(c.cfg.HeartbeatInterval/20, 100*time.Millisecond) }
+
+// needsDispatch reports whether Run must look at the queue again after an
+// exchange of e finished and was queued for e.next; c.mu held.
+func (c *Client) needsDispatch(e *entry) bool {
+	if c.starved {
+		return true // it waits for the token this exchange gives back
+	}
+	if e.removed || e.index < 0 {
+		return false
+	}
+	return c.wakeAt.IsZero() || e.next.Before(c.wakeAt)
 }
 
 // exchange is a snapshot of what one job needs, taken under Client.mu.
@@ -458,6 +507,7 @@ type exchange struct {
 	reg          Registration
 	p            Pipeline
 	needRegister bool
+	hb           *hbCache
 }
 
 // result is what a job did.
@@ -472,17 +522,40 @@ type result struct {
 func (c *Client) start(ctx context.Context, e *entry) {
 	jctx, cancel := context.WithCancel(ctx)
 	e.running, e.cancel, e.done = true, cancel, make(chan struct{})
-	x := exchange{gen: e.gen, reg: e.reg, p: e.p, needRegister: e.needRegister}
-	c.jobs.Go(func() {
+	x := exchange{gen: e.gen, reg: e.reg, p: e.p, needRegister: e.needRegister, hb: e.hb}
+	job := func() {
 		defer cancel()
 		res := c.run(jctx, x)
 		c.mu.Lock()
 		c.finish(jctx, e, x, res)
 		close(e.done)
+		wake := c.needsDispatch(e)
 		c.mu.Unlock()
 		<-c.sem
-		c.poke()
-	})
+		if wake {
+			c.poke()
+		}
+	}
+	select {
+	case c.work <- job:
+	default:
+		c.jobs.Go(func() { c.worker(ctx, job) })
+	}
+}
+
+// worker runs job, then the jobs handed to it while it waits idle, until ctx
+// (Run's) is done. Workers are reused because a new goroutine per exchange
+// grows its stack through the gRPC call path every time. There are at most
+// about MaxConcurrent of them: a new one starts only when none is idle.
+func (c *Client) worker(ctx context.Context, job func()) {
+	for {
+		job()
+		select {
+		case job = <-c.work:
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // run registers the pipeline when needed and heartbeats it; a heartbeat
@@ -520,7 +593,13 @@ func (c *Client) finish(ctx context.Context, e *entry, x exchange, res result) {
 		return
 	}
 	now := c.now()
-	log := c.log.With("pipeline", x.reg.Name, "service_id", x.reg.ServiceID)
+	var logger *slog.Logger // built when needed: most exchanges log nothing
+	log := func() *slog.Logger {
+		if logger == nil {
+			logger = c.log.With("pipeline", x.reg.Name, "service_id", x.reg.ServiceID)
+		}
+		return logger
+	}
 	if res.lost {
 		e.lost = true
 	}
@@ -535,7 +614,7 @@ func (c *Client) finish(ctx context.Context, e *entry, x exchange, res result) {
 			e.needRegister = false
 		}
 		if !res.lost {
-			log.Info("pipeline registered with the control plane")
+			log().Info("pipeline registered with the control plane")
 		}
 	}
 	if e.lost {
@@ -554,7 +633,7 @@ func (c *Client) finish(ctx context.Context, e *entry, x exchange, res result) {
 			c.log.Info("control plane calls succeed again", "endpoint", c.cfg.Endpoint)
 		}
 		if e.haltCode != codes.OK {
-			log.Info("control plane accepts the pipeline again")
+			log().Info("control plane accepts the pipeline again")
 			e.haltCode = codes.OK
 		}
 		e.next = c.slotAfter(e.next, now, e.phase)
@@ -570,7 +649,7 @@ func (c *Client) finish(ctx context.Context, e *entry, x exchange, res result) {
 		}
 		if isHalt(code) {
 			if e.haltCode != code {
-				log.Error("control plane rejects the pipeline; retrying slowly",
+				log().Error("control plane rejects the pipeline; retrying slowly",
 					"call", res.op, "code", code.String(), "err", res.err, "retry_every", c.cfg.BackoffMax)
 				e.haltCode = code
 			}
@@ -585,10 +664,10 @@ func (c *Client) finish(ctx context.Context, e *entry, x exchange, res result) {
 				// pipeline fails alike. The error names the cause (e.g. the TLS
 				// handshake failure behind "latest balancer error").
 				c.failing = true
-				log.Warn("control plane call failed; pipelines keep running, retrying with backoff",
+				log().Warn("control plane call failed; pipelines keep running, retrying with backoff",
 					"call", res.op, "code", code.String(), "err", res.err)
 			}
-			log.Debug("control plane call failed; retrying",
+			log().Debug("control plane call failed; retrying",
 				"call", res.op, "code", code.String(), "attempt", e.failures, "err", res.err)
 			e.next = now.Add(c.backoff(e.failures))
 		}
@@ -615,7 +694,7 @@ func (c *Client) register(ctx context.Context, reg Registration) error {
 			Metadata:    reg.Metadata,
 		},
 	})
-	c.m.rpcDuration.WithLabelValues("RegisterComponent").Observe(time.Since(start).Seconds())
+	c.m.registerDuration().Observe(time.Since(start).Seconds())
 	if err != nil {
 		c.m.registrationFailures.WithLabelValues(status.Code(err).String()).Inc()
 		return err
@@ -624,12 +703,13 @@ func (c *Client) register(ctx context.Context, reg Registration) error {
 }
 
 func (c *Client) heartbeat(ctx context.Context, x exchange) error {
-	req := heartbeatRequest(x.reg.ServiceID, x.p, c.log.With("pipeline", x.reg.Name))
+	req := x.hb.build(x.reg.ServiceID, x.p, c.log, x.reg.Name)
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.RPCTimeout)
 	defer cancel()
 	start := time.Now()
-	_, err := c.api.Heartbeat(ctx, req)
-	c.m.rpcDuration.WithLabelValues("Heartbeat").Observe(time.Since(start).Seconds())
+	// Invoke has marshalled req when it returns: x.hb may reuse its map.
+	_, err := c.api.Heartbeat(ctx, req, c.hbCodec)
+	c.m.heartbeatDuration().Observe(time.Since(start).Seconds())
 	if err != nil {
 		c.m.heartbeatFailures.WithLabelValues(status.Code(err).String()).Inc()
 		return err
@@ -638,13 +718,40 @@ func (c *Client) heartbeat(ctx context.Context, x exchange) error {
 	return nil
 }
 
-// heartbeatRequest builds a pipeline's heartbeat. A panic in the pipeline's
-// methods is reported as UNHEALTHY with the panic in health.control_error
-// rather than taking the daemon down.
-func heartbeatRequest(id string, p Pipeline, log *slog.Logger) (req *flowctlv1.HeartbeatRequest) {
+// hbCache is what the previous heartbeat of one pipeline built: the text of
+// each metric and health detail with the value it was made from, and the
+// request's Metrics map. The next heartbeat reuses the strings of everything
+// that did not change (an idle pipeline's figures hardly do) and the map,
+// rather than formatting, concatenating and allocating them again. An entry
+// runs one exchange at a time, and the map is refilled only after the previous
+// Invoke returned (gRPC has marshalled the request by then), so it needs no lock.
+type hbCache struct {
+	metrics map[string]*hbText // by the pipeline's metric name
+	details map[string]*hbText // by the pipeline's health detail name
+	out     map[string]string  // the Metrics of the last request
+	round   uint64             // heartbeats built
+}
+
+// hbText is one metric or detail as sent: its key on the wire, the value it
+// was made from and the value's text.
+type hbText struct {
+	key   string
+	num   uint64 // a metric's float64 bits
+	str   string // a detail's value
+	text  string
+	round uint64 // last heartbeat that carried it
+}
+
+// build builds a pipeline's heartbeat: its status, its metrics (NaN and
+// infinities left out) and its health details under "health."; names and values
+// with invalid UTF-8 are repaired and detail values cut at MaxDetailLen. A
+// panic in the pipeline's methods is reported as UNHEALTHY with the panic in
+// health.control_error rather than taking the daemon down. The request's
+// Metrics map belongs to hc: it is refilled by the next build.
+func (hc *hbCache) build(id string, p Pipeline, log *slog.Logger, name string) (req *flowctlv1.HeartbeatRequest) {
 	defer func() {
 		if r := recover(); r != nil {
-			log.Error("pipeline health or metrics panicked", "panic", fmt.Sprint(r))
+			log.Error("pipeline health or metrics panicked", "pipeline", name, "panic", fmt.Sprint(r))
 			req = &flowctlv1.HeartbeatRequest{
 				ServiceId: id,
 				Status:    flowctlv1.HealthStatus_HEALTH_STATUS_UNHEALTHY,
@@ -655,17 +762,58 @@ func heartbeatRequest(id string, p Pipeline, log *slog.Logger) (req *flowctlv1.H
 	st := HealthStatusOf(p)
 	metrics := p.GetMetrics()
 	details := p.GetHealthDetails()
-	m := make(map[string]string, len(metrics)+len(details))
+	if hc.metrics == nil {
+		hc.metrics = make(map[string]*hbText, len(metrics))
+		hc.details = make(map[string]*hbText, len(details))
+		hc.out = make(map[string]string, len(metrics)+len(details))
+	}
+	hc.round++
+	m := hc.out
+	clear(m)
 	for k, v := range metrics {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
 			continue
 		}
-		m[validUTF8(k)] = strconv.FormatFloat(v, 'f', -1, 64)
+		t := hc.metrics[k]
+		bits := math.Float64bits(v)
+		switch {
+		case t == nil:
+			t = &hbText{key: validUTF8(k), num: bits, text: strconv.FormatFloat(v, 'f', -1, 64)}
+			hc.metrics[k] = t
+		case t.num != bits:
+			t.num, t.text = bits, strconv.FormatFloat(v, 'f', -1, 64)
+		}
+		t.round = hc.round
+		m[t.key] = t.text
 	}
 	for k, v := range details {
-		m[HealthPrefix+validUTF8(k)] = truncate(validUTF8(v), MaxDetailLen)
+		t := hc.details[k]
+		switch {
+		case t == nil:
+			t = &hbText{key: HealthPrefix + validUTF8(k), str: v, text: truncate(validUTF8(v), MaxDetailLen)}
+			hc.details[k] = t
+		case t.str != v:
+			t.str, t.text = v, truncate(validUTF8(v), MaxDetailLen)
+		}
+		t.round = hc.round
+		m[t.key] = t.text
+	}
+	// Forget names the pipeline no longer reports (a new version's components).
+	if len(hc.metrics) > len(metrics) {
+		hc.prune(hc.metrics)
+	}
+	if len(hc.details) > len(details) {
+		hc.prune(hc.details)
 	}
 	return &flowctlv1.HeartbeatRequest{ServiceId: id, Status: st, Metrics: m}
+}
+
+func (hc *hbCache) prune(texts map[string]*hbText) {
+	for k, t := range texts {
+		if t.round != hc.round {
+			delete(texts, k)
+		}
+	}
 }
 
 // MaxDetailLen bounds a health detail value in a heartbeat (bytes); longer

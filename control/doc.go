@@ -16,6 +16,15 @@
 // flight at once. Attach and Detach never wait for the network: when the
 // control plane is unreachable pipelines keep running and the client retries.
 //
+// Heartbeats are cheap to send at scale (500 pipelines at a 1 s interval):
+// pipelines whose slots lie within a twentieth of the interval (at most
+// 100 ms) of each other go out together, slightly early, so they share the
+// wake-ups of the scheduler, its worker goroutines (reused, at most about
+// MaxConcurrent) and the connection; each pipeline's previous heartbeat is
+// kept so that unchanged metric and detail strings are reused; and
+// HeartbeatRequest is marshalled without protobuf-go's reflection over the
+// map (same bytes, sent as content-type application/grpc+proto).
+//
 // A heartbeat carries the pipeline's HealthStatus (StatusProvider.HealthState
 // if the pipeline implements it, else IsHealthy -> HEALTHY / UNHEALTHY), its
 // metrics as decimal strings (strconv.FormatFloat(v, 'f', -1, 64); NaN and

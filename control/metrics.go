@@ -1,6 +1,8 @@
 package control
 
 import (
+	"sync"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 )
@@ -16,6 +18,33 @@ type clientMetrics struct {
 	attached             prometheus.Gauge
 	registered           prometheus.Gauge
 	rpcDuration          *prometheus.HistogramVec
+
+	// rpcDuration's series per method, looked up on first use (not at start:
+	// a method never called has no series).
+	hbDuration, regDuration, unregDuration lazyObserver
+}
+
+// lazyObserver is one series of a vector, looked up once.
+type lazyObserver struct {
+	once sync.Once
+	obs  prometheus.Observer
+}
+
+func (l *lazyObserver) get(vec *prometheus.HistogramVec, label string) prometheus.Observer {
+	l.once.Do(func() { l.obs = vec.WithLabelValues(label) })
+	return l.obs
+}
+
+func (m *clientMetrics) heartbeatDuration() prometheus.Observer {
+	return m.hbDuration.get(m.rpcDuration, "Heartbeat")
+}
+
+func (m *clientMetrics) registerDuration() prometheus.Observer {
+	return m.regDuration.get(m.rpcDuration, "RegisterComponent")
+}
+
+func (m *clientMetrics) unregisterDuration() prometheus.Observer {
+	return m.unregDuration.get(m.rpcDuration, "UnregisterComponent")
 }
 
 func newClientMetrics(reg prometheus.Registerer) *clientMetrics {

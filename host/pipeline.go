@@ -187,14 +187,24 @@ func (p *Pipeline) Stats() []component.Stats {
 // pipeline.full_decodes and <kind>.<Name>.<key> for every component stat.
 func (p *Pipeline) GetMetrics() map[string]float64 {
 	in := p.Info()
-	m := map[string]float64{
-		"pipeline.uptime_seconds":    p.uptime(in).Seconds(),
-		"pipeline.current_ledger":    float64(in.CurrentLedger),
-		"pipeline.checkpoint_ledger": float64(in.Checkpoint),
-		"pipeline.restarts":          float64(in.Restarts),
-		"pipeline.generation":        float64(in.Generation),
-	}
 	r := p.currentRun()
+	// Each component's values as Stats() returns them, without the copy (only read here),
+	// gathered first so that the map is made at its final size.
+	var buf [8]map[string]float64
+	vals, n := buf[:0], 8
+	if r != nil {
+		now := p.h.opts.Now()
+		for _, c := range r.comps {
+			v, _ := c.values(now)
+			vals, n = append(vals, v), n+len(v)
+		}
+	}
+	m := make(map[string]float64, n)
+	m["pipeline.uptime_seconds"] = p.uptime(in).Seconds()
+	m["pipeline.current_ledger"] = float64(in.CurrentLedger)
+	m["pipeline.checkpoint_ledger"] = float64(in.Checkpoint)
+	m["pipeline.restarts"] = float64(in.Restarts)
+	m["pipeline.generation"] = float64(in.Generation)
 	if r == nil {
 		m["pipeline.component_count"] = float64(p.defComponentCount())
 		return m
@@ -202,12 +212,86 @@ func (p *Pipeline) GetMetrics() map[string]float64 {
 	m["pipeline.component_count"] = float64(len(r.comps))
 	m["pipeline.ledgers_processed"] = float64(r.processed.Load())
 	m["pipeline.full_decodes"] = float64(r.decodes.Load())
-	for _, s := range p.Stats() {
-		for k, v := range s.Values {
-			m[string(s.Kind)+"."+s.Name+"."+k] = v
+	for i, c := range r.comps {
+		names := namesOf(c.kind, c.name)
+		for k, v := range vals[i] {
+			m[names.name(k)] = v
 		}
 	}
 	return m
+}
+
+// flatNames memoizes the flat names of component stats and health details
+// ("source.FSBufferedStorageSourceAdapter.processed_ledgers", "LatestLedger_status"): every
+// heartbeat of every pipeline needs the same few, so they are built once rather than
+// allocated per call. They are few (component names times stat names) but come from config:
+// past maxFlatNames, new ones are built per call instead.
+var flatNames struct {
+	mu    sync.RWMutex
+	comps map[flatPrefix]*compNames
+	n     int // names held, over all comps
+}
+
+const maxFlatNames = 1 << 14
+
+// flatPrefix identifies a component's names: kind "" is its health detail (<name>_status).
+type flatPrefix struct {
+	kind component.Kind
+	name string
+}
+
+type compNames struct {
+	prefix flatPrefix
+	mu     sync.RWMutex
+	names  map[string]string // stat key -> flat name
+}
+
+func namesOf(kind component.Kind, name string) *compNames {
+	k := flatPrefix{kind, name}
+	flatNames.mu.RLock()
+	cn := flatNames.comps[k]
+	flatNames.mu.RUnlock()
+	if cn != nil {
+		return cn
+	}
+	flatNames.mu.Lock()
+	defer flatNames.mu.Unlock()
+	if cn = flatNames.comps[k]; cn == nil {
+		if flatNames.comps == nil {
+			flatNames.comps = make(map[flatPrefix]*compNames)
+		}
+		cn = &compNames{prefix: k, names: make(map[string]string)}
+		flatNames.comps[k] = cn
+	}
+	return cn
+}
+
+// name is the flat name of stat key k (<kind>.<name>.<k>), or the health detail name
+// (<name>_status) for the detail prefix.
+func (cn *compNames) name(k string) string {
+	cn.mu.RLock()
+	s, ok := cn.names[k]
+	cn.mu.RUnlock()
+	if ok {
+		return s
+	}
+	if cn.prefix.kind == "" {
+		s = cn.prefix.name + "_status"
+	} else {
+		s = string(cn.prefix.kind) + "." + cn.prefix.name + "." + k
+	}
+	flatNames.mu.Lock()
+	full := flatNames.n >= maxFlatNames
+	if !full {
+		flatNames.n++
+	}
+	flatNames.mu.Unlock()
+	if !full {
+		cn.mu.Lock()
+		cn.names[k] = s
+		cn.mu.Unlock()
+	}
+	return s
 }
 
 // defComponentCount counts the components of the applied definition.
@@ -260,17 +344,20 @@ func (p *Pipeline) IsHealthy() bool { return p.HealthState() == HealthHealthy }
 // running), last_error, status, restarts, generation, current_ledger and checkpoint.
 func (p *Pipeline) GetHealthDetails() map[string]string {
 	in := p.Info()
-	d := map[string]string{
-		"pipeline_id":    p.name,
-		"uptime":         p.uptime(in).Truncate(time.Second).String(),
-		"status":         in.Status,
-		"restarts":       strconv.Itoa(in.Restarts),
-		"generation":     strconv.FormatInt(in.Generation, 10),
-		"last_error":     in.LastError,
-		"current_ledger": strconv.FormatUint(uint64(in.CurrentLedger), 10),
-		"checkpoint":     strconv.FormatUint(uint64(in.Checkpoint), 10),
-	}
 	r := p.currentRun()
+	n := 9
+	if r != nil {
+		n += len(r.comps)
+	}
+	d := make(map[string]string, n)
+	d["pipeline_id"] = p.name
+	d["uptime"] = p.uptime(in).Truncate(time.Second).String()
+	d["status"] = in.Status
+	d["restarts"] = strconv.Itoa(in.Restarts)
+	d["generation"] = strconv.FormatInt(in.Generation, 10)
+	d["last_error"] = in.LastError
+	d["current_ledger"] = strconv.FormatUint(uint64(in.CurrentLedger), 10)
+	d["checkpoint"] = strconv.FormatUint(uint64(in.Checkpoint), 10)
 	if r == nil {
 		d["component_count"] = strconv.Itoa(p.defComponentCount())
 		return d
@@ -278,7 +365,7 @@ func (p *Pipeline) GetHealthDetails() map[string]string {
 	d["component_count"] = strconv.Itoa(len(r.comps))
 	now := p.h.opts.Now()
 	for _, c := range r.comps {
-		d[c.name+"_status"] = c.status(in.Status, now, r.startedAt, p.h.opts.StuckAfter)
+		d[namesOf("", c.name).name("")] = c.status(in.Status, now, r.startedAt, p.h.opts.StuckAfter)
 	}
 	return d
 }
@@ -305,15 +392,28 @@ func (c *comp) stuck(after time.Duration) string {
 
 // stats merges a component's own stats with the host-measured ones.
 func (c *comp) stats(now time.Time) component.Stats {
-	vals := map[string]float64{
-		"events_out": float64(c.out.Load()),
-		"errors":     float64(c.errs.Load()),
+	vals, updated := c.values(now)
+	return component.Stats{Kind: c.kind, Type: c.typ, Name: c.name, Values: maps.Clone(vals), Updated: updated}
+}
+
+// values is stats without the copy: vals must not be modified (it may become c.prev).
+func (c *comp) values(now time.Time) (vals map[string]float64, updated time.Time) {
+	var own map[string]float64
+	ownErr := false
+	sr, reports := c.impl.(component.StatsReporter)
+	if reports {
+		var err error
+		own, err = safeStats(sr)
+		ownErr = err != nil
 	}
+	vals = make(map[string]float64, len(own)+4)
+	vals["events_out"] = float64(c.out.Load())
+	vals["errors"] = float64(c.errs.Load())
 	if c.kind != component.KindSource {
 		vals["events_in"] = float64(c.in.Load())
 	}
-	if sr, ok := c.impl.(component.StatsReporter); ok {
-		if own, err := safeStats(sr); err == nil {
+	if reports {
+		if !ownErr {
 			maps.Copy(vals, own)
 		} else {
 			vals["stats_errors"] = 1
@@ -328,7 +428,7 @@ func (c *comp) stats(now time.Time) component.Stats {
 	if last := c.last.Load(); last != 0 && time.Unix(0, last).After(c.updated) {
 		c.updated = time.Unix(0, last)
 	}
-	return component.Stats{Kind: c.kind, Type: c.typ, Name: c.name, Values: maps.Clone(vals), Updated: c.updated}
+	return vals, c.updated
 }
 
 func (c *comp) health() string {
