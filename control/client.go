@@ -544,14 +544,21 @@ func (c *Client) start(ctx context.Context, e *entry) {
 }
 
 // worker runs job, then the jobs handed to it while it waits idle, until ctx
-// (Run's) is done. Workers are reused because a new goroutine per exchange
-// grows its stack through the gRPC call path every time. There are at most
-// about MaxConcurrent of them: a new one starts only when none is idle.
+// (Run's) is done or it has been idle for two heartbeat intervals (so that a
+// burst, e.g. many pipelines attached at once, leaves no idle goroutines behind).
+// Workers are reused because a new goroutine per exchange grows its stack
+// through the gRPC call path every time. There are at most about MaxConcurrent
+// of them: a new one starts only when none is idle.
 func (c *Client) worker(ctx context.Context, job func()) {
+	idle := time.NewTimer(2 * c.cfg.HeartbeatInterval)
+	defer idle.Stop()
 	for {
 		job()
+		idle.Reset(2 * c.cfg.HeartbeatInterval)
 		select {
 		case job = <-c.work:
+		case <-idle.C:
+			return
 		case <-ctx.Done():
 			return
 		}
