@@ -77,12 +77,9 @@ type ContractData struct {
 // NewContractData is the ContractData constructor.
 func NewContractData(cfg map[string]any, env component.Env) (component.Processor, error) {
 	var c contractDataConfig
-	if err := component.Decode(cfg, &c); err != nil {
-		return nil, fmt.Errorf("ContractData: %w", err)
-	}
-	net, err := c.resolve(env.Network)
+	net, err := decodeConfig("ContractData", cfg, env, &c)
 	if err != nil {
-		return nil, fmt.Errorf("ContractData: %w", err)
+		return nil, err
 	}
 	p := &ContractData{net: net, now: clock(env), stats: newCounters("processed_ledgers", "changes_found",
 		"created", "updated", "removed", "restored", "changes_filtered", "last_ledger", "last_processed_time")}

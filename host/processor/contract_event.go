@@ -87,12 +87,9 @@ type ContractEvent struct {
 // NewContractEvent is the ContractEvent constructor.
 func NewContractEvent(cfg map[string]any, env component.Env) (component.Processor, error) {
 	var c contractEventConfig
-	if err := component.Decode(cfg, &c); err != nil {
-		return nil, fmt.Errorf("ContractEvent: %w", err)
-	}
-	net, err := c.resolve(env.Network)
+	net, err := decodeConfig("ContractEvent", cfg, env, &c)
 	if err != nil {
-		return nil, fmt.Errorf("ContractEvent: %w", err)
+		return nil, err
 	}
 	p := &ContractEvent{net: net, includeFailed: c.IncludeFailed == nil || *c.IncludeFailed, now: clock(env),
 		stats: newCounters("processed_ledgers", "events_found", "successful_events", "failed_events",

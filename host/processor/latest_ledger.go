@@ -58,12 +58,9 @@ type LatestLedger struct {
 // NewLatestLedger is the LatestLedger constructor (config: network | network_passphrase).
 func NewLatestLedger(cfg map[string]any, env component.Env) (component.Processor, error) {
 	var c latestLedgerConfig
-	if err := component.Decode(cfg, &c); err != nil {
-		return nil, fmt.Errorf("LatestLedger: %w", err)
-	}
-	net, err := c.resolve(env.Network)
+	net, err := decodeConfig("LatestLedger", cfg, env, &c)
 	if err != nil {
-		return nil, fmt.Errorf("LatestLedger: %w", err)
+		return nil, err
 	}
 	return &LatestLedger{net: net, now: clock(env),
 		stats: newCounters("processed_ledgers", "last_ledger", "last_processed_time", "transactions", "operations")}, nil

@@ -165,12 +165,9 @@ type FilterPayments struct {
 // NewFilterPayments is the FilterPayments constructor.
 func NewFilterPayments(cfg map[string]any, env component.Env) (component.Processor, error) {
 	var c filterPaymentsConfig
-	if err := component.Decode(cfg, &c); err != nil {
-		return nil, fmt.Errorf("FilterPayments: %w", err)
-	}
-	net, err := c.resolve(env.Network)
+	net, err := decodeConfig("FilterPayments", cfg, env, &c)
 	if err != nil {
-		return nil, fmt.Errorf("FilterPayments: %w", err)
+		return nil, err
 	}
 	f, err := c.build()
 	if err != nil {
@@ -381,12 +378,9 @@ type TransformToAppPayment struct {
 // NewTransformToAppPayment is the TransformToAppPayment constructor.
 func NewTransformToAppPayment(cfg map[string]any, env component.Env) (component.Processor, error) {
 	var c transformToAppPaymentConfig
-	if err := component.Decode(cfg, &c); err != nil {
-		return nil, fmt.Errorf("TransformToAppPayment: %w", err)
-	}
-	net, err := c.resolve(env.Network)
+	net, err := decodeConfig("TransformToAppPayment", cfg, env, &c)
 	if err != nil {
-		return nil, fmt.Errorf("TransformToAppPayment: %w", err)
+		return nil, err
 	}
 	f, err := c.build()
 	if err != nil {

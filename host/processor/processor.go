@@ -106,6 +106,22 @@ func (c networkConfig) resolve(pipelineNetwork string) (netID, error) {
 	return fromPass, nil
 }
 
+// decodeConfig decodes a processor's config strictly into c (a pointer to its config struct,
+// which embeds networkConfig) and resolves the network it names, or else the pipeline's.
+// Errors start with the processor's type name.
+func decodeConfig(typeName string, cfg map[string]any, env component.Env, c interface {
+	resolve(pipelineNetwork string) (netID, error)
+}) (netID, error) {
+	if err := component.Decode(cfg, c); err != nil {
+		return netID{}, fmt.Errorf("%s: %w", typeName, err)
+	}
+	net, err := c.resolve(env.Network)
+	if err != nil {
+		return netID{}, fmt.Errorf("%s: %w", typeName, err)
+	}
+	return net, nil
+}
+
 // wellKnownPassphrase maps a network name (pubnet|mainnet|public, testnet, futurenet) to its
 // passphrase.
 func wellKnownPassphrase(name string) (netID, bool) {

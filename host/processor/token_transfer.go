@@ -80,12 +80,9 @@ type TokenTransfer struct {
 // NewTokenTransfer is the TokenTransfer constructor.
 func NewTokenTransfer(cfg map[string]any, env component.Env) (component.Processor, error) {
 	var c tokenTransferConfig
-	if err := component.Decode(cfg, &c); err != nil {
-		return nil, fmt.Errorf("TokenTransfer: %w", err)
-	}
-	net, err := c.resolve(env.Network)
+	net, err := decodeConfig("TokenTransfer", cfg, env, &c)
 	if err != nil {
-		return nil, fmt.Errorf("TokenTransfer: %w", err)
+		return nil, err
 	}
 	p := &TokenTransfer{net: net, now: clock(env), stats: newCounters("processed_ledgers", "events_found",
 		"events_filtered", "transfer_events", "mint_events", "burn_events", "clawback_events", "fee_events",
