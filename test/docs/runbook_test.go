@@ -13,7 +13,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,8 +20,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -30,6 +27,7 @@ import (
 
 	"github.com/withobsrvr/cdpd/deploy/refs"
 	"github.com/withobsrvr/cdpd/test/fixture"
+	"github.com/withobsrvr/cdpd/test/testproc"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -115,7 +113,7 @@ const (
 type rig struct {
 	root, bin, conf, state, out, ds string
 	httpAddr, cpAddr                string
-	cdpd, cp                        *proc
+	cdpd, cp                        *testproc.Proc
 }
 
 func TestRunbook(t *testing.T) {
@@ -188,9 +186,9 @@ func TestRunbook(t *testing.T) {
 
 	// Shutdown as the runbook describes it: SIGTERM drains, unregisters, exits 0 and leaves the
 	// checkpoints the platform blocks refer to.
-	code, err := r.cdpd.stop(45 * time.Second)
+	code, err := r.cdpd.Stop(45 * time.Second)
 	if err != nil || code != 0 {
-		t.Errorf("cdpd after SIGTERM: exit %d, %v\n%s", code, err, tail(r.cdpd.Output(), 3000))
+		t.Errorf("cdpd after SIGTERM: exit %d, %v\n%s", code, err, testproc.Tail(r.cdpd.Output(), 3000))
 	}
 	if out, err := r.flowctl("list"); err != nil || strings.TrimSpace(out) != "" {
 		t.Errorf("after cdpd stopped, the control plane still lists services (%v):\n%s", err, out)
@@ -207,12 +205,8 @@ func startRig(t *testing.T, root string) *rig {
 	tmp := t.TempDir()
 	r := &rig{root: root, bin: filepath.Join(tmp, "bin"), conf: filepath.Join(tmp, "conf"),
 		state: filepath.Join(tmp, "state"), out: filepath.Join(tmp, "out"), ds: filepath.Join(tmp, "datastore")}
-	for _, b := range []struct{ name, pkg string }{{"cdpd", "./daemon/cmd/cdpd"}, {"flowctl", "./control/cmd/flowctl"}} {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(r.bin, b.name), b.pkg)
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("building %s: %v\n%s", b.pkg, err, out)
-		}
+	if _, err := testproc.Build(r.bin, testproc.BuildOptions{}); err != nil {
+		t.Fatal(err)
 	}
 	if _, err := fixture.Build(r.ds, fixture.Options{Count: 30}); err != nil {
 		t.Fatal(err)
@@ -230,25 +224,18 @@ func startRig(t *testing.T, root string) *rig {
 			t.Fatal(err)
 		}
 	}
-	cpPort := freePort(t)
+	cpPort := testproc.FreePort(t)
 	r.cpAddr = "127.0.0.1:" + strconv.Itoa(cpPort)
 	r.cp = start(t, "flowctl-server", nil, filepath.Join(r.bin, "flowctl"), "server", "--address", "127.0.0.1",
 		"--port", strconv.Itoa(cpPort), "--no-persistence", "--heartbeat-ttl", "10s", "--janitor-interval", "1s")
-	eventually(t, 20*time.Second, "control plane listening", func() (bool, string) {
-		c, err := net.DialTimeout("tcp", r.cpAddr, time.Second)
-		if err != nil {
-			return false, err.Error()
-		}
-		c.Close()
-		return true, ""
-	})
-	r.httpAddr = "127.0.0.1:" + strconv.Itoa(freePort(t))
+	testproc.WaitTCP(t, 20*time.Second, "control plane listening", r.cpAddr)
+	r.httpAddr = "127.0.0.1:" + strconv.Itoa(testproc.FreePort(t))
 	r.cdpd = start(t, "cdpd", []string{
 		"FLOWCTL_ENDPOINT=" + r.cpAddr, "CDPD_HTTP_ADDR=" + r.httpAddr, "CDPD_CONFIG_DIR=" + r.conf,
 		"CDPD_STATE_DIR=" + r.state, "CDPD_HEARTBEAT_INTERVAL=1s", "CDPD_DRAIN_TIMEOUT=10s",
 		"CDP_DATASTORE=" + r.ds, "CDP_OUT=" + r.out,
 	}, filepath.Join(r.bin, "cdpd"))
-	eventually(t, 30*time.Second, "cdpd ready with every example pipeline registered", func() (bool, string) {
+	testproc.Eventually(t, 30*time.Second, "cdpd ready with every example pipeline registered", func() (bool, string) {
 		if c := r.status("GET", "/readyz"); c != 200 {
 			return false, fmt.Sprintf("/readyz %d", c)
 		}
@@ -336,7 +323,7 @@ func (r *rig) runBlock(t *testing.T, where string, b block, provided map[string]
 		code = ee.ExitCode()
 	}
 	if code != b.WantExit {
-		t.Errorf("%s: exit %d, want %d\n%s\n--- output ---\n%s\n--- cdpd (last 2 KiB) ---\n%s", where, code, b.WantExit, b.Text, out.String(), tail(r.cdpd.Output(), 2048))
+		t.Errorf("%s: exit %d, want %d\n%s\n--- output ---\n%s\n--- cdpd (last 2 KiB) ---\n%s", where, code, b.WantExit, b.Text, out.String(), testproc.Tail(r.cdpd.Output(), 2048))
 		return
 	}
 	t.Logf("%s: exit %d in %s", where, code, time.Since(start).Round(time.Millisecond))
@@ -613,98 +600,10 @@ func TestShellWords(t *testing.T) {
 	}
 }
 
-// --- processes ---
-
-func freePort(t testing.TB) int {
+// start starts a binary with the runbook's own variables (CDPD_*, FLOWCTL_*, CDP_*) removed
+// from the test's environment, so that only env sets them.
+func start(t *testing.T, name string, env []string, bin string, args ...string) *testproc.Proc {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	mu   sync.Mutex
-	out  bytes.Buffer
-	done chan struct{}
-}
-
-func (p *proc) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.Write(b)
-}
-
-func (p *proc) Output() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.String()
-}
-
-func start(t *testing.T, name string, env []string, bin string, args ...string) *proc {
-	t.Helper()
-	p := &proc{name: name, done: make(chan struct{})}
-	p.cmd = exec.Command(bin, args...)
-	var base []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if !strings.HasPrefix(k, "CDPD_") && !strings.HasPrefix(k, "FLOWCTL_") && !strings.HasPrefix(k, "CDP_") {
-			base = append(base, kv)
-		}
-	}
-	p.cmd.Env = append(base, env...)
-	p.cmd.Stdout, p.cmd.Stderr = p, p
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", name, err)
-	}
-	go func() { _ = p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-		if t.Failed() {
-			t.Logf("--- %s output (last 4 KiB) ---\n%s", name, tail(p.Output(), 4096))
-		}
-	})
-	return p
-}
-
-// stop sends SIGTERM and returns the exit code.
-func (p *proc) stop(timeout time.Duration) (int, error) {
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-		return p.cmd.ProcessState.ExitCode(), nil
-	case <-time.After(timeout):
-		return -1, fmt.Errorf("%s did not exit within %s of SIGTERM", p.name, timeout)
-	}
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return s[len(s)-n:]
-	}
-	return s
-}
-
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	last := ""
-	for time.Now().Before(deadline) {
-		ok, msg := cond()
-		if ok {
-			return
-		}
-		last = msg
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("%s: not true within %s (last: %s)", what, timeout, last)
+	return testproc.Cmd{Name: name, Bin: bin, Args: args, Env: env,
+		DropEnvPrefixes: []string{"CDPD_", "FLOWCTL_", "CDP_"}}.Start(t)
 }

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/withobsrvr/cdpd/test/testproc"
 )
 
 // flowctl runs the CLI against cp and returns its output and exit code.
@@ -69,14 +71,14 @@ func TestFlowctlWithCdpd(t *testing.T) {
 	hook := newWebhook(t)
 	conf, state := t.TempDir(), t.TempDir()
 	late := filepath.Join(t.TempDir(), "late-datastore")
-	writeFile(t, filepath.Join(conf, "steady.yaml"), latestYAML("steady"))
-	writeFile(t, filepath.Join(conf, "flaky.yaml"), strings.Replace(latestYAML("flaky"), ds.Dir, late, 1))
+	testproc.WriteFile(t, filepath.Join(conf, "steady.yaml"), latestYAML("steady"))
+	testproc.WriteFile(t, filepath.Join(conf, "flaky.yaml"), strings.Replace(latestYAML("flaky"), ds.Dir, late, 1))
 	if out, code := cp.flowctl(t, "alert", "create", "--service", "cdp-flaky", "--condition", "status != healthy", "--webhook", hook.srv.URL); code != 0 {
 		t.Fatalf("alert create: %d %s", code, out)
 	}
 	startDaemon(t, conf, state, cp.addr)
 
-	eventually(t, 20*time.Second, "flaky reported unhealthy", func() (bool, string) {
+	testproc.Eventually(t, 20*time.Second, "flaky reported unhealthy", func() (bool, string) {
 		out, code := cp.flowctl(t, "health", "cdp-flaky")
 		return code == 1 && strings.Contains(out, "✗ cdp-flaky is unhealthy"), out
 	})
@@ -84,7 +86,7 @@ func TestFlowctlWithCdpd(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "✓ cdp-steady is healthy") {
 		t.Errorf("health of steady: %d %q", code, out)
 	}
-	eventually(t, 20*time.Second, "one firing delivered", func() (bool, string) {
+	testproc.Eventually(t, 20*time.Second, "one firing delivered", func() (bool, string) {
 		s := hook.states()
 		return len(s) == 1 && s[0] == "cdp-flaky:firing", strings.Join(s, ",")
 	})
@@ -93,7 +95,7 @@ func TestFlowctlWithCdpd(t *testing.T) {
 	if err := os.Symlink(ds.Dir, late); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 60*time.Second, "flaky healthy again", func() (bool, string) {
+	testproc.Eventually(t, 60*time.Second, "flaky healthy again", func() (bool, string) {
 		out, code := cp.flowctl(t, "health", "cdp-flaky")
 		return code == 0, out
 	})
@@ -117,7 +119,7 @@ func TestFlowctlWithCdpd(t *testing.T) {
 			t.Errorf("status table has no healthy cdp-pipeline row for %s:\n%s", id, table)
 		}
 	}
-	eventually(t, 20*time.Second, "one resolve delivered", func() (bool, string) {
+	testproc.Eventually(t, 20*time.Second, "one resolve delivered", func() (bool, string) {
 		s := hook.states()
 		return len(s) == 2 && s[1] == "cdp-flaky:resolved", strings.Join(s, ",")
 	})

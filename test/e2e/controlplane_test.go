@@ -6,6 +6,8 @@ import (
 	"sort"
 	"testing"
 	"time"
+
+	"github.com/withobsrvr/cdpd/test/testproc"
 )
 
 // TestControlPlaneRestartEmpty: the control plane dies and comes back with an empty registry;
@@ -14,14 +16,14 @@ func TestControlPlaneRestartEmpty(t *testing.T) {
 	cp := startControlPlane(t, 0)
 	conf, state := t.TempDir(), t.TempDir()
 	for _, n := range []string{"one", "two", "three"} {
-		writeFile(t, filepath.Join(conf, n+".yaml"), latestYAML(n))
+		testproc.WriteFile(t, filepath.Join(conf, n+".yaml"), latestYAML(n))
 	}
 	d := startDaemon(t, conf, state, cp.addr)
 	wantRegistered(t, cp, "cdp-one", "cdp-two", "cdp-three")
 	before := d.pipelines(t)
 
-	cp.kill()
-	eventually(t, 10*time.Second, "cdpd notices the control plane is gone", func() (bool, string) {
+	cp.Kill()
+	testproc.Eventually(t, 10*time.Second, "cdpd notices the control plane is gone", func() (bool, string) {
 		for _, p := range d.pipelines(t) {
 			if p.Registered {
 				return false, p.Name + " still registered"
@@ -46,13 +48,13 @@ func TestControlPlaneRestartEmpty(t *testing.T) {
 // TestStartWithoutControlPlane: cdpd starts while the control plane is down; pipelines run, and
 // they are registered once it is up.
 func TestStartWithoutControlPlane(t *testing.T) {
-	port := freePort(t)
+	port := testproc.FreePort(t)
 	conf, state := t.TempDir(), t.TempDir()
 	for _, n := range []string{"early", "bird"} {
-		writeFile(t, filepath.Join(conf, n+".yaml"), latestYAML(n))
+		testproc.WriteFile(t, filepath.Join(conf, n+".yaml"), latestYAML(n))
 	}
 	d := startDaemon(t, conf, state, fmt.Sprintf("127.0.0.1:%d", port))
-	eventually(t, 30*time.Second, "pipelines run without a control plane", func() (bool, string) {
+	testproc.Eventually(t, 30*time.Second, "pipelines run without a control plane", func() (bool, string) {
 		var behind []string
 		for _, p := range d.pipelines(t) {
 			if p.CurrentLedger != ds.Last {

@@ -4,7 +4,6 @@
 package e2e
 
 import (
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,43 +12,24 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/withobsrvr/cdpd/test/fixture"
+	"github.com/withobsrvr/cdpd/test/testproc"
 )
 
 // ds is the fixture datastore shared by the tests (read only).
 var ds *fixture.Datastore
 
 func TestMain(m *testing.M) {
-	flag.Parse()
-	if testing.Short() {
-		fmt.Println("e2e: skipped in -short mode")
-		os.Exit(0)
-	}
-	dir, err := os.MkdirTemp("", "cdpd-e2e-")
-	if err != nil {
-		panic(err)
-	}
-	code := func() int {
-		defer os.RemoveAll(dir)
+	testproc.Main(m, "e2e", func(dir string) error {
 		if err := buildBinaries(dir); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
+			return err
 		}
+		var err error
 		if ds, err = fixture.Build(filepath.Join(dir, "datastore"), fixture.Options{Count: 20}); err != nil {
-			fmt.Fprintln(os.Stderr, "building the fixture datastore:", err)
-			return 1
+			return fmt.Errorf("building the fixture datastore: %w", err)
 		}
-		return m.Run()
-	}()
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+		return nil
+	})
 }
 
 // latestYAML is a pipeline following the datastore tip: LatestLedger -> StdoutConsumer.
@@ -71,17 +51,6 @@ func latestYAML(name string) string {
 `, name, ds.Dir, fixture.Ledger58752000)
 }
 
-func writeFile(t testing.TB, path, content string) {
-	t.Helper()
-	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
-	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func registeredNames(cp *controlPlane, t testing.TB) []string {
 	var out []string
 	for id, c := range cp.list(t) {
@@ -96,7 +65,7 @@ func registeredNames(cp *controlPlane, t testing.TB) []string {
 func wantRegistered(t *testing.T, cp *controlPlane, want ...string) {
 	t.Helper()
 	sort.Strings(want)
-	eventually(t, 20*time.Second, fmt.Sprintf("control plane lists %v", want), func() (bool, string) {
+	testproc.Eventually(t, 20*time.Second, fmt.Sprintf("control plane lists %v", want), func() (bool, string) {
 		got := registeredNames(cp, t)
 		return strings.Join(got, ",") == strings.Join(want, ","), strings.Join(got, ",")
 	})
@@ -108,13 +77,13 @@ func TestDaemonLifecycle(t *testing.T) {
 	cp := startControlPlane(t, 0)
 	conf, state := t.TempDir(), t.TempDir()
 	for _, n := range []string{"alpha", "beta", "gamma"} {
-		writeFile(t, filepath.Join(conf, n+".yaml"), latestYAML(n))
+		testproc.WriteFile(t, filepath.Join(conf, n+".yaml"), latestYAML(n))
 	}
 	d := startDaemon(t, conf, state, cp.addr)
 
 	// Three pipelines -> three services, each with its own id, metrics and health details.
 	wantRegistered(t, cp, "cdp-alpha", "cdp-beta", "cdp-gamma")
-	eventually(t, 20*time.Second, "every pipeline heartbeats metrics and health details", func() (bool, string) {
+	testproc.Eventually(t, 20*time.Second, "every pipeline heartbeats metrics and health details", func() (bool, string) {
 		for id, c := range cp.list(t) {
 			m := c.GetMetrics()
 			if m["pipeline.uptime_seconds"] == "" || m["health.pipeline_id"] == "" || m["processor.LatestLedger.processed_ledgers"] == "" {
@@ -123,10 +92,10 @@ func TestDaemonLifecycle(t *testing.T) {
 		}
 		return true, ""
 	})
-	if n := tcpConnsTo(t, d.cmd.Process.Pid, cp.port); n != 1 {
+	if n := testproc.TCPConnsTo(t, d.Pid(), cp.port); n != 1 {
 		t.Errorf("cdpd holds %d connections to the control plane, want 1", n)
 	}
-	eventually(t, 30*time.Second, "every pipeline reaches the datastore tip", func() (bool, string) {
+	testproc.Eventually(t, 30*time.Second, "every pipeline reaches the datastore tip", func() (bool, string) {
 		for _, p := range d.pipelines(t) {
 			if p.CurrentLedger != ds.Last {
 				return false, fmt.Sprintf("%s at %d, tip %d", p.Name, p.CurrentLedger, ds.Last)
@@ -136,9 +105,9 @@ func TestDaemonLifecycle(t *testing.T) {
 	})
 
 	// Hot-add: a fourth file is registered and processing.
-	writeFile(t, filepath.Join(conf, "delta.yaml"), latestYAML("delta"))
+	testproc.WriteFile(t, filepath.Join(conf, "delta.yaml"), latestYAML("delta"))
 	wantRegistered(t, cp, "cdp-alpha", "cdp-beta", "cdp-gamma", "cdp-delta")
-	eventually(t, 30*time.Second, "delta processes ledgers", func() (bool, string) {
+	testproc.Eventually(t, 30*time.Second, "delta processes ledgers", func() (bool, string) {
 		p := d.pipelines(t)["delta"]
 		return p.CurrentLedger == ds.Last, fmt.Sprintf("%+v", p)
 	})
@@ -146,8 +115,8 @@ func TestDaemonLifecycle(t *testing.T) {
 	// Edit one: only it restarts; the others' generation, uptime and counters keep going.
 	before := d.pipelines(t)
 	time.Sleep(1100 * time.Millisecond) // so that a continuing uptime is visibly larger
-	writeFile(t, filepath.Join(conf, "beta.yaml"), strings.Replace(latestYAML("beta"), "config: {}\n  consumers", "config: {}\n  restart: always\n  consumers", 1))
-	eventually(t, 20*time.Second, "beta's edit applied", func() (bool, string) {
+	testproc.WriteFile(t, filepath.Join(conf, "beta.yaml"), strings.Replace(latestYAML("beta"), "config: {}\n  consumers", "config: {}\n  restart: always\n  consumers", 1))
+	testproc.Eventually(t, 20*time.Second, "beta's edit applied", func() (bool, string) {
 		p := d.pipelines(t)["beta"]
 		return p.Generation == before["beta"].Generation+1, fmt.Sprintf("generation %d", p.Generation)
 	})
@@ -166,9 +135,9 @@ func TestDaemonLifecycle(t *testing.T) {
 	}
 
 	// Broken file: an error in the log and the API, nothing else changes.
-	writeFile(t, filepath.Join(conf, "broken.yaml"), "pipeline:\n  name: broken\n  source: [not, a, map\n")
-	eventually(t, 10*time.Second, "broken file reported", func() (bool, string) {
-		_, body := httpGet(d.http + "/api/v1/errors")
+	testproc.WriteFile(t, filepath.Join(conf, "broken.yaml"), "pipeline:\n  name: broken\n  source: [not, a, map\n")
+	testproc.Eventually(t, 10*time.Second, "broken file reported", func() (bool, string) {
+		_, body := testproc.HTTPGet(d.http + "/api/v1/errors")
 		return strings.Contains(body, "broken.yaml"), body
 	})
 	if !strings.Contains(d.Output(), "broken.yaml") {
@@ -186,7 +155,7 @@ func TestDaemonLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantRegistered(t, cp, "cdp-alpha", "cdp-beta", "cdp-delta")
-	eventually(t, 10*time.Second, "gamma gone from the API and /metrics", func() (bool, string) {
+	testproc.Eventually(t, 10*time.Second, "gamma gone from the API and /metrics", func() (bool, string) {
 		_, in := d.pipelines(t)["gamma"]
 		return !in && !strings.Contains(d.metrics(t), `pipeline="gamma"`), ""
 	})
@@ -195,7 +164,7 @@ func TestDaemonLifecycle(t *testing.T) {
 	}
 
 	// SIGTERM: exit 0, every pipeline unregistered, checkpoints written.
-	code, err := d.stop(30 * time.Second)
+	code, err := d.Stop(30 * time.Second)
 	if err != nil || code != 0 {
 		t.Fatalf("cdpd after SIGTERM: code %d, %v", code, err)
 	}

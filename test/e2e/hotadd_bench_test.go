@@ -6,6 +6,8 @@ import (
 	"sort"
 	"testing"
 	"time"
+
+	"github.com/withobsrvr/cdpd/test/testproc"
 )
 
 // BenchmarkHotAdd measures the time from a pipeline file renamed into the config directory to
@@ -20,8 +22,8 @@ func BenchmarkHotAdd(b *testing.B) {
 		for n := 0; n < 20; n++ {
 			name := fmt.Sprintf("hot%02d", n)
 			start := time.Now()
-			writeFile(b, filepath.Join(conf, name+".yaml"), latestYAML(name))
-			eventually(b, 20*time.Second, name+" registered", func() (bool, string) {
+			testproc.WriteFile(b, filepath.Join(conf, name+".yaml"), latestYAML(name))
+			testproc.Eventually(b, 20*time.Second, name+" registered", func() (bool, string) {
 				_, ok := cp.list(b)["cdp-"+name]
 				return ok, ""
 			})

@@ -26,6 +26,7 @@ import (
 	"github.com/withobsrvr/cdpd/control/flowctlv1"
 	"github.com/withobsrvr/cdpd/test/fixture"
 	"github.com/withobsrvr/cdpd/test/reliability/hostile"
+	"github.com/withobsrvr/cdpd/test/testproc"
 )
 
 // vmRSS is the resident set size of process pid in bytes (VmRSS of /proc/<pid>/status).
@@ -157,11 +158,11 @@ func runHostileConfigFiles(t *testing.T, count int, seed uint64) {
 	steady := []string{"steady-a", "steady-b", "steady-c"}
 	valid := func(name string) string { return pipelineYAML(PipelineSpec{Name: name, Path: ds.Dir}) }
 	for _, n := range steady {
-		writeFile(t, filepath.Join(conf, n+".yaml"), valid(n))
+		testproc.WriteFile(t, filepath.Join(conf, n+".yaml"), valid(n))
 	}
 	d := startDaemon(t, DaemonOptions{ConfDir: conf})
 	appendLedgers(t, ds, 300*time.Millisecond)
-	eventually(t, 60*time.Second, "steady pipelines running", func() (bool, string) {
+	testproc.Eventually(t, 60*time.Second, "steady pipelines running", func() (bool, string) {
 		ps := d.Pipelines(t)
 		for _, n := range steady {
 			if ps[n].Status != "running" || ps[n].CurrentLedger < fixture.Ledger58752000+4 {
@@ -221,9 +222,9 @@ func runHostileConfigFiles(t *testing.T, count int, seed uint64) {
 	t.Logf("dropped %d entries of %d kinds in %s (and %d FIFO/file swaps of swap.yaml)", len(cases), len(kinds), written.Round(time.Millisecond), swaps)
 
 	var errs []configError
-	eventually(t, 3*time.Minute, "every hostile file reported", func() (bool, string) {
+	testproc.Eventually(t, 3*time.Minute, "every hostile file reported", func() (bool, string) {
 		if d.Exited() {
-			t.Fatalf("cdpd exited: %v", d.err)
+			t.Fatalf("cdpd exited: %v", d.Err())
 		}
 		errs = d.configErrors(t)
 		got := map[string]int{}
@@ -248,17 +249,17 @@ func runHostileConfigFiles(t *testing.T, count int, seed uint64) {
 	}
 
 	// The watcher still sees changes (it is not stuck on a FIFO or a bomb).
-	writeFile(t, filepath.Join(conf, "sentinel.yaml"), "pipeline: {name: sentinel, source: [\n")
+	testproc.WriteFile(t, filepath.Join(conf, "sentinel.yaml"), "pipeline: {name: sentinel, source: [\n")
 	sentinelStart := time.Now()
 	// Every change rescans and re-parses the whole directory: the bound grows with its size
 	// (30 s per 500 hostile files under the race detector).
-	eventually(t, time.Duration(max(count/500, 1))*30*time.Second, "a file written after the hostile ones reported", func() (bool, string) {
+	testproc.Eventually(t, time.Duration(max(count/500, 1))*30*time.Second, "a file written after the hostile ones reported", func() (bool, string) {
 		return strings.Contains(d.Errors(t), "sentinel.yaml"), ""
 	})
 	sentinelLatency := time.Since(sentinelStart)
 
 	// The steady pipelines were not touched and kept going; nothing else runs.
-	eventually(t, 60*time.Second, "steady pipelines keep processing", func() (bool, string) {
+	testproc.Eventually(t, 60*time.Second, "steady pipelines keep processing", func() (bool, string) {
 		now := d.Pipelines(t)
 		for _, n := range steady {
 			if now[n].CurrentLedger <= before[n].CurrentLedger {
@@ -302,7 +303,7 @@ func runHostileConfigFiles(t *testing.T, count int, seed uint64) {
 	for _, f := range []string{"swap.yaml", "sentinel.yaml"} {
 		_ = os.Remove(filepath.Join(conf, f))
 	}
-	eventually(t, 60*time.Second, "errors cleared once the files are gone", func() (bool, string) {
+	testproc.Eventually(t, 60*time.Second, "errors cleared once the files are gone", func() (bool, string) {
 		errs := d.configErrors(t)
 		return len(errs) == 0, fmt.Sprintf("%d errors left", len(errs))
 	})

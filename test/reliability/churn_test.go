@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/withobsrvr/cdpd/test/testproc"
 )
 
 // TestChurn is the `make test` variant: 200 cycles across 50 files while 10 pipelines run
@@ -74,7 +76,7 @@ func runChurn(t *testing.T, cycles int, seed uint64) {
 	for i := 0; i < 10; i++ {
 		n := fmt.Sprintf("steady-%02d", i)
 		steady = append(steady, n)
-		writeFile(t, filepath.Join(conf, n+".yaml"), pipelineYAML(PipelineSpec{Name: n, Path: ds.Dir}))
+		testproc.WriteFile(t, filepath.Join(conf, n+".yaml"), pipelineYAML(PipelineSpec{Name: n, Path: ds.Dir}))
 	}
 	d := startDaemon(t, DaemonOptions{ConfDir: conf, Endpoint: cp.Addr})
 	ids := func(names []string) []string {
@@ -103,11 +105,11 @@ func runChurn(t *testing.T, cycles int, seed uint64) {
 		case !ok:
 			adds++
 			present[i] = 0
-			writeFile(t, path, pipelineYAML(PipelineSpec{Name: name, Path: ds.Dir}))
+			testproc.WriteFile(t, path, pipelineYAML(PipelineSpec{Name: name, Path: ds.Dir}))
 		case rng.IntN(2) == 0:
 			edits++
 			present[i] = rev + 1
-			writeFile(t, path, pipelineYAML(PipelineSpec{Name: name, Path: ds.Dir, Extra: fmt.Sprintf("  description: revision %d", rev+1)}))
+			testproc.WriteFile(t, path, pipelineYAML(PipelineSpec{Name: name, Path: ds.Dir, Extra: fmt.Sprintf("  description: revision %d", rev+1)}))
 		default:
 			removes++
 			delete(present, i)
@@ -146,7 +148,7 @@ func runChurn(t *testing.T, cycles int, seed uint64) {
 	// whose shadow memory is never unmapped, and the Go runtime returns freed pages slowly;
 	// 200 cycles took it from 318 to 763 MiB while the heap in use fell from 73 to 52 MiB.
 	var after churnFigures
-	eventually(t, 60*time.Second, "figures back at the baseline", func() (bool, string) {
+	testproc.Eventually(t, 60*time.Second, "figures back at the baseline", func() (bool, string) {
 		after = d.figures(t)
 		ok := after.goroutines <= base.goroutines+10 && after.fds <= base.fds+5 &&
 			after.rss <= base.rss+768<<20 && after.heap <= base.heap+64<<20 &&
@@ -171,9 +173,9 @@ func waitHosted(t *testing.T, d *daemonProc, names []string, timeout time.Durati
 	t.Helper()
 	want := append([]string(nil), names...)
 	sort.Strings(want)
-	eventually(t, timeout, fmt.Sprintf("cdpd hosts exactly %d pipelines", len(want)), func() (bool, string) {
+	testproc.Eventually(t, timeout, fmt.Sprintf("cdpd hosts exactly %d pipelines", len(want)), func() (bool, string) {
 		if d.Exited() {
-			t.Fatalf("cdpd exited: %v", d.err)
+			t.Fatalf("cdpd exited: %v", d.Err())
 		}
 		var got []string
 		for n, p := range d.Pipelines(t) {

@@ -16,6 +16,7 @@ import (
 	"github.com/withobsrvr/cdpd/control"
 	"github.com/withobsrvr/cdpd/control/flowctlv1"
 	"github.com/withobsrvr/cdpd/control/server"
+	"github.com/withobsrvr/cdpd/test/testproc"
 )
 
 // Control-plane faults (issue 9 part 1). One cdpd hosts three pipelines that follow a datastore
@@ -100,7 +101,7 @@ func waitBack(t *testing.T, cp string, since time.Time) time.Duration {
 		ids[i] = control.ServiceID("", n)
 	}
 	var at time.Time
-	eventually(t, backBound+20*time.Second, "every pipeline heartbeating to the control plane at "+cp, func() (bool, string) {
+	testproc.Eventually(t, backBound+20*time.Second, "every pipeline heartbeating to the control plane at "+cp, func() (bool, string) {
 		l := listServices(t, cp)
 		for _, id := range ids {
 			s, ok := l[id]
@@ -239,12 +240,12 @@ func (s *slowServer) Close() {
 
 // TestControlPlaneFaults: see the top of this file.
 func TestControlPlaneFaults(t *testing.T) {
-	port := freePort(t)
+	port := testproc.FreePort(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	ds := newDatastore(t, 5)
 	conf := t.TempDir()
 	for _, n := range cpPipelines {
-		writeFile(t, filepath.Join(conf, n+".yaml"), pipelineYAML(PipelineSpec{Name: n, Path: ds.Dir,
+		testproc.WriteFile(t, filepath.Join(conf, n+".yaml"), pipelineYAML(PipelineSpec{Name: n, Path: ds.Dir,
 			Processors: []string{"{type: LatestLedger, config: {}}"}}))
 	}
 	app := startAppender(t, ds, appendEvery)
@@ -266,7 +267,7 @@ func TestControlPlaneFaults(t *testing.T) {
 
 	// Unreachable at start: nothing listens on the endpoint.
 	d := startDaemon(t, DaemonOptions{ConfDir: conf, Endpoint: addr})
-	eventually(t, 30*time.Second, "pipelines reach the tip without a control plane", func() (bool, string) {
+	testproc.Eventually(t, 30*time.Second, "pipelines reach the tip without a control plane", func() (bool, string) {
 		ps := d.Pipelines(t)
 		for _, n := range cpPipelines {
 			if ps[n].CurrentLedger < ds.Last {
@@ -373,7 +374,7 @@ func TestControlPlaneFaults(t *testing.T) {
 	}
 
 	// One connection to the control plane, whatever happened before.
-	if n := tcpConnsTo(t, d.Pid(), port); n != 1 {
+	if n := testproc.TCPConnsTo(t, d.Pid(), port); n != 1 {
 		t.Errorf("cdpd holds %d connections to the control plane after the faults, want 1", n)
 	}
 	ids := cp.Registered(t)

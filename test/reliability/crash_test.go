@@ -31,6 +31,7 @@ import (
 	"github.com/withobsrvr/cdpd/host/processor"
 	"github.com/withobsrvr/cdpd/test/fixture"
 	"github.com/withobsrvr/cdpd/test/pgtest"
+	"github.com/withobsrvr/cdpd/test/testproc"
 )
 
 // crashLedgers is the size of the range every crash run writes.
@@ -130,7 +131,7 @@ func (e *crashEnv) run(t *testing.T, n int, moments []killMoment) {
 		}
 	}
 	dsn := e.createDB(t, fmt.Sprintf("crash_run_%d", n))
-	writeFile(t, filepath.Join(conf, "crash.yaml"), crashYAML(e.ds.Dir, e.end, dsn, out))
+	testproc.WriteFile(t, filepath.Join(conf, "crash.yaml"), crashYAML(e.ds.Dir, e.end, dsn, out))
 
 	for i, m := range moments {
 		d := startDaemon(t, DaemonOptions{ConfDir: conf, StateDir: state, NoWaitReady: true})
@@ -145,9 +146,9 @@ func (e *crashEnv) run(t *testing.T, n int, moments []killMoment) {
 			n, i+1, m, resumed, pl, pe)
 	}
 	d := startDaemon(t, DaemonOptions{ConfDir: conf, StateDir: state})
-	eventually(t, 3*time.Minute, fmt.Sprintf("run %d: both pipelines complete", n), func() (bool, string) {
+	testproc.Eventually(t, 3*time.Minute, fmt.Sprintf("run %d: both pipelines complete", n), func() (bool, string) {
 		if d.Exited() {
-			t.Fatalf("cdpd exited: %v", d.err)
+			t.Fatalf("cdpd exited: %v", d.Err())
 		}
 		ps := d.Pipelines(t)
 		for _, name := range []string{"crash-ledgers", "crash-events"} {
@@ -192,7 +193,7 @@ func waitLedger(t *testing.T, d *daemonProc, pipeline string, ledger uint32) {
 	deadline := time.Now().Add(2 * time.Minute)
 	for time.Now().Before(deadline) {
 		if d.Exited() {
-			t.Fatalf("cdpd exited before the kill: %v", d.err)
+			t.Fatalf("cdpd exited before the kill: %v", d.Err())
 		}
 		resp, err := c.Get(d.HTTP + "/api/v1/pipelines/" + pipeline)
 		if err == nil {

@@ -3,40 +3,33 @@
 // flowctl), starts them on loopback ports and breaks things: the control plane, pipelines,
 // their datastores, the config directory, the process itself.
 //
-// This file is the shared harness (TestMain and helpers) of every test file in the package.
-// Its API is stable; other files only add to it:
+// This file is the package's harness (TestMain and helpers) of every test file in the package;
+// the process plumbing they share with test/e2e and test/docs is test/testproc. Its API is
+// stable; other files only add to it:
 //
 //	bins.cdpd, bins.flowctl                       binaries built once (race detector on)
 //	sharedDS                                      a read-only fixture datastore (20 ledgers)
 //	newDatastore(t, count) *fixture.Datastore     a private datastore (for Append / removal)
-//	freePort(t) int
-//	startProc(t, name, env, bin, args...) *proc   output captured; killed at cleanup
-//	  p.Output(), p.Pid(), p.Kill(), p.Stop(timeout) (SIGTERM), p.Exited()
-//	eventually(t, timeout, what, cond)            poll every 100 ms
+//	startProc(t, name, env, bin, args...) *proc   a testproc.Proc logging 6 KiB of output on failure
+//	  p.Output(), p.Pid(), p.Kill(), p.Stop(timeout) (SIGTERM), p.Exited(), p.Err()
 //	startControlPlane(t, CPOptions{...}) *controlPlane
 //	  cp.Addr, cp.Port, cp.List(t), cp.Registered(t), cp.History(t, id), cp.Kill(), ...
 //	startDaemon(t, DaemonOptions{...}) *daemonProc
 //	  d.HTTP, d.Pipelines(t), d.Pipeline(t, name), d.Get(path), d.Metrics(t), d.Errors(t)
 //	flowctl(t, cpAddr, args...) (stdout string, exitCode int)
-//	writeFile(t, path, content)                   atomic (temp + rename)
 //	pipelineYAML(PipelineSpec{...}) string
-//	tcpConnsTo(t, pid, port), listenAddrs(t, pid)
+//
+// From testproc: FreePort, Eventually (poll every 100 ms), WriteFile (atomic: temp + rename),
+// HTTPGet, TCPConnsTo, ListenAddrs, Tail.
 //
 // Timing: every wait is bounded; tests print what they measured (t.Logf) and assert ratios or
 // generous bounds, never tight absolute times. Long variants run only with CDPD_SOAK=1.
 package reliability
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/hex"
 	"encoding/json"
-	"flag"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -44,17 +37,16 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/withobsrvr/cdpd/control/cdpdv1"
 	"github.com/withobsrvr/cdpd/control/flowctlv1"
 	"github.com/withobsrvr/cdpd/test/fixture"
+	"github.com/withobsrvr/cdpd/test/testproc"
 )
 
 // bins holds the binaries built once by TestMain.
@@ -68,67 +60,18 @@ var sharedDS *fixture.Datastore
 func soak() bool { return os.Getenv("CDPD_SOAK") == "1" }
 
 func TestMain(m *testing.M) {
-	flag.Parse()
-	if testing.Short() {
-		fmt.Println("reliability: skipped in -short mode")
-		os.Exit(0)
-	}
-	dir, err := os.MkdirTemp("", "cdpd-reliability-")
-	if err != nil {
-		panic(err)
-	}
-	code := func() int {
-		defer os.RemoveAll(dir)
-		if err := buildBinaries(dir); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		if sharedDS, err = fixture.Build(filepath.Join(dir, "datastore"), fixture.Options{Count: 20}); err != nil {
-			fmt.Fprintln(os.Stderr, "building the fixture datastore:", err)
-			return 1
-		}
-		return m.Run()
-	}()
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-// buildBinaries builds cdpd (with the fault-injection components) and flowctl, both with the
-// race detector, in parallel.
-func buildBinaries(dir string) error {
-	builds := []struct{ out, pkg, tags string }{
-		{filepath.Join(dir, "cdpd"), "github.com/withobsrvr/cdpd/daemon/cmd/cdpd", "faultinject"},
-		{filepath.Join(dir, "flowctl"), "github.com/withobsrvr/cdpd/control/cmd/flowctl", ""},
-	}
-	errs := make([]error, len(builds))
-	var wg sync.WaitGroup
-	for i, b := range builds {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			args := []string{"build", "-race", "-o", b.out}
-			if b.tags != "" {
-				args = append(args, "-tags", b.tags)
-			}
-			cmd := exec.Command("go", append(args, b.pkg)...)
-			if out, err := cmd.CombinedOutput(); err != nil {
-				errs[i] = fmt.Errorf("building %s: %v\n%s", b.pkg, err, out)
-			}
-		}()
-	}
-	wg.Wait()
-	for _, err := range errs {
+	testproc.Main(m, "reliability", func(dir string) error {
+		// cdpd with the fault-injection components, both with the race detector.
+		b, err := testproc.Build(dir, testproc.BuildOptions{Race: true, CDPDTags: []string{"faultinject"}})
 		if err != nil {
 			return err
 		}
-	}
-	bins.cdpd, bins.flowctl = builds[0].out, builds[1].out
-	return nil
+		bins.cdpd, bins.flowctl = b.CDPD, b.Flowctl
+		if sharedDS, err = fixture.Build(filepath.Join(dir, "datastore"), fixture.Options{Count: 20}); err != nil {
+			return fmt.Errorf("building the fixture datastore: %w", err)
+		}
+		return nil
+	})
 }
 
 // newDatastore builds a private fixture datastore of count ledgers from 58752000.
@@ -141,130 +84,14 @@ func newDatastore(t testing.TB, count int) *fixture.Datastore {
 	return ds
 }
 
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// proc is a started binary whose output (stdout and stderr) is kept for assertions and
-// failure messages.
-type proc struct {
-	t    testing.TB
-	name string
-	cmd  *exec.Cmd
-	mu   sync.Mutex
-	out  bytes.Buffer
-	done chan struct{}
-	err  error
-}
-
-func (p *proc) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.Write(b)
-}
-
-// Output is everything the process printed so far.
-func (p *proc) Output() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.String()
-}
-
-// Pid is the process id.
-func (p *proc) Pid() int { return p.cmd.Process.Pid }
-
-// Exited reports whether the process has exited.
-func (p *proc) Exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
+// proc is a started binary (testproc.Proc: Output, Pid, Kill, Stop, Exited, Err).
+type proc = testproc.Proc
 
 // startProc starts bin with args and env (added to the test's environment); the process is
-// killed at cleanup and its output's tail logged when the test failed.
+// killed at cleanup and the last 6 KiB of its output logged when the test failed.
 func startProc(t testing.TB, name string, env []string, bin string, args ...string) *proc {
 	t.Helper()
-	p := &proc{t: t, name: name, done: make(chan struct{})}
-	p.cmd = exec.Command(bin, args...)
-	p.cmd.Env = append(os.Environ(), env...)
-	p.cmd.Stdout, p.cmd.Stderr = p, p
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", name, err)
-	}
-	go func() { p.err = p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		p.Kill()
-		if t.Failed() {
-			t.Logf("--- %s output (last 6 KiB) ---\n%s", name, tail(p.Output(), 6144))
-		}
-	})
-	return p
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return s[len(s)-n:]
-	}
-	return s
-}
-
-// Kill sends SIGKILL and waits for the exit (no-op when already exited).
-func (p *proc) Kill() {
-	if p.Exited() {
-		return
-	}
-	_ = p.cmd.Process.Kill()
-	<-p.done
-}
-
-// Stop sends SIGTERM and waits for the exit; it returns the exit code.
-func (p *proc) Stop(timeout time.Duration) (int, error) {
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-		return p.cmd.ProcessState.ExitCode(), nil
-	case <-time.After(timeout):
-		return -1, fmt.Errorf("%s did not exit within %s of SIGTERM", p.name, timeout)
-	}
-}
-
-// eventually polls cond every 100 ms until it holds or the timeout passes (then the test
-// fails with what and the last message of cond).
-func eventually(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	last := ""
-	for time.Now().Before(deadline) {
-		ok, msg := cond()
-		if ok {
-			return
-		}
-		last = msg
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("%s: not true within %s (last: %s)", what, timeout, last)
-}
-
-// waitTCP waits until addr accepts TCP connections.
-func waitTCP(t testing.TB, addr string, timeout time.Duration) {
-	t.Helper()
-	eventually(t, timeout, addr+" listening", func() (bool, string) {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err != nil {
-			return false, err.Error()
-		}
-		c.Close()
-		return true, ""
-	})
+	return testproc.Cmd{Name: name, Bin: bin, Args: args, Env: env, TailBytes: 6144}.Start(t)
 }
 
 // CPOptions configure startControlPlane.
@@ -288,7 +115,7 @@ type controlPlane struct {
 func startControlPlane(t testing.TB, o CPOptions) *controlPlane {
 	t.Helper()
 	if o.Port == 0 {
-		o.Port = freePort(t)
+		o.Port = testproc.FreePort(t)
 	}
 	if o.HeartbeatTTL == 0 {
 		o.HeartbeatTTL = 5 * time.Second
@@ -306,7 +133,7 @@ func startControlPlane(t testing.TB, o CPOptions) *controlPlane {
 	args = append(args, o.Extra...)
 	p := startProc(t, "flowctl-server", o.Env, bins.flowctl, args...)
 	cp := &controlPlane{proc: p, Addr: fmt.Sprintf("127.0.0.1:%d", o.Port), Port: o.Port, opts: o}
-	waitTCP(t, cp.Addr, 30*time.Second)
+	testproc.WaitTCP(t, 30*time.Second, cp.Addr+" listening", cp.Addr)
 	return cp
 }
 
@@ -371,7 +198,7 @@ func (cp *controlPlane) WaitRegistered(t testing.TB, timeout time.Duration, want
 	start := time.Now()
 	w := append([]string(nil), want...)
 	sort.Strings(w)
-	eventually(t, timeout, fmt.Sprintf("control plane %s lists %v", cp.Addr, w), func() (bool, string) {
+	testproc.Eventually(t, timeout, fmt.Sprintf("control plane %s lists %v", cp.Addr, w), func() (bool, string) {
 		got := cp.Registered(t)
 		return strings.Join(got, ",") == strings.Join(w, ","), strings.Join(got, ",")
 	})
@@ -433,7 +260,7 @@ func startDaemon(t testing.TB, o DaemonOptions) *daemonProc {
 	httpAddr := o.HTTPAddr
 	switch httpAddr {
 	case "":
-		httpAddr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		httpAddr = fmt.Sprintf("127.0.0.1:%d", testproc.FreePort(t))
 		args = append(args, "--http-addr", httpAddr)
 	case "-":
 		httpAddr = ""
@@ -452,31 +279,19 @@ func startDaemon(t testing.TB, o DaemonOptions) *daemonProc {
 		d.HTTP = "http://" + httpAddr
 	}
 	if !o.NoWaitReady && d.HTTP != "" {
-		eventually(t, 60*time.Second, "cdpd ready", func() (bool, string) {
+		testproc.Eventually(t, 60*time.Second, "cdpd ready", func() (bool, string) {
 			if p.Exited() {
-				t.Fatalf("cdpd exited: %v\n%s", p.err, tail(p.Output(), 4096))
+				t.Fatalf("cdpd exited: %v\n%s", p.Err(), testproc.Tail(p.Output(), 4096))
 			}
-			code, body := httpGet(d.HTTP + "/readyz")
+			code, body := testproc.HTTPGet(d.HTTP + "/readyz")
 			return code == 200, fmt.Sprintf("%d %s", code, body)
 		})
 	}
 	return d
 }
 
-// httpGet returns the status code and body of GET url (0 and the error text when it failed).
-func httpGet(url string) (int, string) {
-	c := http.Client{Timeout: 10 * time.Second}
-	resp, err := c.Get(url)
-	if err != nil {
-		return 0, err.Error()
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
-
 // Get is GET d.HTTP+path.
-func (d *daemonProc) Get(path string) (int, string) { return httpGet(d.HTTP + path) }
+func (d *daemonProc) Get(path string) (int, string) { return testproc.HTTPGet(d.HTTP + path) }
 
 // pipelineStatus mirrors daemon.PipelineStatus (decoded from the API, as a client would).
 type pipelineStatus struct {
@@ -573,18 +388,6 @@ func flowctlStatusJSON(t testing.TB, cpAddr, id string) (map[string]any, string)
 	return m, out
 }
 
-// writeFile writes content to path atomically (temp file in the same directory + rename).
-func writeFile(t testing.TB, path, content string) {
-	t.Helper()
-	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
-	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // PipelineSpec describes a pipeline file for pipelineYAML.
 type PipelineSpec struct {
 	Name string
@@ -635,84 +438,6 @@ func pipelineYAML(s PipelineSpec) string {
 		}
 	}
 	return b.String()
-}
-
-// socketInodes returns the socket inodes of process pid's file descriptors.
-func socketInodes(t testing.TB, pid int) map[string]bool {
-	t.Helper()
-	inodes := map[string]bool{}
-	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
-	if err != nil {
-		t.Fatalf("reading fds of %d: %v", pid, err)
-	}
-	for _, fd := range fds {
-		link, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name()))
-		if err == nil && strings.HasPrefix(link, "socket:[") {
-			inodes[strings.TrimSuffix(strings.TrimPrefix(link, "socket:["), "]")] = true
-		}
-	}
-	return inodes
-}
-
-// procNetTCP calls fn with the fields of every line of /proc/net/tcp and /proc/net/tcp6.
-func procNetTCP(t testing.TB, fn func(file string, fields []string)) {
-	t.Helper()
-	for _, file := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
-		f, err := os.Open(file)
-		if err != nil {
-			continue // no IPv6
-		}
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			fn(file, strings.Fields(sc.Text()))
-		}
-		f.Close()
-	}
-}
-
-// tcpConnsTo counts the established TCP connections of process pid to 127.0.0.1:port.
-func tcpConnsTo(t testing.TB, pid, port int) int {
-	t.Helper()
-	inodes := socketInodes(t, pid)
-	want := fmt.Sprintf("0100007F:%04X", port)
-	n := 0
-	procNetTCP(t, func(_ string, f []string) {
-		// sl local_address rem_address st ... inode (index 9); st 01 = ESTABLISHED
-		if len(f) > 9 && f[2] == want && f[3] == "01" && inodes[f[9]] {
-			n++
-		}
-	})
-	return n
-}
-
-// listenAddrs returns the addresses ("ip:port") process pid listens on (TCP, v4 and v6).
-func listenAddrs(t testing.TB, pid int) []string {
-	t.Helper()
-	inodes := socketInodes(t, pid)
-	var out []string
-	procNetTCP(t, func(file string, f []string) {
-		if len(f) > 9 && f[3] == "0A" && inodes[f[9]] { // 0A = LISTEN
-			out = append(out, decodeProcAddr(f[1]))
-		}
-	})
-	sort.Strings(out)
-	return out
-}
-
-// decodeProcAddr turns /proc/net/tcp's "0100007F:1F90" (little-endian words) into
-// "127.0.0.1:8080" (and the IPv6 form into "[...]:port").
-func decodeProcAddr(s string) string {
-	hostHex, portHex, _ := strings.Cut(s, ":")
-	port, _ := strconv.ParseUint(portHex, 16, 16)
-	raw, err := hex.DecodeString(hostHex)
-	if err != nil {
-		return s
-	}
-	// every 4-byte word is in host (little-endian) order
-	for i := 0; i+4 <= len(raw); i += 4 {
-		raw[i], raw[i+1], raw[i+2], raw[i+3] = raw[i+3], raw[i+2], raw[i+1], raw[i]
-	}
-	return net.JoinHostPort(net.IP(raw).String(), strconv.FormatUint(port, 10))
 }
 
 // ledgerOf is the current ledger of a pipeline in a snapshot (0 when it is not listed).

@@ -11,6 +11,7 @@ import (
 
 	"github.com/withobsrvr/cdpd/control"
 	"github.com/withobsrvr/cdpd/test/fixture"
+	"github.com/withobsrvr/cdpd/test/testproc"
 )
 
 // Pipeline faults (issue 9 part 2). One cdpd, one control plane, six pipelines on datastores
@@ -64,7 +65,7 @@ func waitReported(t *testing.T, cp, pipeline string, timeout time.Duration, caus
 	id := control.ServiceID("", pipeline)
 	start := time.Now()
 	var v flowctlView
-	eventually(t, timeout, fmt.Sprintf("flowctl status %s shows %v with %q", id, statuses, cause), func() (bool, string) {
+	testproc.Eventually(t, timeout, fmt.Sprintf("flowctl status %s shows %v with %q", id, statuses, cause), func() (bool, string) {
 		var raw string
 		v, raw = flowctlStatus(t, cp, id)
 		ok := false
@@ -121,7 +122,7 @@ func TestPipelineFaults(t *testing.T) {
 	}
 	for n, s := range files {
 		s.Name = n
-		writeFile(t, filepath.Join(conf, n+".yaml"), pipelineYAML(s))
+		testproc.WriteFile(t, filepath.Join(conf, n+".yaml"), pipelineYAML(s))
 	}
 	cp := startControlPlane(t, CPOptions{})
 	dm := startDaemon(t, DaemonOptions{ConfDir: conf, Endpoint: cp.Addr, DrainTimeout: drainTimeout,
@@ -180,7 +181,7 @@ func TestPipelineFaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	back := time.Now()
-	eventually(t, 60*time.Second, "vanish healthy again", func() (bool, string) {
+	testproc.Eventually(t, 60*time.Second, "vanish healthy again", func() (bool, string) {
 		v, raw := flowctlStatus(t, cp.Addr, control.ServiceID("", "vanish"))
 		return v.Status == "healthy", raw
 	})
@@ -188,7 +189,7 @@ func TestPipelineFaults(t *testing.T) {
 	if _, err := fixture.Append(vanishDS.Dir, 2); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "vanish follows the datastore again", func() (bool, string) {
+	testproc.Eventually(t, 30*time.Second, "vanish follows the datastore again", func() (bool, string) {
 		p, _ := dm.Pipeline(t, "vanish")
 		return p.CurrentLedger >= vanishDS.Last+2, fmt.Sprintf("at %d", p.CurrentLedger)
 	})
@@ -201,14 +202,14 @@ func TestPipelineFaults(t *testing.T) {
 	}
 	removed := time.Now()
 	time.Sleep(300 * time.Millisecond) // the removal is under way
-	writeFile(t, filepath.Join(conf, "steady-b.yaml"), pipelineYAML(PipelineSpec{Name: "steady-b", Path: live.Dir, Extra: "  restart: always"}))
+	testproc.WriteFile(t, filepath.Join(conf, "steady-b.yaml"), pipelineYAML(PipelineSpec{Name: "steady-b", Path: live.Dir, Extra: "  restart: always"}))
 	edited := time.Now()
-	eventually(t, drainTimeout+10*time.Second, "steady-b's edit applied", func() (bool, string) {
+	testproc.Eventually(t, drainTimeout+10*time.Second, "steady-b's edit applied", func() (bool, string) {
 		p, _ := dm.Pipeline(t, "steady-b")
 		return p.Generation > bGen, fmt.Sprintf("generation %d", p.Generation)
 	})
 	applyTook := time.Since(edited)
-	eventually(t, drainTimeout+15*time.Second, "the blocker's drain ends", func() (bool, string) {
+	testproc.Eventually(t, drainTimeout+15*time.Second, "the blocker's drain ends", func() (bool, string) {
 		_, in := dm.Pipeline(t, "blocker")
 		return !in, "still listed"
 	})
@@ -229,7 +230,7 @@ func TestPipelineFaults(t *testing.T) {
 
 	// The steady pipelines never restarted (steady-b only by its edit) and kept advancing.
 	tip := app.Tip()
-	eventually(t, 30*time.Second, "steady pipelines at the tip", func() (bool, string) {
+	testproc.Eventually(t, 30*time.Second, "steady pipelines at the tip", func() (bool, string) {
 		ps := dm.Pipelines(t)
 		return ps["steady-a"].CurrentLedger >= tip && ps["steady-b"].CurrentLedger >= tip,
 			fmt.Sprintf("a %d b %d tip %d", ps["steady-a"].CurrentLedger, ps["steady-b"].CurrentLedger, tip)

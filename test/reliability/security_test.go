@@ -13,6 +13,7 @@ import (
 	"github.com/withobsrvr/cdpd/control"
 	"github.com/withobsrvr/cdpd/control/tlsutil"
 	"github.com/withobsrvr/cdpd/daemon"
+	"github.com/withobsrvr/cdpd/test/testproc"
 )
 
 // Security (issue 9 part 6): the HTTP server binds to loopback by default; secrets expanded
@@ -38,17 +39,17 @@ func TestHTTPDefaultLoopback(t *testing.T) {
 		l.Close()
 	}
 	conf := t.TempDir()
-	writeFile(t, filepath.Join(conf, "p.yaml"), pipelineYAML(PipelineSpec{Name: "loopback"}))
+	testproc.WriteFile(t, filepath.Join(conf, "p.yaml"), pipelineYAML(PipelineSpec{Name: "loopback"}))
 	if _, set := os.LookupEnv("CDPD_HTTP_ADDR"); set {
 		t.Skip("CDPD_HTTP_ADDR is set in the test environment: the default cannot be observed")
 	}
 	d := startDaemon(t, DaemonOptions{ConfDir: conf, HTTPAddr: "-"})
 	var addrs []string
-	eventually(t, 30*time.Second, "cdpd listening", func() (bool, string) {
+	testproc.Eventually(t, 30*time.Second, "cdpd listening", func() (bool, string) {
 		if d.Exited() {
-			t.Fatalf("cdpd exited: %s", tail(d.Output(), 2048))
+			t.Fatalf("cdpd exited: %s", testproc.Tail(d.Output(), 2048))
 		}
-		addrs = listenAddrs(t, d.Pid())
+		addrs = testproc.ListenAddrs(t, d.Pid())
 		return len(addrs) > 0, "no listening socket yet"
 	})
 	t.Logf("cdpd listens on %v", addrs)
@@ -99,28 +100,28 @@ func TestSecretsNeverLeak(t *testing.T) {
 	for k, v := range secrets {
 		env = append(env, k+"="+v)
 	}
-	pgPort := freePort(t) // nothing listens there
+	pgPort := testproc.FreePort(t) // nothing listens there
 	conf := t.TempDir()
 	pg := fmt.Sprintf("{type: SaveToPostgreSQL, config: {host: 127.0.0.1, port: %d, database: cdp, username: cdp, password: \"${RELI_PG_PASSWORD}\", connect_timeout: 2}}", pgPort)
-	writeFile(t, filepath.Join(conf, "pg.yaml"), pipelineYAML(PipelineSpec{Name: "pgsink", Consumers: []string{pg}}))
-	writeFile(t, filepath.Join(conf, "badnum.yaml"), pipelineYAML(PipelineSpec{Name: "badnum",
+	testproc.WriteFile(t, filepath.Join(conf, "pg.yaml"), pipelineYAML(PipelineSpec{Name: "pgsink", Consumers: []string{pg}}))
+	testproc.WriteFile(t, filepath.Join(conf, "badnum.yaml"), pipelineYAML(PipelineSpec{Name: "badnum",
 		Processors: []string{"{type: FaultInjector, config: {mode: pass, every: \"${RELI_BAD_NUMBER}\"}}"}}))
-	writeFile(t, filepath.Join(conf, "badnet.yaml"), strings.Replace(pipelineYAML(PipelineSpec{Name: "badnet"}),
+	testproc.WriteFile(t, filepath.Join(conf, "badnet.yaml"), strings.Replace(pipelineYAML(PipelineSpec{Name: "badnet"}),
 		"network: pubnet", "network: \"${RELI_BAD_NETWORK}\"", 1))
-	writeFile(t, filepath.Join(conf, "badtype.yaml"), pipelineYAML(PipelineSpec{Name: "badtype",
+	testproc.WriteFile(t, filepath.Join(conf, "badtype.yaml"), pipelineYAML(PipelineSpec{Name: "badtype",
 		Processors: []string{"{type: \"${RELI_BAD_TYPE}\", config: {}}"}}))
-	writeFile(t, filepath.Join(conf, "badyaml.yaml"), pipelineYAML(PipelineSpec{Name: "badyaml",
+	testproc.WriteFile(t, filepath.Join(conf, "badyaml.yaml"), pipelineYAML(PipelineSpec{Name: "badyaml",
 		Processors: []string{"{type: LatestLedger, config: {network: ${RELI_BAD_YAML}}}"}}))
-	writeFile(t, filepath.Join(conf, "edited.yaml"), pipelineYAML(PipelineSpec{Name: "edited"}))
+	testproc.WriteFile(t, filepath.Join(conf, "edited.yaml"), pipelineYAML(PipelineSpec{Name: "edited"}))
 
 	cp := startControlPlane(t, CPOptions{})
 	d := startDaemon(t, DaemonOptions{ConfDir: conf, Endpoint: cp.Addr, Env: env,
 		Args: []string{"--log-level", "debug"}})
 	cp.WaitRegistered(t, 30*time.Second, control.ServiceID("", "pgsink"), control.ServiceID("", "edited"))
 	// The bad edit of a running pipeline: the old version keeps running, the error is reported.
-	writeFile(t, filepath.Join(conf, "edited.yaml"), pipelineYAML(PipelineSpec{Name: "edited",
+	testproc.WriteFile(t, filepath.Join(conf, "edited.yaml"), pipelineYAML(PipelineSpec{Name: "edited",
 		Processors: []string{"{type: FaultInjector, config: {mode: pass, after: \"${RELI_BAD_EDIT}\"}}"}}))
-	eventually(t, 20*time.Second, "every broken file reported and the sink failing", func() (bool, string) {
+	testproc.Eventually(t, 20*time.Second, "every broken file reported and the sink failing", func() (bool, string) {
 		errs := d.Errors(t)
 		for _, f := range []string{"badnum.yaml", "badnet.yaml", "badtype.yaml", "badyaml.yaml", "edited.yaml"} {
 			if !strings.Contains(errs, f) {
@@ -131,7 +132,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 		return p.LastError != "", "pgsink has no error yet"
 	})
 	// Let a few heartbeats carry the errors to the control plane.
-	eventually(t, 20*time.Second, "pgsink's error heartbeated", func() (bool, string) {
+	testproc.Eventually(t, 20*time.Second, "pgsink's error heartbeated", func() (bool, string) {
 		s := cp.List(t)[control.ServiceID("", "pgsink")]
 		return s.GetMetrics()["health.last_error"] != "", "no health.last_error yet"
 	})
@@ -182,7 +183,7 @@ func TestMTLSWrongCA(t *testing.T) {
 	}
 	cp := startControlPlane(t, CPOptions{Extra: []string{"--tls-cert", a.ServerCertFile, "--tls-key", a.ServerKeyFile, "--tls-ca-cert", a.CAFile}})
 	conf := t.TempDir()
-	writeFile(t, filepath.Join(conf, "p.yaml"), pipelineYAML(PipelineSpec{Name: "tls"}))
+	testproc.WriteFile(t, filepath.Join(conf, "p.yaml"), pipelineYAML(PipelineSpec{Name: "tls"}))
 	tlsEnv := func(cert, key, ca string) []string {
 		return []string{"FLOWCTL_TLS_CERT=" + cert, "FLOWCTL_TLS_KEY=" + key, "FLOWCTL_TLS_CA=" + ca}
 	}
@@ -197,7 +198,7 @@ func TestMTLSWrongCA(t *testing.T) {
 		return flowctl(t, cp.Addr, "list", "-o", "json", "--tls-cert", a.ClientCertFile, "--tls-key", a.ClientKeyFile, "--tls-ca-cert", a.CAFile)
 	}
 	goodID := control.ServiceID("good", "tls")
-	eventually(t, 30*time.Second, "the cdpd with the right certificates registers", func() (bool, string) {
+	testproc.Eventually(t, 30*time.Second, "the cdpd with the right certificates registers", func() (bool, string) {
 		out, code := list()
 		return code == 0 && strings.Contains(out, goodID), out
 	})
