@@ -3,19 +3,15 @@ package source
 import (
 	"bytes"
 	"context"
-	"fmt"
-	"io"
-	"net"
 	"net/http/httptest"
-	"strings"
 	"testing"
 
-	"github.com/fsouza/fake-gcs-server/fakestorage"
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	"github.com/withobsrvr/cdpd/host/component"
 	"github.com/withobsrvr/cdpd/test/fixture"
+	"github.com/withobsrvr/cdpd/test/fixture/gcsemu"
 )
 
 // The object stores run in-process on 127.0.0.1 with the fixture datastore uploaded under a
@@ -23,34 +19,7 @@ import (
 
 func TestGCSBucket(t *testing.T) {
 	ds := buildFixture(t, fixture.Options{Count: 3, LedgersPerFile: 2})
-	objs, err := ds.Objects()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var initial []fakestorage.Object
-	for key, b := range objs {
-		initial = append(initial, fakestorage.Object{
-			ObjectAttrs: fakestorage.ObjectAttrs{BucketName: "ledgers", Name: "pubnet/" + key},
-			Content:     b,
-		})
-	}
-	// The Go client reads objects through the XML API path (/<bucket>/<object>), which the fake
-	// serves on its PublicHost: that has to be the server's own address, so pick a free port.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
-	srv, err := fakestorage.NewServerWithOptions(fakestorage.Options{
-		InitialObjects: initial, Scheme: "http", Host: "127.0.0.1", Port: uint16(port), //nolint:gosec // a port
-		PublicHost: fmt.Sprintf("127.0.0.1:%d", port), Writer: io.Discard,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Stop()
-	t.Setenv("STORAGE_EMULATOR_HOST", strings.TrimPrefix(srv.URL(), "http://"))
+	gcsemu.Serve(t, ds, "ledgers", "pubnet")
 
 	for _, typeName := range []string{"GCSBufferedStorageSourceAdapter", "BufferedStorageSourceAdapter"} {
 		env, _, decodes := testEnv(t)

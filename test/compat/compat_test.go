@@ -9,7 +9,6 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -17,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fsouza/fake-gcs-server/fakestorage"
 	"github.com/parquet-go/parquet-go"
 	"github.com/stellar/go-stellar-sdk/ingest"
 	"github.com/stellar/go-stellar-sdk/network"
@@ -29,42 +27,13 @@ import (
 	"github.com/withobsrvr/cdpd/host/component"
 	"github.com/withobsrvr/cdpd/loader"
 	"github.com/withobsrvr/cdpd/test/fixture"
+	"github.com/withobsrvr/cdpd/test/fixture/gcsemu"
 )
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m,
 		// process-wide goroutines of the GCS client's dependencies, started once on first use
 		goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"))
-}
-
-// gcsWith serves the datastore's files from an in-process GCS emulator on 127.0.0.1 under
-// bucket "ledgers", prefix "pubnet", and points the GCS client at it.
-func gcsWith(t *testing.T, ds *fixture.Datastore) {
-	t.Helper()
-	objs, err := ds.Objects()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var initial []fakestorage.Object
-	for key, b := range objs {
-		initial = append(initial, fakestorage.Object{
-			ObjectAttrs: fakestorage.ObjectAttrs{BucketName: "ledgers", Name: "pubnet/" + key}, Content: b})
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
-	srv, err := fakestorage.NewServerWithOptions(fakestorage.Options{
-		InitialObjects: initial, Scheme: "http", Host: "127.0.0.1", Port: uint16(port), //nolint:gosec // a port
-		PublicHost: fmt.Sprintf("127.0.0.1:%d", port), Writer: io.Discard,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Stop)
-	t.Setenv("STORAGE_EMULATOR_HOST", strings.TrimPrefix(srv.URL(), "http://"))
 }
 
 // sdkEvents counts the contract events of each transaction of ledgers [from, to] the classic
@@ -174,7 +143,7 @@ func TestUpstreamConfigsRunUnchanged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gcsWith(t, ds)
+	gcsemu.Serve(t, ds, "ledgers", "pubnet")
 	out := t.TempDir()
 	env := map[string]string{"CDP_BUCKET": "ledgers/pubnet", "CDP_OUT": out}
 	reg, err := builtin.Registry()
