@@ -218,3 +218,35 @@ func TestValidateCommand(t *testing.T) {
 		t.Errorf("validate of a missing dir exited %d", code)
 	}
 }
+
+// TestServiceIDConflict: two pipeline names that map to one service id ("Contract_Events" and
+// "contract-events" are both cdp-contract-events) both run, but only the first is registered;
+// the other reports the conflict.
+func TestServiceIDConflict(t *testing.T) {
+	ds, err := fixture.Build(t.TempDir(), fixture.Options{Count: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := t.TempDir()
+	writeAtomic(t, filepath.Join(conf, "a.yaml"), pipelineYAML("contract-events", ds.Dir, ds.First, ds.First+1))
+	writeAtomic(t, filepath.Join(conf, "b.yaml"), pipelineYAML("Contract_Events", ds.Dir, ds.First, ds.First+1))
+	base, stop := runDaemon(t, Config{ConfigDir: conf})
+	defer func() {
+		if err := stop(); err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	var conflicts []string
+	for _, name := range []string{"contract-events", "Contract_Events"} {
+		s := statusOf(t, base, name)
+		if s.ServiceID != "cdp-contract-events" {
+			t.Errorf("%s: service id %q", name, s.ServiceID)
+		}
+		if strings.Contains(s.ConfigError, "service id cdp-contract-events is already used by pipeline") {
+			conflicts = append(conflicts, name)
+		}
+	}
+	if len(conflicts) != 1 {
+		t.Errorf("pipelines reporting the service id conflict: %v, want exactly one", conflicts)
+	}
+}
