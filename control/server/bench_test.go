@@ -75,8 +75,9 @@ func BenchmarkHeartbeats(b *testing.B) {
 		b.ReportMetric(0, "ns/op")
 	}
 
-	b.Run("max", func(b *testing.B) {
-		const workers = 32
+	// drive sends b.N heartbeats from `workers` goroutines; with interval > 0 each worker sends
+	// one every interval (staggered), else as fast as it can.
+	drive := func(b *testing.B, workers int, interval time.Duration) {
 		lat := make([][]time.Duration, workers)
 		var todo atomic.Int64
 		todo.Store(int64(b.N))
@@ -87,7 +88,12 @@ func BenchmarkHeartbeats(b *testing.B) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				due := t0.Add(interval * time.Duration(w) / time.Duration(workers))
 				for todo.Add(-1) >= 0 {
+					if interval > 0 {
+						time.Sleep(time.Until(due))
+						due = due.Add(interval)
+					}
 					d, err := send(conns[w%len(conns)])
 					if err != nil {
 						b.Error(err)
@@ -101,38 +107,11 @@ func BenchmarkHeartbeats(b *testing.B) {
 		elapsed := time.Since(t0)
 		b.StopTimer()
 		report(b, slices.Concat(lat...), elapsed)
-	})
-
+	}
+	b.Run("max", func(b *testing.B) { drive(b, 32, 0) })
 	b.Run("paced-1000/s", func(b *testing.B) {
 		const workers, rate = 20, 1000
-		interval := time.Second * workers / rate // per worker
-		lat := make([][]time.Duration, workers)
-		var todo atomic.Int64
-		todo.Store(int64(b.N))
-		b.ResetTimer()
-		t0 := time.Now()
-		var wg sync.WaitGroup
-		for w := range workers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				due := t0.Add(interval * time.Duration(w) / workers)
-				for todo.Add(-1) >= 0 {
-					time.Sleep(time.Until(due))
-					due = due.Add(interval)
-					d, err := send(conns[w%len(conns)])
-					if err != nil {
-						b.Error(err)
-						return
-					}
-					lat[w] = append(lat[w], d)
-				}
-			}()
-		}
-		wg.Wait()
-		elapsed := time.Since(t0)
-		b.StopTimer()
-		report(b, slices.Concat(lat...), elapsed)
+		drive(b, workers, time.Second*workers/rate) // per worker
 	})
 
 	n, bytes := 0, 0
