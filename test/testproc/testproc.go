@@ -26,6 +26,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/withobsrvr/cdpd/internal/testutil"
 )
 
 // Binaries are the paths of the built cdpd and flowctl.
@@ -229,21 +231,11 @@ func Tail(s string, n int) string {
 	return s
 }
 
-// Eventually polls cond every 100 ms until it holds or the timeout passes (then the test
+// Eventually polls cond (testutil.EventuallyWhy) until it holds or the timeout passes (then the test
 // fails with what and the last message of cond).
 func Eventually(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	last := ""
-	for time.Now().Before(deadline) {
-		ok, msg := cond()
-		if ok {
-			return
-		}
-		last = msg
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("%s: not true within %s (last: %s)", what, timeout, last)
+	testutil.EventuallyWhy(t, timeout, what, cond)
 }
 
 // WaitTCP waits until addr accepts TCP connections (what names it in the failure).
