@@ -15,13 +15,11 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 
+	"github.com/withobsrvr/cdpd/control/contract"
 	"github.com/withobsrvr/cdpd/control/flowctlv1"
-	"github.com/withobsrvr/cdpd/control/tlsutil"
 )
 
 // Defaults of Config.
@@ -34,25 +32,18 @@ const (
 
 	// backoffBase is the first retry delay (connection and per-pipeline calls).
 	backoffBase = 100 * time.Millisecond
-
-	// ServiceTypeKey / ServiceTypePipeline mark a registration as a cdpd pipeline
-	// (flowctl.v1 has no pipeline component type).
-	ServiceTypeKey      = "service_type"
-	ServiceTypePipeline = "cdp-pipeline"
-
-	// HealthPrefix prefixes health details in heartbeat metrics.
-	HealthPrefix = "health."
 )
 
 // Config configures a Client. Zero durations and counts take the defaults.
 type Config struct {
-	// Endpoint is the control plane's host:port (FLOWCTL_ENDPOINT). Empty
+	// Endpoint is the control plane's host:port (contract.EnvEndpoint). Empty
 	// disables the client: NewClient returns a no-op client with no
 	// connection, no goroutines and no metrics.
 	Endpoint string
-	// TLSCert, TLSKey, TLSCA are FLOWCTL_TLS_CERT / _KEY / _CA. Any of them set
-	// means TLS: TLSCA verifies the server (system roots when empty), TLSCert
-	// and TLSKey (both or neither) are the client certificate for mutual TLS.
+	// TLSCert, TLSKey, TLSCA are the TLS files (contract.TLSFiles, from
+	// FLOWCTL_TLS_CERT / _KEY / _CA). Any of them set means TLS: TLSCA verifies
+	// the server (system roots when empty), TLSCert and TLSKey (both or
+	// neither) are the client certificate for mutual TLS.
 	TLSCert, TLSKey, TLSCA string
 	// HeartbeatInterval between two heartbeats of one pipeline (default 10s).
 	HeartbeatInterval time.Duration
@@ -103,8 +94,9 @@ type HealthChecker interface {
 }
 
 // StatusProvider is optional on a Pipeline: a finer status than IsHealthy.
-// Values: "starting", "healthy", "degraded", "unhealthy", "stopping" (and
-// "completed", sent as healthy). Anything else falls back to IsHealthy.
+// Values: the contract.State* names "starting", "healthy", "degraded",
+// "unhealthy", "stopping" (and "completed", sent as healthy). Anything else
+// falls back to IsHealthy.
 type StatusProvider interface {
 	HealthState() string
 }
@@ -178,19 +170,15 @@ func NewClient(cfg Config) (*Client, error) {
 		cfg.Now = time.Now
 	}
 
-	creds := insecure.NewCredentials()
-	if cfg.TLSCert != "" || cfg.TLSKey != "" || cfg.TLSCA != "" {
-		tlsConf, err := tlsutil.ClientConfig(cfg.TLSCert, cfg.TLSKey, cfg.TLSCA)
-		if err != nil {
-			return nil, fmt.Errorf("control: configuring TLS for the flowctl connection: %w", err)
-		}
-		creds = credentials.NewTLS(tlsConf)
+	transport, err := contract.TLSFiles{Cert: cfg.TLSCert, Key: cfg.TLSKey, CA: cfg.TLSCA}.DialOption()
+	if err != nil {
+		return nil, fmt.Errorf("control: %w", err)
 	}
 	bo := backoff.DefaultConfig
 	bo.BaseDelay = backoffBase
 	bo.MaxDelay = cfg.BackoffMax
 	conn, err := grpc.NewClient(cfg.Endpoint,
-		grpc.WithTransportCredentials(creds),
+		transport,
 		grpc.WithConnectParams(grpc.ConnectParams{Backoff: bo, MinConnectTimeout: cfg.RPCTimeout}),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{
 			Time:                cfg.KeepaliveTime,
@@ -252,8 +240,8 @@ func (c *Client) Attach(reg Registration, p Pipeline) {
 	}
 	md := make(map[string]string, len(reg.Metadata)+1)
 	maps.Copy(md, reg.Metadata)
-	if md[ServiceTypeKey] == "" {
-		md[ServiceTypeKey] = ServiceTypePipeline
+	if md[contract.MetaServiceType] == "" {
+		md[contract.MetaServiceType] = contract.ServiceTypePipeline
 	}
 	reg.Metadata = md
 
@@ -329,7 +317,7 @@ func (c *Client) Detach(ctx context.Context, serviceID string) error {
 	// Fail fast: do not queue an unregister behind a connection that is down.
 	_, err := c.api.UnregisterComponent(cctx, &flowctlv1.UnregisterRequest{ServiceId: serviceID}, grpc.WaitForReady(false))
 	c.m.unregisterDuration().Observe(time.Since(start).Seconds())
-	if err != nil && !isNotFound(err) {
+	if err != nil && !contract.IsNotFound(err) {
 		c.log.Warn("unregistering pipeline from the control plane failed",
 			"pipeline", name, "service_id", serviceID, "code", status.Code(err).String(), "err", err)
 		return fmt.Errorf("control: unregistering pipeline %s (%s): %w", name, serviceID, err)
@@ -366,24 +354,4 @@ func (c *Client) Close() error {
 func sameRegistration(a, b Registration) bool {
 	return a.ServiceID == b.ServiceID && a.Name == b.Name && a.Description == b.Description &&
 		a.Version == b.Version && maps.Equal(a.Metadata, b.Metadata)
-}
-
-// Environment variables operators already use for flowctl.
-const (
-	EnvEndpoint = "FLOWCTL_ENDPOINT"
-	EnvTLSCert  = "FLOWCTL_TLS_CERT"
-	EnvTLSKey   = "FLOWCTL_TLS_KEY"
-	EnvTLSCA    = "FLOWCTL_TLS_CA"
-)
-
-// EnvConfig returns a Config with Endpoint and the TLS files taken from
-// FLOWCTL_ENDPOINT, FLOWCTL_TLS_CERT, FLOWCTL_TLS_KEY and FLOWCTL_TLS_CA
-// (getenv is os.Getenv in cdpd); the other fields are left for the caller.
-func EnvConfig(getenv func(string) string) Config {
-	return Config{
-		Endpoint: strings.TrimSpace(getenv(EnvEndpoint)),
-		TLSCert:  getenv(EnvTLSCert),
-		TLSKey:   getenv(EnvTLSKey),
-		TLSCA:    getenv(EnvTLSCA),
-	}
 }

@@ -782,17 +782,3 @@ func TestServiceID(t *testing.T) {
 }
 
 func goroutines() int { return runtime.NumGoroutine() }
-
-func TestEnvConfig(t *testing.T) {
-	env := map[string]string{
-		"FLOWCTL_ENDPOINT": " flowctl:8080 ", "FLOWCTL_TLS_CERT": "c.pem",
-		"FLOWCTL_TLS_KEY": "k.pem", "FLOWCTL_TLS_CA": "ca.pem",
-	}
-	got := control.EnvConfig(func(k string) string { return env[k] })
-	if got.Endpoint != "flowctl:8080" || got.TLSCert != "c.pem" || got.TLSKey != "k.pem" || got.TLSCA != "ca.pem" {
-		t.Fatalf("EnvConfig = %+v", got)
-	}
-	if c := control.EnvConfig(func(string) string { return "" }); c.Endpoint != "" {
-		t.Fatalf("unset FLOWCTL_ENDPOINT gives endpoint %q", c.Endpoint)
-	}
-}

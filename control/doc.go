@@ -2,7 +2,10 @@
 // client that registers every hosted pipeline with a flowctl control plane
 // (flowctl.v1.ControlPlaneService) and heartbeats each one separately over a
 // single gRPC connection. The wire types live in control/flowctlv1; the
-// control plane server, TLS helpers and CLI live in sub-packages.
+// facts the client shares with the CLI, the server, the alerts and the daemon
+// (FLOWCTL_* environment, TLS choice, "not found" rule, metadata keys, health
+// names) in control/contract; the control plane server, TLS helpers and CLI
+// live in sub-packages.
 //
 // # Model
 //

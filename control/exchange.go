@@ -4,12 +4,12 @@ import (
 	"container/heap"
 	"context"
 	"log/slog"
-	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/withobsrvr/cdpd/control/contract"
 	"github.com/withobsrvr/cdpd/control/flowctlv1"
 )
 
@@ -41,7 +41,7 @@ func (c *Client) run(ctx context.Context, x exchange) result {
 		res.registered = true
 	}
 	err := c.heartbeat(ctx, x)
-	if err != nil && isNotFound(err) && !res.registered {
+	if err != nil && contract.IsNotFound(err) && !res.registered {
 		res.lost = true
 		c.log.Info("control plane lost the pipeline; re-registering",
 			"pipeline", x.reg.Name, "service_id", x.reg.ServiceID)
@@ -116,7 +116,7 @@ func (c *Client) finish(ctx context.Context, e *entry, x exchange, res result) {
 		c.setConfirmed(e, false)
 		e.failures++
 		code := status.Code(res.err)
-		if res.op == "heartbeat" && isNotFound(res.err) {
+		if res.op == "heartbeat" && contract.IsNotFound(res.err) {
 			e.needRegister, e.lost = true, true // lost again right after registering
 		}
 		if isHalt(code) {
@@ -188,20 +188,6 @@ func (c *Client) heartbeat(ctx context.Context, x exchange) error {
 	}
 	c.m.heartbeats.Inc()
 	return nil
-}
-
-// isNotFound reports whether err says the control plane does not know the
-// service: codes.NotFound, or any status whose message contains "not found"
-// (upstream flowctl answers codes.Unknown "service ... not found").
-func isNotFound(err error) bool {
-	if err == nil {
-		return false
-	}
-	s, ok := status.FromError(err)
-	if !ok {
-		return false
-	}
-	return s.Code() == codes.NotFound || strings.Contains(strings.ToLower(s.Message()), "not found")
 }
 
 // isHalt reports whether a code means the server rejects the request as it

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/withobsrvr/cdpd/control/contract"
 	"github.com/withobsrvr/cdpd/control/flowctlv1"
 )
 
@@ -48,7 +49,7 @@ func (hc *hbCache) build(id string, p Pipeline, log *slog.Logger, name string) (
 			req = &flowctlv1.HeartbeatRequest{
 				ServiceId: id,
 				Status:    flowctlv1.HealthStatus_HEALTH_STATUS_UNHEALTHY,
-				Metrics:   map[string]string{HealthPrefix + "control_error": fmt.Sprintf("health/metrics panicked: %v", r)},
+				Metrics:   map[string]string{contract.HealthKey(contract.DetailControlError): fmt.Sprintf("health/metrics panicked: %v", r)},
 			}
 		}
 	}()
@@ -83,7 +84,7 @@ func (hc *hbCache) build(id string, p Pipeline, log *slog.Logger, name string) (
 		t := hc.details[k]
 		switch {
 		case t == nil:
-			t = &hbText{key: HealthPrefix + validUTF8(k), str: v, text: truncate(validUTF8(v), MaxDetailLen)}
+			t = &hbText{key: contract.HealthKey(validUTF8(k)), str: v, text: truncate(validUTF8(v), MaxDetailLen)}
 			hc.details[k] = t
 		case t.str != v:
 			t.str, t.text = v, truncate(validUTF8(v), MaxDetailLen)

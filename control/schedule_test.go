@@ -8,6 +8,8 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/withobsrvr/cdpd/control/contract"
 )
 
 // 500 pipelines attached at once spread over the interval instead of firing
@@ -121,8 +123,8 @@ func TestStatusCodeSort(t *testing.T) {
 		{errors.New("plain error"), false, false},
 	}
 	for _, tc := range tests {
-		if got := isNotFound(tc.err); got != tc.notFound {
-			t.Errorf("isNotFound(%v) = %v, want %v", tc.err, got, tc.notFound)
+		if got := contract.IsNotFound(tc.err); got != tc.notFound {
+			t.Errorf("contract.IsNotFound(%v) = %v, want %v", tc.err, got, tc.notFound)
 		}
 		if got := isHalt(status.Code(tc.err)); got != tc.halt {
 			t.Errorf("isHalt(%v) = %v, want %v", status.Code(tc.err), got, tc.halt)

@@ -30,6 +30,7 @@ import (
 
 	"github.com/withobsrvr/cdpd/control"
 	"github.com/withobsrvr/cdpd/control/cli"
+	"github.com/withobsrvr/cdpd/control/contract"
 	"github.com/withobsrvr/cdpd/host"
 	"github.com/withobsrvr/cdpd/host/builtin"
 	"github.com/withobsrvr/cdpd/host/component"
@@ -329,7 +330,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 
 func endpointOrNone(e string) string {
 	if e == "" {
-		return "none (FLOWCTL_ENDPOINT unset)"
+		return "none (" + contract.EnvEndpoint + " unset)"
 	}
 	return e
 }
@@ -412,22 +413,26 @@ func (d *daemon) attach(p *host.Pipeline) {
 	}
 	d.ids[id] = p.Name()
 	d.mu.Unlock()
-	def := p.Definition()
-	network, _ := def.Source.Config["network"].(string)
-	d.client.Attach(control.Registration{
+	d.client.Attach(registration(id, p.Name(), p.Definition(), d.cfg.Instance), p)
+}
+
+// registration is what the control plane is told about a pipeline. The network is the one
+// its components use (loader.Pipeline.Network), so the two cannot disagree.
+func registration(id, name string, def *loader.Pipeline, instance string) control.Registration {
+	return control.Registration{
 		ServiceID:   id,
-		Name:        p.Name(),
-		Description: "CDP pipeline " + p.Name() + " hosted by cdpd",
+		Name:        name,
+		Description: "CDP pipeline " + name + " hosted by cdpd",
 		Version:     Version,
 		Metadata: map[string]string{
-			"service_type": "cdp-pipeline",
-			"config_file":  def.File,
-			"network":      network,
-			"version":      Version,
-			"host":         hostname(),
-			"instance":     d.cfg.Instance,
+			contract.MetaServiceType: contract.ServiceTypePipeline,
+			contract.MetaConfigFile:  def.File,
+			contract.MetaNetwork:     def.Network(),
+			contract.MetaVersion:     Version,
+			contract.MetaHost:        hostname(),
+			contract.MetaInstance:    instance,
 		},
-	}, p)
+	}
 }
 
 // detach unregisters a removed pipeline (host OnRemoved).

@@ -46,6 +46,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/withobsrvr/cdpd/control/cdpdv1"
+	"github.com/withobsrvr/cdpd/control/contract"
 	"github.com/withobsrvr/cdpd/control/flowctlv1"
 )
 
@@ -381,7 +382,7 @@ func (m *Manager) evalPairLocked(r *rule, id string, s *service, now time.Time) 
 		}
 		if p.Firing {
 			p.Value = value
-			m.resolveLocked(k, p, "", now, StatusName(s.status))
+			m.resolveLocked(k, p, "", now, contract.StatusName(s.status))
 			return
 		}
 		delete(m.pairs, k)
@@ -403,7 +404,7 @@ func (m *Manager) evalPairLocked(r *rule, id string, s *service, now time.Time) 
 	if err := m.store.putPair(k, p); err != nil {
 		m.log.Error("persisting alert state", "alert", k.alert, "service", k.service, "err", err)
 	}
-	pl := m.payloadLocked(r, k, p, StateFiring, now, StatusName(s.status), "")
+	pl := m.payloadLocked(r, k, p, StateFiring, now, contract.StatusName(s.status), "")
 	m.log.Warn("alert firing", "alert", k.alert, "service", k.service, "condition", pl.Condition, "value", value)
 	m.enqueueLocked(r.pb.GetId(), r.pb.GetWebhookUrl(), pl)
 }
@@ -453,8 +454,8 @@ func (m *Manager) payloadLocked(r *rule, k pairKey, p *pairState, state string, 
 
 // errorDetail picks the service's last error from its health details, if any.
 func errorDetail(metrics map[string]string) string {
-	for _, k := range []string{"health.last_error", "health.error", "health.message"} {
-		if v := metrics[k]; v != "" {
+	for _, k := range contract.ErrorDetails {
+		if v := metrics[contract.HealthKey(k)]; v != "" {
 			return v
 		}
 	}
@@ -560,7 +561,7 @@ func (m *Manager) Remove(id string) error {
 		if p.Firing {
 			status := "gone"
 			if s := m.services[k.service]; s != nil {
-				status = StatusName(s.status)
+				status = contract.StatusName(s.status)
 			}
 			m.resolveLocked(k, p, "alert deleted", now, status)
 		} else {

@@ -56,11 +56,9 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
-	"github.com/withobsrvr/cdpd/control/tlsutil"
+	"github.com/withobsrvr/cdpd/control/contract"
 )
 
 // DefaultEndpoint is the control plane the commands talk to when neither
@@ -164,14 +162,15 @@ type clientFlags struct {
 
 func (a *App) addClientFlags(fs *flag.FlagSet) *clientFlags {
 	cf := &clientFlags{}
-	def := a.Getenv("FLOWCTL_ENDPOINT")
+	env := contract.ReadEnv(a.Getenv)
+	def := env.Endpoint
 	if def == "" {
 		def = DefaultEndpoint
 	}
-	fs.StringVar(&cf.addr, "control-plane-addr", def, "control plane `host:port` ($FLOWCTL_ENDPOINT)")
-	fs.StringVar(&cf.cert, "tls-cert", a.Getenv("FLOWCTL_TLS_CERT"), "client certificate `file` for mutual TLS ($FLOWCTL_TLS_CERT)")
-	fs.StringVar(&cf.key, "tls-key", a.Getenv("FLOWCTL_TLS_KEY"), "client key `file` for mutual TLS ($FLOWCTL_TLS_KEY)")
-	fs.StringVar(&cf.ca, "tls-ca-cert", a.Getenv("FLOWCTL_TLS_CA"), "CA `file` that verifies the server ($FLOWCTL_TLS_CA)")
+	fs.StringVar(&cf.addr, "control-plane-addr", def, "control plane `host:port` ($"+contract.EnvEndpoint+")")
+	fs.StringVar(&cf.cert, "tls-cert", env.TLS.Cert, "client certificate `file` for mutual TLS ($"+contract.EnvTLSCert+")")
+	fs.StringVar(&cf.key, "tls-key", env.TLS.Key, "client key `file` for mutual TLS ($"+contract.EnvTLSKey+")")
+	fs.StringVar(&cf.ca, "tls-ca-cert", env.TLS.CA, "CA `file` that verifies the server ($"+contract.EnvTLSCA+")")
 	fs.DurationVar(&cf.timeout, "timeout", 5*time.Second, "deadline of each request")
 	return cf
 }
@@ -237,15 +236,11 @@ func (a *App) dial(cf *clientFlags) (*grpc.ClientConn, error) {
 			return nil, fmt.Errorf("control plane address %q: want host:port (no URL scheme)", addr)
 		}
 	}
-	creds := insecure.NewCredentials()
-	if cf.cert != "" || cf.key != "" || cf.ca != "" {
-		conf, err := tlsutil.ClientConfig(cf.cert, cf.key, cf.ca)
-		if err != nil {
-			return nil, err
-		}
-		creds = credentials.NewTLS(conf)
+	transport, err := contract.TLSFiles{Cert: cf.cert, Key: cf.key, CA: cf.ca}.DialOption()
+	if err != nil {
+		return nil, err
 	}
-	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
+	cc, err := grpc.NewClient(addr, transport)
 	if err != nil {
 		return nil, fmt.Errorf("control plane address %q: %w", addr, err)
 	}
@@ -288,16 +283,6 @@ func (a *App) rpcFail(cf *clientFlags, what string, err error) int {
 // rpcCtx bounds one request.
 func rpcCtx(ctx context.Context, cf *clientFlags) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, cf.timeout)
-}
-
-// notFound reports whether err is a server's answer for an unknown service id (ours answers
-// NotFound, upstream flowctl answers Unknown with "not found" in the text).
-func notFound(err error) bool {
-	st, ok := status.FromError(err)
-	if !ok {
-		return false
-	}
-	return st.Code() == codes.NotFound || (st.Code() != codes.OK && strings.Contains(strings.ToLower(st.Message()), "not found"))
 }
 
 // IsTerminal reports whether f is a terminal (a character device).

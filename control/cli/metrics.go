@@ -14,8 +14,8 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/withobsrvr/cdpd/control/alert"
 	"github.com/withobsrvr/cdpd/control/cdpdv1"
+	"github.com/withobsrvr/cdpd/control/contract"
 )
 
 // listFlag is a repeatable, comma-separated string flag.
@@ -180,7 +180,7 @@ func (a *App) cmdMetrics(ctx context.Context, args []string) int {
 	switch {
 	case status.Code(err) == codes.Unimplemented:
 		return a.fail("this control plane does not keep heartbeat history (it is not cdpd's flowctl server)")
-	case err != nil && notFound(err):
+	case err != nil && contract.IsNotFound(err):
 		return a.unknownService(ctx, cf, cc, id)
 	case err != nil:
 		return a.rpcFail(cf, "getting the history of "+id, err)
@@ -193,7 +193,7 @@ func (a *App) cmdMetrics(ctx context.Context, args []string) int {
 		asked[n] = true
 	}
 	for k := range sums {
-		if strings.HasPrefix(k, "health.") && !asked[k] {
+		if strings.HasPrefix(k, contract.HealthPrefix) && !asked[k] {
 			delete(sums, k)
 		}
 	}
@@ -218,7 +218,7 @@ func (a *App) cmdMetrics(ctx context.Context, args []string) int {
 			for k, v := range s.GetMetrics() {
 				m[k] = jsonValue(v)
 			}
-			h.Samples = append(h.Samples, Sample{Time: s.GetTime().AsTime().UTC(), Status: alert.StatusName(s.GetStatus()), Metrics: m})
+			h.Samples = append(h.Samples, Sample{Time: s.GetTime().AsTime().UTC(), Status: contract.StatusName(s.GetStatus()), Metrics: m})
 		}
 		return a.writeJSON(a.Stdout, h)
 	}
@@ -238,7 +238,7 @@ func (a *App) writeHistory(w io.Writer, id string, window time.Duration, samples
 	counts := map[string]int{}
 	var order []string
 	for _, s := range samples {
-		n := alert.StatusName(s.GetStatus())
+		n := contract.StatusName(s.GetStatus())
 		if counts[n] == 0 {
 			order = append(order, n)
 		}

@@ -16,6 +16,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
+	"github.com/withobsrvr/cdpd/control/contract"
 	"github.com/withobsrvr/cdpd/control/flowctlv1"
 )
 
@@ -66,7 +67,7 @@ func (a *App) unknownService(ctx context.Context, cf *clientFlags, cc *grpc.Clie
 
 // serviceErr reports a failed lookup of one service.
 func (a *App) serviceErr(ctx context.Context, cf *clientFlags, cc *grpc.ClientConn, id string, err error) int {
-	if notFound(err) {
+	if contract.IsNotFound(err) {
 		return a.unknownService(ctx, cf, cc, id)
 	}
 	return a.rpcFail(cf, "getting the status of "+id, err)
@@ -187,19 +188,19 @@ func (a *App) writeDetail(w io.Writer, s Service) {
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
 	label := "Service:"
-	if s.Type == PipelineType {
+	if s.Type == contract.ServiceTypePipeline {
 		label = "Pipeline:"
 	}
 	fmt.Fprintf(tw, "%s\t%s\n", label, dash(s.Name))
 	fmt.Fprintf(tw, "ID:\t%s\n", s.ID)
 	fmt.Fprintf(tw, "Type:\t%s\n", s.Type)
 	fmt.Fprintf(tw, "Status:\t%s\n", s.Status)
-	fmt.Fprintf(tw, "Config:\t%s\n", dash(s.Metadata["config_file"]))
-	fmt.Fprintf(tw, "Network:\t%s\n", dash(s.Metadata["network"]))
-	if v := s.Metadata["version"]; v != "" {
+	fmt.Fprintf(tw, "Config:\t%s\n", dash(s.Metadata[contract.MetaConfigFile]))
+	fmt.Fprintf(tw, "Network:\t%s\n", dash(s.Metadata[contract.MetaNetwork]))
+	if v := s.Metadata[contract.MetaVersion]; v != "" {
 		fmt.Fprintf(tw, "Version:\t%s\n", v)
 	}
-	if v := s.Metadata["host"]; v != "" {
+	if v := s.Metadata[contract.MetaHost]; v != "" {
 		fmt.Fprintf(tw, "Host:\t%s\n", v)
 	}
 	fmt.Fprintf(tw, "Uptime:\t%s\n", formatDuration(time.Duration(s.UptimeSeconds)*time.Second))
@@ -227,7 +228,7 @@ func (a *App) writeDetail(w io.Writer, s Service) {
 	}
 	metrics := map[string]string{}
 	for k, v := range s.rawMetrics {
-		if !strings.HasPrefix(k, "health.") {
+		if !strings.HasPrefix(k, contract.HealthPrefix) {
 			metrics[k] = v
 		}
 	}

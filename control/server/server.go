@@ -77,6 +77,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/withobsrvr/cdpd/control/cdpdv1"
+	"github.com/withobsrvr/cdpd/control/contract"
 	"github.com/withobsrvr/cdpd/control/flowctlv1"
 )
 
@@ -530,22 +531,6 @@ func (c registryCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(registeredDesc, prometheus.GaugeValue, float64(len(es)))
 	for v := range flowctlv1.HealthStatus_name {
 		st := flowctlv1.HealthStatus(v)
-		ch <- prometheus.MustNewConstMetric(byStatusDesc, prometheus.GaugeValue, float64(counts[st]), statusLabel(st))
+		ch <- prometheus.MustNewConstMetric(byStatusDesc, prometheus.GaugeValue, float64(counts[st]), contract.StatusName(st))
 	}
-}
-
-// statusLabel is the lower-case short name of a status: "healthy", "unhealthy", ...
-func statusLabel(st flowctlv1.HealthStatus) string {
-	name := st.String()
-	const p = "HEALTH_STATUS_"
-	if len(name) > len(p) && name[:len(p)] == p {
-		name = name[len(p):]
-	}
-	b := []byte(name)
-	for i, c := range b {
-		if c >= 'A' && c <= 'Z' {
-			b[i] = c + 'a' - 'A'
-		}
-	}
-	return string(b)
 }
