@@ -13,13 +13,13 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 
 	"github.com/withobsrvr/cdpd/control/contract"
 	"github.com/withobsrvr/cdpd/control/flowctlv1"
+	"github.com/withobsrvr/cdpd/internal/backoff"
 )
 
 // Defaults of Config.
@@ -30,8 +30,11 @@ const (
 	DefaultRPCTimeout        = 5 * time.Second
 	DefaultKeepaliveTime     = 30 * time.Second
 
-	// backoffBase is the first retry delay (connection and per-pipeline calls).
-	backoffBase = 100 * time.Millisecond
+	// backoffBase, backoffFactor and backoffJitter are the retry delays of the
+	// connection and of per-pipeline calls, as the package doc states them.
+	backoffBase   = 100 * time.Millisecond
+	backoffFactor = 1.6
+	backoffJitter = 0.2
 )
 
 // Config configures a Client. Zero durations and counts take the defaults.
@@ -111,12 +114,13 @@ type Pipeline interface {
 // Client registers and heartbeats the pipelines attached to it, all over one
 // gRPC connection. Its methods are safe for concurrent use.
 type Client struct {
-	cfg  Config
-	log  *slog.Logger
-	now  func() time.Time
-	conn *grpc.ClientConn
-	api  flowctlv1.ControlPlaneServiceClient
-	m    *clientMetrics
+	cfg   Config
+	retry backoff.Policy // delays of per-pipeline retries (and, via reconnectBackoff, of reconnects)
+	log   *slog.Logger
+	now   func() time.Time
+	conn  *grpc.ClientConn
+	api   flowctlv1.ControlPlaneServiceClient
+	m     *clientMetrics
 	// hbCodec marshals heartbeats without protobuf-go's reflection (see heartbeatCodec).
 	hbCodec grpc.CallOption
 
@@ -174,12 +178,10 @@ func NewClient(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("control: %w", err)
 	}
-	bo := backoff.DefaultConfig
-	bo.BaseDelay = backoffBase
-	bo.MaxDelay = cfg.BackoffMax
+	retry := retryPolicy(cfg.BackoffMax)
 	conn, err := grpc.NewClient(cfg.Endpoint,
 		transport,
-		grpc.WithConnectParams(grpc.ConnectParams{Backoff: bo, MinConnectTimeout: cfg.RPCTimeout}),
+		grpc.WithConnectParams(grpc.ConnectParams{Backoff: reconnectBackoff(retry), MinConnectTimeout: cfg.RPCTimeout}),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{
 			Time:                cfg.KeepaliveTime,
 			Timeout:             10 * time.Second,
@@ -194,6 +196,7 @@ func NewClient(cfg Config) (*Client, error) {
 	}
 	return &Client{
 		cfg:     cfg,
+		retry:   retry,
 		log:     cfg.Logger.With("component", "flowctl-client"),
 		now:     cfg.Now,
 		conn:    conn,

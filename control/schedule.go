@@ -5,11 +5,13 @@ import (
 	"context"
 	"errors"
 	"hash/fnv"
-	"math/rand/v2"
 	"sync"
 	"time"
 
+	grpcbackoff "google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
+
+	"github.com/withobsrvr/cdpd/internal/backoff"
 )
 
 // entry is one attached pipeline. All fields are guarded by Client.mu.
@@ -269,16 +271,19 @@ func (c *Client) slotAfter(due, now time.Time, phase time.Duration) time.Time {
 	return grid(now)
 }
 
-// backoff is the capped exponential delay before retry n (n >= 1), with
-// ±20% jitter.
-func (c *Client) backoff(n int) time.Duration {
-	d := backoffBase
-	for i := 1; i < n && d < c.cfg.BackoffMax; i++ {
-		d *= 2
-	}
-	d = time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
-	return min(d, c.cfg.BackoffMax)
+// retryPolicy is the client's one backoff (see the package doc): base 100 ms,
+// factor 1.6, jitter 0.2, capped at max.
+func retryPolicy(max time.Duration) backoff.Policy {
+	return backoff.Policy{Base: backoffBase, Max: max, Factor: backoffFactor, Jitter: backoffJitter}
 }
+
+// reconnectBackoff is p as gRPC's reconnect backoff.
+func reconnectBackoff(p backoff.Policy) grpcbackoff.Config {
+	return grpcbackoff.Config{BaseDelay: p.Base, Multiplier: p.Factor, Jitter: p.Jitter, MaxDelay: p.Max}
+}
+
+// backoff is the delay before retry n (n >= 1) of a failed call.
+func (c *Client) backoff(n int) time.Duration { return c.retry.Delay(n) }
 
 // entryQueue is a min-heap of entries by next exchange time.
 type entryQueue []*entry

@@ -48,6 +48,7 @@ import (
 	"github.com/withobsrvr/cdpd/control/cdpdv1"
 	"github.com/withobsrvr/cdpd/control/contract"
 	"github.com/withobsrvr/cdpd/control/flowctlv1"
+	"github.com/withobsrvr/cdpd/internal/backoff"
 )
 
 // Event is one change of a service as the control plane observed it.
@@ -152,6 +153,7 @@ type Manager struct {
 	cdpdv1.UnimplementedAlertServiceServer
 
 	opts  Options
+	retry backoff.Policy // webhook retry delays (retryPolicy)
 	log   *slog.Logger
 	store *store
 
@@ -203,6 +205,7 @@ func New(opts Options) (*Manager, error) {
 	}
 	m := &Manager{
 		opts:     opts,
+		retry:    retryPolicy(opts),
 		log:      opts.Logger.With("component", "alerts"),
 		store:    st,
 		rules:    map[string]*rule{},

@@ -476,3 +476,17 @@ func BenchmarkObserve(b *testing.B) {
 		m.Observe(Event{ServiceID: fmt.Sprintf("svc-%d", i%10000), Status: healthy, Metrics: metrics})
 	}
 }
+
+// Webhook retries wait BackoffBase, doubled after each attempt, capped at BackoffMax, ±20%.
+func TestWebhookRetryPolicy(t *testing.T) {
+	p := retryPolicy(Options{BackoffBase: 500 * time.Millisecond, BackoffMax: 30 * time.Second})
+	if p.Jitter != 0.2 {
+		t.Fatalf("jitter %v, want 0.2", p.Jitter)
+	}
+	p.Jitter = 0
+	for n, want := range map[int]time.Duration{1: 500 * time.Millisecond, 2: time.Second, 4: 4 * time.Second, 12: 30 * time.Second} {
+		if got := p.Delay(n); got != want {
+			t.Errorf("wait after attempt %d: %v, want %v", n, got, want)
+		}
+	}
+}
