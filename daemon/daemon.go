@@ -29,8 +29,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/withobsrvr/cdpd/control"
-	"github.com/withobsrvr/cdpd/control/cli"
 	"github.com/withobsrvr/cdpd/control/contract"
+	"github.com/withobsrvr/cdpd/control/plane"
 	"github.com/withobsrvr/cdpd/host"
 	"github.com/withobsrvr/cdpd/host/builtin"
 	"github.com/withobsrvr/cdpd/host/component"
@@ -288,15 +288,13 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		}, func(error) { cancel() })
 	}
 	if cpLis != nil {
-		// Embedded control plane: the same server as `flowctl server` (registry, history,
-		// alerts), its database in the state dir.
-		sctx, cancel := context.WithCancel(context.Background())
-		g.Add(func() error {
-			return cli.ServeControlPlane(sctx, cpLis, cli.ServerConfig{
-				DBPath: filepath.Join(cfg.StateDir, "flowctl.db"),
-				Logger: logger.With("component", "control-plane"), Registerer: reg, Gatherer: reg,
-			})
-		}, func(error) { cancel() })
+		// Embedded control plane: the same plane as `flowctl server` (registry, history,
+		// alerts), its actors stopped after the pipelines have unregistered from it.
+		cp, err := plane.Add(&g, embeddedPlane(cfg, cpLis, logger, reg))
+		if err != nil {
+			return fmt.Errorf("starting the embedded control plane: %w", err)
+		}
+		defer cp.Close()
 	}
 	{
 		// HTTP server: /metrics, /healthz, /readyz, /api/v1. Last to stop, so a scrape sees the
@@ -326,6 +324,20 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		return nil
 	}
 	return err
+}
+
+// embeddedPlane configures the embedded control plane: its database in the state dir, its
+// metrics in the daemon's registry, and its heartbeat TTL derived from --heartbeat-interval
+// (server.HeartbeatTTLFor), so that pipelines heartbeating at any interval stay healthy.
+func embeddedPlane(cfg Config, lis net.Listener, logger *slog.Logger, reg *prometheus.Registry) plane.Config {
+	return plane.Config{
+		Listener:          lis,
+		DBPath:            filepath.Join(cfg.StateDir, "flowctl.db"),
+		HeartbeatInterval: cfg.HeartbeatInterval,
+		Logger:            logger.With("component", "control-plane"),
+		Registerer:        reg,
+		Gatherer:          reg,
+	}
 }
 
 func endpointOrNone(e string) string {

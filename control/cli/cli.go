@@ -41,7 +41,10 @@
 // to serve other hosts) on port 8080, keeps its bbolt database in ~/.flowctl/cdpd-flowctl.db
 // (upstream's directory, a file name of our own so the two servers never share a file; the
 // database also holds the alert rules) and stops gracefully on SIGINT/SIGTERM with exit 0.
-// ServeControlPlane is the same server for embedding (e.g. cdpd --embedded-control-plane).
+// The server is assembled by control/plane, which cdpd's --embedded-control-plane uses too.
+// Its --heartbeat-ttl defaults to 30 s; the rule (server.HeartbeatTTLFor) is max(30 s,
+// 3 × the clients' heartbeat interval), which the embedded plane applies to cdpd's
+// --heartbeat-interval.
 package cli
 
 import (

@@ -27,6 +27,7 @@ import (
 
 	"github.com/withobsrvr/cdpd/control/alert"
 	"github.com/withobsrvr/cdpd/control/flowctlv1"
+	"github.com/withobsrvr/cdpd/control/plane"
 	"github.com/withobsrvr/cdpd/control/server"
 	"github.com/withobsrvr/cdpd/control/tlsutil"
 )
@@ -55,7 +56,7 @@ func (c *clock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// controlPlane is a real control plane (ServeControlPlane) on 127.0.0.1 with a fake clock,
+// controlPlane is a real control plane (plane.Run) on 127.0.0.1 with a fake clock,
 // plus a flowctl.v1 client to register and heartbeat services through real RPCs.
 type controlPlane struct {
 	addr   string
@@ -63,14 +64,15 @@ type controlPlane struct {
 	client flowctlv1.ControlPlaneServiceClient
 }
 
-func startControlPlane(t *testing.T, mod func(*ServerConfig)) *controlPlane {
+func startControlPlane(t *testing.T, mod func(*plane.Config)) *controlPlane {
 	t.Helper()
 	c := &clock{t: t0}
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := ServerConfig{
+	cfg := plane.Config{
+		Listener:          lis,
 		HeartbeatTTL:      time.Hour, // the janitor only acts where a test asks for it
 		JanitorInterval:   time.Hour,
 		AlertEvalInterval: 10 * time.Millisecond,
@@ -82,7 +84,7 @@ func startControlPlane(t *testing.T, mod func(*ServerConfig)) *controlPlane {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- ServeControlPlane(ctx, lis, cfg) }()
+	go func() { done <- plane.Run(ctx, cfg) }()
 	cp := &controlPlane{addr: lis.Addr().String(), clock: c}
 	cc, err := grpc.NewClient(cp.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -93,7 +95,7 @@ func startControlPlane(t *testing.T, mod func(*ServerConfig)) *controlPlane {
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
-			t.Errorf("ServeControlPlane: %v", err)
+			t.Errorf("plane.Run: %v", err)
 		}
 	})
 	return cp
@@ -530,7 +532,7 @@ func TestAlerts(t *testing.T) {
 }
 
 func TestJanitorTurnsHealthRed(t *testing.T) {
-	cp := startControlPlane(t, func(c *ServerConfig) {
+	cp := startControlPlane(t, func(c *plane.Config) {
 		c.HeartbeatTTL = 30 * time.Second
 		c.JanitorInterval = 10 * time.Millisecond
 	})
@@ -638,8 +640,9 @@ func TestMutualTLS(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- ServeControlPlane(ctx, lis, ServerConfig{
-			TLSCert: certs.ServerCertFile, TLSKey: certs.ServerKeyFile, TLSCA: certs.CAFile,
+		done <- plane.Run(ctx, plane.Config{
+			Listener: lis,
+			TLSCert:  certs.ServerCertFile, TLSKey: certs.ServerKeyFile, TLSCA: certs.CAFile,
 			Now: c.Now, Logger: slog.New(slog.DiscardHandler),
 		})
 	}()

@@ -48,8 +48,9 @@
 //   - The registry is capped (Options.MaxServices): a new id beyond it is refused with
 //     codes.ResourceExhausted (upstream grows without bound under a registration flood).
 //
-// Embedding: Serve runs everything on a listener (the `flowctl server` command and cdpd's
-// embedded control plane both use it). Hooks for other packages: AddObserver (every change,
+// Embedding: control/plane assembles this server with the alert engine and /metrics for the
+// `flowctl server` command and cdpd's embedded control plane, through NewGRPCServer, Run and
+// GracefulStop; Serve runs the bare server on a listener. Hooks for other packages: AddObserver (every change,
 // for alert rules), Services (a snapshot), DB (the bbolt handle, for their own buckets),
 // AddService (more gRPC services on the same server), Sweep and Flush (one janitor pass or
 // one persistence batch now), Connections (open client connections).
@@ -83,6 +84,7 @@ import (
 
 // Defaults of Options.
 const (
+	// DefaultHeartbeatTTL is HeartbeatTTLFor(10 s), cdpd's default heartbeat interval.
 	DefaultHeartbeatTTL      = 30 * time.Second
 	DefaultJanitorInterval   = 10 * time.Second
 	DefaultHistoryMaxAge     = 24 * time.Hour
@@ -91,10 +93,24 @@ const (
 	DefaultMaxServices       = 10000
 )
 
+// HeartbeatTTLFactor is how many heartbeat intervals a service may stay silent before the
+// janitor marks it unhealthy (see HeartbeatTTLFor).
+const HeartbeatTTLFactor = 3
+
+// HeartbeatTTLFor is the heartbeat TTL for clients that heartbeat every interval: the larger
+// of DefaultHeartbeatTTL and HeartbeatTTLFactor × interval, so that two late or lost
+// heartbeats in a row do not mark a service unhealthy, whatever the interval (30 s up to a
+// 10 s interval, 2 min at 40 s). `flowctl server --heartbeat-ttl` documents the rule and
+// cdpd's embedded control plane applies it to --heartbeat-interval. A non-positive interval
+// gives DefaultHeartbeatTTL.
+func HeartbeatTTLFor(interval time.Duration) time.Duration {
+	return max(DefaultHeartbeatTTL, HeartbeatTTLFactor*interval)
+}
+
 // Options configure a Server. The zero value is a working in-memory server.
 type Options struct {
 	DBPath            string        // bbolt file; "" = no persistence
-	HeartbeatTTL      time.Duration // default 30s
+	HeartbeatTTL      time.Duration // default 30s; HeartbeatTTLFor gives it for a heartbeat interval
 	JanitorInterval   time.Duration // default 10s
 	HistoryMaxAge     time.Duration // default 24h
 	HistoryMaxSamples int           // default 8640
@@ -534,3 +550,6 @@ func (c registryCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(byStatusDesc, prometheus.GaugeValue, float64(counts[st]), contract.StatusName(st))
 	}
 }
+
+// HeartbeatTTL is the TTL the janitor judges services by.
+func (s *Server) HeartbeatTTL() time.Duration { return s.opts.HeartbeatTTL }
