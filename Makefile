@@ -16,8 +16,8 @@ help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-12s %s\n",$$1,$$2}'
 
 build: ## build bin/cdpd and bin/flowctl
-	$(GO) build -o $(BIN)/cdpd ./daemon/cmd/cdpd
-	$(GO) build -o $(BIN)/flowctl ./control/cmd/flowctl
+	$(GO) build -o $(BIN)/cdpd ./cmd/cdpd
+	$(GO) build -o $(BIN)/flowctl ./cmd/flowctl
 
 test: build ## vet, every test with the race detector (needs PostgreSQL: see .ci/run), a fuzz smoke run, docs-check
 	$(GO) vet ./...

@@ -1,7 +1,7 @@
 // Package daemon is the cdpd process: flags and environment, one oklog/run group whose actors
 // are the signal handlers, the config-directory watcher feeding the pipeline host, the flowctl
 // control client (and optionally an embedded control plane), and the HTTP server; and the
-// ordered graceful shutdown of all of them. main lives in daemon/cmd/cdpd.
+// ordered graceful shutdown of all of them. main lives in cmd/cdpd.
 package daemon
 
 import (

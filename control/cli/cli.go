@@ -4,7 +4,7 @@
 // cdpd's extensions (cdpd.v1 HistoryService and AlertService) when the server offers them.
 //
 // Everything runs in-process through App.Run, so tests drive the real commands against a real
-// server with an injected clock; control/cmd/flowctl is a thin main around it.
+// server with an injected clock; cmd/flowctl is a thin main around it.
 //
 // Exit codes: 0 success (and "healthy" for `health`), 1 failure (unreachable server, unknown
 // id, a service or control plane that is not healthy, a server without the extension asked
