@@ -31,6 +31,7 @@ import (
 	"github.com/withobsrvr/cdpd/control/flowctlv1"
 	"github.com/withobsrvr/cdpd/control/server"
 	"github.com/withobsrvr/cdpd/control/tlsutil"
+	"github.com/withobsrvr/cdpd/internal/testpki"
 )
 
 func TestMain(m *testing.M) {
@@ -628,7 +629,7 @@ func TestRejectedRegistrationIsLoggedOnceAndNotSpun(t *testing.T) {
 }
 
 func TestTLS(t *testing.T) {
-	certs, err := tlsutil.WriteTestCerts(t.TempDir())
+	certs, err := testpki.Write(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

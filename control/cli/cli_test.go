@@ -29,7 +29,7 @@ import (
 	"github.com/withobsrvr/cdpd/control/flowctlv1"
 	"github.com/withobsrvr/cdpd/control/plane"
 	"github.com/withobsrvr/cdpd/control/server"
-	"github.com/withobsrvr/cdpd/control/tlsutil"
+	"github.com/withobsrvr/cdpd/internal/testpki"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden with the current output")
@@ -628,7 +628,7 @@ func TestUpstreamServer(t *testing.T) {
 }
 
 func TestMutualTLS(t *testing.T) {
-	certs, err := tlsutil.WriteTestCerts(t.TempDir())
+	certs, err := testpki.Write(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
