@@ -12,6 +12,10 @@
 //
 // # Choices
 //
+//   - Every command and subcommand answers -h/--help with its usage on stdout (exit 0); a bad
+//     flag prints the error and the usage on stderr (exit 2). Every command that prints data
+//     (status, health, list, metrics, alert list, version) takes --json and -o json alike.
+//     `flowctl version` prints Version, stamped by the build (-ldflags -X).
 //   - Flags and positional arguments mix freely ("status cdp-x --json"); every client command
 //     takes --control-plane-addr (else $FLOWCTL_ENDPOINT, else 127.0.0.1:8080), the TLS flags
 //     --tls-cert/--tls-key/--tls-ca-cert (else $FLOWCTL_TLS_CERT/_KEY/_CA; any of them turns
@@ -64,6 +68,10 @@ import (
 	"github.com/withobsrvr/cdpd/control/contract"
 )
 
+// Version is flowctl's version, set at build time with
+// -ldflags "-X github.com/withobsrvr/cdpd/control/cli.Version=$(git describe --tags --always --dirty)".
+var Version = "dev"
+
 // DefaultEndpoint is the control plane the commands talk to when neither
 // --control-plane-addr nor FLOWCTL_ENDPOINT says otherwise.
 const DefaultEndpoint = "127.0.0.1:8080"
@@ -95,14 +103,15 @@ Usage:
   flowctl server [flags]                       run cdpd's flowctl-compatible control plane
   flowctl status [<id>] [--json] [--watch [--interval 2s]]
                                                services as a table, or one service in detail
-  flowctl health [<id>]                        exit 0 when the service (or, without an id,
+  flowctl health [<id>] [--json]               exit 0 when the service (or, without an id,
                                                the control plane) is healthy, else 1
-  flowctl list [-o json]                       every registered service, one per line
-  flowctl metrics <id> [--duration 1h] [--metric NAME] [-o json]
+  flowctl list [--json]                        every registered service, one per line
+  flowctl metrics <id> [--duration 1h] [--metric NAME] [--json]
                                                heartbeat history: first/last/min/max, rates
   flowctl alert create --service <id|*> --condition "status != healthy" --webhook URL [--for 1m]
-  flowctl alert list [-o json]
+  flowctl alert list [--json]
   flowctl alert delete <id>
+  flowctl version [--json]                     flowctl's version
 
 Flags of every client command:
   --control-plane-addr host:port   the control plane [$FLOWCTL_ENDPOINT, else ` + DefaultEndpoint + `]
@@ -111,7 +120,8 @@ Flags of every client command:
                                    (any TLS flag turns TLS on)
   --timeout 5s                     deadline of each request
 
-Run "flowctl <command> -h" for a command's flags.
+Every command answers --help; every command that prints data prints JSON with --json (or -o json).
+Run "flowctl <command> --help" for a command's flags.
 `
 
 // Run runs one flowctl command line (without the program name) and returns the exit code.
@@ -146,12 +156,40 @@ func (a *App) Run(ctx context.Context, args []string) int {
 		return a.cmdMetrics(ctx, rest)
 	case "alert", "alerts":
 		return a.cmdAlert(ctx, rest)
+	case "version", "--version":
+		return a.cmdVersion(rest)
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(a.Stdout, usage)
 		return exitOK
 	}
 	fmt.Fprintf(a.Stderr, "flowctl: unknown command %q\n\n%s", cmd, usage)
 	return exitUsage
+}
+
+// VersionView is `flowctl version --json`.
+type VersionView struct {
+	Version string `json:"version"`
+}
+
+func (a *App) cmdVersion(args []string) int {
+	fs := a.newFlagSet("version", "version [--json | -o json]")
+	out := addOutputFlags(fs, "json: {\"version\": ...}")
+	pos, code, ok := a.parse(fs, args)
+	if !ok {
+		return code
+	}
+	if len(pos) > 0 {
+		return a.usageErr(fs, "unexpected arguments: %s", strings.Join(pos, " "))
+	}
+	asJSON, code, ok := a.asJSON(fs, out)
+	if !ok {
+		return code
+	}
+	if asJSON {
+		return a.writeJSON(a.Stdout, VersionView{Version: Version})
+	}
+	fmt.Fprintf(a.Stdout, "flowctl %s\n", Version)
+	return exitOK
 }
 
 // clientFlags are the connection flags every client command accepts.
@@ -178,26 +216,30 @@ func (a *App) addClientFlags(fs *flag.FlagSet) *clientFlags {
 	return cf
 }
 
-// newFlagSet makes a command's flag set; its errors and usage go to stderr.
+// newFlagSet makes a command's flag set; parse prints its errors and usage.
 func (a *App) newFlagSet(name, synopsis string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(a.Stderr)
+	fs.SetOutput(io.Discard) // parse prints errors and usage where they belong
 	fs.Usage = func() {
-		fmt.Fprintf(a.Stderr, "Usage: flowctl %s\n\nFlags:\n", synopsis)
+		fmt.Fprintf(fs.Output(), "Usage: flowctl %s\n\nFlags:\n", synopsis)
 		fs.PrintDefaults()
 	}
 	return fs
 }
 
 // parse parses flags and positional arguments in any order ("status cdp-x --json" and
-// "status --json cdp-x" alike); everything after "--" is positional. It returns the exit code
-// to use when parsing stopped (help: 0, bad flags: 2) and ok=false.
-func parse(fs *flag.FlagSet, args []string) (pos []string, code int, ok bool) {
+// "status --json cdp-x" alike); everything after "--" is positional. -h/--help prints the
+// command's usage on stdout (exit 0); a bad flag prints the error and the usage on stderr
+// (exit 2). When parsing stopped it returns the exit code and ok=false.
+func (a *App) parse(fs *flag.FlagSet, args []string) (pos []string, code int, ok bool) {
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
+				a.printUsage(fs, a.Stdout)
 				return nil, exitOK, false
 			}
+			fmt.Fprintln(a.Stderr, err)
+			a.printUsage(fs, a.Stderr)
 			return nil, exitUsage, false
 		}
 		rest := fs.Args()
@@ -212,6 +254,39 @@ func parse(fs *flag.FlagSet, args []string) (pos []string, code int, ok bool) {
 		pos = append(pos, rest[0])
 		args = rest[1:]
 	}
+}
+
+// printUsage writes fs's usage (its Usage function, writing to fs.Output()) to w.
+func (a *App) printUsage(fs *flag.FlagSet, w io.Writer) {
+	fs.SetOutput(w)
+	fs.Usage()
+	fs.SetOutput(io.Discard)
+}
+
+// outputFlags are the output flags of every command that prints data: -o text|json and
+// --json (the same as -o json).
+type outputFlags struct {
+	format string
+	json   bool
+}
+
+func addOutputFlags(fs *flag.FlagSet, what string) *outputFlags {
+	of := &outputFlags{}
+	fs.StringVar(&of.format, "o", "text", "output format: text or json ("+what+")")
+	fs.BoolVar(&of.json, "json", false, "print JSON (same as -o json)")
+	return of
+}
+
+// asJSON says whether JSON was asked for; ok=false (a usage error printed) for a format other
+// than text or json.
+func (a *App) asJSON(fs *flag.FlagSet, of *outputFlags) (asJSON bool, code int, ok bool) {
+	switch of.format {
+	case "text":
+		return of.json, 0, true
+	case "json":
+		return true, 0, true
+	}
+	return false, a.usageErr(fs, "-o %q: want text or json", of.format), false
 }
 
 // usageErr prints a usage error for fs and returns exitUsage.

@@ -243,6 +243,10 @@ func TestGolden(t *testing.T) {
 		{"health_beta", []string{"health", "cdp-beta"}, 1},
 		{"health_unknown", []string{"health", "beta"}, 1},
 		{"health_unknown_far", []string{"health", "no-such-service"}, 1},
+		{"health_json", []string{"health", "-o", "json"}, 0},
+		{"health_beta_json", []string{"health", "cdp-beta", "--json"}, 1},
+		{"help_health", []string{"health", "--help"}, 0},
+		{"usage_bad_flag", []string{"health", "--nope"}, 2},
 		{"usage_two_ids", []string{"status", "a", "b"}, 2},
 		{"usage_bad_output", []string{"list", "-o", "yaml"}, 2},
 	}
@@ -254,6 +258,71 @@ func TestGolden(t *testing.T) {
 			}
 			golden(t, tt.name, cp.addr, tt.args, stdout, stderr, code)
 		})
+	}
+}
+
+// Every command and subcommand answers --help (and -h) with its usage on stdout, exit 0, and
+// nothing on stderr.
+func TestEveryCommandAnswersHelp(t *testing.T) {
+	for _, cmd := range [][]string{
+		{}, {"server"}, {"status"}, {"health"}, {"list"}, {"metrics"}, {"version"},
+		{"alert"}, {"alert", "create"}, {"alert", "list"}, {"alert", "delete"},
+	} {
+		for _, h := range []string{"--help", "-h"} {
+			args := append(append([]string{}, cmd...), h)
+			stdout, stderr, code := runApp(t, time.Now, nil, args...)
+			if code != 0 || !strings.Contains(stdout, "Usage") || stderr != "" {
+				t.Errorf("flowctl %s: exit %d, stdout %q, stderr %q; want usage on stdout, exit 0", strings.Join(args, " "), code, stdout, stderr)
+			}
+		}
+	}
+}
+
+func TestVersion(t *testing.T) {
+	old := Version
+	Version = "v1.2.3-4-gabcdef"
+	defer func() { Version = old }()
+	for args, want := range map[string]string{
+		"version":         "flowctl v1.2.3-4-gabcdef\n",
+		"--version":       "flowctl v1.2.3-4-gabcdef\n",
+		"version --json":  "{\n  \"version\": \"v1.2.3-4-gabcdef\"\n}\n",
+		"version -o json": "{\n  \"version\": \"v1.2.3-4-gabcdef\"\n}\n",
+	} {
+		stdout, stderr, code := runApp(t, time.Now, nil, strings.Fields(args)...)
+		if code != 0 || stdout != want || stderr != "" {
+			t.Errorf("flowctl %s: exit %d, stdout %q, stderr %q; want %q", args, code, stdout, stderr, want)
+		}
+	}
+	if _, _, code := runApp(t, time.Now, nil, "version", "extra"); code != 2 {
+		t.Errorf("flowctl version extra: exit %d, want 2", code)
+	}
+}
+
+// Every command that prints data takes --json and -o json alike (the JSON itself is checked
+// by the golden and JSON tests).
+func TestEveryDataCommandTakesJSON(t *testing.T) {
+	cp := startControlPlane(t, nil)
+	cp.populate(t)
+	for _, cmd := range [][]string{
+		{"status"}, {"status", "cdp-alpha"}, {"health"}, {"health", "cdp-alpha"}, {"list"},
+		{"metrics", "cdp-alpha"}, {"alert", "list"}, {"version"},
+	} {
+		run := cp.run
+		if cmd[0] == "version" { // talks to no control plane
+			run = func(t *testing.T, args ...string) (string, string, int) { return runApp(t, time.Now, nil, args...) }
+		}
+		var outs []string
+		for _, flags := range [][]string{{"--json"}, {"-o", "json"}} {
+			args := append(append([]string{}, cmd...), flags...)
+			stdout, stderr, code := run(t, args...)
+			if code != 0 || !json.Valid([]byte(stdout)) {
+				t.Errorf("flowctl %s: exit %d, stdout %q, stderr %q; want JSON", strings.Join(args, " "), code, stdout, stderr)
+			}
+			outs = append(outs, stdout)
+		}
+		if len(outs) == 2 && outs[0] != outs[1] {
+			t.Errorf("flowctl %s: --json and -o json differ:\n%s\n%s", strings.Join(cmd, " "), outs[0], outs[1])
+		}
 	}
 }
 
@@ -719,7 +788,7 @@ func TestFlagsAnywhere(t *testing.T) {
 	} {
 		fs := flag.NewFlagSet("t", flag.ContinueOnError)
 		j := fs.Bool("json", false, "")
-		pos, _, ok := parse(fs, tt.args)
+		pos, _, ok := (&App{Stdout: io.Discard, Stderr: io.Discard}).parse(fs, tt.args)
 		if !ok || !*j || strings.Join(pos, " ") != tt.pos {
 			t.Errorf("parse(%v) = %v, json %v, ok %v", tt.args, pos, *j, ok)
 		}

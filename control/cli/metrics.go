@@ -140,22 +140,23 @@ func sparkline(values []float64, width int) string {
 }
 
 func (a *App) cmdMetrics(ctx context.Context, args []string) int {
-	fs := a.newFlagSet("metrics", "metrics <id> [--duration 1h] [--metric NAME]... [-o json] [flags]")
+	fs := a.newFlagSet("metrics", "metrics <id> [--duration 1h] [--metric NAME]... [--json | -o json] [flags]")
 	cf := a.addClientFlags(fs)
 	duration := fs.Duration("duration", time.Hour, "history window ending now")
 	var names listFlag
 	fs.Var(&names, "metric", "only this metric (repeatable, or comma-separated)")
-	output := fs.String("o", "text", "output format: text or json (the samples and the summaries)")
+	out := addOutputFlags(fs, "json: the samples and the summaries")
 	width := fs.Int("width", 40, "sparkline width in characters")
-	pos, code, ok := parse(fs, args)
+	pos, code, ok := a.parse(fs, args)
 	if !ok {
 		return code
 	}
 	if len(pos) != 1 {
 		return a.usageErr(fs, "want exactly one service id")
 	}
-	if *output != "text" && *output != "json" {
-		return a.usageErr(fs, "-o %q: want text or json", *output)
+	asJSON, code, ok := a.asJSON(fs, out)
+	if !ok {
+		return code
 	}
 	if *duration <= 0 {
 		return a.usageErr(fs, "--duration must be positive")
@@ -211,7 +212,7 @@ func (a *App) cmdMetrics(ctx context.Context, args []string) int {
 			return a.fail("%s has no metric %q in the last %s (\"flowctl status %s\" lists its metrics)", id, n, formatDuration(*duration), id)
 		}
 	}
-	if *output == "json" {
+	if asJSON {
 		h := History{ServiceID: id, Since: since.UTC(), Until: now.UTC(), Samples: []Sample{}, Summary: sums}
 		for _, s := range samples {
 			m := make(map[string]any, len(s.GetMetrics()))

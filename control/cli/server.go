@@ -41,7 +41,7 @@ func (a *App) cmdServer(ctx context.Context, args []string) int {
 	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus /metrics on this host:port (off when empty)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "text or json")
-	pos, code, ok := parse(fs, args)
+	pos, code, ok := a.parse(fs, args)
 	if !ok {
 		return code
 	}
