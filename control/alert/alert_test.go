@@ -23,6 +23,8 @@ import (
 
 	"github.com/withobsrvr/cdpd/control/cdpdv1"
 	"github.com/withobsrvr/cdpd/control/flowctlv1"
+
+	"github.com/withobsrvr/cdpd/internal/testutil"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -227,10 +229,7 @@ func TestForDurationAndWildcard(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- m.Run(ctx) }()
 	c.Advance(31 * time.Second)
-	deadline := time.Now().Add(10 * time.Second)
-	for len(rcv.payloads()) == 0 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	testutil.Eventually(t, 10*time.Second, "Run's timer fires the rule", func() bool { return len(rcv.payloads()) > 0 })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)

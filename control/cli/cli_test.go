@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oklog/run"
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -30,6 +31,7 @@ import (
 	"github.com/withobsrvr/cdpd/control/plane"
 	"github.com/withobsrvr/cdpd/control/server"
 	"github.com/withobsrvr/cdpd/internal/testpki"
+	"github.com/withobsrvr/cdpd/internal/testutil"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden with the current output")
@@ -56,12 +58,13 @@ func (c *clock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// controlPlane is a real control plane (plane.Run) on 127.0.0.1 with a fake clock,
+// controlPlane is a real control plane (plane.Add) on 127.0.0.1 with a fake clock,
 // plus a flowctl.v1 client to register and heartbeat services through real RPCs.
 type controlPlane struct {
 	addr   string
 	clock  *clock
 	client flowctlv1.ControlPlaneServiceClient
+	alerts *alert.Manager
 }
 
 func startControlPlane(t *testing.T, mod func(*plane.Config)) *controlPlane {
@@ -82,10 +85,16 @@ func startControlPlane(t *testing.T, mod func(*plane.Config)) *controlPlane {
 	if mod != nil {
 		mod(&cfg)
 	}
+	var g run.Group
 	ctx, cancel := context.WithCancel(context.Background())
+	g.Add(func() error { <-ctx.Done(); return nil }, func(error) { cancel() })
+	p, err := plane.Add(&g, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	done := make(chan error, 1)
-	go func() { done <- plane.Run(ctx, cfg) }()
-	cp := &controlPlane{addr: lis.Addr().String(), clock: c}
+	go func() { done <- g.Run() }()
+	cp := &controlPlane{addr: lis.Addr().String(), clock: c, alerts: p.Alerts()}
 	cc, err := grpc.NewClient(cp.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
@@ -95,7 +104,10 @@ func startControlPlane(t *testing.T, mod func(*plane.Config)) *controlPlane {
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
-			t.Errorf("plane.Run: %v", err)
+			t.Errorf("control plane: %v", err)
+		}
+		if err := p.Close(); err != nil {
+			t.Errorf("closing the control plane: %v", err)
 		}
 	})
 	return cp
@@ -512,15 +524,17 @@ func (w *webhook) states() []string {
 	return s
 }
 
-// waitStates waits until the webhook got n notifications, then a little longer to catch
-// extra ones, and returns them.
-func (w *webhook) waitStates(t *testing.T, n int) string {
+// waitStates waits until the webhook got n notifications, then until the control plane has
+// delivered every notification it queued (so that an extra one would be seen), and returns
+// them.
+func (w *webhook) waitStates(t *testing.T, cp *controlPlane, n int) string {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for len(w.states()) < n && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
+	testutil.Eventually(t, 10*time.Second, fmt.Sprintf("%d notifications", n), func() bool { return len(w.states()) >= n })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := cp.alerts.Flush(ctx); err != nil {
+		t.Fatal(err)
 	}
-	time.Sleep(100 * time.Millisecond)
 	return strings.Join(w.states(), ",")
 }
 
@@ -555,14 +569,14 @@ func TestAlerts(t *testing.T) {
 	}
 
 	// alpha fails: one firing (several failing heartbeats later still one), recovers: one resolve.
-	if got := hook.waitStates(t, 0); got != "" {
+	if got := hook.waitStates(t, cp, 0); got != "" {
 		t.Fatalf("notifications before any failure: %s", got)
 	}
 	cp.heartbeat(t, "cdp-alpha", unhealthy, map[string]string{"health.last_error": "consumer: disk full"})
 	cp.heartbeat(t, "cdp-alpha", unhealthy, nil)
 	cp.clock.Advance(10 * time.Second)
 	cp.heartbeat(t, "cdp-alpha", unhealthy, nil)
-	if got := hook.waitStates(t, 1); got != "firing:cdp-alpha" {
+	if got := hook.waitStates(t, cp, 1); got != "firing:cdp-alpha" {
 		t.Fatalf("after failing: %s, want one firing", got)
 	}
 	if _, _, code := cp.run(t, "health", "cdp-alpha"); code != 1 {
@@ -570,7 +584,7 @@ func TestAlerts(t *testing.T) {
 	}
 	cp.heartbeat(t, "cdp-alpha", healthy, nil)
 	cp.heartbeat(t, "cdp-alpha", healthy, nil)
-	if got := hook.waitStates(t, 2); got != "firing:cdp-alpha,resolved:cdp-alpha" {
+	if got := hook.waitStates(t, cp, 2); got != "firing:cdp-alpha,resolved:cdp-alpha" {
 		t.Fatalf("after recovering: %s, want one firing then one resolve", got)
 	}
 	hook.mu.Lock()
@@ -582,12 +596,12 @@ func TestAlerts(t *testing.T) {
 
 	// The metric rule with --for: a pipeline restarted (uptime < 60) fires after a minute.
 	cp.heartbeat(t, "cdp-beta", healthy, map[string]string{"pipeline.uptime_seconds": "3"})
-	time.Sleep(50 * time.Millisecond)
-	if got := hook.waitStates(t, 2); got != "firing:cdp-alpha,resolved:cdp-alpha" {
+	cp.alerts.Evaluate() // what Run's timer does: nothing may fire before the minute
+	if got := hook.waitStates(t, cp, 2); got != "firing:cdp-alpha,resolved:cdp-alpha" {
 		t.Fatalf("--for 1m fired early: %s", got)
 	}
 	cp.clock.Advance(61 * time.Second)
-	if got := hook.waitStates(t, 3); got != "firing:cdp-alpha,resolved:cdp-alpha,firing:cdp-beta" {
+	if got := hook.waitStates(t, cp, 3); got != "firing:cdp-alpha,resolved:cdp-alpha,firing:cdp-beta" {
 		t.Fatalf("after the minute: %s", got)
 	}
 
@@ -595,7 +609,7 @@ func TestAlerts(t *testing.T) {
 	stdout, stderr, code = cp.run(t, del...)
 	golden(t, "alert_delete", cp.addr, del, stdout, stderr, code)
 	// Deleting a firing rule resolves it.
-	if got := hook.waitStates(t, 4); got != "firing:cdp-alpha,resolved:cdp-alpha,firing:cdp-beta,resolved:cdp-beta" {
+	if got := hook.waitStates(t, cp, 4); got != "firing:cdp-alpha,resolved:cdp-alpha,firing:cdp-beta,resolved:cdp-beta" {
 		t.Fatalf("after deleting: %s", got)
 	}
 }
@@ -614,16 +628,16 @@ func TestJanitorTurnsHealthRed(t *testing.T) {
 		t.Fatalf("health before the TTL: exit %d %q", code, stdout)
 	}
 	cp.clock.Advance(time.Minute) // alpha's last heartbeat is now 65 s old
-	deadline := time.Now().Add(10 * time.Second)
 	var stdout string
 	code := 0
-	for code == 0 && time.Now().Before(deadline) {
+	testutil.Eventually(t, 10*time.Second, "the janitor marks cdp-alpha unhealthy", func() bool {
 		stdout, _, code = cp.run(t, "health", "cdp-alpha")
-	}
+		return code != 0
+	})
 	if code != 1 || stdout != "✗ cdp-alpha is unhealthy: last heartbeat 1m 5s ago\n" {
 		t.Fatalf("health after the TTL: exit %d %q", code, stdout)
 	}
-	if got := hook.waitStates(t, 1); got != "firing:cdp-alpha" {
+	if got := hook.waitStates(t, cp, 1); got != "firing:cdp-alpha" {
 		t.Fatalf("janitor did not fire the alert: %s", got)
 	}
 }
@@ -845,25 +859,24 @@ func startServerCommand(t *testing.T, args ...string) (string, func() int) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() { done <- app.Run(ctx, append([]string{"server", "--log-format", "json"}, args...)) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
+	t.Cleanup(cancel) // a failed start below stops the server too
+	var addr string
+	testutil.EventuallyWhy(t, 10*time.Second, "flowctl server serves", func() (bool, string) {
+		select {
+		case code := <-done:
+			t.Fatalf("flowctl server exited %d:\n%s", code, logs.String())
+		default:
+		}
 		for _, line := range strings.Split(logs.String(), "\n") {
 			var rec struct{ Msg, Address string }
 			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "control plane serving" {
-				return rec.Address, func() int { cancel(); return <-done }
+				addr = rec.Address
+				return true, ""
 			}
 		}
-		select {
-		case code := <-done:
-			cancel()
-			t.Fatalf("flowctl server exited %d:\n%s", code, logs.String())
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
-	cancel()
-	<-done
-	t.Fatalf("flowctl server did not start serving:\n%s", logs.String())
-	return "", nil
+		return false, logs.String()
+	})
+	return addr, func() int { cancel(); return <-done }
 }
 
 func TestServerCommand(t *testing.T) {

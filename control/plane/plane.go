@@ -303,3 +303,6 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	return errors.Join(g.Run(), p.Close())
 }
+
+// Alerts is the alert engine (for Flush and Evaluate in tests).
+func (p *Plane) Alerts() *alert.Manager { return p.alerts }
