@@ -32,6 +32,7 @@ import (
 	"github.com/withobsrvr/cdpd/control/server"
 	"github.com/withobsrvr/cdpd/control/tlsutil"
 	"github.com/withobsrvr/cdpd/internal/testpki"
+	"github.com/withobsrvr/cdpd/internal/testutil"
 )
 
 func TestMain(m *testing.M) {
@@ -81,17 +82,12 @@ func startServer(t testing.TB, o serverOpt) *testServer {
 		addr = "127.0.0.1:0"
 	}
 	var lis net.Listener
-	var err error
 	// The port of a just-stopped server may take a moment to be free again.
-	for i := 0; i < 50; i++ {
-		if lis, err = net.Listen("tcp", addr); err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
+	testutil.EventuallyWhy(t, 5*time.Second, "listening on "+addr, func() (bool, string) {
+		var err error
+		lis, err = net.Listen("tcp", addr)
+		return err == nil, fmt.Sprint(err)
+	})
 	srv, err := server.New(server.Options{})
 	if err != nil {
 		t.Fatalf("server.New: %v", err)
@@ -197,17 +193,6 @@ type statusPipeline struct {
 
 func (p statusPipeline) HealthState() string { return p.state }
 
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func reg(name string) control.Registration {
 	return control.Registration{
 		ServiceID: control.ServiceID("", name),
@@ -228,10 +213,10 @@ func TestTwoHundredPipelinesOneConnection(t *testing.T) {
 	for i := range n {
 		c.Attach(reg(fmt.Sprintf("Pipeline%03d", i)), newPipeline(map[string]float64{"pipeline.component_count": 3}, nil))
 	}
-	eventually(t, 30*time.Second, "200 registrations", func() bool { return ts.count() == n })
+	testutil.Eventually(t, 30*time.Second, "200 registrations", func() bool { return ts.count() == n })
 	for i := range n {
 		id := control.ServiceID("", fmt.Sprintf("Pipeline%03d", i))
-		eventually(t, 10*time.Second, id+" confirmed", func() bool { return c.Registered(id) })
+		testutil.Eventually(t, 10*time.Second, id+" confirmed", func() bool { return c.Registered(id) })
 		st, err := ts.status(id)
 		if err != nil {
 			t.Fatalf("GetComponentStatus(%s): %v", id, err)
@@ -299,7 +284,7 @@ func TestHeartbeatCarriesMetricsAndHealthDetails(t *testing.T) {
 		"health.SaveToParquet_status":                             "healthy",
 	}
 	var st *flowctlv1.ComponentStatusResponse
-	eventually(t, 10*time.Second, "a heartbeat with metrics", func() bool {
+	testutil.Eventually(t, 10*time.Second, "a heartbeat with metrics", func() bool {
 		var err error
 		st, err = ts.status(id)
 		return err == nil && st.GetMetrics()["pipeline.uptime_seconds"] != ""
@@ -320,7 +305,7 @@ func TestHeartbeatCarriesMetricsAndHealthDetails(t *testing.T) {
 	p.mu.Lock()
 	p.metrics["source.FSBufferedStorageSourceAdapter.processed_ledgers"] = 43
 	p.mu.Unlock()
-	eventually(t, 10*time.Second, "the updated metric", func() bool {
+	testutil.Eventually(t, 10*time.Second, "the updated metric", func() bool {
 		st, err := ts.status(id)
 		return err == nil && st.GetMetrics()["source.FSBufferedStorageSourceAdapter.processed_ledgers"] == "43"
 	})
@@ -342,7 +327,7 @@ func TestBadPipelinesDoNotBreakHeartbeats(t *testing.T) {
 	boom, long := reg("Boom"), reg("Long")
 	c.Attach(boom, panicky{newPipeline(nil, nil)})
 	c.Attach(long, newPipeline(nil, map[string]string{"error": strings.Repeat("é", 5000), "bad\xffkey": "x\xfey"}))
-	eventually(t, 10*time.Second, "both heartbeating", func() bool {
+	testutil.Eventually(t, 10*time.Second, "both heartbeating", func() bool {
 		a, err1 := ts.status(boom.ServiceID)
 		b, err2 := ts.status(long.ServiceID)
 		return err1 == nil && err2 == nil && a.GetMetrics()["health.control_error"] != "" && b.GetMetrics()["health.error"] != ""
@@ -366,13 +351,13 @@ func TestReattachReplaces(t *testing.T) {
 	c := runClient(t, control.Config{Endpoint: ts.addr, HeartbeatInterval: 200 * time.Millisecond})
 	r := reg("Replace")
 	c.Attach(r, newPipeline(map[string]float64{"m": 1}, nil))
-	eventually(t, 10*time.Second, "first version", func() bool {
+	testutil.Eventually(t, 10*time.Second, "first version", func() bool {
 		st, err := ts.status(r.ServiceID)
 		return err == nil && st.GetMetrics()["m"] == "1"
 	})
 	r.Version = "v2"
 	c.Attach(r, newPipeline(map[string]float64{"m": 2}, nil))
-	eventually(t, 10*time.Second, "second version", func() bool {
+	testutil.Eventually(t, 10*time.Second, "second version", func() bool {
 		st, err := ts.status(r.ServiceID)
 		return err == nil && st.GetMetrics()["m"] == "2" && st.GetComponent().GetVersion() == "v2"
 	})
@@ -383,11 +368,12 @@ func TestReattachReplaces(t *testing.T) {
 
 func TestDetachUnregisters(t *testing.T) {
 	ts := startServer(t, serverOpt{})
-	c := runClient(t, control.Config{Endpoint: ts.addr, HeartbeatInterval: 100 * time.Millisecond})
+	promReg := prometheus.NewRegistry()
+	c := runClient(t, control.Config{Endpoint: ts.addr, HeartbeatInterval: 100 * time.Millisecond, Registerer: promReg})
 	keep, gone := reg("Keep"), reg("Gone")
 	c.Attach(keep, newPipeline(nil, nil))
 	c.Attach(gone, newPipeline(nil, nil))
-	eventually(t, 10*time.Second, "both registered", func() bool {
+	testutil.Eventually(t, 10*time.Second, "both registered", func() bool {
 		return c.Registered(keep.ServiceID) && c.Registered(gone.ServiceID)
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -401,8 +387,12 @@ func TestDetachUnregisters(t *testing.T) {
 	if _, err := ts.status(gone.ServiceID); status.Code(err) != codes.NotFound {
 		t.Fatalf("GetComponentStatus after Detach: err = %v, want NotFound", err)
 	}
-	// No heartbeat or registration brings it back.
-	time.Sleep(500 * time.Millisecond)
+	// No heartbeat or registration brings it back: the scheduler goes on (the other pipeline
+	// heartbeats three more times) and the detached one stays gone.
+	hb := metricValue(t, promReg, "cdpd_control_heartbeats_total")
+	testutil.Eventually(t, 10*time.Second, "three more heartbeats of the other pipeline", func() bool {
+		return metricValue(t, promReg, "cdpd_control_heartbeats_total") >= hb+3
+	})
 	if _, err := ts.status(gone.ServiceID); status.Code(err) != codes.NotFound {
 		t.Fatalf("detached pipeline came back: err = %v", err)
 	}
@@ -425,7 +415,8 @@ func TestDetachDoesNotWaitForUnreachableServer(t *testing.T) {
 	c := runClient(t, control.Config{Endpoint: addr, HeartbeatInterval: 100 * time.Millisecond, RPCTimeout: 30 * time.Second})
 	r := reg("Lonely")
 	c.Attach(r, newPipeline(nil, nil))
-	time.Sleep(300 * time.Millisecond) // let a registration attempt start and wait for the connection
+	// A registration is in flight, waiting for the connection.
+	testutil.Eventually(t, 10*time.Second, "a registration in flight", func() bool { return c.Exchanging(r.ServiceID) })
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	start := time.Now()
@@ -441,11 +432,11 @@ func TestDetachDoesNotWaitForUnreachableServer(t *testing.T) {
 func TestServerRestartedEmptyReregistersEverything(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
-		down       time.Duration // how long no server listens
+		down       bool // no server listens for a while: calls time out meanwhile
 		rpcTimeout time.Duration
 	}{
 		{name: "immediate restart", rpcTimeout: 2 * time.Second},
-		{name: "down for 1s, calls time out meanwhile", down: time.Second, rpcTimeout: 300 * time.Millisecond},
+		{name: "down until calls time out", down: true, rpcTimeout: 300 * time.Millisecond},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ts := startServer(t, serverOpt{})
@@ -464,7 +455,7 @@ func TestServerRestartedEmptyReregistersEverything(t *testing.T) {
 				ids[i] = r.ServiceID
 				c.Attach(r, newPipeline(map[string]float64{"i": float64(i)}, nil))
 			}
-			eventually(t, 20*time.Second, "all registered", func() bool {
+			testutil.Eventually(t, 20*time.Second, "all registered", func() bool {
 				for _, id := range ids {
 					if !c.Registered(id) {
 						return false
@@ -474,17 +465,21 @@ func TestServerRestartedEmptyReregistersEverything(t *testing.T) {
 			})
 
 			ts.stop()
-			time.Sleep(tc.down)
-			if tc.down > 0 {
-				for _, id := range ids {
-					if c.Registered(id) {
-						t.Fatalf("%s still Registered after %v without a server", id, tc.down)
+			if tc.down {
+				// Down long enough that every pipeline is unconfirmed and calls time out.
+				testutil.EventuallyWhy(t, 20*time.Second, "every pipeline unconfirmed, calls failing", func() (bool, string) {
+					for _, id := range ids {
+						if c.Registered(id) {
+							return false, id + " still Registered without a server"
+						}
 					}
-				}
+					f := metricValue(t, promReg, "cdpd_control_heartbeat_failures_total")
+					return f >= 1, fmt.Sprintf("%v heartbeat failures", f)
+				})
 			}
 			start := time.Now()
 			ts2 := startServer(t, serverOpt{addr: ts.addr})
-			eventually(t, 30*time.Second, "all re-registered with the new server", func() bool {
+			testutil.Eventually(t, 30*time.Second, "all re-registered with the new server", func() bool {
 				if ts2.count() != n {
 					return false
 				}
@@ -505,7 +500,7 @@ func TestServerRestartedEmptyReregistersEverything(t *testing.T) {
 				if st.GetComponent().GetMetadata()["service_type"] != "cdp-pipeline" {
 					t.Fatalf("%s lost its metadata: %v", id, st.GetComponent().GetMetadata())
 				}
-				eventually(t, 10*time.Second, id+" heartbeats", func() bool {
+				testutil.Eventually(t, 10*time.Second, id+" heartbeats", func() bool {
 					st, err := ts2.status(id)
 					return err == nil && st.GetMetrics()["i"] == fmt.Sprint(i)
 				})
@@ -557,13 +552,13 @@ func TestUpstreamNotFoundReregisters(t *testing.T) {
 	c := runClient(t, control.Config{Endpoint: ts.addr, HeartbeatInterval: 100 * time.Millisecond})
 	r := reg("Forgotten")
 	c.Attach(r, newPipeline(map[string]float64{"x": 1}, nil))
-	eventually(t, 10*time.Second, "registered", func() bool { return c.Registered(r.ServiceID) })
+	testutil.Eventually(t, 10*time.Second, "registered", func() bool { return c.Registered(r.ServiceID) })
 	// The control plane forgets the pipeline (e.g. an operator removed it).
 	if _, err := ts.srv.UnregisterComponent(context.Background(), &flowctlv1.UnregisterRequest{ServiceId: r.ServiceID}); err != nil {
 		t.Fatal(err)
 	}
 	before := wrapped.heartbeats.Load()
-	eventually(t, 10*time.Second, "re-registered after an upstream-style not found", func() bool {
+	testutil.Eventually(t, 10*time.Second, "re-registered after an upstream-style not found", func() bool {
 		st, err := ts.status(r.ServiceID)
 		return err == nil && st.GetMetrics()["x"] == "1" && wrapped.heartbeats.Load() > before
 	})
@@ -608,14 +603,16 @@ func TestRejectedRegistrationIsLoggedOnceAndNotSpun(t *testing.T) {
 	})
 	r := reg("Denied")
 	c.Attach(r, newPipeline(nil, nil))
-	eventually(t, 10*time.Second, "three attempts", func() bool { return rej.registers.Load() >= 3 })
-	time.Sleep(time.Second)
+	start := time.Now()
+	testutil.Eventually(t, 10*time.Second, "the first attempt", func() bool { return rej.registers.Load() >= 1 })
+	testutil.Eventually(t, 20*time.Second, "five more attempts", func() bool { return rej.registers.Load() >= 6 })
 	if c.Registered(r.ServiceID) {
 		t.Fatal("Registered after PermissionDenied")
 	}
-	// Retried every BackoffMax (200ms): a few attempts per second, not a spin.
-	if got := rej.registers.Load(); got > 30 {
-		t.Fatalf("%d registration attempts in about 1.5s: the client spins", got)
+	// Retried every BackoffMax (200ms), not spun: five retries take at least 5 × 200ms (a
+	// lower bound, which a slow machine only makes longer).
+	if d := time.Since(start); d < 5*200*time.Millisecond {
+		t.Fatalf("%d registration attempts within %v: the client spins", rej.registers.Load(), d)
 	}
 	out := logs.String()
 	if got := strings.Count(out, "control plane rejects the pipeline"); got != 1 {
@@ -664,17 +661,22 @@ func TestTLS(t *testing.T) {
 			cfg.RPCTimeout = 500 * time.Millisecond
 			var logs syncBuffer
 			cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+			promReg := prometheus.NewRegistry()
+			cfg.Registerer = promReg
 			c := runClient(t, cfg)
 			r := reg("Secure")
 			c.Attach(r, newPipeline(map[string]float64{"x": 7}, nil))
 			if tc.ok {
-				eventually(t, 10*time.Second, "registration over TLS", func() bool {
+				testutil.Eventually(t, 10*time.Second, "registration over TLS", func() bool {
 					st, err := ts.status(r.ServiceID)
 					return c.Registered(r.ServiceID) && err == nil && st.GetMetrics()["x"] == "7"
 				})
 				return
 			}
-			time.Sleep(1500 * time.Millisecond)
+			// Three failed attempts, then: not registered, and the failure warned about once.
+			testutil.Eventually(t, 20*time.Second, "three failed registrations", func() bool {
+				return metricValue(t, promReg, "cdpd_control_registration_failures_total") >= 3
+			})
 			if c.Registered(r.ServiceID) || ts.count() != 0 {
 				t.Fatalf("registered despite a failing handshake (server has %d services)", ts.count())
 			}
