@@ -1,6 +1,8 @@
 package control
 
 import (
+	"google.golang.org/grpc/encoding"
+
 	"log/slog"
 
 	"github.com/withobsrvr/cdpd/control/flowctlv1"
@@ -23,3 +25,6 @@ func (c *Client) Exchanging(serviceID string) bool {
 	e := c.entries[serviceID]
 	return e != nil && e.running
 }
+
+// HeartbeatCodec is the client's heartbeat codec, for the marshalling benchmark.
+func HeartbeatCodec() encoding.CodecV2 { return newHeartbeatCodec() }
