@@ -121,7 +121,7 @@ type Client struct {
 	conn  *grpc.ClientConn
 	api   flowctlv1.ControlPlaneServiceClient
 	m     *clientMetrics
-	// hbCodec marshals heartbeats without protobuf-go's reflection (see heartbeatCodec).
+	// hbCodec marshals heartbeats with vtprotobuf's generated code (see heartbeatCodec).
 	hbCodec grpc.CallOption
 
 	wake chan struct{} // poked when the schedule changed; capacity 1
