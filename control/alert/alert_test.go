@@ -34,22 +34,8 @@ const (
 	unhealthy = flowctlv1.HealthStatus_HEALTH_STATUS_UNHEALTHY
 )
 
-// clock is a settable clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)} }
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
+func newClock() *testutil.Clock {
+	return testutil.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 }
 
 // receiver is a webhook endpoint on loopback recording what it was sent. fail answers the
@@ -125,7 +111,7 @@ func (r *receiver) byService() string {
 	return strings.Join(out, " ")
 }
 
-func newManager(t *testing.T, c *clock, opts Options) *Manager {
+func newManager(t *testing.T, c *testutil.Clock, opts Options) *Manager {
 	t.Helper()
 	opts.Now = c.Now
 	opts.Logger = slog.New(slog.DiscardHandler)

@@ -25,6 +25,8 @@ import (
 	"github.com/withobsrvr/cdpd/control/alert"
 	"github.com/withobsrvr/cdpd/control/flowctlv1"
 	"github.com/withobsrvr/cdpd/control/plane"
+
+	"github.com/withobsrvr/cdpd/internal/testutil"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden with the current output")
@@ -34,35 +36,18 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // t0 is when every test's clock starts.
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // controlPlane is a real control plane (plane.Add) on 127.0.0.1 with a fake clock,
 // plus a flowctl.v1 client to register and heartbeat services through real RPCs.
 type controlPlane struct {
 	addr   string
-	clock  *clock
+	clock  *testutil.Clock
 	client flowctlv1.ControlPlaneServiceClient
 	alerts *alert.Manager
 }
 
 func startControlPlane(t *testing.T, mod func(*plane.Config)) *controlPlane {
 	t.Helper()
-	c := &clock{t: t0}
+	c := testutil.NewClock(t0)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

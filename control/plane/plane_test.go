@@ -20,26 +20,11 @@ import (
 
 	"github.com/withobsrvr/cdpd/control/flowctlv1"
 	"github.com/withobsrvr/cdpd/control/server"
+
+	"github.com/withobsrvr/cdpd/internal/testutil"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 func listen(t *testing.T) net.Listener {
 	t.Helper()
@@ -109,7 +94,7 @@ func TestSlowHeartbeatsStayHealthy(t *testing.T) {
 		{"interval not passed in", 0, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			clk := &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+			clk := testutil.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 			p, api, _ := start(t, Config{HeartbeatInterval: tc.interval, JanitorInterval: time.Hour, Now: clk.Now})
 			if want := server.HeartbeatTTLFor(tc.interval); p.HeartbeatTTL() != want {
 				t.Fatalf("TTL %v, want %v", p.HeartbeatTTL(), want)
