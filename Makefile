@@ -5,6 +5,7 @@ GO            ?= go
 BIN           := bin
 PROTOC_GEN_GO_VERSION      := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
+PROTOC_GEN_GO_VTPROTO_VERSION := v0.6.1-0.20240319094008-0393e58bdf10
 TOOLS         := $(CURDIR)/.tools
 RUN_DIR       ?= $(CURDIR)/.run
 TEST_FLAGS    ?= -race -timeout 20m
@@ -16,8 +17,8 @@ help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-12s %s\n",$$1,$$2}'
 
 build: ## build bin/cdpd and bin/flowctl
-	$(GO) build -o $(BIN)/cdpd ./daemon/cmd/cdpd
-	$(GO) build -o $(BIN)/flowctl ./control/cmd/flowctl
+	$(GO) build -o $(BIN)/cdpd ./cmd/cdpd
+	$(GO) build -o $(BIN)/flowctl ./cmd/flowctl
 
 test: build ## vet, every test with the race detector (needs PostgreSQL: see .ci/run), a fuzz smoke run, docs-check
 	$(GO) vet ./...
@@ -44,10 +45,15 @@ proto: ## regenerate the protobuf Go code (protoc from Debian's protobuf-compile
 	@command -v protoc >/dev/null || { echo "protoc missing: apt-get install -y protobuf-compiler"; exit 1; }
 	GOBIN=$(TOOLS) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
 	GOBIN=$(TOOLS) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+	GOBIN=$(TOOLS) $(GO) install github.com/planetscale/vtprotobuf/cmd/protoc-gen-go-vtproto@$(PROTOC_GEN_GO_VTPROTO_VERSION)
 	cd control/proto && protoc -I . -I /usr/include \
 		--go_out=../.. --go_opt=module=github.com/withobsrvr/cdpd \
 		--go-grpc_out=../.. --go-grpc_opt=module=github.com/withobsrvr/cdpd \
 		flowctl/v1/control_plane.proto cdpd/v1/history.proto
+	# vtprotobuf's allocation-free marshalling of flowctl.v1 (the heartbeats; see BENCHMARKS.md)
+	cd control/proto && protoc -I . -I /usr/include \
+		--go-vtproto_out=../.. --go-vtproto_opt=module=github.com/withobsrvr/cdpd,features=marshal+size \
+		flowctl/v1/control_plane.proto
 
 proto-check: proto ## fail when the committed generated code is stale
 	@git diff --exit-code -- control/flowctlv1 control/cdpdv1 || { echo "generated protobuf code is stale: run make proto and commit"; exit 1; }

@@ -1,10 +1,8 @@
 package control_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -25,12 +23,11 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/withobsrvr/cdpd/control"
 	"github.com/withobsrvr/cdpd/control/flowctlv1"
 	"github.com/withobsrvr/cdpd/control/server"
-	"github.com/withobsrvr/cdpd/control/tlsutil"
+	"github.com/withobsrvr/cdpd/internal/testutil"
 )
 
 func TestMain(m *testing.M) {
@@ -80,17 +77,12 @@ func startServer(t testing.TB, o serverOpt) *testServer {
 		addr = "127.0.0.1:0"
 	}
 	var lis net.Listener
-	var err error
 	// The port of a just-stopped server may take a moment to be free again.
-	for i := 0; i < 50; i++ {
-		if lis, err = net.Listen("tcp", addr); err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
+	testutil.EventuallyWhy(t, 5*time.Second, "listening on "+addr, func() (bool, string) {
+		var err error
+		lis, err = net.Listen("tcp", addr)
+		return err == nil, fmt.Sprint(err)
+	})
 	srv, err := server.New(server.Options{})
 	if err != nil {
 		t.Fatalf("server.New: %v", err)
@@ -196,17 +188,6 @@ type statusPipeline struct {
 
 func (p statusPipeline) HealthState() string { return p.state }
 
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func reg(name string) control.Registration {
 	return control.Registration{
 		ServiceID: control.ServiceID("", name),
@@ -227,10 +208,10 @@ func TestTwoHundredPipelinesOneConnection(t *testing.T) {
 	for i := range n {
 		c.Attach(reg(fmt.Sprintf("Pipeline%03d", i)), newPipeline(map[string]float64{"pipeline.component_count": 3}, nil))
 	}
-	eventually(t, 30*time.Second, "200 registrations", func() bool { return ts.count() == n })
+	testutil.Eventually(t, 30*time.Second, "200 registrations", func() bool { return ts.count() == n })
 	for i := range n {
 		id := control.ServiceID("", fmt.Sprintf("Pipeline%03d", i))
-		eventually(t, 10*time.Second, id+" confirmed", func() bool { return c.Registered(id) })
+		testutil.Eventually(t, 10*time.Second, id+" confirmed", func() bool { return c.Registered(id) })
 		st, err := ts.status(id)
 		if err != nil {
 			t.Fatalf("GetComponentStatus(%s): %v", id, err)
@@ -298,7 +279,7 @@ func TestHeartbeatCarriesMetricsAndHealthDetails(t *testing.T) {
 		"health.SaveToParquet_status":                             "healthy",
 	}
 	var st *flowctlv1.ComponentStatusResponse
-	eventually(t, 10*time.Second, "a heartbeat with metrics", func() bool {
+	testutil.Eventually(t, 10*time.Second, "a heartbeat with metrics", func() bool {
 		var err error
 		st, err = ts.status(id)
 		return err == nil && st.GetMetrics()["pipeline.uptime_seconds"] != ""
@@ -319,7 +300,7 @@ func TestHeartbeatCarriesMetricsAndHealthDetails(t *testing.T) {
 	p.mu.Lock()
 	p.metrics["source.FSBufferedStorageSourceAdapter.processed_ledgers"] = 43
 	p.mu.Unlock()
-	eventually(t, 10*time.Second, "the updated metric", func() bool {
+	testutil.Eventually(t, 10*time.Second, "the updated metric", func() bool {
 		st, err := ts.status(id)
 		return err == nil && st.GetMetrics()["source.FSBufferedStorageSourceAdapter.processed_ledgers"] == "43"
 	})
@@ -341,7 +322,7 @@ func TestBadPipelinesDoNotBreakHeartbeats(t *testing.T) {
 	boom, long := reg("Boom"), reg("Long")
 	c.Attach(boom, panicky{newPipeline(nil, nil)})
 	c.Attach(long, newPipeline(nil, map[string]string{"error": strings.Repeat("é", 5000), "bad\xffkey": "x\xfey"}))
-	eventually(t, 10*time.Second, "both heartbeating", func() bool {
+	testutil.Eventually(t, 10*time.Second, "both heartbeating", func() bool {
 		a, err1 := ts.status(boom.ServiceID)
 		b, err2 := ts.status(long.ServiceID)
 		return err1 == nil && err2 == nil && a.GetMetrics()["health.control_error"] != "" && b.GetMetrics()["health.error"] != ""
@@ -365,13 +346,13 @@ func TestReattachReplaces(t *testing.T) {
 	c := runClient(t, control.Config{Endpoint: ts.addr, HeartbeatInterval: 200 * time.Millisecond})
 	r := reg("Replace")
 	c.Attach(r, newPipeline(map[string]float64{"m": 1}, nil))
-	eventually(t, 10*time.Second, "first version", func() bool {
+	testutil.Eventually(t, 10*time.Second, "first version", func() bool {
 		st, err := ts.status(r.ServiceID)
 		return err == nil && st.GetMetrics()["m"] == "1"
 	})
 	r.Version = "v2"
 	c.Attach(r, newPipeline(map[string]float64{"m": 2}, nil))
-	eventually(t, 10*time.Second, "second version", func() bool {
+	testutil.Eventually(t, 10*time.Second, "second version", func() bool {
 		st, err := ts.status(r.ServiceID)
 		return err == nil && st.GetMetrics()["m"] == "2" && st.GetComponent().GetVersion() == "v2"
 	})
@@ -382,11 +363,12 @@ func TestReattachReplaces(t *testing.T) {
 
 func TestDetachUnregisters(t *testing.T) {
 	ts := startServer(t, serverOpt{})
-	c := runClient(t, control.Config{Endpoint: ts.addr, HeartbeatInterval: 100 * time.Millisecond})
+	promReg := prometheus.NewRegistry()
+	c := runClient(t, control.Config{Endpoint: ts.addr, HeartbeatInterval: 100 * time.Millisecond, Registerer: promReg})
 	keep, gone := reg("Keep"), reg("Gone")
 	c.Attach(keep, newPipeline(nil, nil))
 	c.Attach(gone, newPipeline(nil, nil))
-	eventually(t, 10*time.Second, "both registered", func() bool {
+	testutil.Eventually(t, 10*time.Second, "both registered", func() bool {
 		return c.Registered(keep.ServiceID) && c.Registered(gone.ServiceID)
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -400,8 +382,12 @@ func TestDetachUnregisters(t *testing.T) {
 	if _, err := ts.status(gone.ServiceID); status.Code(err) != codes.NotFound {
 		t.Fatalf("GetComponentStatus after Detach: err = %v, want NotFound", err)
 	}
-	// No heartbeat or registration brings it back.
-	time.Sleep(500 * time.Millisecond)
+	// No heartbeat or registration brings it back: the scheduler goes on (the other pipeline
+	// heartbeats three more times) and the detached one stays gone.
+	hb := metricValue(t, promReg, "cdpd_control_heartbeats_total")
+	testutil.Eventually(t, 10*time.Second, "three more heartbeats of the other pipeline", func() bool {
+		return metricValue(t, promReg, "cdpd_control_heartbeats_total") >= hb+3
+	})
 	if _, err := ts.status(gone.ServiceID); status.Code(err) != codes.NotFound {
 		t.Fatalf("detached pipeline came back: err = %v", err)
 	}
@@ -424,7 +410,8 @@ func TestDetachDoesNotWaitForUnreachableServer(t *testing.T) {
 	c := runClient(t, control.Config{Endpoint: addr, HeartbeatInterval: 100 * time.Millisecond, RPCTimeout: 30 * time.Second})
 	r := reg("Lonely")
 	c.Attach(r, newPipeline(nil, nil))
-	time.Sleep(300 * time.Millisecond) // let a registration attempt start and wait for the connection
+	// A registration is in flight, waiting for the connection.
+	testutil.Eventually(t, 10*time.Second, "a registration in flight", func() bool { return c.Exchanging(r.ServiceID) })
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	start := time.Now()
@@ -434,268 +421,6 @@ func TestDetachDoesNotWaitForUnreachableServer(t *testing.T) {
 	}
 	if c.Registered(r.ServiceID) {
 		t.Fatal("Registered after Detach")
-	}
-}
-
-func TestServerRestartedEmptyReregistersEverything(t *testing.T) {
-	for _, tc := range []struct {
-		name       string
-		down       time.Duration // how long no server listens
-		rpcTimeout time.Duration
-	}{
-		{name: "immediate restart", rpcTimeout: 2 * time.Second},
-		{name: "down for 1s, calls time out meanwhile", down: time.Second, rpcTimeout: 300 * time.Millisecond},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			ts := startServer(t, serverOpt{})
-			promReg := prometheus.NewRegistry()
-			var logs syncBuffer
-			const interval, backoffMax = 200 * time.Millisecond, 300 * time.Millisecond
-			c := runClient(t, control.Config{
-				Endpoint: ts.addr, HeartbeatInterval: interval, BackoffMax: backoffMax,
-				RPCTimeout: tc.rpcTimeout, Registerer: promReg,
-				Logger: slog.New(slog.NewTextHandler(&logs, nil)),
-			})
-			const n = 50
-			ids := make([]string, n)
-			for i := range n {
-				r := reg(fmt.Sprintf("restart-%d", i))
-				ids[i] = r.ServiceID
-				c.Attach(r, newPipeline(map[string]float64{"i": float64(i)}, nil))
-			}
-			eventually(t, 20*time.Second, "all registered", func() bool {
-				for _, id := range ids {
-					if !c.Registered(id) {
-						return false
-					}
-				}
-				return ts.count() == n
-			})
-
-			ts.stop()
-			time.Sleep(tc.down)
-			if tc.down > 0 {
-				for _, id := range ids {
-					if c.Registered(id) {
-						t.Fatalf("%s still Registered after %v without a server", id, tc.down)
-					}
-				}
-			}
-			start := time.Now()
-			ts2 := startServer(t, serverOpt{addr: ts.addr})
-			eventually(t, 30*time.Second, "all re-registered with the new server", func() bool {
-				if ts2.count() != n {
-					return false
-				}
-				for _, id := range ids {
-					if !c.Registered(id) {
-						return false
-					}
-				}
-				return true
-			})
-			t.Logf("all %d pipelines back %v after the new server started (interval %v, backoff max %v)",
-				n, time.Since(start).Round(time.Millisecond), interval, backoffMax)
-			for i, id := range ids {
-				st, err := ts2.status(id)
-				if err != nil {
-					t.Fatalf("%s: %v", id, err)
-				}
-				if st.GetComponent().GetMetadata()["service_type"] != "cdp-pipeline" {
-					t.Fatalf("%s lost its metadata: %v", id, st.GetComponent().GetMetadata())
-				}
-				eventually(t, 10*time.Second, id+" heartbeats", func() bool {
-					st, err := ts2.status(id)
-					return err == nil && st.GetMetrics()["i"] == fmt.Sprint(i)
-				})
-			}
-			if got := metricValue(t, promReg, "cdpd_control_reregistrations_total"); got != n {
-				t.Errorf("cdpd_control_reregistrations_total = %v, want %d", got, n)
-			}
-			if got := metricValue(t, promReg, "cdpd_control_registrations_total"); got != 2*n {
-				t.Errorf("cdpd_control_registrations_total = %v, want %d", got, 2*n)
-			}
-			if got := metricValue(t, promReg, "cdpd_control_reconnects_total"); got < 1 {
-				t.Errorf("cdpd_control_reconnects_total = %v, want >= 1", got)
-			}
-			if got := ts2.conns.total.Load(); got != 1 {
-				t.Errorf("new server saw %d connections, want 1", got)
-			}
-			out := logs.String()
-			for _, want := range []string{"connection to the control plane lost", "connection to the control plane re-established"} {
-				if strings.Count(out, want) != 1 {
-					t.Errorf("want one %q log line, got:\n%s", want, out)
-				}
-			}
-		})
-	}
-}
-
-// notFoundAsUnknown mimics upstream flowctl: heartbeats of unknown ids fail with
-// codes.Unknown and a "not found" message.
-type notFoundAsUnknown struct {
-	*server.Server
-	heartbeats atomic.Int64
-}
-
-func (s *notFoundAsUnknown) Heartbeat(ctx context.Context, req *flowctlv1.HeartbeatRequest) (*emptypb.Empty, error) {
-	s.heartbeats.Add(1)
-	resp, err := s.Server.Heartbeat(ctx, req)
-	if status.Code(err) == codes.NotFound {
-		return nil, errors.New("service " + req.GetServiceId() + " not found")
-	}
-	return resp, err
-}
-
-func TestUpstreamNotFoundReregisters(t *testing.T) {
-	var wrapped *notFoundAsUnknown
-	ts := startServer(t, serverOpt{wrap: func(s *server.Server) flowctlv1.ControlPlaneServiceServer {
-		wrapped = &notFoundAsUnknown{Server: s}
-		return wrapped
-	}})
-	c := runClient(t, control.Config{Endpoint: ts.addr, HeartbeatInterval: 100 * time.Millisecond})
-	r := reg("Forgotten")
-	c.Attach(r, newPipeline(map[string]float64{"x": 1}, nil))
-	eventually(t, 10*time.Second, "registered", func() bool { return c.Registered(r.ServiceID) })
-	// The control plane forgets the pipeline (e.g. an operator removed it).
-	if _, err := ts.srv.UnregisterComponent(context.Background(), &flowctlv1.UnregisterRequest{ServiceId: r.ServiceID}); err != nil {
-		t.Fatal(err)
-	}
-	before := wrapped.heartbeats.Load()
-	eventually(t, 10*time.Second, "re-registered after an upstream-style not found", func() bool {
-		st, err := ts.status(r.ServiceID)
-		return err == nil && st.GetMetrics()["x"] == "1" && wrapped.heartbeats.Load() > before
-	})
-}
-
-// rejecting answers every registration with PermissionDenied.
-type rejecting struct {
-	flowctlv1.UnimplementedControlPlaneServiceServer
-	registers atomic.Int64
-}
-
-func (s *rejecting) RegisterComponent(context.Context, *flowctlv1.RegisterRequest) (*flowctlv1.RegisterResponse, error) {
-	s.registers.Add(1)
-	return nil, status.Error(codes.PermissionDenied, "not on the allow list")
-}
-
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func TestRejectedRegistrationIsLoggedOnceAndNotSpun(t *testing.T) {
-	rej := &rejecting{}
-	ts := startServer(t, serverOpt{wrap: func(*server.Server) flowctlv1.ControlPlaneServiceServer { return rej }})
-	var logs syncBuffer
-	c := runClient(t, control.Config{
-		Endpoint: ts.addr, HeartbeatInterval: 50 * time.Millisecond, BackoffMax: 200 * time.Millisecond,
-		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-	})
-	r := reg("Denied")
-	c.Attach(r, newPipeline(nil, nil))
-	eventually(t, 10*time.Second, "three attempts", func() bool { return rej.registers.Load() >= 3 })
-	time.Sleep(time.Second)
-	if c.Registered(r.ServiceID) {
-		t.Fatal("Registered after PermissionDenied")
-	}
-	// Retried every BackoffMax (200ms): a few attempts per second, not a spin.
-	if got := rej.registers.Load(); got > 30 {
-		t.Fatalf("%d registration attempts in about 1.5s: the client spins", got)
-	}
-	out := logs.String()
-	if got := strings.Count(out, "control plane rejects the pipeline"); got != 1 {
-		t.Fatalf("rejection logged %d times, want once:\n%s", got, out)
-	}
-	for _, want := range []string{"PermissionDenied", "not on the allow list", "pipeline=Denied"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("rejection log lacks %q:\n%s", want, out)
-		}
-	}
-}
-
-func TestTLS(t *testing.T) {
-	certs, err := tlsutil.WriteTestCerts(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	serverTLS := func(t *testing.T, clientCA string) *tls.Config {
-		conf, err := tlsutil.ServerConfig(certs.ServerCertFile, certs.ServerKeyFile, clientCA)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return conf
-	}
-	tests := []struct {
-		name     string
-		clientCA string // server side: client certificates required when set
-		cfg      control.Config
-		ok       bool
-		logs     string // the warning names the cause
-	}{
-		{name: "TLS", cfg: control.Config{TLSCA: certs.CAFile}, ok: true},
-		{name: "mTLS", clientCA: certs.CAFile,
-			cfg: control.Config{TLSCA: certs.CAFile, TLSCert: certs.ClientCertFile, TLSKey: certs.ClientKeyFile}, ok: true},
-		{name: "wrong CA", cfg: control.Config{TLSCA: certs.OtherCAFile}, logs: "certificate"},
-		{name: "mTLS without client certificate", clientCA: certs.CAFile, cfg: control.Config{TLSCA: certs.CAFile}},
-		{name: "plaintext client to TLS server", cfg: control.Config{}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			ts := startServer(t, serverOpt{tls: serverTLS(t, tc.clientCA)})
-			cfg := tc.cfg
-			cfg.Endpoint = ts.addr
-			cfg.HeartbeatInterval = 100 * time.Millisecond
-			cfg.BackoffMax = 200 * time.Millisecond
-			cfg.RPCTimeout = 500 * time.Millisecond
-			var logs syncBuffer
-			cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
-			c := runClient(t, cfg)
-			r := reg("Secure")
-			c.Attach(r, newPipeline(map[string]float64{"x": 7}, nil))
-			if tc.ok {
-				eventually(t, 10*time.Second, "registration over TLS", func() bool {
-					st, err := ts.status(r.ServiceID)
-					return c.Registered(r.ServiceID) && err == nil && st.GetMetrics()["x"] == "7"
-				})
-				return
-			}
-			time.Sleep(1500 * time.Millisecond)
-			if c.Registered(r.ServiceID) || ts.count() != 0 {
-				t.Fatalf("registered despite a failing handshake (server has %d services)", ts.count())
-			}
-			out := logs.String()
-			if strings.Count(out, "control plane call failed") != 1 || !strings.Contains(out, tc.logs) {
-				t.Fatalf("want one warning naming %q, got:\n%s", tc.logs, out)
-			}
-		})
-	}
-}
-
-func TestTLSConfigErrors(t *testing.T) {
-	dir := t.TempDir()
-	for name, cfg := range map[string]control.Config{
-		"missing CA file":     {Endpoint: "127.0.0.1:1", TLSCA: dir + "/missing.pem"},
-		"cert without key":    {Endpoint: "127.0.0.1:1", TLSCert: dir + "/c.pem"},
-		"URL instead of host": {Endpoint: "http://localhost:8080"},
-		"host without port":   {Endpoint: "localhost"},
-	} {
-		if _, err := control.NewClient(cfg); err == nil {
-			t.Errorf("%s: NewClient accepted %+v", name, cfg)
-		}
 	}
 }
 
@@ -782,17 +507,3 @@ func TestServiceID(t *testing.T) {
 }
 
 func goroutines() int { return runtime.NumGoroutine() }
-
-func TestEnvConfig(t *testing.T) {
-	env := map[string]string{
-		"FLOWCTL_ENDPOINT": " flowctl:8080 ", "FLOWCTL_TLS_CERT": "c.pem",
-		"FLOWCTL_TLS_KEY": "k.pem", "FLOWCTL_TLS_CA": "ca.pem",
-	}
-	got := control.EnvConfig(func(k string) string { return env[k] })
-	if got.Endpoint != "flowctl:8080" || got.TLSCert != "c.pem" || got.TLSKey != "k.pem" || got.TLSCA != "ca.pem" {
-		t.Fatalf("EnvConfig = %+v", got)
-	}
-	if c := control.EnvConfig(func(string) string { return "" }); c.Endpoint != "" {
-		t.Fatalf("unset FLOWCTL_ENDPOINT gives endpoint %q", c.Endpoint)
-	}
-}

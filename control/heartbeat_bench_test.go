@@ -190,14 +190,14 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// flowctlServer runs `flowctl server` (control/cmd/flowctl, built here) in its
+// flowctlServer runs `flowctl server` (cmd/flowctl, built here) in its
 // own process, so that this process's CPU is cdpd's side only. It returns the
 // server's address.
 func flowctlServer(b *testing.B) string {
 	b.Helper()
 	dir := b.TempDir()
 	bin := filepath.Join(dir, "flowctl")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/withobsrvr/cdpd/control/cmd/flowctl").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/withobsrvr/cdpd/cmd/flowctl").CombinedOutput(); err != nil {
 		b.Fatalf("building flowctl: %v\n%s", err, out)
 	}
 	cmd := exec.Command(bin, "server", "--port", "0", "--no-persistence", "--log-format", "json")

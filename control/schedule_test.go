@@ -8,6 +8,8 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/withobsrvr/cdpd/control/contract"
 )
 
 // 500 pipelines attached at once spread over the interval instead of firing
@@ -84,7 +86,7 @@ func TestSlotAfterKeepsTheGrid(t *testing.T) {
 }
 
 func TestBackoffIsCapped(t *testing.T) {
-	c := &Client{cfg: Config{BackoffMax: 5 * time.Second}}
+	c := &Client{cfg: Config{BackoffMax: 5 * time.Second}, retry: retryPolicy(5 * time.Second)}
 	if d := c.backoff(1); d < 80*time.Millisecond || d > 120*time.Millisecond {
 		t.Fatalf("first retry after %v, want about %v", d, backoffBase)
 	}
@@ -121,11 +123,31 @@ func TestStatusCodeSort(t *testing.T) {
 		{errors.New("plain error"), false, false},
 	}
 	for _, tc := range tests {
-		if got := isNotFound(tc.err); got != tc.notFound {
-			t.Errorf("isNotFound(%v) = %v, want %v", tc.err, got, tc.notFound)
+		if got := contract.IsNotFound(tc.err); got != tc.notFound {
+			t.Errorf("contract.IsNotFound(%v) = %v, want %v", tc.err, got, tc.notFound)
 		}
 		if got := isHalt(status.Code(tc.err)); got != tc.halt {
 			t.Errorf("isHalt(%v) = %v, want %v", status.Code(tc.err), got, tc.halt)
 		}
+	}
+}
+
+// The retry delays and the reconnect backoff are the package doc's: base 100 ms, factor 1.6,
+// jitter 0.2, capped at BackoffMax, both from one policy.
+func TestBackoffIsTheDocumentedOne(t *testing.T) {
+	p := retryPolicy(5 * time.Second)
+	if p.Base != 100*time.Millisecond || p.Factor != 1.6 || p.Jitter != 0.2 || p.Max != 5*time.Second {
+		t.Fatalf("retry policy %+v, want base 100ms, factor 1.6, jitter 0.2, max 5s", p)
+	}
+	exact := p
+	exact.Jitter = 0
+	for n, want := range map[int]time.Duration{1: 100 * time.Millisecond, 2: 160 * time.Millisecond, 3: 256 * time.Millisecond, 20: 5 * time.Second} {
+		if got := exact.Delay(n); got != want {
+			t.Errorf("retry %d without jitter after %v, want %v", n, got, want)
+		}
+	}
+	bo := reconnectBackoff(p)
+	if bo.BaseDelay != p.Base || bo.Multiplier != p.Factor || bo.Jitter != p.Jitter || bo.MaxDelay != p.Max {
+		t.Fatalf("reconnect backoff %+v differs from the retry policy %+v", bo, p)
 	}
 }

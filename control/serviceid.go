@@ -4,6 +4,7 @@ import (
 	"strings"
 	"unicode"
 
+	"github.com/withobsrvr/cdpd/control/contract"
 	"github.com/withobsrvr/cdpd/control/flowctlv1"
 )
 
@@ -68,34 +69,13 @@ func sanitizeID(s string) string {
 	return strings.TrimRight(b.String(), "-")
 }
 
-// Health states a StatusProvider may report.
-const (
-	StateStarting  = "starting"
-	StateHealthy   = "healthy"
-	StateDegraded  = "degraded"
-	StateUnhealthy = "unhealthy"
-	StateStopping  = "stopping"
-	// StateCompleted is a bounded pipeline that reached its end ledger. flowctl.v1
-	// has no such status; it is reported as HEALTHY (it did what it was asked).
-	StateCompleted = "completed"
-)
-
 // HealthStatusOf maps a pipeline's health to the wire HealthStatus: the
 // StatusProvider state if h implements it and reports a known state
-// (case-insensitive), else IsHealthy -> HEALTHY / UNHEALTHY.
+// (contract.ParseState), else IsHealthy -> HEALTHY / UNHEALTHY.
 func HealthStatusOf(h HealthChecker) flowctlv1.HealthStatus {
 	if sp, ok := h.(StatusProvider); ok {
-		switch strings.ToLower(strings.TrimSpace(sp.HealthState())) {
-		case StateStarting:
-			return flowctlv1.HealthStatus_HEALTH_STATUS_STARTING
-		case StateHealthy, StateCompleted:
-			return flowctlv1.HealthStatus_HEALTH_STATUS_HEALTHY
-		case StateDegraded:
-			return flowctlv1.HealthStatus_HEALTH_STATUS_DEGRADED
-		case StateUnhealthy:
-			return flowctlv1.HealthStatus_HEALTH_STATUS_UNHEALTHY
-		case StateStopping:
-			return flowctlv1.HealthStatus_HEALTH_STATUS_STOPPING
+		if st, ok := contract.ParseState(sp.HealthState()); ok {
+			return st
 		}
 	}
 	if h.IsHealthy() {

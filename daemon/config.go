@@ -9,6 +9,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/withobsrvr/cdpd/control/contract"
 )
 
 // Config is everything cdpd is started with. Every flag can also be set in the environment as
@@ -68,7 +70,8 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), stderr io.
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: cdpd --config-dir DIR [flags]\n       cdpd validate DIR\n       cdpd version\n\nFlags (each also settable as CDPD_<FLAG>):\n")
 		fs.PrintDefaults()
-		fmt.Fprintf(stderr, "\nEnvironment: FLOWCTL_ENDPOINT (unset: no control plane), FLOWCTL_TLS_CERT, FLOWCTL_TLS_KEY, FLOWCTL_TLS_CA, CDP_PIPELINE_NAME\n")
+		fmt.Fprintf(stderr, "\nEnvironment: %s (unset: no control plane), %s, %s, %s, CDP_PIPELINE_NAME\n",
+			contract.EnvEndpoint, contract.EnvTLSCert, contract.EnvTLSKey, contract.EnvTLSCA)
 	}
 	// Environment first, so that flags given on the command line override it.
 	var envErr error
@@ -89,8 +92,9 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), stderr io.
 		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	get := func(k string) string { v, _ := lookupEnv(k); return v }
-	c.FlowctlEndpoint = get("FLOWCTL_ENDPOINT")
-	c.TLSCert, c.TLSKey, c.TLSCA = get("FLOWCTL_TLS_CERT"), get("FLOWCTL_TLS_KEY"), get("FLOWCTL_TLS_CA")
+	flowctl := contract.ReadEnv(get)
+	c.FlowctlEndpoint = flowctl.Endpoint
+	c.TLSCert, c.TLSKey, c.TLSCA = flowctl.TLS.Cert, flowctl.TLS.Key, flowctl.TLS.CA
 	c.PipelineName = get("CDP_PIPELINE_NAME")
 	return c, c.validate()
 }

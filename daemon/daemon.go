@@ -1,7 +1,7 @@
 // Package daemon is the cdpd process: flags and environment, one oklog/run group whose actors
 // are the signal handlers, the config-directory watcher feeding the pipeline host, the flowctl
 // control client (and optionally an embedded control plane), and the HTTP server; and the
-// ordered graceful shutdown of all of them. main lives in daemon/cmd/cdpd.
+// ordered graceful shutdown of all of them. main lives in cmd/cdpd.
 package daemon
 
 import (
@@ -29,7 +29,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/withobsrvr/cdpd/control"
-	"github.com/withobsrvr/cdpd/control/cli"
+	"github.com/withobsrvr/cdpd/control/contract"
+	"github.com/withobsrvr/cdpd/control/plane"
 	"github.com/withobsrvr/cdpd/host"
 	"github.com/withobsrvr/cdpd/host/builtin"
 	"github.com/withobsrvr/cdpd/host/component"
@@ -287,15 +288,13 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		}, func(error) { cancel() })
 	}
 	if cpLis != nil {
-		// Embedded control plane: the same server as `flowctl server` (registry, history,
-		// alerts), its database in the state dir.
-		sctx, cancel := context.WithCancel(context.Background())
-		g.Add(func() error {
-			return cli.ServeControlPlane(sctx, cpLis, cli.ServerConfig{
-				DBPath: filepath.Join(cfg.StateDir, "flowctl.db"),
-				Logger: logger.With("component", "control-plane"), Registerer: reg, Gatherer: reg,
-			})
-		}, func(error) { cancel() })
+		// Embedded control plane: the same plane as `flowctl server` (registry, history,
+		// alerts), its actors stopped after the pipelines have unregistered from it.
+		cp, err := plane.Add(&g, embeddedPlane(cfg, cpLis, logger, reg))
+		if err != nil {
+			return fmt.Errorf("starting the embedded control plane: %w", err)
+		}
+		defer cp.Close()
 	}
 	{
 		// HTTP server: /metrics, /healthz, /readyz, /api/v1. Last to stop, so a scrape sees the
@@ -327,9 +326,23 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	return err
 }
 
+// embeddedPlane configures the embedded control plane: its database in the state dir, its
+// metrics in the daemon's registry, and its heartbeat TTL derived from --heartbeat-interval
+// (server.HeartbeatTTLFor), so that pipelines heartbeating at any interval stay healthy.
+func embeddedPlane(cfg Config, lis net.Listener, logger *slog.Logger, reg *prometheus.Registry) plane.Config {
+	return plane.Config{
+		Listener:          lis,
+		DBPath:            filepath.Join(cfg.StateDir, "flowctl.db"),
+		HeartbeatInterval: cfg.HeartbeatInterval,
+		Logger:            logger.With("component", "control-plane"),
+		Registerer:        reg,
+		Gatherer:          reg,
+	}
+}
+
 func endpointOrNone(e string) string {
 	if e == "" {
-		return "none (FLOWCTL_ENDPOINT unset)"
+		return "none (" + contract.EnvEndpoint + " unset)"
 	}
 	return e
 }
@@ -412,22 +425,26 @@ func (d *daemon) attach(p *host.Pipeline) {
 	}
 	d.ids[id] = p.Name()
 	d.mu.Unlock()
-	def := p.Definition()
-	network, _ := def.Source.Config["network"].(string)
-	d.client.Attach(control.Registration{
+	d.client.Attach(registration(id, p.Name(), p.Definition(), d.cfg.Instance), p)
+}
+
+// registration is what the control plane is told about a pipeline. The network is the one
+// its components use (loader.Pipeline.Network), so the two cannot disagree.
+func registration(id, name string, def *loader.Pipeline, instance string) control.Registration {
+	return control.Registration{
 		ServiceID:   id,
-		Name:        p.Name(),
-		Description: "CDP pipeline " + p.Name() + " hosted by cdpd",
+		Name:        name,
+		Description: "CDP pipeline " + name + " hosted by cdpd",
 		Version:     Version,
 		Metadata: map[string]string{
-			"service_type": "cdp-pipeline",
-			"config_file":  def.File,
-			"network":      network,
-			"version":      Version,
-			"host":         hostname(),
-			"instance":     d.cfg.Instance,
+			contract.MetaServiceType: contract.ServiceTypePipeline,
+			contract.MetaConfigFile:  def.File,
+			contract.MetaNetwork:     def.Network(),
+			contract.MetaVersion:     Version,
+			contract.MetaHost:        hostname(),
+			contract.MetaInstance:    instance,
 		},
-	}, p)
+	}
 }
 
 // detach unregisters a removed pipeline (host OnRemoved).

@@ -19,7 +19,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	"github.com/withobsrvr/cdpd/control/cli"
+	"github.com/withobsrvr/cdpd/control/plane"
 	"github.com/withobsrvr/cdpd/daemon"
 )
 
@@ -422,7 +422,7 @@ func probeControlPlaneHealth(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- cli.ServeControlPlane(ctx, lis, cli.ServerConfig{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		done <- plane.Run(ctx, plane.Config{Listener: lis, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	}()
 	defer func() {
 		cancel()

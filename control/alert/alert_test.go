@@ -23,6 +23,8 @@ import (
 
 	"github.com/withobsrvr/cdpd/control/cdpdv1"
 	"github.com/withobsrvr/cdpd/control/flowctlv1"
+
+	"github.com/withobsrvr/cdpd/internal/testutil"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -32,22 +34,8 @@ const (
 	unhealthy = flowctlv1.HealthStatus_HEALTH_STATUS_UNHEALTHY
 )
 
-// clock is a settable clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)} }
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
+func newClock() *testutil.Clock {
+	return testutil.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 }
 
 // receiver is a webhook endpoint on loopback recording what it was sent. fail answers the
@@ -123,7 +111,7 @@ func (r *receiver) byService() string {
 	return strings.Join(out, " ")
 }
 
-func newManager(t *testing.T, c *clock, opts Options) *Manager {
+func newManager(t *testing.T, c *testutil.Clock, opts Options) *Manager {
 	t.Helper()
 	opts.Now = c.Now
 	opts.Logger = slog.New(slog.DiscardHandler)
@@ -227,10 +215,7 @@ func TestForDurationAndWildcard(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- m.Run(ctx) }()
 	c.Advance(31 * time.Second)
-	deadline := time.Now().Add(10 * time.Second)
-	for len(rcv.payloads()) == 0 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	testutil.Eventually(t, 10*time.Second, "Run's timer fires the rule", func() bool { return len(rcv.payloads()) > 0 })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -474,5 +459,19 @@ func BenchmarkObserve(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
 		m.Observe(Event{ServiceID: fmt.Sprintf("svc-%d", i%10000), Status: healthy, Metrics: metrics})
+	}
+}
+
+// Webhook retries wait BackoffBase, doubled after each attempt, capped at BackoffMax, ±20%.
+func TestWebhookRetryPolicy(t *testing.T) {
+	p := retryPolicy(Options{BackoffBase: 500 * time.Millisecond, BackoffMax: 30 * time.Second})
+	if p.Jitter != 0.2 {
+		t.Fatalf("jitter %v, want 0.2", p.Jitter)
+	}
+	p.Jitter = 0
+	for n, want := range map[int]time.Duration{1: 500 * time.Millisecond, 2: time.Second, 4: 4 * time.Second, 12: 30 * time.Second} {
+		if got := p.Delay(n); got != want {
+			t.Errorf("wait after attempt %d: %v, want %v", n, got, want)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/withobsrvr/cdpd/control/contract"
 	"github.com/withobsrvr/cdpd/control/flowctlv1"
 )
 
@@ -29,12 +30,12 @@ var operators = []Op{OpGe, OpLe, OpEq, OpNe, OpGt, OpLt}
 
 // statusNames maps the lower-case names a condition may use to health statuses.
 var statusNames = map[string]flowctlv1.HealthStatus{
-	"unknown":   flowctlv1.HealthStatus_HEALTH_STATUS_UNKNOWN,
-	"starting":  flowctlv1.HealthStatus_HEALTH_STATUS_STARTING,
-	"healthy":   flowctlv1.HealthStatus_HEALTH_STATUS_HEALTHY,
-	"degraded":  flowctlv1.HealthStatus_HEALTH_STATUS_DEGRADED,
-	"unhealthy": flowctlv1.HealthStatus_HEALTH_STATUS_UNHEALTHY,
-	"stopping":  flowctlv1.HealthStatus_HEALTH_STATUS_STOPPING,
+	contract.StateUnknown:   flowctlv1.HealthStatus_HEALTH_STATUS_UNKNOWN,
+	contract.StateStarting:  flowctlv1.HealthStatus_HEALTH_STATUS_STARTING,
+	contract.StateHealthy:   flowctlv1.HealthStatus_HEALTH_STATUS_HEALTHY,
+	contract.StateDegraded:  flowctlv1.HealthStatus_HEALTH_STATUS_DEGRADED,
+	contract.StateUnhealthy: flowctlv1.HealthStatus_HEALTH_STATUS_UNHEALTHY,
+	contract.StateStopping:  flowctlv1.HealthStatus_HEALTH_STATUS_STOPPING,
 }
 
 const statusList = "healthy, unhealthy, degraded, starting, stopping, unknown"
@@ -126,7 +127,7 @@ func findOperator(s string) (int, Op) {
 // String is the canonical text of the condition; ParseCondition(c.String()) gives c back.
 func (c Condition) String() string {
 	if c.Metric == "" {
-		return fmt.Sprintf("status %s %s", c.Op, StatusName(c.Status))
+		return fmt.Sprintf("status %s %s", c.Op, contract.StatusName(c.Status))
 	}
 	return fmt.Sprintf("metric:%s %s %s", c.Metric, c.Op, strconv.FormatFloat(c.Threshold, 'f', -1, 64))
 }
@@ -138,9 +139,9 @@ func (c Condition) Holds(status flowctlv1.HealthStatus, metrics map[string]strin
 	if c.Metric == "" {
 		eq := status == c.Status
 		if c.Op == OpNe {
-			return !eq, StatusName(status)
+			return !eq, contract.StatusName(status)
 		}
-		return eq, StatusName(status)
+		return eq, contract.StatusName(status)
 	}
 	raw, ok := metrics[c.Metric]
 	if !ok {
@@ -165,13 +166,4 @@ func (c Condition) Holds(status flowctlv1.HealthStatus, metrics map[string]strin
 		return v <= c.Threshold, raw
 	}
 	return false, raw
-}
-
-// StatusName is the lower-case name of a health status ("healthy", "unhealthy", ...), or
-// "unknown(<n>)" for a value outside the enum.
-func StatusName(s flowctlv1.HealthStatus) string {
-	if name, ok := flowctlv1.HealthStatus_name[int32(s)]; ok {
-		return strings.ToLower(strings.TrimPrefix(name, "HEALTH_STATUS_"))
-	}
-	return fmt.Sprintf("unknown(%d)", int32(s))
 }

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/withobsrvr/cdpd/control/contract"
 	"github.com/withobsrvr/cdpd/control/flowctlv1"
 )
 
@@ -98,7 +99,7 @@ func TestConditionHolds(t *testing.T) {
 		}
 		got, value := c.Holds(tt.status, metrics)
 		if got != tt.want || value != tt.wantValue {
-			t.Errorf("%q with status %s: Holds = %v, %q; want %v, %q", tt.cond, StatusName(tt.status), got, value, tt.want, tt.wantValue)
+			t.Errorf("%q with status %s: Holds = %v, %q; want %v, %q", tt.cond, contract.StatusName(tt.status), got, value, tt.want, tt.wantValue)
 		}
 	}
 }

@@ -7,10 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	neturl "net/url"
 	"time"
+
+	"github.com/withobsrvr/cdpd/internal/backoff"
 )
 
 // sender delivers the notifications of one rule in order. It exists while it has work: the
@@ -56,14 +57,14 @@ func (m *Manager) drain(id string, s *sender) {
 	}
 }
 
-// deliver posts p to url, retrying transient failures with capped exponential backoff.
+// deliver posts p to url, retrying transient failures with capped exponential backoff
+// (retryPolicy).
 func (m *Manager) deliver(url string, p Payload) {
 	body, err := json.Marshal(p)
 	if err != nil { // cannot happen for this type
 		m.log.Error("encoding alert notification", "alert", p.AlertID, "err", err)
 		return
 	}
-	wait := m.opts.BackoffBase
 	for attempt := 1; ; attempt++ {
 		retry, err := m.post(url, p.DeliveryID, body)
 		if err == nil {
@@ -76,10 +77,9 @@ func (m *Manager) deliver(url string, p Payload) {
 			m.log.Error("alert notification not delivered", "alert", p.AlertID, "service", p.ServiceID, "state", p.State, "attempts", attempt, "err", err)
 			return
 		}
+		wait := m.retry.Delay(attempt)
 		m.log.Warn("alert notification failed, retrying", "alert", p.AlertID, "service", p.ServiceID, "state", p.State, "attempt", attempt, "retry_in", wait, "err", err)
-		// ±20% jitter so webhooks of many rules do not retry in lockstep.
-		d := time.Duration(float64(wait) * (0.8 + 0.4*rand.Float64()))
-		t := time.NewTimer(d)
+		t := time.NewTimer(wait)
 		select {
 		case <-m.ctx.Done():
 			t.Stop()
@@ -87,10 +87,6 @@ func (m *Manager) deliver(url string, p Payload) {
 			m.log.Warn("alert manager closed during retries: notification not delivered", "alert", p.AlertID, "service", p.ServiceID, "state", p.State)
 			return
 		case <-t.C:
-		}
-		wait *= 2
-		if wait > m.opts.BackoffMax {
-			wait = m.opts.BackoffMax
 		}
 	}
 }
@@ -144,4 +140,11 @@ func (m *Manager) Flush(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+// retryPolicy is the webhook retry backoff of o: the wait after attempt n is BackoffBase
+// doubled n-1 times, capped at BackoffMax, with ±20% jitter so that the webhooks of many rules
+// do not retry in lockstep.
+func retryPolicy(o Options) backoff.Policy {
+	return backoff.Policy{Base: o.BackoffBase, Max: o.BackoffMax, Factor: 2, Jitter: 0.2}
 }

@@ -18,7 +18,7 @@ import (
 
 const alertUsage = `Usage:
   flowctl alert create --service <id|*> --condition COND --webhook URL [--for 1m] [--id NAME]
-  flowctl alert list [-o json]
+  flowctl alert list [--json | -o json]
   flowctl alert delete <id>
 
 Conditions: "status != healthy", "status == unhealthy", "metric:<name> > <value>"
@@ -75,7 +75,7 @@ func (a *App) alertCreate(ctx context.Context, args []string) int {
 	webhook := fs.String("webhook", "", "URL the JSON notifications are POSTed to")
 	forDur := fs.Duration("for", 0, "how long the condition must hold before the alert fires")
 	id := fs.String("id", "", "alert id (assigned by the server when empty)")
-	pos, code, ok := parse(fs, args)
+	pos, code, ok := a.parse(fs, args)
 	if !ok {
 		return code
 	}
@@ -140,18 +140,19 @@ func redactURL(raw string) string {
 }
 
 func (a *App) alertList(ctx context.Context, args []string) int {
-	fs := a.newFlagSet("alert list", "alert list [-o json] [flags]")
+	fs := a.newFlagSet("alert list", "alert list [--json | -o json] [flags]")
 	cf := a.addClientFlags(fs)
-	output := fs.String("o", "text", "output format: text (webhook paths hidden) or json (full webhook URLs)")
-	pos, code, ok := parse(fs, args)
+	out := addOutputFlags(fs, "text hides webhook paths, json shows full webhook URLs")
+	pos, code, ok := a.parse(fs, args)
 	if !ok {
 		return code
 	}
 	if len(pos) > 0 {
 		return a.usageErr(fs, "unexpected arguments: %s", strings.Join(pos, " "))
 	}
-	if *output != "text" && *output != "json" {
-		return a.usageErr(fs, "-o %q: want text or json", *output)
+	asJSON, code, ok := a.asJSON(fs, out)
+	if !ok {
+		return code
 	}
 	cc, code, ok := a.connect(cf)
 	if !ok {
@@ -171,7 +172,7 @@ func (a *App) alertList(ctx context.Context, args []string) int {
 			ForSeconds: al.GetForSeconds(), CreatedAt: al.GetCreatedAt().AsTime().UTC(),
 		})
 	}
-	if *output == "json" {
+	if asJSON {
 		return a.writeJSON(a.Stdout, views)
 	}
 	tw := tabwriter.NewWriter(a.Stdout, 0, 0, 2, ' ', 0)
@@ -190,7 +191,7 @@ func (a *App) alertList(ctx context.Context, args []string) int {
 func (a *App) alertDelete(ctx context.Context, args []string) int {
 	fs := a.newFlagSet("alert delete", "alert delete <id>... [flags]")
 	cf := a.addClientFlags(fs)
-	pos, code, ok := parse(fs, args)
+	pos, code, ok := a.parse(fs, args)
 	if !ok {
 		return code
 	}

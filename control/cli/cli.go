@@ -4,7 +4,7 @@
 // cdpd's extensions (cdpd.v1 HistoryService and AlertService) when the server offers them.
 //
 // Everything runs in-process through App.Run, so tests drive the real commands against a real
-// server with an injected clock; control/cmd/flowctl is a thin main around it.
+// server with an injected clock; cmd/flowctl is a thin main around it.
 //
 // Exit codes: 0 success (and "healthy" for `health`), 1 failure (unreachable server, unknown
 // id, a service or control plane that is not healthy, a server without the extension asked
@@ -12,6 +12,10 @@
 //
 // # Choices
 //
+//   - Every command and subcommand answers -h/--help with its usage on stdout (exit 0); a bad
+//     flag prints the error and the usage on stderr (exit 2). Every command that prints data
+//     (status, health, list, metrics, alert list, version) takes --json and -o json alike.
+//     `flowctl version` prints Version, stamped by the build (-ldflags -X).
 //   - Flags and positional arguments mix freely ("status cdp-x --json"); every client command
 //     takes --control-plane-addr (else $FLOWCTL_ENDPOINT, else 127.0.0.1:8080), the TLS flags
 //     --tls-cert/--tls-key/--tls-ca-cert (else $FLOWCTL_TLS_CERT/_KEY/_CA; any of them turns
@@ -41,7 +45,10 @@
 // to serve other hosts) on port 8080, keeps its bbolt database in ~/.flowctl/cdpd-flowctl.db
 // (upstream's directory, a file name of our own so the two servers never share a file; the
 // database also holds the alert rules) and stops gracefully on SIGINT/SIGTERM with exit 0.
-// ServeControlPlane is the same server for embedding (e.g. cdpd --embedded-control-plane).
+// The server is assembled by control/plane, which cdpd's --embedded-control-plane uses too.
+// Its --heartbeat-ttl defaults to 30 s; the rule (server.HeartbeatTTLFor) is max(30 s,
+// 3 × the clients' heartbeat interval), which the embedded plane applies to cdpd's
+// --heartbeat-interval.
 package cli
 
 import (
@@ -56,12 +63,14 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
-	"github.com/withobsrvr/cdpd/control/tlsutil"
+	"github.com/withobsrvr/cdpd/control/contract"
 )
+
+// Version is flowctl's version, set at build time with
+// -ldflags "-X github.com/withobsrvr/cdpd/control/cli.Version=$(git describe --tags --always --dirty)".
+var Version = "dev"
 
 // DefaultEndpoint is the control plane the commands talk to when neither
 // --control-plane-addr nor FLOWCTL_ENDPOINT says otherwise.
@@ -94,14 +103,15 @@ Usage:
   flowctl server [flags]                       run cdpd's flowctl-compatible control plane
   flowctl status [<id>] [--json] [--watch [--interval 2s]]
                                                services as a table, or one service in detail
-  flowctl health [<id>]                        exit 0 when the service (or, without an id,
+  flowctl health [<id>] [--json]               exit 0 when the service (or, without an id,
                                                the control plane) is healthy, else 1
-  flowctl list [-o json]                       every registered service, one per line
-  flowctl metrics <id> [--duration 1h] [--metric NAME] [-o json]
+  flowctl list [--json]                        every registered service, one per line
+  flowctl metrics <id> [--duration 1h] [--metric NAME] [--json]
                                                heartbeat history: first/last/min/max, rates
   flowctl alert create --service <id|*> --condition "status != healthy" --webhook URL [--for 1m]
-  flowctl alert list [-o json]
+  flowctl alert list [--json]
   flowctl alert delete <id>
+  flowctl version [--json]                     flowctl's version
 
 Flags of every client command:
   --control-plane-addr host:port   the control plane [$FLOWCTL_ENDPOINT, else ` + DefaultEndpoint + `]
@@ -110,7 +120,8 @@ Flags of every client command:
                                    (any TLS flag turns TLS on)
   --timeout 5s                     deadline of each request
 
-Run "flowctl <command> -h" for a command's flags.
+Every command answers --help; every command that prints data prints JSON with --json (or -o json).
+Run "flowctl <command> --help" for a command's flags.
 `
 
 // Run runs one flowctl command line (without the program name) and returns the exit code.
@@ -145,12 +156,40 @@ func (a *App) Run(ctx context.Context, args []string) int {
 		return a.cmdMetrics(ctx, rest)
 	case "alert", "alerts":
 		return a.cmdAlert(ctx, rest)
+	case "version", "--version":
+		return a.cmdVersion(rest)
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(a.Stdout, usage)
 		return exitOK
 	}
 	fmt.Fprintf(a.Stderr, "flowctl: unknown command %q\n\n%s", cmd, usage)
 	return exitUsage
+}
+
+// VersionView is `flowctl version --json`.
+type VersionView struct {
+	Version string `json:"version"`
+}
+
+func (a *App) cmdVersion(args []string) int {
+	fs := a.newFlagSet("version", "version [--json | -o json]")
+	out := addOutputFlags(fs, "json: {\"version\": ...}")
+	pos, code, ok := a.parse(fs, args)
+	if !ok {
+		return code
+	}
+	if len(pos) > 0 {
+		return a.usageErr(fs, "unexpected arguments: %s", strings.Join(pos, " "))
+	}
+	asJSON, code, ok := a.asJSON(fs, out)
+	if !ok {
+		return code
+	}
+	if asJSON {
+		return a.writeJSON(a.Stdout, VersionView{Version: Version})
+	}
+	fmt.Fprintf(a.Stdout, "flowctl %s\n", Version)
+	return exitOK
 }
 
 // clientFlags are the connection flags every client command accepts.
@@ -164,38 +203,43 @@ type clientFlags struct {
 
 func (a *App) addClientFlags(fs *flag.FlagSet) *clientFlags {
 	cf := &clientFlags{}
-	def := a.Getenv("FLOWCTL_ENDPOINT")
+	env := contract.ReadEnv(a.Getenv)
+	def := env.Endpoint
 	if def == "" {
 		def = DefaultEndpoint
 	}
-	fs.StringVar(&cf.addr, "control-plane-addr", def, "control plane `host:port` ($FLOWCTL_ENDPOINT)")
-	fs.StringVar(&cf.cert, "tls-cert", a.Getenv("FLOWCTL_TLS_CERT"), "client certificate `file` for mutual TLS ($FLOWCTL_TLS_CERT)")
-	fs.StringVar(&cf.key, "tls-key", a.Getenv("FLOWCTL_TLS_KEY"), "client key `file` for mutual TLS ($FLOWCTL_TLS_KEY)")
-	fs.StringVar(&cf.ca, "tls-ca-cert", a.Getenv("FLOWCTL_TLS_CA"), "CA `file` that verifies the server ($FLOWCTL_TLS_CA)")
+	fs.StringVar(&cf.addr, "control-plane-addr", def, "control plane `host:port` ($"+contract.EnvEndpoint+")")
+	fs.StringVar(&cf.cert, "tls-cert", env.TLS.Cert, "client certificate `file` for mutual TLS ($"+contract.EnvTLSCert+")")
+	fs.StringVar(&cf.key, "tls-key", env.TLS.Key, "client key `file` for mutual TLS ($"+contract.EnvTLSKey+")")
+	fs.StringVar(&cf.ca, "tls-ca-cert", env.TLS.CA, "CA `file` that verifies the server ($"+contract.EnvTLSCA+")")
 	fs.DurationVar(&cf.timeout, "timeout", 5*time.Second, "deadline of each request")
 	return cf
 }
 
-// newFlagSet makes a command's flag set; its errors and usage go to stderr.
+// newFlagSet makes a command's flag set; parse prints its errors and usage.
 func (a *App) newFlagSet(name, synopsis string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(a.Stderr)
+	fs.SetOutput(io.Discard) // parse prints errors and usage where they belong
 	fs.Usage = func() {
-		fmt.Fprintf(a.Stderr, "Usage: flowctl %s\n\nFlags:\n", synopsis)
+		fmt.Fprintf(fs.Output(), "Usage: flowctl %s\n\nFlags:\n", synopsis)
 		fs.PrintDefaults()
 	}
 	return fs
 }
 
 // parse parses flags and positional arguments in any order ("status cdp-x --json" and
-// "status --json cdp-x" alike); everything after "--" is positional. It returns the exit code
-// to use when parsing stopped (help: 0, bad flags: 2) and ok=false.
-func parse(fs *flag.FlagSet, args []string) (pos []string, code int, ok bool) {
+// "status --json cdp-x" alike); everything after "--" is positional. -h/--help prints the
+// command's usage on stdout (exit 0); a bad flag prints the error and the usage on stderr
+// (exit 2). When parsing stopped it returns the exit code and ok=false.
+func (a *App) parse(fs *flag.FlagSet, args []string) (pos []string, code int, ok bool) {
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
+				a.printUsage(fs, a.Stdout)
 				return nil, exitOK, false
 			}
+			fmt.Fprintln(a.Stderr, err)
+			a.printUsage(fs, a.Stderr)
 			return nil, exitUsage, false
 		}
 		rest := fs.Args()
@@ -210,6 +254,39 @@ func parse(fs *flag.FlagSet, args []string) (pos []string, code int, ok bool) {
 		pos = append(pos, rest[0])
 		args = rest[1:]
 	}
+}
+
+// printUsage writes fs's usage (its Usage function, writing to fs.Output()) to w.
+func (a *App) printUsage(fs *flag.FlagSet, w io.Writer) {
+	fs.SetOutput(w)
+	fs.Usage()
+	fs.SetOutput(io.Discard)
+}
+
+// outputFlags are the output flags of every command that prints data: -o text|json and
+// --json (the same as -o json).
+type outputFlags struct {
+	format string
+	json   bool
+}
+
+func addOutputFlags(fs *flag.FlagSet, what string) *outputFlags {
+	of := &outputFlags{}
+	fs.StringVar(&of.format, "o", "text", "output format: text or json ("+what+")")
+	fs.BoolVar(&of.json, "json", false, "print JSON (same as -o json)")
+	return of
+}
+
+// asJSON says whether JSON was asked for; ok=false (a usage error printed) for a format other
+// than text or json.
+func (a *App) asJSON(fs *flag.FlagSet, of *outputFlags) (asJSON bool, code int, ok bool) {
+	switch of.format {
+	case "text":
+		return of.json, 0, true
+	case "json":
+		return true, 0, true
+	}
+	return false, a.usageErr(fs, "-o %q: want text or json", of.format), false
 }
 
 // usageErr prints a usage error for fs and returns exitUsage.
@@ -237,15 +314,11 @@ func (a *App) dial(cf *clientFlags) (*grpc.ClientConn, error) {
 			return nil, fmt.Errorf("control plane address %q: want host:port (no URL scheme)", addr)
 		}
 	}
-	creds := insecure.NewCredentials()
-	if cf.cert != "" || cf.key != "" || cf.ca != "" {
-		conf, err := tlsutil.ClientConfig(cf.cert, cf.key, cf.ca)
-		if err != nil {
-			return nil, err
-		}
-		creds = credentials.NewTLS(conf)
+	transport, err := contract.TLSFiles{Cert: cf.cert, Key: cf.key, CA: cf.ca}.DialOption()
+	if err != nil {
+		return nil, err
 	}
-	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
+	cc, err := grpc.NewClient(addr, transport)
 	if err != nil {
 		return nil, fmt.Errorf("control plane address %q: %w", addr, err)
 	}
@@ -288,16 +361,6 @@ func (a *App) rpcFail(cf *clientFlags, what string, err error) int {
 // rpcCtx bounds one request.
 func rpcCtx(ctx context.Context, cf *clientFlags) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, cf.timeout)
-}
-
-// notFound reports whether err is a server's answer for an unknown service id (ours answers
-// NotFound, upstream flowctl answers Unknown with "not found" in the text).
-func notFound(err error) bool {
-	st, ok := status.FromError(err)
-	if !ok {
-		return false
-	}
-	return st.Code() == codes.NotFound || (st.Code() != codes.OK && strings.Contains(strings.ToLower(st.Message()), "not found"))
 }
 
 // IsTerminal reports whether f is a terminal (a character device).

@@ -9,8 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -19,16 +17,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oklog/run"
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/status"
 
 	"github.com/withobsrvr/cdpd/control/alert"
 	"github.com/withobsrvr/cdpd/control/flowctlv1"
-	"github.com/withobsrvr/cdpd/control/server"
-	"github.com/withobsrvr/cdpd/control/tlsutil"
+	"github.com/withobsrvr/cdpd/control/plane"
+
+	"github.com/withobsrvr/cdpd/internal/testutil"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden with the current output")
@@ -38,39 +36,24 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // t0 is when every test's clock starts.
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-// controlPlane is a real control plane (ServeControlPlane) on 127.0.0.1 with a fake clock,
+// controlPlane is a real control plane (plane.Add) on 127.0.0.1 with a fake clock,
 // plus a flowctl.v1 client to register and heartbeat services through real RPCs.
 type controlPlane struct {
 	addr   string
-	clock  *clock
+	clock  *testutil.Clock
 	client flowctlv1.ControlPlaneServiceClient
+	alerts *alert.Manager
 }
 
-func startControlPlane(t *testing.T, mod func(*ServerConfig)) *controlPlane {
+func startControlPlane(t *testing.T, mod func(*plane.Config)) *controlPlane {
 	t.Helper()
-	c := &clock{t: t0}
+	c := testutil.NewClock(t0)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := ServerConfig{
+	cfg := plane.Config{
+		Listener:          lis,
 		HeartbeatTTL:      time.Hour, // the janitor only acts where a test asks for it
 		JanitorInterval:   time.Hour,
 		AlertEvalInterval: 10 * time.Millisecond,
@@ -80,10 +63,16 @@ func startControlPlane(t *testing.T, mod func(*ServerConfig)) *controlPlane {
 	if mod != nil {
 		mod(&cfg)
 	}
+	var g run.Group
 	ctx, cancel := context.WithCancel(context.Background())
+	g.Add(func() error { <-ctx.Done(); return nil }, func(error) { cancel() })
+	p, err := plane.Add(&g, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	done := make(chan error, 1)
-	go func() { done <- ServeControlPlane(ctx, lis, cfg) }()
-	cp := &controlPlane{addr: lis.Addr().String(), clock: c}
+	go func() { done <- g.Run() }()
+	cp := &controlPlane{addr: lis.Addr().String(), clock: c, alerts: p.Alerts()}
 	cc, err := grpc.NewClient(cp.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
@@ -93,7 +82,10 @@ func startControlPlane(t *testing.T, mod func(*ServerConfig)) *controlPlane {
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
-			t.Errorf("ServeControlPlane: %v", err)
+			t.Errorf("control plane: %v", err)
+		}
+		if err := p.Close(); err != nil {
+			t.Errorf("closing the control plane: %v", err)
 		}
 	})
 	return cp
@@ -241,6 +233,10 @@ func TestGolden(t *testing.T) {
 		{"health_beta", []string{"health", "cdp-beta"}, 1},
 		{"health_unknown", []string{"health", "beta"}, 1},
 		{"health_unknown_far", []string{"health", "no-such-service"}, 1},
+		{"health_json", []string{"health", "-o", "json"}, 0},
+		{"health_beta_json", []string{"health", "cdp-beta", "--json"}, 1},
+		{"help_health", []string{"health", "--help"}, 0},
+		{"usage_bad_flag", []string{"health", "--nope"}, 2},
 		{"usage_two_ids", []string{"status", "a", "b"}, 2},
 		{"usage_bad_output", []string{"list", "-o", "yaml"}, 2},
 	}
@@ -252,6 +248,71 @@ func TestGolden(t *testing.T) {
 			}
 			golden(t, tt.name, cp.addr, tt.args, stdout, stderr, code)
 		})
+	}
+}
+
+// Every command and subcommand answers --help (and -h) with its usage on stdout, exit 0, and
+// nothing on stderr.
+func TestEveryCommandAnswersHelp(t *testing.T) {
+	for _, cmd := range [][]string{
+		{}, {"server"}, {"status"}, {"health"}, {"list"}, {"metrics"}, {"version"},
+		{"alert"}, {"alert", "create"}, {"alert", "list"}, {"alert", "delete"},
+	} {
+		for _, h := range []string{"--help", "-h"} {
+			args := append(append([]string{}, cmd...), h)
+			stdout, stderr, code := runApp(t, time.Now, nil, args...)
+			if code != 0 || !strings.Contains(stdout, "Usage") || stderr != "" {
+				t.Errorf("flowctl %s: exit %d, stdout %q, stderr %q; want usage on stdout, exit 0", strings.Join(args, " "), code, stdout, stderr)
+			}
+		}
+	}
+}
+
+func TestVersion(t *testing.T) {
+	old := Version
+	Version = "v1.2.3-4-gabcdef"
+	defer func() { Version = old }()
+	for args, want := range map[string]string{
+		"version":         "flowctl v1.2.3-4-gabcdef\n",
+		"--version":       "flowctl v1.2.3-4-gabcdef\n",
+		"version --json":  "{\n  \"version\": \"v1.2.3-4-gabcdef\"\n}\n",
+		"version -o json": "{\n  \"version\": \"v1.2.3-4-gabcdef\"\n}\n",
+	} {
+		stdout, stderr, code := runApp(t, time.Now, nil, strings.Fields(args)...)
+		if code != 0 || stdout != want || stderr != "" {
+			t.Errorf("flowctl %s: exit %d, stdout %q, stderr %q; want %q", args, code, stdout, stderr, want)
+		}
+	}
+	if _, _, code := runApp(t, time.Now, nil, "version", "extra"); code != 2 {
+		t.Errorf("flowctl version extra: exit %d, want 2", code)
+	}
+}
+
+// Every command that prints data takes --json and -o json alike (the JSON itself is checked
+// by the golden and JSON tests).
+func TestEveryDataCommandTakesJSON(t *testing.T) {
+	cp := startControlPlane(t, nil)
+	cp.populate(t)
+	for _, cmd := range [][]string{
+		{"status"}, {"status", "cdp-alpha"}, {"health"}, {"health", "cdp-alpha"}, {"list"},
+		{"metrics", "cdp-alpha"}, {"alert", "list"}, {"version"},
+	} {
+		run := cp.run
+		if cmd[0] == "version" { // talks to no control plane
+			run = func(t *testing.T, args ...string) (string, string, int) { return runApp(t, time.Now, nil, args...) }
+		}
+		var outs []string
+		for _, flags := range [][]string{{"--json"}, {"-o", "json"}} {
+			args := append(append([]string{}, cmd...), flags...)
+			stdout, stderr, code := run(t, args...)
+			if code != 0 || !json.Valid([]byte(stdout)) {
+				t.Errorf("flowctl %s: exit %d, stdout %q, stderr %q; want JSON", strings.Join(args, " "), code, stdout, stderr)
+			}
+			outs = append(outs, stdout)
+		}
+		if len(outs) == 2 && outs[0] != outs[1] {
+			t.Errorf("flowctl %s: --json and -o json differ:\n%s\n%s", strings.Join(cmd, " "), outs[0], outs[1])
+		}
 	}
 }
 
@@ -409,264 +470,6 @@ func TestMetricsHistory(t *testing.T) {
 	}
 }
 
-// webhook is an alert receiver on 127.0.0.1.
-type webhook struct {
-	*httptest.Server
-	mu  sync.Mutex
-	got []alert.Payload
-}
-
-func newWebhook(t *testing.T) *webhook {
-	w := &webhook{}
-	w.Server = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		var p alert.Payload
-		if err := json.NewDecoder(r.Body).Decode(&p); err != nil {
-			t.Errorf("webhook body: %v", err)
-		}
-		w.mu.Lock()
-		w.got = append(w.got, p)
-		w.mu.Unlock()
-	}))
-	t.Cleanup(w.Close)
-	return w
-}
-
-func (w *webhook) states() []string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	var s []string
-	for _, p := range w.got {
-		s = append(s, p.State+":"+p.ServiceID)
-	}
-	return s
-}
-
-// waitStates waits until the webhook got n notifications, then a little longer to catch
-// extra ones, and returns them.
-func (w *webhook) waitStates(t *testing.T, n int) string {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for len(w.states()) < n && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
-	time.Sleep(100 * time.Millisecond)
-	return strings.Join(w.states(), ",")
-}
-
-func TestAlerts(t *testing.T) {
-	cp := startControlPlane(t, nil)
-	cp.populate(t)
-	hook := newWebhook(t)
-
-	create := []string{"alert", "create", "--id", "beta-down", "--service", "cdp-alpha", "--condition", "status!=healthy", "--webhook", hook.URL + "/hooks/T0KEN"}
-	stdout, stderr, code := cp.run(t, create...)
-	golden(t, "alert_create", hook.URL, create, stdout, strings.ReplaceAll(stderr, cp.addr, "ADDR"), code)
-	stdout, stderr, code = cp.run(t, "alert", "create", "--service", "*", "--condition", "metric:pipeline.uptime_seconds < 60", "--for", "1m", "--webhook", hook.URL)
-	if code != 0 || !strings.Contains(stdout, "created alert alert-1: any service when metric:pipeline.uptime_seconds < 60 for 1m") {
-		t.Fatalf("create with --for: exit %d\n%s%s", code, stdout, stderr)
-	}
-	list := []string{"alert", "list"}
-	stdout, stderr, code = cp.run(t, list...)
-	golden(t, "alert_list", hook.URL, list, stdout, stderr, code)
-	stdout, _, _ = cp.run(t, "alert", "list", "-o", "json")
-	var views []AlertView
-	if err := json.Unmarshal([]byte(stdout), &views); err != nil || len(views) != 2 || views[1].Webhook != hook.URL+"/hooks/T0KEN" {
-		t.Fatalf("alert list -o json: %v %+v", err, views)
-	}
-	for name, args := range map[string][]string{
-		"alert_bad_condition": {"alert", "create", "--service", "x", "--condition", "status > healthy", "--webhook", "http://127.0.0.1:1/"},
-		"alert_bad_webhook":   {"alert", "create", "--service", "x", "--condition", "status != healthy", "--webhook", "ftp://127.0.0.1/"},
-		"alert_duplicate":     {"alert", "create", "--id", "beta-down", "--service", "x", "--condition", "status != healthy", "--webhook", "http://127.0.0.1:1/"},
-		"alert_delete_bad":    {"alert", "delete", "nope"},
-	} {
-		stdout, stderr, code := cp.run(t, args...)
-		golden(t, name, cp.addr, args, stdout, stderr, code)
-	}
-
-	// alpha fails: one firing (several failing heartbeats later still one), recovers: one resolve.
-	if got := hook.waitStates(t, 0); got != "" {
-		t.Fatalf("notifications before any failure: %s", got)
-	}
-	cp.heartbeat(t, "cdp-alpha", unhealthy, map[string]string{"health.last_error": "consumer: disk full"})
-	cp.heartbeat(t, "cdp-alpha", unhealthy, nil)
-	cp.clock.Advance(10 * time.Second)
-	cp.heartbeat(t, "cdp-alpha", unhealthy, nil)
-	if got := hook.waitStates(t, 1); got != "firing:cdp-alpha" {
-		t.Fatalf("after failing: %s, want one firing", got)
-	}
-	if _, _, code := cp.run(t, "health", "cdp-alpha"); code != 1 {
-		t.Fatalf("health of a failing pipeline exited %d", code)
-	}
-	cp.heartbeat(t, "cdp-alpha", healthy, nil)
-	cp.heartbeat(t, "cdp-alpha", healthy, nil)
-	if got := hook.waitStates(t, 2); got != "firing:cdp-alpha,resolved:cdp-alpha" {
-		t.Fatalf("after recovering: %s, want one firing then one resolve", got)
-	}
-	hook.mu.Lock()
-	f := hook.got[0]
-	hook.mu.Unlock()
-	if f.AlertID != "beta-down" || f.Condition != "status != healthy" || f.Detail != "consumer: disk full" || f.Status != "unhealthy" {
-		t.Errorf("firing payload = %+v", f)
-	}
-
-	// The metric rule with --for: a pipeline restarted (uptime < 60) fires after a minute.
-	cp.heartbeat(t, "cdp-beta", healthy, map[string]string{"pipeline.uptime_seconds": "3"})
-	time.Sleep(50 * time.Millisecond)
-	if got := hook.waitStates(t, 2); got != "firing:cdp-alpha,resolved:cdp-alpha" {
-		t.Fatalf("--for 1m fired early: %s", got)
-	}
-	cp.clock.Advance(61 * time.Second)
-	if got := hook.waitStates(t, 3); got != "firing:cdp-alpha,resolved:cdp-alpha,firing:cdp-beta" {
-		t.Fatalf("after the minute: %s", got)
-	}
-
-	del := []string{"alert", "delete", "alert-1"}
-	stdout, stderr, code = cp.run(t, del...)
-	golden(t, "alert_delete", cp.addr, del, stdout, stderr, code)
-	// Deleting a firing rule resolves it.
-	if got := hook.waitStates(t, 4); got != "firing:cdp-alpha,resolved:cdp-alpha,firing:cdp-beta,resolved:cdp-beta" {
-		t.Fatalf("after deleting: %s", got)
-	}
-}
-
-func TestJanitorTurnsHealthRed(t *testing.T) {
-	cp := startControlPlane(t, func(c *ServerConfig) {
-		c.HeartbeatTTL = 30 * time.Second
-		c.JanitorInterval = 10 * time.Millisecond
-	})
-	cp.populate(t)
-	hook := newWebhook(t)
-	if _, stderr, code := cp.run(t, "alert", "create", "--service", "cdp-alpha", "--condition", "status == unhealthy", "--webhook", hook.URL); code != 0 {
-		t.Fatal(stderr)
-	}
-	if stdout, _, code := cp.run(t, "health", "cdp-alpha"); code != 0 || stdout != "✓ cdp-alpha is healthy\n" {
-		t.Fatalf("health before the TTL: exit %d %q", code, stdout)
-	}
-	cp.clock.Advance(time.Minute) // alpha's last heartbeat is now 65 s old
-	deadline := time.Now().Add(10 * time.Second)
-	var stdout string
-	code := 0
-	for code == 0 && time.Now().Before(deadline) {
-		stdout, _, code = cp.run(t, "health", "cdp-alpha")
-	}
-	if code != 1 || stdout != "✗ cdp-alpha is unhealthy: last heartbeat 1m 5s ago\n" {
-		t.Fatalf("health after the TTL: exit %d %q", code, stdout)
-	}
-	if got := hook.waitStates(t, 1); got != "firing:cdp-alpha" {
-		t.Fatalf("janitor did not fire the alert: %s", got)
-	}
-}
-
-func TestUnreachable(t *testing.T) {
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := lis.Addr().String()
-	_ = lis.Close()
-	want := "flowctl: no control plane is reachable at " + addr + "; set FLOWCTL_ENDPOINT or --control-plane-addr\n"
-	for _, args := range [][]string{{"status"}, {"status", "x"}, {"health"}, {"health", "x"}, {"list"}, {"metrics", "x"}, {"alert", "list"}} {
-		start := time.Now()
-		_, stderr, code := runApp(t, time.Now, map[string]string{"FLOWCTL_ENDPOINT": addr}, args...)
-		if code != 1 || !strings.HasPrefix(stderr, want) {
-			t.Errorf("flowctl %v: exit %d, stderr %q; want 1 and %q", args, code, stderr, want)
-		}
-		if d := time.Since(start); d > 10*time.Second {
-			t.Errorf("flowctl %v took %s", args, d)
-		}
-	}
-	_, stderr, code := runApp(t, time.Now, map[string]string{"FLOWCTL_ENDPOINT": "http://localhost:8080"}, "status")
-	if code != 1 || !strings.Contains(stderr, "want host:port (no URL scheme)") {
-		t.Errorf("URL endpoint: exit %d %q", code, stderr)
-	}
-}
-
-// TestUpstreamServer talks to a server offering only flowctl.v1 (as upstream flowctl does).
-func TestUpstreamServer(t *testing.T) {
-	srv, err := server.New(server.Options{Now: func() time.Time { return t0 }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	g := grpc.NewServer()
-	flowctlv1.RegisterControlPlaneServiceServer(g, srv)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = g.Serve(lis) }()
-	defer g.Stop()
-	addr := lis.Addr().String()
-	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
-	if _, err := flowctlv1.NewControlPlaneServiceClient(cc).RegisterComponent(context.Background(),
-		&flowctlv1.RegisterRequest{ComponentId: "cdp-x", Component: pipelineInfo("cdp-x", "x", "/x.yaml", "pubnet")}); err != nil {
-		t.Fatal(err)
-	}
-	now := func() time.Time { return t0.Add(90 * time.Second) }
-	for _, tc := range []struct {
-		args []string
-		code int
-		out  string
-	}{
-		{[]string{"status"}, 0, "cdp-x  cdp-pipeline  healthy  1m 30s"},
-		{[]string{"health"}, 0, "is reachable (it offers no gRPC health service); 1 service: 1 healthy"},
-		{[]string{"health", "cdp-x"}, 0, "✓ cdp-x is healthy"},
-		{[]string{"metrics", "cdp-x"}, 1, "this control plane does not keep heartbeat history (it is not cdpd's flowctl server)"},
-		{[]string{"alert", "list"}, 1, "this control plane does not evaluate alerts (it is not cdpd's flowctl server)"},
-	} {
-		stdout, stderr, code := runApp(t, now, nil, append(tc.args, "--control-plane-addr", addr)...)
-		if code != tc.code || !strings.Contains(stdout+stderr, tc.out) {
-			t.Errorf("flowctl %v: exit %d\n%s%s\nwant exit %d and %q", tc.args, code, stdout, stderr, tc.code, tc.out)
-		}
-	}
-}
-
-func TestMutualTLS(t *testing.T) {
-	certs, err := tlsutil.WriteTestCerts(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &clock{t: t0}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- ServeControlPlane(ctx, lis, ServerConfig{
-			TLSCert: certs.ServerCertFile, TLSKey: certs.ServerKeyFile, TLSCA: certs.CAFile,
-			Now: c.Now, Logger: slog.New(slog.DiscardHandler),
-		})
-	}()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
-	addr := lis.Addr().String()
-	env := map[string]string{"FLOWCTL_ENDPOINT": addr, "FLOWCTL_TLS_CERT": certs.ClientCertFile, "FLOWCTL_TLS_KEY": certs.ClientKeyFile, "FLOWCTL_TLS_CA": certs.CAFile}
-	if stdout, stderr, code := runApp(t, c.Now, env, "health"); code != 0 || !strings.HasPrefix(stdout, "✓ control plane at "+addr+" is serving") {
-		t.Fatalf("mTLS health: exit %d %s%s", code, stdout, stderr)
-	}
-	// The same with flags instead of the environment.
-	if _, stderr, code := runApp(t, c.Now, nil, "status", "--control-plane-addr", addr, "--tls-cert", certs.ClientCertFile, "--tls-key", certs.ClientKeyFile, "--tls-ca-cert", certs.CAFile); code != 0 {
-		t.Fatalf("mTLS status with flags: exit %d %s", code, stderr)
-	}
-	// Without a client certificate, or without TLS, the server is not usable.
-	if _, stderr, code := runApp(t, c.Now, map[string]string{"FLOWCTL_ENDPOINT": addr, "FLOWCTL_TLS_CA": certs.CAFile}, "status"); code != 1 {
-		t.Fatalf("TLS without client certificate: exit %d %s", code, stderr)
-	}
-	if _, stderr, code := runApp(t, c.Now, map[string]string{"FLOWCTL_ENDPOINT": addr}, "status"); code != 1 || !strings.Contains(stderr, "no control plane is reachable") {
-		t.Fatalf("plaintext against TLS: exit %d %s", code, stderr)
-	}
-}
-
 // frameCounter counts status table headers written to it and calls done at the third.
 type frameCounter struct {
 	mu     sync.Mutex
@@ -716,7 +519,7 @@ func TestFlagsAnywhere(t *testing.T) {
 	} {
 		fs := flag.NewFlagSet("t", flag.ContinueOnError)
 		j := fs.Bool("json", false, "")
-		pos, _, ok := parse(fs, tt.args)
+		pos, _, ok := (&App{Stdout: io.Discard, Stderr: io.Discard}).parse(fs, tt.args)
 		if !ok || !*j || strings.Join(pos, " ") != tt.pos {
 			t.Errorf("parse(%v) = %v, json %v, ok %v", tt.args, pos, *j, ok)
 		}
@@ -743,111 +546,5 @@ func TestFormatting(t *testing.T) {
 	}
 	if got := closeMatches("alpha", []Service{{ID: "cdp-alpha", Name: "alpha"}, {ID: "cdp-beta", Name: "beta"}}); strings.Join(got, ",") != "cdp-alpha" {
 		t.Errorf("closeMatches = %v", got)
-	}
-}
-
-// lockedBuffer is a bytes.Buffer safe for the server's logger and the test to share.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// startServerCommand runs `flowctl server args...` in-process and returns the address it
-// listens on (from its JSON log) and a stop function returning its exit code.
-func startServerCommand(t *testing.T, args ...string) (string, func() int) {
-	t.Helper()
-	logs := &lockedBuffer{}
-	app := &App{Stdout: io.Discard, Stderr: logs}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	go func() { done <- app.Run(ctx, append([]string{"server", "--log-format", "json"}, args...)) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		for _, line := range strings.Split(logs.String(), "\n") {
-			var rec struct{ Msg, Address string }
-			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "control plane serving" {
-				return rec.Address, func() int { cancel(); return <-done }
-			}
-		}
-		select {
-		case code := <-done:
-			cancel()
-			t.Fatalf("flowctl server exited %d:\n%s", code, logs.String())
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
-	cancel()
-	<-done
-	t.Fatalf("flowctl server did not start serving:\n%s", logs.String())
-	return "", nil
-}
-
-func TestServerCommand(t *testing.T) {
-	db := filepath.Join(t.TempDir(), "sub", "cp.db")
-	addr, stop := startServerCommand(t, "--address", "127.0.0.1", "--port", "0", "--db-path", db, "--heartbeat-ttl", "5s", "--janitor-interval", "1s")
-	if !strings.HasPrefix(addr, "127.0.0.1:") {
-		t.Fatalf("listening on %q", addr)
-	}
-	env := map[string]string{"FLOWCTL_ENDPOINT": addr}
-	if stdout, stderr, code := runApp(t, time.Now, env, "health"); code != 0 || !strings.Contains(stdout, "is serving") {
-		t.Fatalf("health: exit %d %s%s", code, stdout, stderr)
-	}
-	if _, stderr, code := runApp(t, time.Now, env, "alert", "create", "--id", "kept", "--service", "*", "--condition", "status != healthy", "--webhook", "http://127.0.0.1:9/x"); code != 0 {
-		t.Fatalf("alert create: %s", stderr)
-	}
-	if code := stop(); code != 0 {
-		t.Fatalf("server exited %d after cancellation, want 0", code)
-	}
-	// Restarted on the same database, the alert is still there.
-	addr, stop = startServerCommand(t, "--port", "0", "--db-path", db)
-	stdout, stderr, code := runApp(t, time.Now, map[string]string{"FLOWCTL_ENDPOINT": addr}, "alert", "list")
-	if code != 0 || !strings.Contains(stdout, "kept") {
-		t.Fatalf("alert list after restart: exit %d %s%s", code, stdout, stderr)
-	}
-	if code := stop(); code != 0 {
-		t.Fatalf("server exited %d", code)
-	}
-
-	// --max-services caps the registry: a new id beyond it is refused, a known one re-registers.
-	addr, stop = startServerCommand(t, "--port", "0", "--no-persistence", "--max-services", "1")
-	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cp := flowctlv1.NewControlPlaneServiceClient(cc)
-	for i, id := range []string{"cdp-a", "cdp-b", "cdp-a"} {
-		_, err := cp.RegisterComponent(context.Background(), &flowctlv1.RegisterRequest{ComponentId: id,
-			Component: pipelineInfo(id, id, "/x.yaml", "pubnet")}, grpc.WaitForReady(true))
-		if want := map[bool]codes.Code{true: codes.ResourceExhausted, false: codes.OK}[i == 1]; status.Code(err) != want {
-			t.Errorf("registering %s (#%d) with --max-services 1: %v, want %s", id, i+1, err, want)
-		}
-	}
-	_ = cc.Close()
-	if code := stop(); code != 0 {
-		t.Fatalf("server exited %d", code)
-	}
-
-	for _, args := range [][]string{
-		{"server", "--log-format", "xml"},
-		{"server", "--port", "70000"},
-		{"server", "--heartbeat-ttl", "0s"},
-		{"server", "--max-services", "0"},
-		{"server", "extra"},
-	} {
-		if _, _, code := runApp(t, time.Now, nil, args...); code != 2 {
-			t.Errorf("flowctl %v: exit %d, want 2", args, code)
-		}
 	}
 }

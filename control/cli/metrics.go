@@ -14,8 +14,8 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/withobsrvr/cdpd/control/alert"
 	"github.com/withobsrvr/cdpd/control/cdpdv1"
+	"github.com/withobsrvr/cdpd/control/contract"
 )
 
 // listFlag is a repeatable, comma-separated string flag.
@@ -140,22 +140,23 @@ func sparkline(values []float64, width int) string {
 }
 
 func (a *App) cmdMetrics(ctx context.Context, args []string) int {
-	fs := a.newFlagSet("metrics", "metrics <id> [--duration 1h] [--metric NAME]... [-o json] [flags]")
+	fs := a.newFlagSet("metrics", "metrics <id> [--duration 1h] [--metric NAME]... [--json | -o json] [flags]")
 	cf := a.addClientFlags(fs)
 	duration := fs.Duration("duration", time.Hour, "history window ending now")
 	var names listFlag
 	fs.Var(&names, "metric", "only this metric (repeatable, or comma-separated)")
-	output := fs.String("o", "text", "output format: text or json (the samples and the summaries)")
+	out := addOutputFlags(fs, "json: the samples and the summaries")
 	width := fs.Int("width", 40, "sparkline width in characters")
-	pos, code, ok := parse(fs, args)
+	pos, code, ok := a.parse(fs, args)
 	if !ok {
 		return code
 	}
 	if len(pos) != 1 {
 		return a.usageErr(fs, "want exactly one service id")
 	}
-	if *output != "text" && *output != "json" {
-		return a.usageErr(fs, "-o %q: want text or json", *output)
+	asJSON, code, ok := a.asJSON(fs, out)
+	if !ok {
+		return code
 	}
 	if *duration <= 0 {
 		return a.usageErr(fs, "--duration must be positive")
@@ -180,7 +181,7 @@ func (a *App) cmdMetrics(ctx context.Context, args []string) int {
 	switch {
 	case status.Code(err) == codes.Unimplemented:
 		return a.fail("this control plane does not keep heartbeat history (it is not cdpd's flowctl server)")
-	case err != nil && notFound(err):
+	case err != nil && contract.IsNotFound(err):
 		return a.unknownService(ctx, cf, cc, id)
 	case err != nil:
 		return a.rpcFail(cf, "getting the history of "+id, err)
@@ -193,7 +194,7 @@ func (a *App) cmdMetrics(ctx context.Context, args []string) int {
 		asked[n] = true
 	}
 	for k := range sums {
-		if strings.HasPrefix(k, "health.") && !asked[k] {
+		if strings.HasPrefix(k, contract.HealthPrefix) && !asked[k] {
 			delete(sums, k)
 		}
 	}
@@ -211,14 +212,14 @@ func (a *App) cmdMetrics(ctx context.Context, args []string) int {
 			return a.fail("%s has no metric %q in the last %s (\"flowctl status %s\" lists its metrics)", id, n, formatDuration(*duration), id)
 		}
 	}
-	if *output == "json" {
+	if asJSON {
 		h := History{ServiceID: id, Since: since.UTC(), Until: now.UTC(), Samples: []Sample{}, Summary: sums}
 		for _, s := range samples {
 			m := make(map[string]any, len(s.GetMetrics()))
 			for k, v := range s.GetMetrics() {
 				m[k] = jsonValue(v)
 			}
-			h.Samples = append(h.Samples, Sample{Time: s.GetTime().AsTime().UTC(), Status: alert.StatusName(s.GetStatus()), Metrics: m})
+			h.Samples = append(h.Samples, Sample{Time: s.GetTime().AsTime().UTC(), Status: contract.StatusName(s.GetStatus()), Metrics: m})
 		}
 		return a.writeJSON(a.Stdout, h)
 	}
@@ -238,7 +239,7 @@ func (a *App) writeHistory(w io.Writer, id string, window time.Duration, samples
 	counts := map[string]int{}
 	var order []string
 	for _, s := range samples {
-		n := alert.StatusName(s.GetStatus())
+		n := contract.StatusName(s.GetStatus())
 		if counts[n] == 0 {
 			order = append(order, n)
 		}

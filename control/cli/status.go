@@ -16,6 +16,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
+	"github.com/withobsrvr/cdpd/control/contract"
 	"github.com/withobsrvr/cdpd/control/flowctlv1"
 )
 
@@ -66,32 +67,28 @@ func (a *App) unknownService(ctx context.Context, cf *clientFlags, cc *grpc.Clie
 
 // serviceErr reports a failed lookup of one service.
 func (a *App) serviceErr(ctx context.Context, cf *clientFlags, cc *grpc.ClientConn, id string, err error) int {
-	if notFound(err) {
+	if contract.IsNotFound(err) {
 		return a.unknownService(ctx, cf, cc, id)
 	}
 	return a.rpcFail(cf, "getting the status of "+id, err)
 }
 
 func (a *App) cmdStatus(ctx context.Context, args []string) int {
-	fs := a.newFlagSet("status", "status [<id>] [--json] [--watch [--interval 2s]] [flags]")
+	fs := a.newFlagSet("status", "status [<id>] [--json | -o json] [--watch [--interval 2s]] [flags]")
 	cf := a.addClientFlags(fs)
-	asJSON := fs.Bool("json", false, "print JSON: an array of services, or one object for <id>")
-	output := fs.String("o", "", "output format: text or json (same as --json)")
+	out := addOutputFlags(fs, "json: an array of services, or one object for <id>")
 	watch := fs.Bool("watch", false, "refresh until interrupted")
 	interval := fs.Duration("interval", 2*time.Second, "refresh interval of --watch")
-	pos, code, ok := parse(fs, args)
+	pos, code, ok := a.parse(fs, args)
 	if !ok {
 		return code
 	}
 	if len(pos) > 1 {
 		return a.usageErr(fs, "at most one service id, got %d arguments: %s", len(pos), strings.Join(pos, " "))
 	}
-	switch *output {
-	case "", "text":
-	case "json":
-		*asJSON = true
-	default:
-		return a.usageErr(fs, "-o %q: want text or json", *output)
+	asJSON, code, ok := a.asJSON(fs, out)
+	if !ok {
+		return code
 	}
 	if *interval <= 0 {
 		return a.usageErr(fs, "--interval must be positive")
@@ -108,7 +105,7 @@ func (a *App) cmdStatus(ctx context.Context, args []string) int {
 			if err != nil {
 				return a.serviceErr(ctx, cf, cc, pos[0], err)
 			}
-			if *asJSON {
+			if asJSON {
 				return a.writeJSON(w, s)
 			}
 			a.writeDetail(w, s)
@@ -118,7 +115,7 @@ func (a *App) cmdStatus(ctx context.Context, args []string) int {
 		if err != nil {
 			return a.rpcFail(cf, "listing services", err)
 		}
-		if *asJSON {
+		if asJSON {
 			return a.writeJSON(w, all)
 		}
 		writeTable(w, all)
@@ -187,19 +184,19 @@ func (a *App) writeDetail(w io.Writer, s Service) {
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
 	label := "Service:"
-	if s.Type == PipelineType {
+	if s.Type == contract.ServiceTypePipeline {
 		label = "Pipeline:"
 	}
 	fmt.Fprintf(tw, "%s\t%s\n", label, dash(s.Name))
 	fmt.Fprintf(tw, "ID:\t%s\n", s.ID)
 	fmt.Fprintf(tw, "Type:\t%s\n", s.Type)
 	fmt.Fprintf(tw, "Status:\t%s\n", s.Status)
-	fmt.Fprintf(tw, "Config:\t%s\n", dash(s.Metadata["config_file"]))
-	fmt.Fprintf(tw, "Network:\t%s\n", dash(s.Metadata["network"]))
-	if v := s.Metadata["version"]; v != "" {
+	fmt.Fprintf(tw, "Config:\t%s\n", dash(s.Metadata[contract.MetaConfigFile]))
+	fmt.Fprintf(tw, "Network:\t%s\n", dash(s.Metadata[contract.MetaNetwork]))
+	if v := s.Metadata[contract.MetaVersion]; v != "" {
 		fmt.Fprintf(tw, "Version:\t%s\n", v)
 	}
-	if v := s.Metadata["host"]; v != "" {
+	if v := s.Metadata[contract.MetaHost]; v != "" {
 		fmt.Fprintf(tw, "Host:\t%s\n", v)
 	}
 	fmt.Fprintf(tw, "Uptime:\t%s\n", formatDuration(time.Duration(s.UptimeSeconds)*time.Second))
@@ -227,7 +224,7 @@ func (a *App) writeDetail(w io.Writer, s Service) {
 	}
 	metrics := map[string]string{}
 	for k, v := range s.rawMetrics {
-		if !strings.HasPrefix(k, "health.") {
+		if !strings.HasPrefix(k, contract.HealthPrefix) {
 			metrics[k] = v
 		}
 	}
@@ -236,22 +233,19 @@ func (a *App) writeDetail(w io.Writer, s Service) {
 }
 
 func (a *App) cmdList(ctx context.Context, args []string) int {
-	fs := a.newFlagSet("list", "list [-o json] [flags]")
+	fs := a.newFlagSet("list", "list [--json | -o json] [flags]")
 	cf := a.addClientFlags(fs)
-	output := fs.String("o", "text", "output format: text (tab-separated id, name, type, status) or json")
-	asJSON := fs.Bool("json", false, "same as -o json")
-	pos, code, ok := parse(fs, args)
+	out := addOutputFlags(fs, "text: tab-separated id, name, type, status")
+	pos, code, ok := a.parse(fs, args)
 	if !ok {
 		return code
 	}
 	if len(pos) > 0 {
 		return a.usageErr(fs, "unexpected arguments: %s", strings.Join(pos, " "))
 	}
-	if *asJSON {
-		*output = "json"
-	}
-	if *output != "text" && *output != "json" {
-		return a.usageErr(fs, "-o %q: want text or json", *output)
+	asJSON, code, ok := a.asJSON(fs, out)
+	if !ok {
+		return code
 	}
 	cc, code, ok := a.connect(cf)
 	if !ok {
@@ -262,7 +256,7 @@ func (a *App) cmdList(ctx context.Context, args []string) int {
 	if err != nil {
 		return a.rpcFail(cf, "listing services", err)
 	}
-	if *output == "json" {
+	if asJSON {
 		return a.writeJSON(a.Stdout, all)
 	}
 	for _, s := range all {
@@ -271,48 +265,100 @@ func (a *App) cmdList(ctx context.Context, args []string) int {
 	return exitOK
 }
 
+// HealthView is the answer of `health` as `health --json` prints it.
+type HealthView struct {
+	// Address is the control plane asked.
+	Address string `json:"address"`
+	// ServiceID is the service asked about; empty for the control plane itself.
+	ServiceID string `json:"service_id,omitempty"`
+	// Healthy is what the exit code says (0: true).
+	Healthy bool `json:"healthy"`
+	// Status is the service's status, or the control plane's: "serving", "not_serving", or
+	// "reachable" for a server without the gRPC health service.
+	Status string `json:"status"`
+	// Detail is why a service is not healthy, or the control plane's service counts.
+	Detail string `json:"detail,omitempty"`
+}
+
 func (a *App) cmdHealth(ctx context.Context, args []string) int {
-	fs := a.newFlagSet("health", "health [<id>] [flags]")
+	fs := a.newFlagSet("health", "health [<id>] [--json | -o json] [flags]")
 	cf := a.addClientFlags(fs)
-	pos, code, ok := parse(fs, args)
+	out := addOutputFlags(fs, "json: address, service_id, healthy, status, detail")
+	pos, code, ok := a.parse(fs, args)
 	if !ok {
 		return code
 	}
 	if len(pos) > 1 {
 		return a.usageErr(fs, "at most one service id, got %d arguments: %s", len(pos), strings.Join(pos, " "))
 	}
+	asJSON, code, ok := a.asJSON(fs, out)
+	if !ok {
+		return code
+	}
 	cc, code, ok := a.connect(cf)
 	if !ok {
 		return code
 	}
 	defer cc.Close()
+	var h HealthView
 	if len(pos) == 0 {
-		return a.controlPlaneHealth(ctx, cf, cc)
-	}
-	id := pos[0]
-	s, err := a.getService(ctx, cf, cc, id)
-	if err != nil {
-		return a.serviceErr(ctx, cf, cc, id, err)
-	}
-	if s.Status == "healthy" {
-		fmt.Fprintf(a.Stdout, "✓ %s is healthy\n", id)
-		return exitOK
-	}
-	detail := errorDetail(s.Health)
-	if detail == "" && s.LastHeartbeat != nil {
-		detail = fmt.Sprintf("last heartbeat %s ago", formatDuration(a.Now().Sub(*s.LastHeartbeat)))
-	}
-	if detail == "" {
-		fmt.Fprintf(a.Stdout, "✗ %s is %s\n", id, s.Status)
+		if h, code, ok = a.controlPlaneHealth(ctx, cf, cc); !ok {
+			return code
+		}
 	} else {
-		fmt.Fprintf(a.Stdout, "✗ %s is %s: %s\n", id, s.Status, detail)
+		id := pos[0]
+		s, err := a.getService(ctx, cf, cc, id)
+		if err != nil {
+			return a.serviceErr(ctx, cf, cc, id, err)
+		}
+		h = HealthView{Address: cf.addr, ServiceID: id, Status: s.Status, Healthy: s.Status == contract.StateHealthy}
+		if !h.Healthy {
+			h.Detail = errorDetail(s.Health)
+			if h.Detail == "" && s.LastHeartbeat != nil {
+				h.Detail = fmt.Sprintf("last heartbeat %s ago", formatDuration(a.Now().Sub(*s.LastHeartbeat)))
+			}
+		}
 	}
-	return exitFail
+	code = exitOK
+	if !h.Healthy {
+		code = exitFail
+	}
+	if asJSON {
+		if c := a.writeJSON(a.Stdout, h); c != exitOK {
+			return c
+		}
+		return code
+	}
+	a.writeHealth(h)
+	return code
 }
 
-// controlPlaneHealth asks the standard gRPC health service; a server without it (upstream
-// flowctl) counts as healthy when it answers ListComponents.
-func (a *App) controlPlaneHealth(ctx context.Context, cf *clientFlags, cc *grpc.ClientConn) int {
+// writeHealth prints h as one line: "✓ cdp-x is healthy", "✗ cdp-x is degraded: <detail>",
+// "✓ control plane at ADDR is serving; <counts>".
+func (a *App) writeHealth(h HealthView) {
+	mark, what := "✓", h.ServiceID
+	if !h.Healthy {
+		mark = "✗"
+	}
+	if what == "" {
+		what = "control plane at " + h.Address
+	}
+	switch {
+	case h.ServiceID == "" && h.Status == "reachable":
+		fmt.Fprintf(a.Stdout, "%s %s is reachable (it offers no gRPC health service); %s\n", mark, what, h.Detail)
+	case h.Detail == "" || (h.ServiceID != "" && h.Healthy):
+		fmt.Fprintf(a.Stdout, "%s %s is %s\n", mark, what, h.Status)
+	case h.ServiceID == "":
+		fmt.Fprintf(a.Stdout, "%s %s is %s; %s\n", mark, what, h.Status, h.Detail)
+	default:
+		fmt.Fprintf(a.Stdout, "%s %s is %s: %s\n", mark, what, h.Status, h.Detail)
+	}
+}
+
+// controlPlaneHealth asks the gRPC health service; a server without it (upstream flowctl)
+// counts as healthy when it answers ListComponents. ok=false: an error was printed, exit code.
+func (a *App) controlPlaneHealth(ctx context.Context, cf *clientFlags, cc *grpc.ClientConn) (HealthView, int, bool) {
+	h := HealthView{Address: cf.addr}
 	rctx, cancel := rpcCtx(ctx, cf)
 	defer cancel()
 	resp, err := healthpb.NewHealthClient(cc).Check(rctx, &healthpb.HealthCheckRequest{})
@@ -320,22 +366,21 @@ func (a *App) controlPlaneHealth(ctx context.Context, cf *clientFlags, cc *grpc.
 	case status.Code(err) == codes.Unimplemented:
 		all, err := a.listServices(ctx, cf, cc)
 		if err != nil {
-			return a.rpcFail(cf, "listing services", err)
+			return h, a.rpcFail(cf, "listing services", err), false
 		}
-		fmt.Fprintf(a.Stdout, "✓ control plane at %s is reachable (it offers no gRPC health service); %s\n", cf.addr, summary(all))
-		return exitOK
+		h.Healthy, h.Status, h.Detail = true, "reachable", summary(all)
+		return h, exitOK, true
 	case err != nil:
-		return a.rpcFail(cf, "checking the control plane's health", err)
+		return h, a.rpcFail(cf, "checking the control plane's health", err), false
 	case resp.GetStatus() != healthpb.HealthCheckResponse_SERVING:
-		fmt.Fprintf(a.Stdout, "✗ control plane at %s is %s\n", cf.addr, strings.ToLower(resp.GetStatus().String()))
-		return exitFail
+		h.Status = strings.ToLower(resp.GetStatus().String())
+		return h, exitFail, true
 	}
-	line := fmt.Sprintf("✓ control plane at %s is serving", cf.addr)
+	h.Healthy, h.Status = true, "serving"
 	if all, err := a.listServices(ctx, cf, cc); err == nil {
-		line += "; " + summary(all)
+		h.Detail = summary(all)
 	}
-	fmt.Fprintln(a.Stdout, line)
-	return exitOK
+	return h, exitOK, true
 }
 
 // summary counts services by status: "3 services: 2 healthy, 1 unhealthy".

@@ -8,15 +8,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/withobsrvr/cdpd/control/alert"
+	"github.com/withobsrvr/cdpd/control/contract"
 	"github.com/withobsrvr/cdpd/control/flowctlv1"
 )
-
-// PipelineType is the service_type metadata value of cdpd pipelines.
-const PipelineType = "cdp-pipeline"
-
-// uptimeMetric is the pipeline metric that reports its own uptime.
-const uptimeMetric = "pipeline.uptime_seconds"
 
 // Service is one service as the commands show it; its JSON form is what `status --json` and
 // `list -o json` print.
@@ -43,7 +37,7 @@ type Service struct {
 // pipelines), else the component type in lower case (source, processor, consumer,
 // unspecified).
 func serviceType(info *flowctlv1.ComponentInfo) string {
-	if t := info.GetMetadata()["service_type"]; t != "" {
+	if t := info.GetMetadata()[contract.MetaServiceType]; t != "" {
 		return t
 	}
 	name, ok := flowctlv1.ComponentType_name[int32(info.GetType())]
@@ -59,7 +53,7 @@ func newService(st *flowctlv1.ComponentStatusResponse, now time.Time) Service {
 		ID:         info.GetId(),
 		Name:       info.GetName(),
 		Type:       serviceType(info),
-		Status:     alert.StatusName(st.GetStatus()),
+		Status:     contract.StatusName(st.GetStatus()),
 		Metadata:   map[string]string{},
 		Metrics:    map[string]any{},
 		Health:     map[string]string{},
@@ -77,7 +71,7 @@ func newService(st *flowctlv1.ComponentStatusResponse, now time.Time) Service {
 		s.LastHeartbeat = &t
 	}
 	for k, v := range st.GetMetrics() {
-		if h, ok := strings.CutPrefix(k, "health."); ok {
+		if h, ok := contract.CutHealth(k); ok {
 			s.Health[h] = v
 			continue
 		}
@@ -88,7 +82,7 @@ func newService(st *flowctlv1.ComponentStatusResponse, now time.Time) Service {
 }
 
 func uptimeSeconds(metrics map[string]string, registered *time.Time, now time.Time) int64 {
-	if v, err := strconv.ParseFloat(metrics[uptimeMetric], 64); err == nil && v >= 0 && !math.IsInf(v, 0) {
+	if v, err := strconv.ParseFloat(metrics[contract.MetricUptimeSeconds], 64); err == nil && v >= 0 && !math.IsInf(v, 0) {
 		return int64(v)
 	}
 	if registered != nil && now.After(*registered) {
@@ -157,7 +151,7 @@ func formatNumber(v float64) string {
 // errorDetail is the most telling reason in a service's health details why it is not
 // healthy: an error message, else the components that are not healthy.
 func errorDetail(health map[string]string) string {
-	for _, k := range []string{"last_error", "error", "message"} {
+	for _, k := range contract.ErrorDetails {
 		if v := health[k]; v != "" {
 			return v
 		}
@@ -169,7 +163,7 @@ func errorDetail(health map[string]string) string {
 	}
 	var bad []string
 	for _, k := range sortedKeys(health) {
-		if strings.HasSuffix(k, "_status") && health[k] != "" && health[k] != "healthy" {
+		if strings.HasSuffix(k, "_status") && health[k] != "" && health[k] != contract.StateHealthy {
 			bad = append(bad, fmt.Sprintf("%s %s", strings.TrimSuffix(k, "_status"), health[k]))
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/withobsrvr/cdpd/control/flowctlv1"
+
+	"github.com/withobsrvr/cdpd/internal/testutil"
 )
 
 type eventLog struct {
@@ -101,13 +103,9 @@ func TestRunSweepsEveryInterval(t *testing.T) {
 	r := start(t, Options{Now: clock.Now, HeartbeatTTL: time.Minute, JanitorInterval: 5 * time.Millisecond})
 	register(t, r, "svc", typeNone, nil)
 	clock.Advance(2 * time.Minute)
-	deadline := time.Now().Add(5 * time.Second)
-	for getStatus(t, r, "svc").GetStatus() != unhealthy {
-		if time.Now().After(deadline) {
-			t.Fatal("Run never marked the silent service unhealthy")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.Eventually(t, 5*time.Second, "Run marks the silent service unhealthy", func() bool {
+		return getStatus(t, r, "svc").GetStatus() == unhealthy
+	})
 }
 
 func TestObserverEvents(t *testing.T) {

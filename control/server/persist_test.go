@@ -14,6 +14,8 @@ import (
 
 	"github.com/withobsrvr/cdpd/control/cdpdv1"
 	"github.com/withobsrvr/cdpd/control/flowctlv1"
+
+	"github.com/withobsrvr/cdpd/internal/testutil"
 )
 
 func TestPersistenceSurvivesRestart(t *testing.T) {
@@ -109,8 +111,7 @@ func TestHeartbeatsFlushedPeriodically(t *testing.T) {
 	r := start(t, Options{DBPath: dbPath, FlushInterval: 5 * time.Millisecond})
 	register(t, r, "svc", typeNone, nil)
 	heartbeat(t, r, "svc", degraded, map[string]string{"ledgers": "42"})
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testutil.EventuallyWhy(t, 5*time.Second, "the heartbeat is flushed", func() (bool, string) {
 		var rec flowctlv1.ComponentStatusResponse
 		err := r.srv.DB().View(func(tx *bbolt.Tx) error {
 			return proto.Unmarshal(tx.Bucket(bucketServices).Get([]byte("svc")), &rec)
@@ -118,14 +119,8 @@ func TestHeartbeatsFlushedPeriodically(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if rec.GetMetrics()["ledgers"] == "42" && rec.GetStatus() == degraded {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("heartbeat never flushed: %v", &rec)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return rec.GetMetrics()["ledgers"] == "42" && rec.GetStatus() == degraded, rec.String()
+	})
 }
 
 func TestDBIsOwnedByOneServer(t *testing.T) {

@@ -94,7 +94,8 @@ func TestReRegisterReplaces(t *testing.T) {
 }
 
 func TestHeartbeatMergesMetricsAndStatus(t *testing.T) {
-	r := start(t, Options{})
+	clock := newFakeClock()
+	r := start(t, Options{Now: clock.Now})
 	register(t, r, "svc", typeNone, nil)
 	steps := []struct {
 		status      flowctlv1.HealthStatus
@@ -111,7 +112,7 @@ func TestHeartbeatMergesMetricsAndStatus(t *testing.T) {
 	}
 	for i, step := range steps {
 		before := getStatus(t, r, "svc").GetLastHeartbeat().AsTime()
-		time.Sleep(time.Millisecond) // last_heartbeat must move (wall clock here)
+		clock.Advance(time.Second) // last_heartbeat must move
 		heartbeat(t, r, "svc", step.status, step.metrics)
 		st := getStatus(t, r, "svc")
 		if st.GetStatus() != step.wantStatus || !maps.Equal(st.GetMetrics(), step.wantMetrics) {

@@ -18,12 +18,11 @@ import (
 // closes the remaining connections.
 const GracefulStopTimeout = 5 * time.Second
 
-// Serve serves s on lis until ctx is done: a grpc.Server with TLS (when tlsConf is not nil),
-// a receive limit that fits every valid request, keepalive enforcement that accepts clients
-// pinging every 10 s or more (also without active RPCs), the services of Register, and Run.
-// On ctx done the health service turns NOT_SERVING and the server stops gracefully. Serve
-// closes lis but not s: call s.Close afterwards. Serve a Server once.
-func Serve(ctx context.Context, lis net.Listener, s *Server, tlsConf *tls.Config) error {
+// NewGRPCServer returns a grpc.Server that serves s: TLS when tlsConf is not nil, a receive
+// limit that fits every valid request, keepalive enforcement that accepts clients pinging
+// every 10 s or more (also without active RPCs), connection counting (Connections) and the
+// services of Register. Stop it with GracefulStop.
+func NewGRPCServer(s *Server, tlsConf *tls.Config) *grpc.Server {
 	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(maxRecvMsgSize),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
@@ -41,7 +40,32 @@ func Serve(ctx context.Context, lis net.Listener, s *Server, tlsConf *tls.Config
 	}
 	g := grpc.NewServer(opts...)
 	s.Register(g)
+	return g
+}
 
+// GracefulStop turns s's health service NOT_SERVING and stops g gracefully: in-flight RPCs
+// get GracefulStopTimeout, then the remaining connections are closed. It returns when g has
+// stopped.
+func GracefulStop(s *Server, g *grpc.Server) {
+	s.health.Shutdown()
+	stopped := make(chan struct{})
+	go func() { g.GracefulStop(); close(stopped) }()
+	t := time.NewTimer(GracefulStopTimeout)
+	defer t.Stop()
+	select {
+	case <-stopped:
+	case <-t.C:
+		g.Stop()
+		<-stopped
+	}
+}
+
+// Serve serves s on lis until ctx is done: the grpc.Server of NewGRPCServer, and Run. On ctx
+// done the server stops with GracefulStop. Serve closes lis but not s: call s.Close
+// afterwards. Serve a Server once. (control/plane assembles the whole control plane: this
+// server, alerts and /metrics.)
+func Serve(ctx context.Context, lis net.Listener, s *Server, tlsConf *tls.Config) error {
+	g := NewGRPCServer(s, tlsConf)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	runDone := make(chan error, 1)
@@ -58,15 +82,7 @@ func Serve(ctx context.Context, lis net.Listener, s *Server, tlsConf *tls.Config
 		serveDone = nil
 		cancel()
 	}
-	s.health.Shutdown()
-	stopped := make(chan struct{})
-	go func() { g.GracefulStop(); close(stopped) }()
-	select {
-	case <-stopped:
-	case <-time.After(GracefulStopTimeout):
-		g.Stop()
-		<-stopped
-	}
+	GracefulStop(s, g)
 	if serveDone != nil {
 		serveErr = <-serveDone
 	}

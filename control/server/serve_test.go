@@ -17,10 +17,11 @@ import (
 
 	"github.com/withobsrvr/cdpd/control/flowctlv1"
 	"github.com/withobsrvr/cdpd/control/tlsutil"
+	"github.com/withobsrvr/cdpd/internal/testpki"
 )
 
 func TestTLS(t *testing.T) {
-	certs, err := tlsutil.WriteTestCerts(t.TempDir())
+	certs, err := testpki.Write(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +78,7 @@ func TestTLS(t *testing.T) {
 }
 
 func TestPlaintextClientRefusedByTLSServer(t *testing.T) {
-	certs, err := tlsutil.WriteTestCerts(t.TempDir())
+	certs, err := testpki.Write(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

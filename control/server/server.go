@@ -48,8 +48,9 @@
 //   - The registry is capped (Options.MaxServices): a new id beyond it is refused with
 //     codes.ResourceExhausted (upstream grows without bound under a registration flood).
 //
-// Embedding: Serve runs everything on a listener (the `flowctl server` command and cdpd's
-// embedded control plane both use it). Hooks for other packages: AddObserver (every change,
+// Embedding: control/plane assembles this server with the alert engine and /metrics for the
+// `flowctl server` command and cdpd's embedded control plane, through NewGRPCServer, Run and
+// GracefulStop; Serve runs the bare server on a listener. Hooks for other packages: AddObserver (every change,
 // for alert rules), Services (a snapshot), DB (the bbolt handle, for their own buckets),
 // AddService (more gRPC services on the same server), Sweep and Flush (one janitor pass or
 // one persistence batch now), Connections (open client connections).
@@ -82,6 +83,7 @@ import (
 
 // Defaults of Options.
 const (
+	// DefaultHeartbeatTTL is HeartbeatTTLFor(10 s), cdpd's default heartbeat interval.
 	DefaultHeartbeatTTL      = 30 * time.Second
 	DefaultJanitorInterval   = 10 * time.Second
 	DefaultHistoryMaxAge     = 24 * time.Hour
@@ -93,7 +95,7 @@ const (
 // Options configure a Server. The zero value is a working in-memory server.
 type Options struct {
 	DBPath            string        // bbolt file; "" = no persistence
-	HeartbeatTTL      time.Duration // default 30s
+	HeartbeatTTL      time.Duration // default 30s; HeartbeatTTLFor gives it for a heartbeat interval
 	JanitorInterval   time.Duration // default 10s
 	HistoryMaxAge     time.Duration // default 24h
 	HistoryMaxSamples int           // default 8640
@@ -406,82 +408,6 @@ func (s *Server) markDirty(id string) {
 	s.dirtyMu.Unlock()
 }
 
-// Sweep runs one janitor pass now (Run calls it every JanitorInterval): services silent for
-// longer than HeartbeatTTL become UNHEALTHY, history samples older than HistoryMaxAge are
-// dropped, and so are emptied histories of unregistered services.
-func (s *Server) Sweep() {
-	now := s.now()
-	deadline := now.Add(-s.opts.HeartbeatTTL)
-	var events []ServiceEvent
-	for _, e := range s.sortedEntries() {
-		e.mu.Lock()
-		ref := e.lastHB
-		if ref.Before(s.started) {
-			ref = s.started // grace after a restart of the server
-		}
-		if ref.Before(deadline) && e.status != flowctlv1.HealthStatus_HEALTH_STATUS_UNHEALTHY {
-			prev := e.status
-			e.staleFrom = prev
-			e.status = flowctlv1.HealthStatus_HEALTH_STATUS_UNHEALTHY
-			s.log.Warn("service marked unhealthy: no heartbeat within TTL",
-				"service_id", e.id, "last_heartbeat", e.lastHB, "ttl", s.opts.HeartbeatTTL)
-			if s.hasObservers() {
-				events = append(events, ServiceEvent{
-					ServiceID: e.id, Kind: EventStatus, Status: e.status, PrevStatus: prev,
-					Metrics: copyMap(e.metrics), Metadata: e.info.GetMetadata(), Time: now,
-				})
-			}
-			e.mu.Unlock()
-			s.markDirty(e.id)
-			continue
-		}
-		e.mu.Unlock()
-	}
-	for _, ev := range events {
-		s.notify(ev)
-	}
-	s.pruneHistories(now)
-}
-
-func (s *Server) pruneHistories(now time.Time) {
-	cutoff := now.Add(-s.opts.HistoryMaxAge).UnixNano()
-	s.mu.RLock()
-	hs := make([]*history, 0, len(s.histories))
-	for _, h := range s.histories {
-		hs = append(hs, h)
-	}
-	s.mu.RUnlock()
-	var empty []string
-	for _, h := range hs {
-		h.mu.Lock()
-		if h.pruneBefore(cutoff) {
-			s.markDirty(h.id)
-		}
-		if h.n == 0 {
-			empty = append(empty, h.id)
-		}
-		h.mu.Unlock()
-	}
-	if len(empty) == 0 {
-		return
-	}
-	s.mu.Lock()
-	for _, id := range empty {
-		h := s.histories[id]
-		if h == nil || s.entries[id] != nil {
-			continue
-		}
-		h.mu.Lock()
-		n := h.n
-		h.mu.Unlock()
-		if n == 0 {
-			delete(s.histories, id)
-			s.markDirty(id)
-		}
-	}
-	s.mu.Unlock()
-}
-
 func copyMap(m map[string]string) map[string]string {
 	if m == nil {
 		return nil
@@ -497,55 +423,4 @@ func randomID(prefix string) string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	return prefix + "-" + hex.EncodeToString(b[:])
-}
-
-// registryCollector exports the registry size by status at scrape time.
-type registryCollector struct{ s *Server }
-
-var (
-	registeredDesc = prometheus.NewDesc("cdp_control_registered_services",
-		"Services registered with the control plane.", nil, nil)
-	byStatusDesc = prometheus.NewDesc("cdp_control_services",
-		"Registered services by health status.", []string{"status"}, nil)
-)
-
-func (c registryCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- registeredDesc
-	ch <- byStatusDesc
-}
-
-func (c registryCollector) Collect(ch chan<- prometheus.Metric) {
-	c.s.mu.RLock()
-	es := make([]*entry, 0, len(c.s.entries))
-	for _, e := range c.s.entries {
-		es = append(es, e)
-	}
-	c.s.mu.RUnlock()
-	counts := make(map[flowctlv1.HealthStatus]int)
-	for _, e := range es {
-		e.mu.Lock()
-		counts[e.status]++
-		e.mu.Unlock()
-	}
-	ch <- prometheus.MustNewConstMetric(registeredDesc, prometheus.GaugeValue, float64(len(es)))
-	for v := range flowctlv1.HealthStatus_name {
-		st := flowctlv1.HealthStatus(v)
-		ch <- prometheus.MustNewConstMetric(byStatusDesc, prometheus.GaugeValue, float64(counts[st]), statusLabel(st))
-	}
-}
-
-// statusLabel is the lower-case short name of a status: "healthy", "unhealthy", ...
-func statusLabel(st flowctlv1.HealthStatus) string {
-	name := st.String()
-	const p = "HEALTH_STATUS_"
-	if len(name) > len(p) && name[:len(p)] == p {
-		name = name[len(p):]
-	}
-	b := []byte(name)
-	for i, c := range b {
-		if c >= 'A' && c <= 'Z' {
-			b[i] = c + 'a' - 'A'
-		}
-	}
-	return string(b)
 }

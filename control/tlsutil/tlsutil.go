@@ -1,6 +1,6 @@
 // Package tlsutil builds the TLS configurations of both ends of the flowctl control-plane
 // connection (server: TLS or mutual TLS; client: server verification plus an optional client
-// certificate) from PEM files, and writes throwaway test certificates for tests.
+// certificate) from PEM files. Throwaway certificates for tests come from internal/testpki.
 //
 // Certificates and keys are re-read from disk when their files change (checked at each
 // handshake), so a rotated certificate (cert-manager, a cron job) is picked up without a

@@ -10,12 +10,14 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/withobsrvr/cdpd/internal/testpki"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestConfigErrors(t *testing.T) {
-	c, err := WriteTestCerts(t.TempDir())
+	c, err := testpki.Write(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +63,7 @@ func TestConfigErrors(t *testing.T) {
 // A certificate rewritten on disk is served from the next handshake on.
 func TestServerCertificateReload(t *testing.T) {
 	dir := t.TempDir()
-	first, err := WriteTestCerts(dir)
+	first, err := testpki.Write(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +101,7 @@ func TestServerCertificateReload(t *testing.T) {
 	before := serial()
 
 	// Rotate: a new CA and server certificate in another dir, copied over the old files.
-	second, err := WriteTestCerts(t.TempDir())
+	second, err := testpki.Write(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +129,7 @@ func TestServerCertificateReload(t *testing.T) {
 }
 
 func TestTestCertsVerify(t *testing.T) {
-	c, err := WriteTestCerts(t.TempDir())
+	c, err := testpki.Write(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -90,7 +90,7 @@ func FlowctlFlags(command ...string) (map[string]bool, error) {
 // FlowctlCommands are the commands of flowctl's usage text (server, status, health, ...),
 // each with its subcommands where it has them.
 var FlowctlCommands = map[string][]string{
-	"server": nil, "status": nil, "health": nil, "list": nil, "metrics": nil,
+	"server": nil, "status": nil, "health": nil, "list": nil, "metrics": nil, "version": nil,
 	"alert": {"create", "list", "delete"},
 }
 

@@ -1,6 +1,6 @@
 // Package testutil owns the helpers every package's tests share: waiting for a condition
-// (Eventually, EventuallyWhy) instead of sleeping for a guessed time. It is imported by test
-// code only.
+// (Eventually, EventuallyWhy) instead of sleeping for a guessed time, and a fake clock
+// (Clock) to inject where code takes a Now function. It is imported by test code only.
 package testutil
 
 import (

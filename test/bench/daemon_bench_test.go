@@ -44,7 +44,7 @@ func cdpdBinary(b testing.TB) string {
 	cdpdBin.once.Do(func() {
 		out := filepath.Join(workDir(b), "cdpd")
 		t0 := time.Now()
-		cmd := exec.Command("go", "build", "-o", out, "github.com/withobsrvr/cdpd/daemon/cmd/cdpd")
+		cmd := exec.Command("go", "build", "-o", out, "github.com/withobsrvr/cdpd/cmd/cdpd")
 		if msg, err := cmd.CombinedOutput(); err != nil {
 			cdpdBin.err = fmt.Errorf("building cdpd: %w\n%s", err, msg)
 			return

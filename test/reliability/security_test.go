@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/withobsrvr/cdpd/control"
-	"github.com/withobsrvr/cdpd/control/tlsutil"
 	"github.com/withobsrvr/cdpd/daemon"
+	"github.com/withobsrvr/cdpd/internal/testpki"
 	"github.com/withobsrvr/cdpd/test/testproc"
 )
 
@@ -173,11 +173,11 @@ func TestSecretsNeverLeak(t *testing.T) {
 // trusts another CA for the server cannot register; a cdpd whose client certificate comes from
 // another CA is refused by the server; a cdpd with the right files registers (the control).
 func TestMTLSWrongCA(t *testing.T) {
-	a, err := tlsutil.WriteTestCerts(t.TempDir())
+	a, err := testpki.Write(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := tlsutil.WriteTestCerts(t.TempDir())
+	b, err := testpki.Write(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,8 +40,8 @@ type BuildOptions struct {
 }
 
 const (
-	cdpdPkg    = "github.com/withobsrvr/cdpd/daemon/cmd/cdpd"
-	flowctlPkg = "github.com/withobsrvr/cdpd/control/cmd/flowctl"
+	cdpdPkg    = "github.com/withobsrvr/cdpd/cmd/cdpd"
+	flowctlPkg = "github.com/withobsrvr/cdpd/cmd/flowctl"
 )
 
 // Build builds cdpd and flowctl into dir (in parallel) and returns their paths.

@@ -1,4 +1,7 @@
-package tlsutil
+// Package testpki writes throwaway certificate authorities and certificates for tests of every
+// package (TLS and mutual TLS of the flowctl client, CLI and control plane). It is imported by
+// test code only, never by a package the binaries link.
+package testpki
 
 import (
 	"crypto/ecdsa"
@@ -15,8 +18,8 @@ import (
 	"time"
 )
 
-// TestCerts are the files written by WriteTestCerts.
-type TestCerts struct {
+// Certs are the files written by Write.
+type Certs struct {
 	CAFile         string // the CA that signed the server and client certificates
 	ServerCertFile string // server certificate for 127.0.0.1, ::1 and localhost
 	ServerKeyFile  string
@@ -25,18 +28,18 @@ type TestCerts struct {
 	OtherCAFile    string // an unrelated CA that signed nothing here: trusting it must fail
 }
 
-// WriteTestCerts generates a throwaway CA, a server certificate and a client certificate
+// Write generates a throwaway CA, a server certificate and a client certificate
 // (ECDSA P-256, valid for 7 days) plus an unrelated CA into dir. It is meant for tests of
 // every package; never use these certificates in production.
-func WriteTestCerts(dir string) (TestCerts, error) {
+func Write(dir string) (Certs, error) {
 	now := time.Now()
 	ca, caKey, caPEM, err := newCA("cdpd test CA", now)
 	if err != nil {
-		return TestCerts{}, err
+		return Certs{}, err
 	}
 	_, _, otherPEM, err := newCA("cdpd unrelated test CA", now)
 	if err != nil {
-		return TestCerts{}, err
+		return Certs{}, err
 	}
 	srvCert, srvKey, err := newLeaf(ca, caKey, now, &x509.Certificate{
 		Subject:     pkix.Name{CommonName: "localhost"},
@@ -45,16 +48,16 @@ func WriteTestCerts(dir string) (TestCerts, error) {
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	})
 	if err != nil {
-		return TestCerts{}, err
+		return Certs{}, err
 	}
 	cliCert, cliKey, err := newLeaf(ca, caKey, now, &x509.Certificate{
 		Subject:     pkix.Name{CommonName: "cdpd-test-client"},
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	})
 	if err != nil {
-		return TestCerts{}, err
+		return Certs{}, err
 	}
-	tc := TestCerts{
+	tc := Certs{
 		CAFile:         filepath.Join(dir, "ca.pem"),
 		ServerCertFile: filepath.Join(dir, "server.pem"),
 		ServerKeyFile:  filepath.Join(dir, "server-key.pem"),
@@ -68,7 +71,7 @@ func WriteTestCerts(dir string) (TestCerts, error) {
 		tc.ClientCertFile: cliCert, tc.ClientKeyFile: cliKey,
 	} {
 		if err := os.WriteFile(path, data, 0o600); err != nil {
-			return TestCerts{}, fmt.Errorf("writing test certificate: %w", err)
+			return Certs{}, fmt.Errorf("writing test certificate: %w", err)
 		}
 	}
 	return tc, nil

@@ -1,0 +1,90 @@
+package contract
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/withobsrvr/cdpd/control/flowctlv1"
+)
+
+// Registration metadata: keys cdpd sets on every pipeline it registers, read back by the CLI.
+const (
+	// MetaServiceType marks what kind of service registered; flowctl.v1 has no component
+	// type for a pipeline, so cdpd's pipelines carry ServiceTypePipeline here.
+	MetaServiceType = "service_type"
+	MetaConfigFile  = "config_file" // the pipeline's YAML file
+	MetaNetwork     = "network"     // the network its source reads (loader.Pipeline.Network)
+	MetaVersion     = "version"     // cdpd's version
+	MetaHost        = "host"        // the machine's host name
+	MetaInstance    = "instance"    // cdpd's --instance
+
+	// ServiceTypePipeline is the service type of cdpd pipelines.
+	ServiceTypePipeline = "cdp-pipeline"
+)
+
+// Heartbeat metrics: a pipeline's health details travel in the heartbeat's metrics map under
+// HealthPrefix ("health.last_error"); everything else is a numeric metric.
+const (
+	HealthPrefix = "health."
+
+	// DetailControlError is the detail the client reports when a pipeline's health or metrics
+	// methods panicked.
+	DetailControlError = "control_error"
+
+	// MetricUptimeSeconds is a pipeline's own uptime as of its last heartbeat; the CLI shows it
+	// as UPTIME.
+	MetricUptimeSeconds = "pipeline.uptime_seconds"
+)
+
+// ErrorDetails are the health detail keys that carry a pipeline's error, the most telling
+// first; the CLI and the alert payloads show the first one set.
+var ErrorDetails = [...]string{"last_error", "error", "message"}
+
+// HealthKey is the heartbeat metric key of health detail name ("health." + name).
+func HealthKey(name string) string { return HealthPrefix + name }
+
+// CutHealth returns the detail name of a heartbeat metric key and whether it is a health
+// detail at all.
+func CutHealth(key string) (name string, ok bool) { return strings.CutPrefix(key, HealthPrefix) }
+
+// Health-state names: a pipeline's state as its StatusProvider reports it, and the lower-case
+// names of the wire statuses as the CLI, the alert conditions and the server's metrics show
+// them (StatusName).
+const (
+	StateUnknown   = "unknown"
+	StateStarting  = "starting"
+	StateHealthy   = "healthy"
+	StateDegraded  = "degraded"
+	StateUnhealthy = "unhealthy"
+	StateStopping  = "stopping"
+	// StateCompleted is a bounded pipeline that reached its end ledger. flowctl.v1 has no such
+	// status; it is reported as HEALTHY (it did what it was asked).
+	StateCompleted = "completed"
+)
+
+// ParseState maps a state name (case-insensitive, spaces trimmed) to the wire status; ok is
+// false for names it does not know (StateUnknown included).
+func ParseState(s string) (st flowctlv1.HealthStatus, ok bool) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case StateStarting:
+		return flowctlv1.HealthStatus_HEALTH_STATUS_STARTING, true
+	case StateHealthy, StateCompleted:
+		return flowctlv1.HealthStatus_HEALTH_STATUS_HEALTHY, true
+	case StateDegraded:
+		return flowctlv1.HealthStatus_HEALTH_STATUS_DEGRADED, true
+	case StateUnhealthy:
+		return flowctlv1.HealthStatus_HEALTH_STATUS_UNHEALTHY, true
+	case StateStopping:
+		return flowctlv1.HealthStatus_HEALTH_STATUS_STOPPING, true
+	}
+	return flowctlv1.HealthStatus_HEALTH_STATUS_UNKNOWN, false
+}
+
+// StatusName is the lower-case name of a wire status ("healthy", "unhealthy", ...; one of the
+// State* names), or "unknown(N)" for a value flowctl.v1 does not define.
+func StatusName(st flowctlv1.HealthStatus) string {
+	if name, ok := flowctlv1.HealthStatus_name[int32(st)]; ok {
+		return strings.ToLower(strings.TrimPrefix(name, "HEALTH_STATUS_"))
+	}
+	return fmt.Sprintf("unknown(%d)", int32(st))
+}

@@ -1,0 +1,100 @@
+package server
+
+import (
+	"time"
+
+	"github.com/withobsrvr/cdpd/control/flowctlv1"
+)
+
+// HeartbeatTTLFactor is how many heartbeat intervals a service may stay silent before the
+// janitor marks it unhealthy (see HeartbeatTTLFor).
+const HeartbeatTTLFactor = 3
+
+// HeartbeatTTLFor is the heartbeat TTL for clients that heartbeat every interval: the larger
+// of DefaultHeartbeatTTL and HeartbeatTTLFactor × interval, so that two late or lost
+// heartbeats in a row do not mark a service unhealthy, whatever the interval (30 s up to a
+// 10 s interval, 2 min at 40 s). `flowctl server --heartbeat-ttl` documents the rule and
+// cdpd's embedded control plane applies it to --heartbeat-interval. A non-positive interval
+// gives DefaultHeartbeatTTL.
+func HeartbeatTTLFor(interval time.Duration) time.Duration {
+	return max(DefaultHeartbeatTTL, HeartbeatTTLFactor*interval)
+}
+
+// Sweep runs one janitor pass now (Run calls it every JanitorInterval): services silent for
+// longer than HeartbeatTTL become UNHEALTHY, history samples older than HistoryMaxAge are
+// dropped, and so are emptied histories of unregistered services.
+func (s *Server) Sweep() {
+	now := s.now()
+	deadline := now.Add(-s.opts.HeartbeatTTL)
+	var events []ServiceEvent
+	for _, e := range s.sortedEntries() {
+		e.mu.Lock()
+		ref := e.lastHB
+		if ref.Before(s.started) {
+			ref = s.started // grace after a restart of the server
+		}
+		if ref.Before(deadline) && e.status != flowctlv1.HealthStatus_HEALTH_STATUS_UNHEALTHY {
+			prev := e.status
+			e.staleFrom = prev
+			e.status = flowctlv1.HealthStatus_HEALTH_STATUS_UNHEALTHY
+			s.log.Warn("service marked unhealthy: no heartbeat within TTL",
+				"service_id", e.id, "last_heartbeat", e.lastHB, "ttl", s.opts.HeartbeatTTL)
+			if s.hasObservers() {
+				events = append(events, ServiceEvent{
+					ServiceID: e.id, Kind: EventStatus, Status: e.status, PrevStatus: prev,
+					Metrics: copyMap(e.metrics), Metadata: e.info.GetMetadata(), Time: now,
+				})
+			}
+			e.mu.Unlock()
+			s.markDirty(e.id)
+			continue
+		}
+		e.mu.Unlock()
+	}
+	for _, ev := range events {
+		s.notify(ev)
+	}
+	s.pruneHistories(now)
+}
+
+func (s *Server) pruneHistories(now time.Time) {
+	cutoff := now.Add(-s.opts.HistoryMaxAge).UnixNano()
+	s.mu.RLock()
+	hs := make([]*history, 0, len(s.histories))
+	for _, h := range s.histories {
+		hs = append(hs, h)
+	}
+	s.mu.RUnlock()
+	var empty []string
+	for _, h := range hs {
+		h.mu.Lock()
+		if h.pruneBefore(cutoff) {
+			s.markDirty(h.id)
+		}
+		if h.n == 0 {
+			empty = append(empty, h.id)
+		}
+		h.mu.Unlock()
+	}
+	if len(empty) == 0 {
+		return
+	}
+	s.mu.Lock()
+	for _, id := range empty {
+		h := s.histories[id]
+		if h == nil || s.entries[id] != nil {
+			continue
+		}
+		h.mu.Lock()
+		n := h.n
+		h.mu.Unlock()
+		if n == 0 {
+			delete(s.histories, id)
+			s.markDirty(id)
+		}
+	}
+	s.mu.Unlock()
+}
+
+// HeartbeatTTL is the TTL the janitor judges services by.
+func (s *Server) HeartbeatTTL() time.Duration { return s.opts.HeartbeatTTL }
