@@ -5,6 +5,7 @@ GO            ?= go
 BIN           := bin
 PROTOC_GEN_GO_VERSION      := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
+STATICCHECK_VERSION        := v0.8.2
 TOOLS         := $(CURDIR)/.tools
 RUN_DIR       ?= $(CURDIR)/.run
 TEST_FLAGS    ?= -race -timeout 20m
@@ -52,9 +53,13 @@ proto: ## regenerate the protobuf Go code (protoc from Debian's protobuf-compile
 proto-check: proto ## fail when the committed generated code is stale
 	@git diff --exit-code -- control/flowctlv1 control/cdpdv1 || { echo "generated protobuf code is stale: run make proto and commit"; exit 1; }
 
-lint: ## gofmt and go vet
+lint: ## gofmt, go vet and staticcheck (installed into .tools at the pinned version)
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); [ -z "$$out" ] || { echo "gofmt: $$out"; exit 1; }
 	$(GO) vet ./...
+	@$(TOOLS)/staticcheck -version 2>/dev/null | grep -qF '($(STATICCHECK_VERSION:v%=%))' || { \
+		echo "installing staticcheck $(STATICCHECK_VERSION) into .tools"; \
+		GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION); }
+	$(TOOLS)/staticcheck ./...
 
 fuzz: ## run the config parser fuzzer for a minute
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./loader
