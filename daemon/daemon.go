@@ -36,9 +36,6 @@ import (
 	"github.com/withobsrvr/cdpd/loader"
 )
 
-// Version is set at build time with -ldflags "-X github.com/withobsrvr/cdpd/daemon.Version=...".
-var Version = "dev"
-
 // Main runs the cdpd command line and returns the process exit code.
 func Main(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 {
