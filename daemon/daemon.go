@@ -47,9 +47,12 @@ func Main(args []string, stdout, stderr io.Writer) int {
 			return validateCmd(args[1:], stdout, stderr)
 		}
 	}
-	cfg, err := parseFlags(args, os.LookupEnv, stderr)
+	cfg, err := parseFlags(args, os.Environ())
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			fs := serveFlags(&Config{})
+			fs.SetOutput(stderr)
+			fs.Usage()
 			return 0
 		}
 		fmt.Fprintf(stderr, "cdpd: %v\n", err)
