@@ -87,9 +87,10 @@ func serveFlags(c *Config) *flag.FlagSet {
 	fs.StringVar(&c.EmbeddedControlPlane, "embedded-control-plane", "", "serve a flowctl-compatible control plane inside cdpd at this address (e.g. 127.0.0.1:8080) and register with it")
 	fs.Usage = func() {
 		w := fs.Output()
-		fmt.Fprint(w, `Usage: cdpd --config-dir DIR [flags]
-       cdpd validate DIR
-       cdpd version
+		fmt.Fprint(w, `Usage: cdpd --config-dir DIR [flags]     run the pipelines of DIR
+       cdpd validate [--json] DIR       check a config directory
+       cdpd version [--json]            print the version
+       cdpd help [COMMAND]              print the usage of cdpd or of COMMAND
 
 Flags (each also settable as CDPD_<FLAG>, and as <flag>: in the --config-file YAML;
 the command line wins over the environment, which wins over the file):
