@@ -101,10 +101,11 @@ the command line wins over the environment, which wins over the file):
 	return fs
 }
 
-// parseFlags parses the serve command line and returns the configuration it gives, merged by
-// koanf from, lowest first: the flag defaults, the --config-file YAML, the CDPD_* environment
-// (environ is os.Environ() outside tests) and the flags given on the command line. A help
-// request is flag.ErrHelp (nothing printed: the caller prints the usage).
+// parseFlags parses the serve command line and returns the configuration. koanf merges the
+// --config-file YAML and the CDPD_* environment (environ is os.Environ() outside tests; the
+// environment wins); the result is applied over the flag defaults, except for the flags given
+// on the command line, which win over both. A help request is flag.ErrHelp (nothing printed:
+// the caller prints the usage).
 func parseFlags(args []string, environ []string) (Config, error) {
 	var c Config
 	fs := serveFlags(&c)
@@ -155,7 +156,7 @@ func parseFlags(args []string, environ []string) (Config, error) {
 			case map[string]any, []any:
 				return c, fmt.Errorf("config file %s: %s: want a single value", c.ConfigFile, key)
 			}
-			if f := fs.Lookup(key); f == nil || key == "config-file" {
+			if fs.Lookup(key) == nil || key == "config-file" {
 				return c, fmt.Errorf("config file %s: unknown setting %q (the settings are the flag names of cdpd --help)", c.ConfigFile, key)
 			}
 		}
