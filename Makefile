@@ -23,7 +23,7 @@ help: ## list the targets
 
 build: ## build bin/cdpd and bin/flowctl, stamped with the version of git describe
 	@echo "make build: bin/cdpd and bin/flowctl $(VERSION). The first build downloads the modules and compiles"
-	@echo "  the Stellar SDK, AWS and Google Cloud clients (10-15 minutes on a cold cache); packages are listed as they compile."
+	@echo "  the Stellar SDK, AWS and Google Cloud clients (about 16 minutes on a cold cache); packages are listed as they compile."
 	$(GO) build $(BUILD_FLAGS) -o $(BIN)/cdpd ./daemon/cmd/cdpd
 	$(GO) build $(BUILD_FLAGS) -o $(BIN)/flowctl ./control/cmd/flowctl
 
