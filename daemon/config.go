@@ -10,14 +10,22 @@ import (
 	"strings"
 	"time"
 
+	"github.com/knadh/koanf/parsers/yaml"
+	"github.com/knadh/koanf/providers/env/v2"
+	"github.com/knadh/koanf/providers/file"
+	"github.com/knadh/koanf/v2"
+
 	"github.com/withobsrvr/cdpd/control/contract"
 )
 
-// Config is everything cdpd is started with. Every flag can also be set in the environment as
-// CDPD_<FLAG> (upper case, dashes as underscores); a flag on the command line wins. The flowctl
-// settings use the names operators already use (DESIGN.md): FLOWCTL_ENDPOINT, FLOWCTL_TLS_CERT,
+// Config is everything cdpd is started with. Every setting is a flag, also settable in the
+// environment as CDPD_<FLAG> (upper case, dashes as underscores) and in the optional YAML file
+// of --config-file (keys are the flag names); a flag on the command line wins over the
+// environment, which wins over the file, which wins over the default. The flowctl settings use
+// the names operators already use (docs/design.md): FLOWCTL_ENDPOINT, FLOWCTL_TLS_CERT,
 // FLOWCTL_TLS_KEY, FLOWCTL_TLS_CA, and CDP_PIPELINE_NAME.
 type Config struct {
+	ConfigFile           string
 	ConfigDir            string
 	StateDir             string
 	HTTPAddr             string
@@ -47,16 +55,28 @@ const (
 	DefaultStuckAfter        = time.Minute
 )
 
-// envName is the environment variable of a flag: config-dir -> CDPD_CONFIG_DIR.
-func envName(flagName string) string {
-	return "CDPD_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+// EnvPrefix starts the environment variable of every cdpd flag.
+const EnvPrefix = "CDPD_"
+
+// FlagEnv is the environment variable of a flag: config-dir -> CDPD_CONFIG_DIR.
+func FlagEnv(flagName string) string {
+	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
-// parseFlags parses the serve command line. lookupEnv is os.LookupEnv outside tests.
-func parseFlags(args []string, lookupEnv func(string) (string, bool), stderr io.Writer) (Config, error) {
-	var c Config
+// envFlag is the flag of an environment variable (CDPD_CONFIG_DIR -> config-dir), "" when the
+// name does not start with EnvPrefix.
+func envFlag(envName string) string {
+	rest, ok := strings.CutPrefix(envName, EnvPrefix)
+	if !ok {
+		return ""
+	}
+	return strings.ToLower(strings.ReplaceAll(rest, "_", "-"))
+}
+
+// serveFlags is the flag set of the serve command, writing into c.
+func serveFlags(c *Config) *flag.FlagSet {
 	fs := flag.NewFlagSet("cdpd", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.StringVar(&c.ConfigFile, "config-file", "", "YAML file of daemon settings (keys are these flag names, e.g. state-dir: /var/lib/cdpd); the environment and the command line override it")
 	fs.StringVar(&c.ConfigDir, "config-dir", "", "directory of pipeline YAML files (required)")
 	fs.StringVar(&c.StateDir, "state-dir", DefaultStateDir, "directory for checkpoints and the embedded control plane's database")
 	fs.StringVar(&c.HTTPAddr, "http-addr", DefaultHTTPAddr, "address of the HTTP server (/metrics, /healthz, /readyz, /api/v1)")
@@ -68,35 +88,118 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), stderr io.
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.EmbeddedControlPlane, "embedded-control-plane", "", "serve a flowctl-compatible control plane inside cdpd at this address (e.g. 127.0.0.1:8080) and register with it")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: cdpd --config-dir DIR [flags]\n       cdpd validate DIR\n       cdpd version\n\nFlags (each also settable as CDPD_<FLAG>):\n")
+		w := fs.Output()
+		fmt.Fprint(w, `Usage: cdpd --config-dir DIR [flags]     run the pipelines of DIR
+       cdpd validate [--json] DIR       check a config directory
+       cdpd version [--json]            print the version
+       cdpd help [COMMAND]              print the usage of cdpd or of COMMAND
+
+Flags (each also settable as CDPD_<FLAG>, and as <flag>: in the --config-file YAML;
+the command line wins over the environment, which wins over the file):
+`)
 		fs.PrintDefaults()
-		fmt.Fprintf(stderr, "\nEnvironment: %s (unset: no control plane), %s, %s, %s, CDP_PIPELINE_NAME\n",
+		fmt.Fprintf(w, "\nEnvironment: %s (unset: no control plane), %s, %s, %s, CDP_PIPELINE_NAME\n",
 			contract.EnvEndpoint, contract.EnvTLSCert, contract.EnvTLSKey, contract.EnvTLSCA)
 	}
-	// Environment first, so that flags given on the command line override it.
-	var envErr error
-	fs.VisitAll(func(f *flag.Flag) {
-		if v, ok := lookupEnv(envName(f.Name)); ok && envErr == nil {
-			if err := f.Value.Set(v); err != nil {
-				envErr = fmt.Errorf("environment %s: %w", envName(f.Name), err)
-			}
-		}
-	})
-	if envErr != nil {
-		return c, envErr
-	}
+	return fs
+}
+
+// parseFlags parses the serve command line and returns the configuration. koanf merges the
+// --config-file YAML and the CDPD_* environment (environ is os.Environ() outside tests; the
+// environment wins); the result is applied over the flag defaults, except for the flags given
+// on the command line, which win over both. A help request is flag.ErrHelp (nothing printed:
+// the caller prints the usage).
+func parseFlags(args []string, environ []string) (Config, error) {
+	var c Config
+	fs := serveFlags(&c)
+	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	get := func(k string) string { v, _ := lookupEnv(k); return v }
-	flowctl := contract.ReadEnv(get)
+	onCommandLine := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { onCommandLine[f.Name] = true })
+
+	k := koanf.New(".")
+	from := map[string]string{} // setting -> where its value comes from, for error messages
+	merge := func(layer *koanf.Koanf, where func(key string) string) error {
+		for _, key := range layer.Keys() {
+			from[key] = where(key)
+		}
+		return k.Merge(layer)
+	}
+
+	// The environment is read first only to learn CDPD_CONFIG_FILE; it is merged after the file.
+	envLayer := koanf.New(".")
+	if err := envLayer.Load(env.Provider(".", env.Opt{
+		Prefix:      EnvPrefix,
+		EnvironFunc: func() []string { return environ },
+		TransformFunc: func(name, value string) (string, any) {
+			key := envFlag(name)
+			if fs.Lookup(key) == nil {
+				return "", nil // not a cdpd flag (CDPD_REQUIRE_POSTGRES and the like belong to tests)
+			}
+			return key, value
+		},
+	}), nil); err != nil {
+		return c, fmt.Errorf("reading the environment: %w", err)
+	}
+	if !onCommandLine["config-file"] {
+		c.ConfigFile = envLayer.String("config-file")
+	}
+	if c.ConfigFile != "" {
+		fileLayer := koanf.New(".")
+		if err := fileLayer.Load(file.Provider(c.ConfigFile), yaml.Parser()); err != nil {
+			return c, fmt.Errorf("config file %s: %w", c.ConfigFile, err)
+		}
+		for _, key := range fileLayer.Keys() {
+			switch fileLayer.Get(key).(type) {
+			case map[string]any, []any:
+				return c, fmt.Errorf("config file %s: %s: want a single value", c.ConfigFile, key)
+			}
+			if fs.Lookup(key) == nil || key == "config-file" {
+				return c, fmt.Errorf("config file %s: unknown setting %q (the settings are the flag names of cdpd --help)", c.ConfigFile, key)
+			}
+		}
+		if err := merge(fileLayer, func(key string) string { return "config file " + c.ConfigFile + ": " + key }); err != nil {
+			return c, err
+		}
+	}
+	if err := merge(envLayer, func(key string) string { return "environment " + FlagEnv(key) }); err != nil {
+		return c, err
+	}
+	// What the command line set is already in c; the other settings are applied through the
+	// flags, so that they are parsed and checked exactly as the flags are.
+	for _, key := range k.Keys() {
+		if onCommandLine[key] {
+			continue
+		}
+		if err := fs.Set(key, k.String(key)); err != nil {
+			return c, fmt.Errorf("%s: %w", from[key], err)
+		}
+	}
+
+	lookup := envLookup(environ)
+	flowctl := contract.ReadEnv(lookup)
 	c.FlowctlEndpoint = flowctl.Endpoint
 	c.TLSCert, c.TLSKey, c.TLSCA = flowctl.TLS.Cert, flowctl.TLS.Key, flowctl.TLS.CA
-	c.PipelineName = get("CDP_PIPELINE_NAME")
+	c.PipelineName = lookup("CDP_PIPELINE_NAME")
 	return c, c.validate()
+}
+
+// envLookup returns the value of a variable of environ ("" when unset).
+func envLookup(environ []string) func(string) string {
+	return func(name string) string {
+		v := ""
+		for _, kv := range environ {
+			if k, val, ok := strings.Cut(kv, "="); ok && k == name {
+				v = val // the last one wins, as in os.Getenv
+			}
+		}
+		return v
+	}
 }
 
 func (c Config) validate() error {

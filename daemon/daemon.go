@@ -7,9 +7,7 @@ package daemon
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -18,7 +16,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -36,70 +33,6 @@ import (
 	"github.com/withobsrvr/cdpd/host/component"
 	"github.com/withobsrvr/cdpd/loader"
 )
-
-// Version is set at build time with -ldflags "-X github.com/withobsrvr/cdpd/daemon.Version=...".
-var Version = "dev"
-
-// Main runs the cdpd command line and returns the process exit code.
-func Main(args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 {
-		switch args[0] {
-		case "version", "--version":
-			fmt.Fprintf(stdout, "cdpd %s\n", Version)
-			return 0
-		case "validate":
-			return validateCmd(args[1:], stdout, stderr)
-		}
-	}
-	cfg, err := parseFlags(args, os.LookupEnv, stderr)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintf(stderr, "cdpd: %v\n", err)
-		return 2
-	}
-	logger := newLogger(cfg, stderr)
-	ctx := context.Background()
-	if err := Run(ctx, cfg, logger); err != nil {
-		logger.Error("cdpd stopped with an error", "err", err)
-		return 1
-	}
-	return 0
-}
-
-// validateCmd checks a config directory the way the daemon would load it (CI of config repos).
-func validateCmd(args []string, stdout, stderr io.Writer) int {
-	if len(args) != 1 {
-		fmt.Fprintln(stderr, "usage: cdpd validate DIR")
-		return 2
-	}
-	reg, err := builtin.Registry()
-	if err != nil {
-		fmt.Fprintf(stderr, "cdpd: building the component registry: %v\n", err)
-		return 1
-	}
-	name, _ := os.LookupEnv("CDP_PIPELINE_NAME")
-	pipelines, errs, err := loader.Load(loader.Options{Dir: args[0], Check: checkWith(reg), NameOverride: name})
-	if err != nil {
-		fmt.Fprintf(stderr, "cdpd: %v\n", err)
-		return 1
-	}
-	for _, e := range errs {
-		fmt.Fprintln(stderr, e.Error())
-	}
-	names := make([]string, 0, len(pipelines))
-	for n := range pipelines {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	if len(errs) > 0 {
-		fmt.Fprintf(stderr, "%d error(s); %d valid pipeline(s): %s\n", len(errs), len(names), strings.Join(names, ", "))
-		return 1
-	}
-	fmt.Fprintf(stdout, "ok: %d pipeline(s): %s\n", len(names), strings.Join(names, ", "))
-	return 0
-}
 
 func checkWith(reg *component.Registry) func(kind, typeName string, cfg map[string]any, network string) error {
 	return func(kind, typeName string, cfg map[string]any, network string) error {

@@ -267,13 +267,13 @@ func makeBuilds(t *testing.T) map[string]string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	re := regexp.MustCompile(`\$\(GO\) build -o \$\(BIN\)/(\S+) (\./\S+)`)
+	re := regexp.MustCompile(`\$\(GO\) build (?:\S+ )*?-o \$\(BIN\)/(\S+) (\./\S+)`)
 	out := map[string]string{}
 	for _, m := range re.FindAllStringSubmatch(string(b), -1) {
 		out[m[1]] = m[2]
 	}
 	if len(out) < 2 {
-		t.Fatalf("Makefile: found %d `$(GO) build -o $(BIN)/x ./pkg` lines, want cdpd and flowctl", len(out))
+		t.Fatalf("Makefile: found %d `$(GO) build [flags] -o $(BIN)/x ./pkg` lines, want cdpd and flowctl", len(out))
 	}
 	return out
 }

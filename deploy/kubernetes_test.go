@@ -21,6 +21,7 @@ import (
 
 	"github.com/withobsrvr/cdpd/control/plane"
 	"github.com/withobsrvr/cdpd/daemon"
+	"github.com/withobsrvr/cdpd/internal/testutil"
 )
 
 // externalClaims are PersistentVolumeClaims the manifests use but an operator provides.
@@ -387,26 +388,27 @@ func probeCDPD(t *testing.T, paths map[string]string) {
 	}()
 	client := &http.Client{Timeout: 2 * time.Second}
 	for path, method := range paths {
-		deadline := time.Now().Add(10 * time.Second)
-		for {
+		// Only "not ready yet" (503) or a refused connection is worth a retry; any other answer
+		// is final.
+		var final error
+		testutil.EventuallyWhy(t, 10*time.Second, method+" "+path+" on a real cdpd answers", func() (bool, string) {
 			req, _ := http.NewRequest(method, "http://"+addr+path, nil)
 			resp, err := client.Do(req)
-			if err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					break
-				}
-				err = fmt.Errorf("status %d", resp.StatusCode)
-				if resp.StatusCode != http.StatusServiceUnavailable { // only "not ready yet" is worth a retry
-					t.Errorf("%s %s on a real cdpd: %v", method, path, err)
-					break
-				}
+			if err != nil {
+				return false, err.Error()
 			}
-			if time.Now().After(deadline) {
-				t.Errorf("%s %s on a real cdpd: %v", method, path, err)
-				break
+			resp.Body.Close()
+			switch resp.StatusCode {
+			case http.StatusOK:
+				return true, ""
+			case http.StatusServiceUnavailable:
+				return false, "status 503"
 			}
-			time.Sleep(50 * time.Millisecond)
+			final = fmt.Errorf("status %d", resp.StatusCode)
+			return true, ""
+		})
+		if final != nil {
+			t.Errorf("%s %s on a real cdpd: %v", method, path, final)
 		}
 	}
 }

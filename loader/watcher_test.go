@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/withobsrvr/cdpd/internal/testutil"
 )
 
 // waitTimeout bounds every wait for the watcher; it is generous on purpose: tests assert what
@@ -139,13 +141,10 @@ func (h *harness) quiet() {
 
 func (h *harness) waitScans(n int64) {
 	h.t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for h.w.scans.Load() < n {
-		if time.Now().After(deadline) {
-			h.t.Fatalf("watcher did not scan (scans %d, want %d)", h.w.scans.Load(), n)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.EventuallyWhy(h.t, waitTimeout, fmt.Sprintf("watcher completed %d scans", n), func() (bool, string) {
+		got := h.w.scans.Load()
+		return got >= n, fmt.Sprintf("%d scans", got)
+	})
 }
 
 func events(b Batch) []string {

@@ -144,13 +144,6 @@ func (h *history) pruneBefore(cutoff int64) bool {
 	return dropped
 }
 
-// trim drops the oldest samples beyond max.
-func (h *history) trim(max int) {
-	for h.n > max {
-		h.evict()
-	}
-}
-
 func applyDelta(state map[uint32]string, delta []byte) {
 	for len(delta) > 0 {
 		i, n := binary.Uvarint(delta)

@@ -24,7 +24,7 @@
 // restart every service keeps its status and last metrics, and gets one HeartbeatTTL of grace
 // before the janitor judges it, so that its clients can reconnect.
 //
-// Semantics (the upstream behaviour, see DESIGN.md): the service id is component_id, else
+// Semantics (the upstream behaviour, see docs/design.md "The wire contract"): the service id is component_id, else
 // component.id, else generated; re-registering an id replaces the registration (status
 // HEALTHY, empty metrics, as upstream; the history is kept); heartbeat metrics are merged into
 // the stored map and a status other than UNKNOWN replaces the stored one; the janitor marks a

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/withobsrvr/cdpd/control/flowctlv1"
@@ -292,7 +293,7 @@ func (s *Server) Flush() error {
 func writeHistory(hb, bb *bbolt.Bucket, w histWrite) error {
 	key := []byte(w.id)
 	if w.drop || w.rewrite {
-		if err := hb.DeleteBucket(key); err != nil && !errors.Is(err, bbolt.ErrBucketNotFound) {
+		if err := hb.DeleteBucket(key); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
 			return err
 		}
 		if err := bb.Delete(key); err != nil {

@@ -48,7 +48,7 @@ func CDPDUsage() (CDPD, error) {
 	c := CDPD{Flags: map[string]bool{}, Env: map[string]bool{}}
 	for _, m := range flagLine.FindAllStringSubmatch(text, -1) {
 		c.Flags[m[1]] = true
-		c.Env[FlagEnv(m[1])] = true
+		c.Env[daemon.FlagEnv(m[1])] = true
 	}
 	for _, line := range strings.Split(text, "\n") {
 		if strings.HasPrefix(strings.TrimSpace(line), "Environment:") {
@@ -61,11 +61,6 @@ func CDPDUsage() (CDPD, error) {
 		return c, fmt.Errorf("no flags found in cdpd's usage text:\n%s", text)
 	}
 	return c, nil
-}
-
-// FlagEnv is the environment variable of a cdpd flag: config-dir -> CDPD_CONFIG_DIR.
-func FlagEnv(flag string) string {
-	return "CDPD_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
 }
 
 // FlowctlFlags runs `flowctl <command> -h` in-process and returns the command's flag names.

@@ -88,7 +88,7 @@ type Positioned interface {
 	Position(ctx context.Context) (last uint32, ok bool, err error)
 }
 
-// StatsReporter is implemented by components that report stats (DESIGN.md "Stats"): flat
+// StatsReporter is implemented by components that report stats (docs/design.md "The component contract"): flat
 // key -> value, e.g. "processed_ledgers", "events_found". The host prefixes keys with
 // "<kind>.<Name>." and stamps the time of the last change.
 type StatsReporter interface {
@@ -116,7 +116,7 @@ type HealthReporter interface {
 }
 
 // Record is one output row of a processor. Records are structs (or pointers to structs) whose
-// exported fields carry `json:"name"` tags (the column names; DESIGN/issue field names follow
+// exported fields carry `json:"name"` tags (the column names; the field names follow
 // the Stellar analytics tables). A pointer field is nullable (nil = SQL NULL / Parquet null).
 // Supported field types: string, bool, int, int32, int64, uint32, uint64, float64,
 // time.Time, []string, json.RawMessage (JSON text) and pointers to those.
@@ -145,7 +145,7 @@ type Env struct {
 	Decodes *atomic.Int64
 }
 
-// Stats of one component as the host reports it (DESIGN.md ComponentStats).
+// Stats of one component as the host reports it (docs/design.md "The component contract").
 type Stats struct {
 	Kind    Kind
 	Type    string

@@ -76,12 +76,11 @@ type assetFilterConfig struct {
 
 // paymentFilter is min_amount / asset_code / asset_issuer.
 type paymentFilter struct {
-	min         *int64
-	code        string // "" any; "native" for XLM
-	issuer      string
-	addresses   map[string]bool
-	memo        *string
-	description string
+	min       *int64
+	code      string // "" any; "native" for XLM
+	issuer    string
+	addresses map[string]bool
+	memo      *string
 }
 
 func (c assetFilterConfig) build() (paymentFilter, error) {

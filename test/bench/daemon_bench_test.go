@@ -16,6 +16,7 @@ import (
 
 	"github.com/withobsrvr/cdpd/control"
 	"github.com/withobsrvr/cdpd/host/checkpoint"
+	"github.com/withobsrvr/cdpd/internal/testutil"
 	"github.com/withobsrvr/cdpd/test/fixture"
 )
 
@@ -158,26 +159,30 @@ func startDaemon(b testing.TB, confDir, cpAddr string) *daemonProc {
 	return d
 }
 
+// waitFor is testutil.EventuallyWhy with what a daemon benchmark needs on top: it stops as soon
+// as cdpd exits, and a failure shows the end of cdpd's stderr.
 func waitFor(b testing.TB, timeout time.Duration, what string, cond func() bool, d *daemonProc) {
 	b.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
+	if d != nil {
+		defer func() {
+			if b.Failed() {
+				b.Logf("cdpd's stderr:\n%s", tail(d.stderr.String(), 3000))
+			}
+		}()
+	}
+	testutil.EventuallyWhy(b, timeout, what, func() (bool, string) {
+		if cond() {
+			return true, ""
+		}
 		if d != nil {
 			select {
 			case <-d.done:
-				b.Fatalf("cdpd exited while waiting for %s:\n%s", what, tail(d.stderr.String(), 3000))
+				b.Fatalf("cdpd exited while waiting for %s", what)
 			default:
 			}
 		}
-		if time.Now().After(deadline) {
-			msg := ""
-			if d != nil {
-				msg = tail(d.stderr.String(), 3000)
-			}
-			b.Fatalf("timed out after %s waiting for %s\n%s", timeout, what, msg)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return false, ""
+	})
 }
 
 func tail(s string, n int) string {

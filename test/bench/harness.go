@@ -1,5 +1,6 @@
-// Package bench owns cdpd's performance suite (`make bench`, DESIGN.md "Runtime", issue 8): the
-// benchmarks in this package's _test files and the harness they share, defined here.
+// Package bench owns cdpd's performance suite (`make bench`, issue 8; the fast path it measures
+// is docs/design.md "Pooled ledger buffers"): the benchmarks in this package's _test files and
+// the harness they share, defined here.
 //
 // Every goal is measured as a ratio within one run, with the two sides interleaved (A B B A ...)
 // so that noise from other processes on a shared machine hits both sides, and printed as one line

@@ -19,11 +19,8 @@ import (
 	"github.com/stellar/go-stellar-sdk/network"
 	"github.com/stellar/go-stellar-sdk/support/datastore"
 	"github.com/stellar/go-stellar-sdk/xdr"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/withobsrvr/cdpd/control"
-	"github.com/withobsrvr/cdpd/control/flowctlv1"
 	"github.com/withobsrvr/cdpd/control/server"
 	"github.com/withobsrvr/cdpd/host"
 	"github.com/withobsrvr/cdpd/host/builtin"
@@ -398,20 +395,6 @@ func (cp *controlPlane) registeredAt(id string) time.Time {
 	cp.mu.Lock()
 	defer cp.mu.Unlock()
 	return cp.registered[id]
-}
-
-// list asks the control plane over gRPC, as flowctl does.
-func (cp *controlPlane) list(ctx context.Context) ([]*flowctlv1.ComponentStatusResponse, error) {
-	conn, err := grpc.NewClient(cp.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close()
-	resp, err := flowctlv1.NewControlPlaneServiceClient(conn).ListComponents(ctx, &flowctlv1.ListComponentsRequest{IncludeUnhealthy: true})
-	if err != nil {
-		return nil, err
-	}
-	return resp.GetComponents(), nil
 }
 
 // BenchmarkControlPlaneOverhead (goal 2): the ContractEvent pipeline with a live control plane

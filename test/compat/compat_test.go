@@ -25,6 +25,7 @@ import (
 	"github.com/withobsrvr/cdpd/host"
 	"github.com/withobsrvr/cdpd/host/builtin"
 	"github.com/withobsrvr/cdpd/host/component"
+	"github.com/withobsrvr/cdpd/internal/testutil"
 	"github.com/withobsrvr/cdpd/loader"
 	"github.com/withobsrvr/cdpd/test/fixture"
 	"github.com/withobsrvr/cdpd/test/fixture/gcsemu"
@@ -188,13 +189,10 @@ func TestUpstreamConfigsRunUnchanged(t *testing.T) {
 				t.Fatal(err)
 			}
 			p, _ := h.Get(tc.pipeline)
-			deadline := time.Now().Add(60 * time.Second)
-			for p.Info().Status != host.StatusCompleted {
-				if time.Now().After(deadline) {
-					t.Fatalf("pipeline not completed: %+v", p.Info())
-				}
-				time.Sleep(50 * time.Millisecond)
-			}
+			testutil.EventuallyWhy(t, 60*time.Second, "pipeline completed", func() (bool, string) {
+				info := p.Info()
+				return info.Status == host.StatusCompleted, fmt.Sprintf("%+v", info)
+			})
 			if m := p.GetMetrics(); m["pipeline.full_decodes"] != 0 {
 				t.Errorf("the ContractEvent pipeline decoded %v ledgers in full", m["pipeline.full_decodes"])
 			}

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -123,8 +124,28 @@ func TestFlowctlWithCdpd(t *testing.T) {
 		s := hook.states()
 		return len(s) == 2 && s[1] == "cdp-flaky:resolved", strings.Join(s, ",")
 	})
-	time.Sleep(2 * time.Second) // heartbeats keep coming: no further notification may follow
+	// Heartbeats keep coming, each evaluated against the rule: none may notify again. Wait
+	// until the control plane has taken three more of flaky's heartbeats (so a notification
+	// the first of them caused has had two heartbeat intervals to arrive), then count.
+	seen := map[string]bool{}
+	testproc.Eventually(t, 30*time.Second, "three more heartbeats of cdp-flaky taken", func() (bool, string) {
+		seen[lastHeartbeat(t, cp, "cdp-flaky")] = true
+		return len(seen) > 3, fmt.Sprintf("%d distinct last_heartbeat values", len(seen))
+	})
 	if s := hook.states(); len(s) != 2 {
 		t.Errorf("notifications after recovery: %v, want exactly one firing and one resolve", s)
 	}
+}
+
+// lastHeartbeat is the last_heartbeat of `flowctl status <id> --json`.
+func lastHeartbeat(t testing.TB, cp *controlPlane, id string) string {
+	t.Helper()
+	out, code := cp.flowctl(t, "status", id, "--json")
+	var s struct {
+		LastHeartbeat string `json:"last_heartbeat"`
+	}
+	if err := json.Unmarshal([]byte(out), &s); code != 0 || err != nil || s.LastHeartbeat == "" {
+		t.Fatalf("flowctl status %s --json: exit %d, %v: %s", id, code, err, out)
+	}
+	return s.LastHeartbeat
 }

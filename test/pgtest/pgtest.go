@@ -23,7 +23,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 )
 
 // ErrNoPostgres is returned by Launch when no PostgreSQL server binaries are installed.
@@ -243,20 +242,4 @@ func tail(b []byte) string {
 		lines = lines[len(lines)-20:]
 	}
 	return strings.Join(lines, "\n")
-}
-
-// WaitReady waits until a TCP connection to the server succeeds or the timeout passes.
-func (s *Server) WaitReady(timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", s.port), time.Second)
-		if err == nil {
-			c.Close()
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("PostgreSQL on port %d not reachable: %w", s.port, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }

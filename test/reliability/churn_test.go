@@ -34,6 +34,24 @@ type churnFigures struct {
 
 var pipelineLabelRE = regexp.MustCompile(`pipeline="([^"]+)"`)
 
+// metricSum is the sum of every series of the metric family name in a /metrics body (0 when
+// there is none).
+func metricSum(body, name string) float64 {
+	var sum float64
+	for _, line := range strings.Split(body, "\n") {
+		rest, ok := strings.CutPrefix(line, name)
+		if !ok || rest == "" || (rest[0] != ' ' && rest[0] != '{') {
+			continue
+		}
+		if i := strings.LastIndexByte(rest, ' '); i >= 0 {
+			if f, err := strconv.ParseFloat(rest[i+1:], 64); err == nil {
+				sum += f
+			}
+		}
+	}
+	return sum
+}
+
 func metricValue(body, name string) (float64, bool) {
 	for _, line := range strings.Split(body, "\n") {
 		if v, ok := strings.CutPrefix(line, name+" "); ok {

@@ -177,7 +177,6 @@ type slowServer struct {
 	g      *grpc.Server
 	cancel context.CancelFunc
 	done   chan struct{}
-	calls  sync.WaitGroup
 	mu     sync.Mutex
 	n      int
 }

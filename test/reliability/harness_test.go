@@ -374,20 +374,6 @@ func flowctl(t testing.TB, cpAddr string, args ...string) (string, int) {
 	return string(out), 0
 }
 
-// flowctlStatusJSON is `flowctl status <id> --json` decoded into a generic map.
-func flowctlStatusJSON(t testing.TB, cpAddr, id string) (map[string]any, string) {
-	t.Helper()
-	out, code := flowctl(t, cpAddr, "status", id, "--json")
-	if code != 0 {
-		return nil, fmt.Sprintf("exit %d: %s", code, out)
-	}
-	var m map[string]any
-	if err := json.Unmarshal([]byte(out), &m); err != nil {
-		return nil, fmt.Sprintf("decoding: %v: %s", err, out)
-	}
-	return m, out
-}
-
 // PipelineSpec describes a pipeline file for pipelineYAML.
 type PipelineSpec struct {
 	Name string
@@ -439,9 +425,6 @@ func pipelineYAML(s PipelineSpec) string {
 	}
 	return b.String()
 }
-
-// ledgerOf is the current ledger of a pipeline in a snapshot (0 when it is not listed).
-func ledgerOf(ps map[string]pipelineStatus, name string) uint32 { return ps[name].CurrentLedger }
 
 // appender appends ledgers to a datastore at a steady pace (a live exporter), so that
 // pipelines following the tip have work all the time. Stop it before the test ends.

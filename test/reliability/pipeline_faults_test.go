@@ -201,7 +201,10 @@ func TestPipelineFaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	removed := time.Now()
-	time.Sleep(300 * time.Millisecond) // the removal is under way
+	testproc.Eventually(t, 10*time.Second, "the blocker's removal under way", func() (bool, string) {
+		p, in := dm.Pipeline(t, "blocker")
+		return in && p.Status == "stopping", fmt.Sprintf("listed %v, status %q", in, p.Status)
+	})
 	testproc.WriteFile(t, filepath.Join(conf, "steady-b.yaml"), pipelineYAML(PipelineSpec{Name: "steady-b", Path: live.Dir, Extra: "  restart: always"}))
 	edited := time.Now()
 	testproc.Eventually(t, drainTimeout+10*time.Second, "steady-b's edit applied", func() (bool, string) {

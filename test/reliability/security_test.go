@@ -131,12 +131,18 @@ func TestSecretsNeverLeak(t *testing.T) {
 		p, _ := d.Pipeline(t, "pgsink")
 		return p.LastError != "", "pgsink has no error yet"
 	})
-	// Let a few heartbeats carry the errors to the control plane.
+	// Let a few heartbeats carry the errors to the control plane: two more of every
+	// registered pipeline's after pgsink's error arrived.
 	testproc.Eventually(t, 20*time.Second, "pgsink's error heartbeated", func() (bool, string) {
 		s := cp.List(t)[control.ServiceID("", "pgsink")]
 		return s.GetMetrics()["health.last_error"] != "", "no health.last_error yet"
 	})
-	time.Sleep(2 * DefaultHeartbeat)
+	m := d.Metrics(t)
+	want := metricSum(m, "cdpd_control_heartbeats_total") + 2*metricSum(m, "cdpd_control_registered_pipelines")
+	testproc.Eventually(t, 20*DefaultHeartbeat, "two more heartbeats of every registered pipeline", func() (bool, string) {
+		n := metricSum(d.Metrics(t), "cdpd_control_heartbeats_total")
+		return n >= want, fmt.Sprintf("%v heartbeats, want %v", n, want)
+	})
 
 	type place struct{ name, text string }
 	var places []place
@@ -202,7 +208,14 @@ func TestMTLSWrongCA(t *testing.T) {
 		out, code := list()
 		return code == 0 && strings.Contains(out, goodID), out
 	})
-	time.Sleep(3 * time.Second) // the others had as long and more to get in
+	// The others had as long and more to get in: each has tried and been refused at least
+	// twice (a refused TLS handshake fails the registration RPC) before the list is read.
+	for name, d := range map[string]*daemonProc{"wrongca": wrongCA, "othercert": otherCert} {
+		testproc.Eventually(t, 30*time.Second, name+": two refused registrations", func() (bool, string) {
+			n := metricSum(d.Metrics(t), "cdpd_control_registration_failures_total")
+			return n >= 2, fmt.Sprintf("%v registration failures", n)
+		})
+	}
 	out, _ := list()
 	for _, id := range []string{control.ServiceID("wrongca", "tls"), control.ServiceID("othercert", "tls")} {
 		if strings.Contains(out, id) {

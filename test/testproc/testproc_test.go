@@ -36,8 +36,10 @@ func TestProcOutputEnvAndStop(t *testing.T) {
 }
 
 func TestStopTimesOut(t *testing.T) {
-	p := Start(t, "sh", nil, "sh", "-c", `trap '' TERM; while :; do sleep 0.05; done`)
-	time.Sleep(200 * time.Millisecond) // let the shell install the trap
+	p := Start(t, "sh", nil, "sh", "-c", `trap '' TERM; echo trapped; while :; do sleep 0.05; done`)
+	Eventually(t, 10*time.Second, "the shell ignores SIGTERM", func() (bool, string) {
+		return strings.Contains(p.Output(), "trapped\n"), p.Output()
+	})
 	if code, err := p.Stop(300 * time.Millisecond); err == nil || code != -1 {
 		t.Fatalf("Stop of a process ignoring SIGTERM = %d, %v; want -1 and an error", code, err)
 	}
