@@ -61,6 +61,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/withobsrvr/cdpd/internal/buildinfo"
+
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -185,10 +187,11 @@ func (a *App) cmdVersion(args []string) int {
 	if !ok {
 		return code
 	}
+	v := buildinfo.Version(Version)
 	if asJSON {
-		return a.writeJSON(a.Stdout, VersionView{Version: Version})
+		return a.writeJSON(a.Stdout, VersionView{Version: v})
 	}
-	fmt.Fprintf(a.Stdout, "flowctl %s\n", Version)
+	fmt.Fprintf(a.Stdout, "flowctl %s\n", v)
 	return exitOK
 }
 
