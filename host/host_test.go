@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -15,7 +14,6 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/withobsrvr/cdpd/host/checkpoint"
 	"github.com/withobsrvr/cdpd/loader"
 )
 
@@ -97,99 +95,6 @@ func seqRange(a, b uint32) []uint32 {
 		out = append(out, s)
 	}
 	return out
-}
-
-// 20 pipelines in one host; one panics in a processor on every ledger and restarts with a
-// growing backoff while the other 19 complete with exactly their ledgers.
-func TestManyPipelinesOnePanicking(t *testing.T) {
-	ds := sharedDatastore(t)
-	l := newLab()
-	h := newTestHost(t, l, nil)
-	want := map[string][]uint32{}
-	for i := range 19 {
-		name := fmt.Sprintf("ok%02d", i)
-		start := first + uint32(i%3)
-		end := start + uint32(i%3)
-		want[name] = seqRange(start, end)
-		apply(t, h, loader.Add, def(name, fsSource(ds.Dir, start, end),
-			procs(latestLedger(), comp_("Tag")), procs(comp_("Record"))))
-	}
-	apply(t, h, loader.Add, def("crashy", fsSource(ds.Dir, first, 0),
-		procs(latestLedger(), comp_("Panic")), procs(comp_("Record"))))
-
-	for name := range want {
-		waitFor(t, name+" completed", func() bool { return status(h, name) == StatusCompleted })
-	}
-	p, _ := h.Get("crashy")
-	waitFor(t, "6 restarts of crashy", func() bool { return p.Info().Restarts >= 6 })
-
-	for name, seqs := range want {
-		if got := l.Consumed(name + "/Record"); !slices.Equal(got, seqs) {
-			t.Errorf("%s consumed %v, want %v", name, got, seqs)
-		}
-		q, _ := h.Get(name)
-		in := q.Info()
-		if in.Restarts != 0 || in.LastError != "" || in.CurrentLedger != seqs[len(seqs)-1] {
-			t.Errorf("%s: info %+v", name, in)
-		}
-		l.mu.Lock()
-		recs := l.records[name+"/Record"]
-		l.mu.Unlock()
-		if recs != 2*len(seqs) { // LatestLedger's record, passed on by Tag, plus Tag's own
-			t.Errorf("%s: consumer got %d records for %d ledgers", name, recs, len(seqs))
-		}
-		if d := q.GetHealthDetails(); d["component_count"] != "4" || d["LatestLedger_status"] != StatusCompleted {
-			t.Errorf("%s: health details %v", name, d)
-		}
-		if !q.IsHealthy() {
-			t.Errorf("%s: completed pipeline not healthy: %s", name, q.HealthState())
-		}
-		m := q.GetMetrics()
-		if m["processor.Tag.events_in"] != float64(len(seqs)) || m["consumer.Record.events_out"] != float64(len(seqs)) ||
-			m["processor.Tag.ledgers_tagged"] != float64(len(seqs)) ||
-			m["source.FSBufferedStorageSourceAdapter.processed_ledgers"] != float64(len(seqs)) ||
-			m["processor.LatestLedger.processed_ledgers"] != float64(len(seqs)) || m["pipeline.full_decodes"] != 0 {
-			t.Errorf("%s: metrics %v", name, m)
-		}
-	}
-	if got := l.Consumed("crashy/Record"); len(got) != 0 {
-		t.Errorf("crashy's consumer got %v", got)
-	}
-	in := p.Info()
-	if !strings.Contains(in.LastError, "panic") || !strings.Contains(in.LastError, "processor Panic") {
-		t.Errorf("crashy last error %q", in.LastError)
-	}
-	if hs := p.HealthState(); hs != HealthUnhealthy && hs != HealthStarting && hs != HealthHealthy {
-		t.Errorf("crashy health %s", hs)
-	}
-	d := p.GetHealthDetails()
-	if !strings.Contains(d["last_error"], "injected panic") || d["pipeline_id"] != "crashy" {
-		t.Errorf("health details %v", d)
-	}
-	// The backoff doubles up to the cap, and the recorded restarts are at least that far apart.
-	log := p.RestartLog()
-	for i, ev := range log {
-		want := backoffFor(10*time.Millisecond, 80*time.Millisecond, i+1)
-		if ev.Delay != want {
-			t.Errorf("restart %d: delay %s, want %s", i+1, ev.Delay, want)
-		}
-		if i > 0 {
-			if gap := ev.At.Sub(log[i-1].At); gap < ev.Delay {
-				t.Errorf("restart %d came %s after the previous one, before its backoff %s", i+1, gap, ev.Delay)
-			}
-		}
-	}
-	if log[len(log)-1].Delay <= log[0].Delay {
-		t.Errorf("backoff did not grow: %+v", log)
-	}
-	// Closing drains the 19 cleanly; only the panicking one can report a failure.
-	if err := h.Close(context.Background()); err != nil {
-		for _, line := range strings.Split(err.Error(), "\n") {
-			if !strings.Contains(line, "pipeline crashy") && !strings.Contains(line, "injected panic") {
-				t.Errorf("close: %s", line)
-			}
-		}
-	}
 }
 
 func TestUpdate(t *testing.T) {
@@ -345,69 +250,6 @@ func TestStuckConsumerDrainDeadline(t *testing.T) {
 	}
 }
 
-// kill -9 style stop, then a new host on the same state dir: resumes from the checkpoint with
-// no gap; a consumer that keeps its own position gets no duplicate at all, one that does not
-// gets duplicates only of ledgers after the checkpoint (which an idempotent sink absorbs).
-func TestKillResumesFromCheckpoint(t *testing.T) {
-	for _, positioned := range []bool{true, false} {
-		t.Run(fmt.Sprintf("positioned=%v", positioned), func(t *testing.T) {
-			ds := sharedDatastore(t)
-			state := t.TempDir()
-			file := filepath.Join(t.TempDir(), "ledgers.txt")
-			end := ds.Last
-			p := def("k", fsSource(ds.Dir, first, end),
-				procs(latestLedger()), procs(comp_("Record", "file", file, "positioned", positioned, "delay", "15ms")))
-
-			l := newLab()
-			// The checkpoint lags the consumer's own record by up to a few ledgers.
-			slowCP := func(o *Options) { o.StateDir, o.CheckpointInterval = state, 60*time.Millisecond }
-			h1 := newTestHost(t, l, slowCP)
-			apply(t, h1, loader.Add, p)
-			p1, _ := h1.Get("k")
-			waitFor(t, "a checkpoint behind the consumer", func() bool {
-				cp := p1.Info().Checkpoint
-				got, _ := readLedgerFile(file)
-				return cp >= first+2 && len(got) >= int(cp-first)+3
-			})
-			h1.kill()
-			cp, ok, err := checkpoint.New(state).Load("k")
-			if err != nil || !ok {
-				t.Fatalf("checkpoint after kill: %v %v", ok, err)
-			}
-			before, _ := readLedgerFile(file)
-			if len(before) == 0 || slices.Max(before) >= end {
-				t.Fatalf("kill came too late: %d ledgers", len(before))
-			}
-
-			h2 := newTestHost(t, l, slowCP)
-			apply(t, h2, loader.Add, p)
-			waitFor(t, "completed after restart", func() bool { return status(h2, "k") == StatusCompleted })
-			all, _ := readLedgerFile(file)
-			seen := map[uint32]int{}
-			for _, s := range all {
-				seen[s]++
-			}
-			for s := first; s <= end; s++ {
-				if seen[s] == 0 {
-					t.Errorf("ledger %d missing", s)
-				}
-				if seen[s] > 1 && (positioned || s <= cp.Ledger) {
-					t.Errorf("ledger %d consumed %d times (checkpoint %d)", s, seen[s], cp.Ledger)
-				}
-			}
-			if len(seen) != int(end-first+1) {
-				t.Errorf("consumed ledgers outside the range: %v", seen)
-			}
-			p2, _ := h2.Get("k")
-			if c := p2.Info().Checkpoint; c != end {
-				t.Errorf("final checkpoint %d, want %d", c, end)
-			}
-			t.Logf("killed at checkpoint %d with %d ledgers recorded; duplicates after restart: %d",
-				cp.Ledger, len(before), len(all)-len(seen))
-		})
-	}
-}
-
 func TestGathererLabelsAndRemoval(t *testing.T) {
 	ds := sharedDatastore(t)
 	l := newLab()
@@ -496,55 +338,6 @@ func TestAddRemoveCyclesLeakNothing(t *testing.T) {
 	goleak.VerifyNone(t)
 }
 
-func TestRestartPolicies(t *testing.T) {
-	l := newLab()
-	h := newTestHost(t, l, nil)
-	never := def("never", comp_("MemSource", "start_ledger", first, "fail_after", 2), nil, procs(comp_("Record")))
-	never.Restart = loader.RestartNever
-	rehash(never)
-	apply(t, h, loader.Add, never)
-	waitFor(t, "never failed", func() bool { return status(h, "never") == StatusFailed })
-	pn, _ := h.Get("never")
-	if in := pn.Info(); in.Restarts != 0 || !strings.Contains(in.LastError, "injected source failure") || pn.HealthState() != HealthUnhealthy {
-		t.Errorf("never: %+v %s", in, pn.HealthState())
-	}
-
-	onf := def("onf", comp_("MemSource", "start_ledger", first, "fail_after", 2), nil, procs(comp_("Record")))
-	apply(t, h, loader.Add, onf)
-	po, _ := h.Get("onf")
-	waitFor(t, "on-failure restarts", func() bool { return po.Info().Restarts >= 2 })
-	// Without a checkpoint store each incarnation starts at start_ledger again.
-	got := l.Consumed("onf/Record")
-	if len(got) < 4 || got[0] != first || got[2] != first {
-		t.Errorf("onf consumed %v", got)
-	}
-
-	// Bounded + always: completed is terminal.
-	done := def("always", comp_("MemSource", "start_ledger", first, "end_ledger", first), nil, procs(comp_("Record")))
-	done.Restart = loader.RestartAlways
-	rehash(done)
-	apply(t, h, loader.Add, done)
-	waitFor(t, "always completed", func() bool { return status(h, "always") == StatusCompleted })
-	time.Sleep(50 * time.Millisecond)
-	if pa, _ := h.Get("always"); pa.Info().Restarts != 0 || pa.Info().Status != StatusCompleted {
-		t.Errorf("completed bounded pipeline restarted: %+v", pa.Info())
-	}
-}
-
-// After an incarnation that ran at least StableAfter, the backoff starts over.
-func TestBackoffResetsAfterStableRun(t *testing.T) {
-	l := newLab()
-	h := newTestHost(t, l, func(o *Options) { o.StableAfter = time.Nanosecond })
-	apply(t, h, loader.Add, def("flaky", comp_("MemSource", "start_ledger", first, "fail_after", 1), nil, procs(comp_("Record"))))
-	p, _ := h.Get("flaky")
-	waitFor(t, "restarts", func() bool { return p.Info().Restarts >= 4 })
-	for _, ev := range p.RestartLog() {
-		if ev.Delay != 10*time.Millisecond {
-			t.Errorf("delay %s after a stable run, want the initial 10ms", ev.Delay)
-		}
-	}
-}
-
 func sortedNames[V any](m map[string]V) []string {
 	var out []string
 	for k := range m {
@@ -552,109 +345,6 @@ func sortedNames[V any](m map[string]V) []string {
 	}
 	slices.Sort(out)
 	return out
-}
-
-// Start position: max(start_ledger, checkpoint+1), after the lowest consumer position.
-func TestStartPosition(t *testing.T) {
-	cases := []struct {
-		name       string
-		checkpoint uint32 // 0: none
-		fileHas    uint32 // positioned consumer's last ledger; 0: none / not positioned
-		positioned bool
-		start      uint32
-		want       uint32
-		alone      bool // only the file consumer (else a second one without position)
-	}{
-		{"fresh", 0, 0, false, first, first, false},
-		{"after checkpoint", first + 5, 0, false, first, first + 6, false},
-		{"start_ledger later than checkpoint", first + 5, 0, false, first + 9, first + 9, false},
-		{"positioned behind checkpoint", first + 5, first + 2, true, first, first + 3, false},
-		{"positioned ahead of checkpoint, other consumer at checkpoint", first + 5, first + 8, true, first, first + 6, false},
-		{"positioned alone, ahead of checkpoint", first + 5, first + 8, true, first, first + 9, true},
-		{"positioned empty", first + 5, 0, true, first + 1, first + 1, false},
-		{"positioned but start later", first + 5, first + 2, true, first + 4, first + 4, false},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			state, dir := t.TempDir(), t.TempDir()
-			if tc.checkpoint != 0 {
-				if err := checkpoint.New(state).Save(checkpoint.Checkpoint{Pipeline: "s", Ledger: tc.checkpoint}); err != nil {
-					t.Fatal(err)
-				}
-			}
-			file := filepath.Join(dir, "f")
-			if tc.fileHas != 0 {
-				if err := os.WriteFile(file, fmt.Appendf(nil, "%d\n", tc.fileHas), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			cons := []any{"file", file}
-			if tc.positioned {
-				cons = append(cons, "positioned", true)
-			}
-			l := newLab()
-			h := newTestHost(t, l, func(o *Options) { o.StateDir = state })
-			cs := procs(comp_("Record", cons...), comp_("Record"))
-			if tc.alone {
-				cs = cs[:1]
-			}
-			p := def("s", comp_("MemSource", "start_ledger", tc.start, "end_ledger", first+12), nil, cs)
-			r, err := h.build(p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := r.start(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-			r.closeAll()
-			if r.from != tc.want {
-				t.Errorf("from %d, want %d", r.from, tc.want)
-			}
-		})
-	}
-}
-
-func TestBackoff(t *testing.T) {
-	for n, want := range []time.Duration{1, 1, 2, 4, 8, 16, 32, 60, 60, 60} {
-		if n == 0 {
-			continue
-		}
-		if got := backoffFor(time.Second, time.Minute, n); got != want*time.Second {
-			t.Errorf("failure %d: %s, want %s", n, got, want*time.Second)
-		}
-	}
-	if got := backoffFor(time.Second, time.Minute, 1000); got != time.Minute {
-		t.Errorf("overflow: %s", got)
-	}
-}
-
-func TestCloseDrainsAndCheckpoints(t *testing.T) {
-	state := t.TempDir()
-	l := newLab()
-	h := New(Options{Registry: l.registry(t), StateDir: state, Logger: testLogger(t)})
-	var names []string
-	for i := range 3 {
-		n := fmt.Sprintf("c%d", i)
-		names = append(names, n)
-		apply(t, h, loader.Add, def(n, comp_("MemSource", "start_ledger", first, "interval", "1ms"), nil, procs(comp_("Record"))))
-	}
-	for _, n := range names {
-		p, _ := h.Get(n)
-		waitFor(t, "progress", func() bool { return p.Info().CurrentLedger > first+2 })
-	}
-	if err := h.Close(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if err := h.Apply(context.Background(), loader.Event{Kind: loader.Add, Pipeline: def("late", comp_("MemSource"), nil, nil)}); !errors.Is(err, ErrClosed) {
-		t.Errorf("apply after close: %v", err)
-	}
-	for _, n := range names {
-		got := l.Consumed(n + "/Record")
-		cp, ok, err := checkpoint.New(state).Load(n)
-		if err != nil || !ok || cp.Ledger != got[len(got)-1] {
-			t.Errorf("%s: checkpoint %+v %v %v, consumed up to %d", n, cp, ok, err, got[len(got)-1])
-		}
-	}
 }
 
 // Many concurrent changes of different names do not serialize on one lock.
