@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"sync/atomic"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -18,6 +16,7 @@ import (
 func (h *Host) build(def *loader.Pipeline) (*run, error) {
 	reg := prometheus.NewRegistry()
 	r := &run{h: h, def: def, reg: reg, log: h.log.With("pipeline", def.Name)}
+	r.lifecycle = lifecycle{drain: h.opts.DrainTimeout, log: r.log, busy: r.busyCalls}
 	if h.cps != nil {
 		r.dir = h.cps.Dir(def.Name)
 	}
@@ -35,12 +34,7 @@ func (h *Host) build(def *loader.Pipeline) (*run, error) {
 			Metrics: reg, StateDir: r.dir, Now: h.opts.Now, Decodes: &r.decodes, Network: def.Network(),
 		}
 	}
-	bad := func(line int, what string, err error) error {
-		if line == 0 {
-			line = def.Line
-		}
-		return &loader.Error{File: def.File, Line: line, Pipeline: def.Name, Msg: fmt.Sprintf("%s: %v", what, err), Err: err}
-	}
+	bad := func(line int, what string, err error) error { return defError(def, line, what, err) }
 	add := func(kind component.Kind, lc loader.Component, e component.Env, impl any) *comp {
 		c := &comp{kind: kind, typ: lc.Type, name: e.Name, line: lc.Line, impl: impl}
 		m.attach(c)
@@ -75,11 +69,7 @@ func (h *Host) build(def *loader.Pipeline) (*run, error) {
 		}
 		r.cons = append(r.cons, add(component.KindConsumer, cc, e, co))
 	}
-	n := len(r.cons)
-	r.accepted = make([]atomic.Uint32, n)
-	r.acceptedCT = make([]atomic.Int64, n)
-	r.counts = make([]atomic.Int64, n)
-	r.durable = make([]atomic.Uint32, n)
+	r.prog = newProgress(len(r.cons), h.cps, def.Name, def.Hash, h.opts, r.log)
 	m.pipeline(r)
 	return r, nil
 }
@@ -87,15 +77,10 @@ func (h *Host) build(def *loader.Pipeline) (*run, error) {
 // start opens the components (consumers first, then processors, then the source) and computes
 // the start position. On error every component is closed.
 func (r *run) start(ctx context.Context) (err error) {
-	r.hardCtx, r.hardStop = context.WithCancel(context.Background())
-	r.workCtx, r.workStop = context.WithCancel(r.hardCtx)
-	r.srcCtx, r.srcStop = context.WithCancel(r.workCtx)
-	startCtx, cancel := context.WithCancel(r.workCtx)
-	r.startStop = cancel
-	stopAfter := context.AfterFunc(ctx, cancel)
+	startCtx := r.contexts()
+	stopAfter := context.AfterFunc(ctx, r.startStop)
 	defer stopAfter()
 	r.startedAt = r.h.opts.Now()
-	r.began = time.Now()
 	defer func() {
 		if err != nil {
 			r.closeAll()
@@ -125,27 +110,25 @@ func (r *run) start(ctx context.Context) (err error) {
 }
 
 func (r *run) defErr(line int, what string, err error) error {
+	return defError(r.def, line, what, err)
+}
+
+// defError is an error about def naming its file, the line (the pipeline's when 0) and the
+// pipeline.
+func defError(def *loader.Pipeline, line int, what string, err error) error {
 	if line == 0 {
-		line = r.def.Line
+		line = def.Line
 	}
-	return &loader.Error{File: r.def.File, Line: line, Pipeline: r.def.Name, Msg: fmt.Sprintf("%s: %v", what, err), Err: err}
+	return &loader.Error{File: def.File, Line: line, Pipeline: def.Name, Msg: fmt.Sprintf("%s: %v", what, err), Err: err}
 }
 
 // position is max(start_ledger, min(checkpoint+1, lowest consumer position+1)).
 func (r *run) position(ctx context.Context) (uint32, error) {
 	start, _ := r.source().Range()
 	from := start
-	var cp uint32
-	haveCP := false
-	if r.h.cps != nil {
-		c, ok, err := r.h.cps.Load(r.def.Name)
-		if err != nil {
-			return 0, r.defErr(0, "loading the checkpoint", err)
-		}
-		if ok {
-			cp, haveCP = c.Ledger, true
-			r.checkpointed.Store(cp)
-		}
+	cp, haveCP, err := r.prog.load()
+	if err != nil {
+		return 0, r.defErr(0, "loading the checkpoint", err)
 	}
 	// Lowest next ledger any consumer needs; a consumer without its own position needs the
 	// ledger after the checkpoint (or start_ledger when there is none).

@@ -149,10 +149,10 @@ func (p *Pipeline) Info() Info {
 		CurrentLedger: p.current, Checkpoint: p.checkpoint, Backoff: p.backoff,
 	}
 	if p.run != nil {
-		if c := p.run.current.Load(); c != 0 {
+		if c := p.run.prog.current.Load(); c != 0 {
 			in.CurrentLedger = c
 		}
-		if c := p.run.checkpointed.Load(); c != 0 {
+		if c := p.run.prog.checkpointed.Load(); c != 0 {
 			in.Checkpoint = c
 		}
 	}
@@ -210,7 +210,7 @@ func (p *Pipeline) GetMetrics() map[string]float64 {
 		return m
 	}
 	m["pipeline.component_count"] = float64(len(r.comps))
-	m["pipeline.ledgers_processed"] = float64(r.processed.Load())
+	m["pipeline.ledgers_processed"] = float64(r.prog.processed.Load())
 	m["pipeline.full_decodes"] = float64(r.decodes.Load())
 	for i, c := range r.comps {
 		names := namesOf(c.kind, c.name)

@@ -1,7 +1,6 @@
 package host
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -65,45 +64,9 @@ type run struct {
 	comps   []*comp
 
 	startedAt time.Time // Options.Now
-	began     time.Time // wall clock, for durations
 
-	// Contexts: hard (cancelled at the drain deadline or on kill) > work (cancelled on
-	// failure) > source (cancelled to stop intake). startCtx is work's child for Start.
-	hardCtx   context.Context
-	hardStop  context.CancelFunc
-	workCtx   context.Context
-	workStop  context.CancelFunc
-	srcCtx    context.Context
-	srcStop   context.CancelFunc
-	startStop context.CancelFunc
-
-	accepted         []atomic.Uint32 // per consumer: last ledger whose Consume returned nil
-	acceptedCT       []atomic.Int64  // per consumer: close time (unix seconds) of that ledger
-	currentCloseTime atomic.Int64    // close time of the current ledger
-	counts           []atomic.Int64  // per consumer: ledgers accepted
-	durable          []atomic.Uint32 // per consumer: last durable ledger
-	current          atomic.Uint32   // min accepted
-	processed        atomic.Int64    // min counts
-	checkpointed     atomic.Uint32   // last checkpoint loaded or written
-	cpNotify         chan struct{}
-	cpStop           chan struct{}
-	cpDone           chan struct{}
-
-	mu        sync.Mutex
-	err       error // first failure
-	errInStop bool  // err happened after the stop was requested (a drain error)
-	stopping  bool  // stop was requested (intake stopped)
-	killed    bool
-	deadline  *time.Timer
-	abandonT  *time.Timer
-	hardFired bool
-	srcEnded  bool // the source's Run returned nil (end of range)
-
-	wg          sync.WaitGroup
-	allDone     chan struct{}
-	abandon     chan struct{}
-	abandonOnce sync.Once
-	launched    bool
+	prog      *progress // accepted and durable ledgers, checkpoints (progress.go)
+	lifecycle           // contexts, failure, stop, drain deadline (stop.go)
 }
 
 func (r *run) source() component.Source { return r.src.impl.(component.Source) }

@@ -15,9 +15,6 @@ func (r *run) launch() {
 	r.launched = true
 	r.allDone = make(chan struct{})
 	r.abandon = make(chan struct{})
-	r.cpNotify = make(chan struct{}, 1)
-	r.cpStop = make(chan struct{})
-	r.cpDone = make(chan struct{})
 
 	bs := r.h.opts.BufferSize
 	consCh := make([]chan item, len(r.cons))
@@ -31,7 +28,7 @@ func (r *run) launch() {
 	// and the item was released. The fan-out turns the one reference into one per consumer.
 	fanout := func(ctx context.Context, it item) bool {
 		if len(consCh) == 0 {
-			r.acceptAll(it.l)
+			r.prog.acceptAll(it.l)
 			it.l.Release()
 			return true
 		}
@@ -77,7 +74,7 @@ func (r *run) launch() {
 	}
 	r.wg.Add(1)
 	go r.sourceLoop(next, closeNext)
-	go r.checkpointLoop()
+	go r.prog.loop()
 	go func() {
 		r.wg.Wait()
 		for _, ch := range chans { // all closed now: their senders have returned
@@ -127,12 +124,7 @@ func (r *run) sourceLoop(send func(context.Context, item) bool, closeNext func()
 		return nil
 	}
 	err := r.guard(c, "Run", 0, func() error { return src.Run(r.srcCtx, r.from, emit) })
-	r.mu.Lock()
-	stopping := r.stopping
-	if err == nil {
-		r.srcEnded = true
-	}
-	r.mu.Unlock()
+	stopping := r.sourceReturned(err)
 	if err != nil && !(stopping && errors.Is(err, context.Canceled)) && r.workCtx.Err() == nil {
 		r.fail(c, fmt.Errorf("source %s: %w", c.name, err))
 	}
@@ -223,12 +215,9 @@ func (r *run) consumerLoop(i int, c *comp, in <-chan item) {
 		if isDurable {
 			d = r.durableOf(c, du)
 		}
-		r.accept(i, it.l, d)
+		r.prog.accept(i, it.l, d)
 	}
-	r.mu.Lock()
-	killed := r.killed
-	r.mu.Unlock()
-	if killed {
+	if r.isKilled() {
 		return // kill -9: nothing is flushed
 	}
 	if err := r.guard(c, "Close", 0, func() error { return co.Close(r.hardCtx) }); err != nil {
@@ -237,8 +226,7 @@ func (r *run) consumerLoop(i int, c *comp, in <-chan item) {
 		r.fail(c, fmt.Errorf("closing consumer %s: %w", c.name, err))
 	}
 	if isDurable {
-		r.durable[i].Store(r.durableOf(c, du))
-		r.notifyCheckpoint()
+		r.prog.setDurable(i, r.durableOf(c, du))
 	}
 }
 

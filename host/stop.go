@@ -1,29 +1,93 @@
 package host
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
+	"sync"
 	"time"
 )
 
+// lifecycle is how one incarnation ends: its nested contexts, its first failure, the stop
+// request (drain or kill), the drain deadline that cuts a drain short, and the abandon timer
+// after which goroutines stuck in a component are no longer waited for. run embeds it.
+type lifecycle struct {
+	drain time.Duration // Options.DrainTimeout
+	log   *slog.Logger
+	busy  func() []string // the component calls still running, for the deadline's report
+
+	// Contexts: hard (cancelled at the drain deadline or on kill) > work (cancelled on
+	// failure) > source (cancelled to stop intake). startStop cancels work's child for Start.
+	hardCtx   context.Context
+	hardStop  context.CancelFunc
+	workCtx   context.Context
+	workStop  context.CancelFunc
+	srcCtx    context.Context
+	srcStop   context.CancelFunc
+	startStop context.CancelFunc
+
+	wg          sync.WaitGroup // the stage goroutines
+	allDone     chan struct{}  // closed once they all returned and their channels are empty
+	abandon     chan struct{}  // closed when the stuck ones are no longer waited for
+	abandonOnce sync.Once
+	launched    bool
+
+	mu        sync.Mutex
+	err       error // first failure
+	errInStop bool  // err happened after the stop was requested (a drain error)
+	stopping  bool  // stop was requested (intake stopped)
+	killed    bool
+	deadline  *time.Timer
+	abandonT  *time.Timer
+	hardFired bool
+	srcEnded  bool // the source's Run returned nil (end of range)
+}
+
+// contexts makes the incarnation's contexts and returns work's child for Start.
+func (lc *lifecycle) contexts() (start context.Context) {
+	lc.hardCtx, lc.hardStop = context.WithCancel(context.Background())
+	lc.workCtx, lc.workStop = context.WithCancel(lc.hardCtx)
+	lc.srcCtx, lc.srcStop = context.WithCancel(lc.workCtx)
+	start, lc.startStop = context.WithCancel(lc.workCtx)
+	return start
+}
+
+// sourceReturned records how the source's Run returned and says whether a stop was requested
+// before.
+func (lc *lifecycle) sourceReturned(err error) (stopping bool) {
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	if err == nil {
+		lc.srcEnded = true
+	}
+	return lc.stopping
+}
+
+func (lc *lifecycle) isKilled() bool {
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	return lc.killed
+}
+
 // fail records the first failure and stops the incarnation without drain.
-func (r *run) fail(c *comp, err error) {
-	r.mu.Lock()
-	first := r.err == nil
+func (lc *lifecycle) fail(c *comp, err error) {
+	lc.mu.Lock()
+	first := lc.err == nil
 	if first {
-		r.err = err
-		r.errInStop = r.stopping
+		lc.err = err
+		lc.errInStop = lc.stopping
 		if c != nil {
 			c.failed.Store(true)
 		}
 	}
-	r.mu.Unlock()
+	lc.mu.Unlock()
 	if first {
-		r.log.Error("pipeline component failed", "component", compName(c), "err", err)
+		lc.log.Error("pipeline component failed", "component", compName(c), "err", err)
 	}
-	r.armDeadline()
-	r.workStop()
+	lc.armDeadline()
+	lc.workStop()
 }
 
 func compName(c *comp) string {
@@ -34,57 +98,86 @@ func compName(c *comp) string {
 }
 
 // requestStop stops intake (drain) or, with kill, everything at once without flushing.
-func (r *run) requestStop(kill bool) {
-	r.mu.Lock()
-	r.stopping = true
+func (lc *lifecycle) requestStop(kill bool) {
+	lc.mu.Lock()
+	lc.stopping = true
 	if kill {
-		r.killed = true
+		lc.killed = true
 	}
-	r.mu.Unlock()
+	lc.mu.Unlock()
 	if kill {
-		r.hardStop()
-		r.abandonAfter(r.grace())
+		lc.hardStop()
+		lc.abandonAfter(lc.grace())
 		return
 	}
-	r.armDeadline()
-	r.srcStop()
+	lc.armDeadline()
+	lc.srcStop()
 }
 
 // expedite cuts a drain now (the caller's context ended): like reaching the deadline.
-func (r *run) expedite() {
-	r.hardDeadline("drain cut short by the caller")
+func (lc *lifecycle) expedite() {
+	lc.hardDeadline("drain cut short by the caller")
 }
 
-func (r *run) grace() time.Duration {
-	return min(max(r.h.opts.DrainTimeout/10, 50*time.Millisecond), 2*time.Second)
+func (lc *lifecycle) grace() time.Duration {
+	return min(max(lc.drain/10, 50*time.Millisecond), 2*time.Second)
 }
 
-func (r *run) armDeadline() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.deadline != nil || !r.launched {
+func (lc *lifecycle) armDeadline() {
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	if lc.deadline != nil || !lc.launched {
 		return
 	}
-	r.deadline = time.AfterFunc(r.h.opts.DrainTimeout, func() {
-		r.hardDeadline(fmt.Sprintf("drain deadline exceeded after %s", r.h.opts.DrainTimeout))
+	lc.deadline = time.AfterFunc(lc.drain, func() {
+		lc.hardDeadline(fmt.Sprintf("drain deadline exceeded after %s", lc.drain))
 	})
 }
 
 // hardDeadline cancels every component's context, records which were still busy and stops
 // waiting for them after a short grace.
-func (r *run) hardDeadline(why string) {
-	r.mu.Lock()
-	if r.hardFired {
-		r.mu.Unlock()
+func (lc *lifecycle) hardDeadline(why string) {
+	lc.mu.Lock()
+	if lc.hardFired {
+		lc.mu.Unlock()
 		return
 	}
-	r.hardFired = true
-	r.mu.Unlock()
+	lc.hardFired = true
+	lc.mu.Unlock()
 	select {
-	case <-r.allDone:
+	case <-lc.allDone:
 		return
 	default:
 	}
+	busy := lc.busy()
+	msg := why
+	if len(busy) > 0 {
+		msg += ": " + strings.Join(busy, ", ")
+	}
+	err := errors.New(msg + "; cancelled")
+	lc.mu.Lock()
+	if lc.stopping {
+		lc.errInStop = true
+	}
+	lc.err = errors.Join(lc.err, err)
+	lc.mu.Unlock()
+	lc.log.Error("pipeline drain cut", "err", err)
+	lc.hardStop()
+	lc.abandonAfter(lc.grace())
+}
+
+func (lc *lifecycle) abandonAfter(d time.Duration) {
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	if lc.abandonT != nil {
+		return
+	}
+	lc.abandonT = time.AfterFunc(d, func() { lc.abandonOnce.Do(func() { close(lc.abandon) }) })
+}
+
+// busyCalls describes the component calls still running ("consumer Record busy for 1.5s on
+// ledger 58752001").
+func (r *run) busyCalls() []string {
 	var busy []string
 	for _, c := range r.comps {
 		if since := c.busySince.Load(); since != 0 {
@@ -95,29 +188,22 @@ func (r *run) hardDeadline(why string) {
 			busy = append(busy, s)
 		}
 	}
-	msg := why
-	if len(busy) > 0 {
-		msg += ": " + strings.Join(busy, ", ")
-	}
-	err := errors.New(msg + "; cancelled")
-	r.mu.Lock()
-	if r.stopping {
-		r.errInStop = true
-	}
-	r.err = errors.Join(r.err, err)
-	r.mu.Unlock()
-	r.log.Error("pipeline drain cut", "err", err)
-	r.hardStop()
-	r.abandonAfter(r.grace())
+	return busy
 }
 
-func (r *run) abandonAfter(d time.Duration) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.abandonT != nil {
-		return
+// settle stops the timers and returns how the incarnation ended: killed, stopping (a stop was
+// requested), its error, ended (the source reached its end) and inStop (the error came during
+// the stop).
+func (lc *lifecycle) settle() (killed, stopping bool, err error, ended, inStop bool) {
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	if lc.deadline != nil {
+		lc.deadline.Stop()
 	}
-	r.abandonT = time.AfterFunc(d, func() { r.abandonOnce.Do(func() { close(r.abandon) }) })
+	if lc.abandonT != nil {
+		lc.abandonT.Stop()
+	}
+	return lc.killed, lc.stopping, lc.err, lc.srcEnded, lc.errInStop
 }
 
 // outcome of an incarnation.
@@ -144,21 +230,9 @@ func (r *run) wait(stopReq <-chan struct{}, kill func() bool) (outcome, error) {
 			done, abandoned = true, true
 		}
 	}
-	r.mu.Lock()
-	if r.deadline != nil {
-		r.deadline.Stop()
-	}
-	if r.abandonT != nil {
-		r.abandonT.Stop()
-	}
-	killed, stopping, err, ended, inStop := r.killed, r.stopping, r.err, r.srcEnded, r.errInStop
-	r.mu.Unlock()
+	killed, stopping, err, ended, inStop := r.settle()
 	r.startStop()
-	close(r.cpStop)
-	<-r.cpDone
-	if !killed && r.h.cps != nil {
-		_ = r.saveCheckpoint()
-	}
+	r.prog.finish(!killed)
 	r.hardStop()
 	if abandoned {
 		r.log.Warn("pipeline goroutines abandoned after the drain deadline: they end when the stuck component returns")

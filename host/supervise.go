@@ -147,12 +147,12 @@ func (p *Pipeline) supervise(v *version, r *run, err error) {
 					p.setLastError(rerr.Error())
 				}
 				p.setStatus(StatusStopped)
-				log.Info("pipeline stopped", "current_ledger", r.current.Load(), "checkpoint", r.checkpointed.Load())
+				log.Info("pipeline stopped", "current_ledger", r.prog.current.Load(), "checkpoint", r.prog.checkpointed.Load())
 				return
 			case outCompleted:
 				if _, end := r.source().Range(); end != 0 || v.policy() != loader.RestartAlways {
 					p.setStatus(StatusCompleted)
-					log.Info("pipeline completed", "current_ledger", r.current.Load(), "ledgers", r.processed.Load())
+					log.Info("pipeline completed", "current_ledger", r.prog.current.Load(), "ledgers", r.prog.processed.Load())
 					<-v.stopCh
 					p.setStatus(StatusStopped)
 					return
@@ -207,7 +207,7 @@ func (p *Pipeline) running(r *run) {
 	p.status = StatusRunning
 	p.startedAt = r.startedAt
 	p.backoff = 0
-	if c := r.checkpointed.Load(); c != 0 {
+	if c := r.prog.checkpointed.Load(); c != 0 {
 		p.checkpoint = c
 	}
 }
@@ -215,10 +215,10 @@ func (p *Pipeline) running(r *run) {
 func (p *Pipeline) ended(r *run) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if c := r.current.Load(); c != 0 {
+	if c := r.prog.current.Load(); c != 0 {
 		p.current = c
 	}
-	if c := r.checkpointed.Load(); c != 0 {
+	if c := r.prog.checkpointed.Load(); c != 0 {
 		p.checkpoint = c
 	}
 }
