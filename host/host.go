@@ -22,7 +22,7 @@
 // Supervision: a panic (recovered, logged with its stack) or an error in any component fails
 // the incarnation: it is stopped without drain and, per the pipeline's `restart:` policy
 // (on-failure by default, always, never), restarted after a capped exponential backoff
-// (BackoffInitial doubling up to BackoffMax). The backoff starts over after an incarnation that
+// (internal/backoff: BackoffInitial doubling up to BackoffMax, no jitter). The backoff starts over after an incarnation that
 // ran at least StableAfter before failing. A bounded pipeline whose source reaches end_ledger
 // drains and ends COMPLETED; completed is terminal under every policy (restarting it would
 // replay nothing: its checkpoint is past end_ledger). An unbounded source that ends without
@@ -58,6 +58,7 @@ import (
 
 	"github.com/withobsrvr/cdpd/host/checkpoint"
 	"github.com/withobsrvr/cdpd/host/component"
+	"github.com/withobsrvr/cdpd/internal/backoff"
 	"github.com/withobsrvr/cdpd/loader"
 )
 
@@ -99,6 +100,8 @@ type Host struct {
 	opts Options
 	log  *slog.Logger
 	cps  *checkpoint.Store // nil without StateDir
+	// restartBackoff is the delay before a restart: BackoffInitial doubling up to BackoffMax.
+	restartBackoff backoff.Policy
 
 	mu     sync.Mutex
 	pipes  map[string]*Pipeline
@@ -146,7 +149,8 @@ func New(opts Options) *Host {
 	if opts.Registry == nil {
 		opts.Registry = component.NewRegistry()
 	}
-	h := &Host{opts: opts, log: opts.Logger, pipes: map[string]*Pipeline{}, locks: map[string]*nameLock{}}
+	h := &Host{opts: opts, log: opts.Logger, pipes: map[string]*Pipeline{}, locks: map[string]*nameLock{},
+		restartBackoff: backoff.Policy{Base: opts.BackoffInitial, Max: opts.BackoffMax, Factor: 2}}
 	if opts.StateDir != "" {
 		h.cps = checkpoint.New(opts.StateDir)
 	}

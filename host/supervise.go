@@ -95,18 +95,6 @@ func (p *Pipeline) launch(v *version, first *run, firstErr error) {
 	go p.supervise(v, first, firstErr)
 }
 
-// backoffFor is the delay before the restart after the n-th consecutive failure (n >= 1).
-func backoffFor(initial, maxDelay time.Duration, n int) time.Duration {
-	d := initial
-	for i := 1; i < n; i++ {
-		if d >= maxDelay/2 {
-			return maxDelay
-		}
-		d *= 2
-	}
-	return min(d, maxDelay)
-}
-
 func (p *Pipeline) supervise(v *version, r *run, err error) {
 	defer close(v.done)
 	h := p.h
@@ -181,7 +169,7 @@ func (p *Pipeline) supervise(v *version, r *run, err error) {
 				return
 			}
 		}
-		delay := backoffFor(h.opts.BackoffInitial, h.opts.BackoffMax, failures)
+		delay := h.restartBackoff.Delay(failures)
 		p.mu.Lock()
 		p.status = StatusRestarting
 		p.backoff = delay

@@ -81,7 +81,10 @@ func TestManyPipelinesOnePanicking(t *testing.T) {
 	// The backoff doubles up to the cap, and the recorded restarts are at least that far apart.
 	log := p.RestartLog()
 	for i, ev := range log {
-		want := backoffFor(10*time.Millisecond, 80*time.Millisecond, i+1)
+		want := 80 * time.Millisecond // 10ms doubling, capped at 80ms
+		if i < 3 {
+			want = 10 * time.Millisecond << i
+		}
 		if ev.Delay != want {
 			t.Errorf("restart %d: delay %s, want %s", i+1, ev.Delay, want)
 		}
@@ -153,16 +156,25 @@ func TestBackoffResetsAfterStableRun(t *testing.T) {
 	}
 }
 
-func TestBackoff(t *testing.T) {
+// The restart backoff is the rule the package doc gives: BackoffInitial (default 1s) doubling
+// per consecutive failure up to BackoffMax (default 1m), without jitter.
+func TestRestartBackoff(t *testing.T) {
+	h := New(Options{})
 	for n, want := range []time.Duration{1, 1, 2, 4, 8, 16, 32, 60, 60, 60} {
 		if n == 0 {
 			continue
 		}
-		if got := backoffFor(time.Second, time.Minute, n); got != want*time.Second {
-			t.Errorf("failure %d: %s, want %s", n, got, want*time.Second)
+		for range 3 { // the same every time: no jitter
+			if got := h.restartBackoff.Delay(n); got != want*time.Second {
+				t.Errorf("failure %d: %s, want %s", n, got, want*time.Second)
+			}
 		}
 	}
-	if got := backoffFor(time.Second, time.Minute, 1000); got != time.Minute {
+	if got := h.restartBackoff.Delay(1000); got != time.Minute {
 		t.Errorf("overflow: %s", got)
+	}
+	// A cap below the initial delay is raised to it.
+	if got := New(Options{BackoffInitial: time.Second, BackoffMax: time.Millisecond}).restartBackoff.Delay(5); got != time.Second {
+		t.Errorf("cap below the initial delay: %s", got)
 	}
 }
