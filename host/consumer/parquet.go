@@ -22,6 +22,7 @@ import (
 
 	"github.com/withobsrvr/cdpd/host/component"
 	"github.com/withobsrvr/cdpd/host/ledger"
+	"github.com/withobsrvr/cdpd/internal/atomicfile"
 )
 
 // ParquetConfig is the config of SaveToParquet, with the keys of the upstream CDP consumer.
@@ -217,7 +218,7 @@ func (p *Parquet) Start(ctx context.Context) error {
 			return nil
 		}
 		name := d.Name()
-		if strings.HasPrefix(name, ".") && strings.HasSuffix(name, ".tmp") {
+		if dest, ok := atomicfile.TempOf(name); ok && fileNameRE.MatchString(dest) || strings.HasPrefix(name, ".") && strings.HasSuffix(name, ".tmp") {
 			p.log.Info("removing temporary file of an interrupted write", "file", p.rel(path))
 			return os.Remove(path)
 		}
@@ -481,23 +482,17 @@ func (p *Parquet) writeKind(kind string, b *kindBuffer) error {
 	return nil
 }
 
-// writeFile writes a Parquet file atomically: a temporary file in the same directory,
-// fsynced, renamed over path, and the directory fsynced.
+// writeFile writes a Parquet file atomically (internal/atomicfile): nothing shows at path until
+// the whole file is written and fsynced, and the rename is durable.
 func (p *Parquet) writeFile(path string, schema *parquet.Schema, first, last uint32, counts []ledgerCount, write func(*parquet.Writer) error) (int64, error) {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return 0, fmt.Errorf("creating directory: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
+	f, err := atomicfile.Create(path)
 	if err != nil {
-		return 0, fmt.Errorf("creating temporary file: %w", err)
+		return 0, err
 	}
-	defer func() {
-		if tmp != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
+	defer f.Discard()
 	var rows strings.Builder
 	for i, c := range counts {
 		if i > 0 {
@@ -505,7 +500,7 @@ func (p *Parquet) writeFile(path string, schema *parquet.Schema, first, last uin
 		}
 		fmt.Fprintf(&rows, "%d:%d", c.seq, c.n)
 	}
-	w := parquet.NewWriter(tmp, schema, parquet.Compression(p.codec),
+	w := parquet.NewWriter(f, schema, parquet.Compression(p.codec),
 		parquet.KeyValueMetadata(metaFirst, strconv.FormatUint(uint64(first), 10)),
 		parquet.KeyValueMetadata(metaLast, strconv.FormatUint(uint64(last), 10)),
 		parquet.KeyValueMetadata(metaLedgerRows, rows.String()),
@@ -516,38 +511,14 @@ func (p *Parquet) writeFile(path string, schema *parquet.Schema, first, last uin
 	if err := w.Close(); err != nil {
 		return 0, fmt.Errorf("finishing parquet file: %w", err)
 	}
-	if err := tmp.Sync(); err != nil {
-		return 0, fmt.Errorf("syncing file: %w", err)
-	}
-	st, err := tmp.Stat()
+	st, err := f.Stat()
 	if err != nil {
 		return 0, fmt.Errorf("stat of written file: %w", err)
 	}
-	if err := tmp.Close(); err != nil {
-		return 0, fmt.Errorf("closing file: %w", err)
-	}
-	name := tmp.Name()
-	tmp = nil
-	if err := os.Rename(name, path); err != nil {
-		os.Remove(name)
-		return 0, fmt.Errorf("renaming file into place: %w", err)
-	}
-	if err := syncDir(dir); err != nil {
+	if err := f.Commit(); err != nil {
 		return 0, err
 	}
 	return st.Size(), nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("opening directory to sync: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("syncing directory: %w", err)
-	}
-	return nil
 }
 
 // cut removes ledgers a..b from file f: its rows of ledgers before a and after b are written
