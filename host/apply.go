@@ -4,63 +4,33 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/withobsrvr/cdpd/loader"
 )
 
-type nameLock struct {
-	mu   sync.Mutex
-	refs int
-}
-
 // ErrClosed is returned by Apply after Close.
 var ErrClosed = errors.New("host is closed")
 
-// lockName serializes changes of one pipeline name; changes of other names proceed.
-func (h *Host) lockName(name string) (unlock func()) {
-	h.mu.Lock()
-	l := h.locks[name]
-	if l == nil {
-		l = &nameLock{}
-		h.locks[name] = l
-	}
-	l.refs++
-	h.mu.Unlock()
-	l.mu.Lock()
-	return func() {
-		l.mu.Unlock()
-		h.mu.Lock()
-		l.refs--
-		if l.refs == 0 {
-			delete(h.locks, name)
-		}
-		h.mu.Unlock()
-	}
-}
-
-// Apply applies one loader event synchronously (see the package doc). Errors about a
-// definition name its file, line and pipeline. An Update of an unknown pipeline is an Add; a
-// Remove of an unknown pipeline is a no-op.
-func (h *Host) Apply(ctx context.Context, ev loader.Event) error {
-	if ev.Pipeline == nil || ev.Pipeline.Name == "" {
-		return fmt.Errorf("applying %s event: no pipeline", ev.Kind)
-	}
+// apply applies one event; name's worker runs it (queue.go). An Add or Update records its
+// outcome on the pipeline handle (Info.ApplyError): the error, or none after a success.
+func (h *Host) apply(ctx context.Context, ev loader.Event) error {
 	name := ev.Pipeline.Name
-	unlock := h.lockName(name)
-	defer unlock()
 	h.mu.Lock()
 	closed, p := h.closed, h.pipes[name]
 	h.mu.Unlock()
 	if closed {
 		return fmt.Errorf("applying %s of pipeline %s: %w", ev.Kind, name, ErrClosed)
 	}
+	var err error
 	switch ev.Kind {
 	case loader.Add, loader.Update:
-		if p == nil {
-			return h.add(ctx, ev.Pipeline)
+		if p == nil || !p.applied() {
+			p, err = h.add(ctx, ev.Pipeline)
+		} else {
+			err = h.update(ctx, p, ev.Pipeline)
 		}
-		return h.update(ctx, p, ev.Pipeline)
+		p.setApplyError(err)
+		return err
 	case loader.Remove:
 		if p == nil {
 			return nil
@@ -70,25 +40,30 @@ func (h *Host) Apply(ctx context.Context, ev loader.Event) error {
 	return fmt.Errorf("applying event to pipeline %s: unknown event kind %s", name, ev.Kind)
 }
 
-func (h *Host) add(ctx context.Context, def *loader.Pipeline) error {
-	r, err := h.build(def)
-	if err != nil {
-		return err
-	}
+// add builds, starts and launches the first version of a pipeline on a new handle (replacing a
+// handle whose first definition did not build). A definition that does not build leaves the
+// handle listed, failed, with the error; the next Add or Update of the name tries again.
+func (h *Host) add(ctx context.Context, def *loader.Pipeline) (*Pipeline, error) {
 	p := newPipeline(h, def)
 	h.mu.Lock()
 	h.pipes[def.Name] = p
 	h.mu.Unlock()
+	r, err := h.build(def)
+	if err != nil {
+		p.refused(def, err)
+		h.log.Warn("pipeline not added: its definition does not build", "pipeline", def.Name, "file", def.File, "err", err)
+		return p, err
+	}
 	v := p.newVersion(def, 1)
 	err = r.start(ctx)
 	if err != nil {
 		// Kept under supervision: a sink that is down at boot is retried per policy.
 		p.launch(v, nil, err)
-		return fmt.Errorf("%w (the pipeline is retried per its restart policy)", err)
+		return p, fmt.Errorf("%w (the pipeline is retried per its restart policy)", err)
 	}
 	p.launch(v, r, nil)
 	h.log.Info("pipeline added", "pipeline", def.Name, "file", def.File, "hash", shortHash(def.Hash))
-	return nil
+	return p, nil
 }
 
 func (h *Host) update(ctx context.Context, p *Pipeline, def *loader.Pipeline) error {

@@ -7,13 +7,17 @@
 // its own pipeline (backpressure) and nothing queues without bound. Every consumer receives
 // every ledger's records in ledger order.
 //
-// Lifecycle (Apply): Add builds (constructs and validates every component), starts
-// (Starter.Start) and runs a pipeline. Update builds the new version first and, if that fails,
+// Lifecycle (Apply, Submit): Add builds (constructs and validates every component), starts
+// (Starter.Start) and runs a pipeline; a definition that does not build leaves the pipeline
+// listed as failed with the error. Update builds the new version first and, if that fails,
 // keeps the old one running and returns the error (the generation is unchanged); otherwise it
 // stops the old version (drained), starts the new one and, if the new one fails to start,
 // brings the old one back and returns the error. Remove stops intake, drains the ledgers in
 // flight through the consumers, closes (flushes) them and forgets the pipeline's metrics.
-// Changes of different pipelines never wait for each other. Every drain has a hard deadline
+// The host orders the changes of each pipeline (one at a time, in the order submitted);
+// changes of different pipelines never wait for each other. The error of the last Add or
+// Update stays on the pipeline (Info.ApplyError) until one succeeds, so a snapshot says why a
+// pipeline does not run the version of its file. Every drain has a hard deadline
 // (DrainTimeout): a component still busy then has its context cancelled, is reported
 // ("drain deadline exceeded ...") and is no longer waited for. A goroutine stuck forever in
 // user code ignoring its context cannot be killed in Go: it is abandoned, and ends whenever
@@ -22,8 +26,8 @@
 // Supervision: a panic (recovered, logged with its stack) or an error in any component fails
 // the incarnation: it is stopped without drain and, per the pipeline's `restart:` policy
 // (on-failure by default, always, never), restarted after a capped exponential backoff
-// (internal/backoff: BackoffInitial doubling up to BackoffMax, no jitter). The backoff starts over after an incarnation that
-// ran at least StableAfter before failing. A bounded pipeline whose source reaches end_ledger
+// (internal/backoff: BackoffInitial doubling up to BackoffMax, no jitter). The backoff starts
+// over after an incarnation that ran at least StableAfter before failing. A bounded pipeline whose source reaches end_ledger
 // drains and ends COMPLETED; completed is terminal under every policy (restarting it would
 // replay nothing: its checkpoint is past end_ledger). An unbounded source that ends without
 // error is completed too, except under `restart: always`, which restarts it. `never` leaves a
@@ -102,10 +106,11 @@ type Host struct {
 	// restartBackoff is the delay before a restart: BackoffInitial doubling up to BackoffMax.
 	restartBackoff backoff.Policy
 
-	mu     sync.Mutex
-	pipes  map[string]*Pipeline
-	locks  map[string]*nameLock
-	closed bool
+	mu      sync.Mutex
+	pipes   map[string]*Pipeline
+	queues  map[string][]job // pending changes per name; a key exists while its worker runs
+	workers sync.WaitGroup   // the queues' workers
+	closed  bool
 }
 
 // New returns a Host with no pipelines.
@@ -143,7 +148,7 @@ func New(opts Options) *Host {
 	if opts.Registry == nil {
 		opts.Registry = component.NewRegistry()
 	}
-	h := &Host{opts: opts, log: opts.Logger, pipes: map[string]*Pipeline{}, locks: map[string]*nameLock{},
+	h := &Host{opts: opts, log: opts.Logger, pipes: map[string]*Pipeline{}, queues: map[string][]job{},
 		restartBackoff: backoff.Policy{Base: opts.BackoffInitial, Max: opts.BackoffMax, Factor: 2}}
 	if opts.StateDir != "" {
 		h.cps = checkpoint.New(opts.StateDir)
@@ -191,31 +196,28 @@ func (h *Host) stopAll(ctx context.Context, kill bool) error {
 		names = append(names, n)
 	}
 	h.mu.Unlock()
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		errs []error
-	)
-	for _, n := range names {
+	sort.Strings(names)
+	errs := make([]error, len(names))
+	var wg sync.WaitGroup
+	for i, n := range names {
 		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			unlock := h.lockName(n)
-			defer unlock()
-			h.mu.Lock()
-			p := h.pipes[n]
-			h.mu.Unlock()
-			if p == nil {
-				return
-			}
-			if err := p.version().stop(ctx, kill); err != nil {
-				mu.Lock()
-				errs = append(errs, fmt.Errorf("stopping pipeline %s: %w", n, err))
-				mu.Unlock()
-			}
-		}()
+		// Queued behind the name's pending changes, which fail with ErrClosed.
+		h.enqueue(n, job{
+			do: func() error {
+				p, ok := h.Get(n)
+				if !ok {
+					return nil
+				}
+				if err := p.version().stop(ctx, kill); err != nil {
+					return fmt.Errorf("stopping pipeline %s: %w", n, err)
+				}
+				return nil
+			},
+			done: func(err error) { errs[i] = err; wg.Done() },
+		})
 	}
 	wg.Wait()
+	h.workers.Wait()
 	return errors.Join(errs...)
 }
 

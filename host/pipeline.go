@@ -45,10 +45,13 @@ type Info struct {
 	ConfigHash         string
 	Restarts           int
 	LastError          string
-	StartedAt          time.Time     // of the current version's current run
-	CurrentLedger      uint32        // last ledger every consumer accepted
-	Checkpoint         uint32        // last ledger checkpointed (loaded or written)
-	Backoff            time.Duration // delay before the next restart while restarting
+	// ApplyError is why the last Add or Update of the pipeline was not applied (a definition
+	// that does not build, a new version that does not start); "" once one succeeds.
+	ApplyError    string
+	StartedAt     time.Time     // of the current version's current run
+	CurrentLedger uint32        // last ledger every consumer accepted
+	Checkpoint    uint32        // last ledger checkpointed (loaded or written)
+	Backoff       time.Duration // delay before the next restart while restarting
 }
 
 // RestartEvent records one restart of a pipeline: when it began (Options.Now) and the backoff
@@ -73,6 +76,7 @@ type Pipeline struct {
 	status     string
 	restarts   int
 	lastError  string
+	applyError string // see Info.ApplyError
 	startedAt  time.Time
 	current    uint32 // last accepted ledger of the last finished incarnation
 	checkpoint uint32
@@ -119,6 +123,29 @@ func (p *Pipeline) currentRun() *run {
 	return p.run
 }
 
+// applied reports whether a version of the pipeline was ever launched (false while its first
+// definition does not build).
+func (p *Pipeline) applied() bool { return p.version().stopCh != nil }
+
+// refused records a first definition that does not build: the pipeline is failed with that
+// error and no version runs.
+func (p *Pipeline) refused(def *loader.Pipeline, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.ver = &version{def: def, done: closedChan()}
+	p.status = StatusFailed
+	p.lastError = err.Error()
+}
+
+func (p *Pipeline) setApplyError(err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.applyError = ""
+	if err != nil {
+		p.applyError = err.Error()
+	}
+}
+
 func (p *Pipeline) setLastError(s string) {
 	p.mu.Lock()
 	p.lastError = s
@@ -145,7 +172,7 @@ func (p *Pipeline) Info() Info {
 	def := p.ver.def
 	in := Info{
 		Name: p.name, File: def.File, Status: p.status, Generation: p.ver.gen, ConfigHash: def.Hash,
-		Restarts: p.restarts, LastError: p.lastError, StartedAt: p.startedAt,
+		Restarts: p.restarts, LastError: p.lastError, ApplyError: p.applyError, StartedAt: p.startedAt,
 		CurrentLedger: p.current, Checkpoint: p.checkpoint, Backoff: p.backoff,
 	}
 	if p.run != nil {
