@@ -162,7 +162,17 @@ func (p *Pipeline) setRemoved() {
 }
 
 // Info returns a snapshot of the pipeline's state.
-func (p *Pipeline) Info() Info {
+func (p *Pipeline) Info() Info { return p.read().in }
+
+// reading is one consistent read of a pipeline: its Info, the applied definition and the
+// current (or last) incarnation, nil before any.
+type reading struct {
+	in  Info
+	def *loader.Pipeline
+	r   *run
+}
+
+func (p *Pipeline) read() reading {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	def := p.ver.def
@@ -179,7 +189,7 @@ func (p *Pipeline) Info() Info {
 			in.Checkpoint = c
 		}
 	}
-	return in
+	return reading{in: in, def: def, r: p.run}
 }
 
 // RestartLog returns the most recent restarts, oldest first.

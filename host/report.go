@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/withobsrvr/cdpd/host/component"
+	"github.com/withobsrvr/cdpd/loader"
 )
 
 // Stats returns every component's stats: its own (StatsReporter) plus the host-measured
@@ -25,13 +26,34 @@ func (p *Pipeline) Stats() []component.Stats {
 	return out
 }
 
+// Snapshot is everything the host knows about one pipeline at one moment, from one read of
+// its state: what GET /api/v1/pipelines shows of it.
+type Snapshot struct {
+	Info
+	Health        string             // HealthState
+	Uptime        time.Duration      // since the current (or last) incarnation started; 0 before any
+	Metrics       map[string]float64 // GetMetrics
+	HealthDetails map[string]string  // GetHealthDetails
+}
+
+// Snapshot returns the pipeline's state, health, metrics and health details, all from one read.
+func (p *Pipeline) Snapshot() Snapshot {
+	rd := p.read()
+	s := Snapshot{Info: rd.in, Health: p.healthState(rd), Metrics: p.metrics(rd), HealthDetails: p.healthDetails(rd)}
+	if !rd.in.StartedAt.IsZero() {
+		s.Uptime = p.h.opts.Now().Sub(rd.in.StartedAt)
+	}
+	return s
+}
+
 // GetMetrics returns the flat metrics of DESIGN.md "Stats": pipeline.uptime_seconds,
 // pipeline.component_count, pipeline.current_ledger, pipeline.checkpoint_ledger,
 // pipeline.restarts, pipeline.generation, pipeline.ledgers_processed,
 // pipeline.full_decodes and <kind>.<Name>.<key> for every component stat.
-func (p *Pipeline) GetMetrics() map[string]float64 {
-	in := p.Info()
-	r := p.currentRun()
+func (p *Pipeline) GetMetrics() map[string]float64 { return p.metrics(p.read()) }
+
+func (p *Pipeline) metrics(rd reading) map[string]float64 {
+	in, r := rd.in, rd.r
 	// Each component's values as Stats() returns them, without the copy (only read here),
 	// gathered first so that the map is made at its final size.
 	var buf [8]map[string]float64
@@ -50,7 +72,7 @@ func (p *Pipeline) GetMetrics() map[string]float64 {
 	m["pipeline.restarts"] = float64(in.Restarts)
 	m["pipeline.generation"] = float64(in.Generation)
 	if r == nil {
-		m["pipeline.component_count"] = float64(p.defComponentCount())
+		m["pipeline.component_count"] = float64(defComponentCount(rd.def))
 		return m
 	}
 	m["pipeline.component_count"] = float64(len(r.comps))
@@ -138,9 +160,8 @@ func (cn *compNames) name(k string) string {
 	return s
 }
 
-// defComponentCount counts the components of the applied definition.
-func (p *Pipeline) defComponentCount() int {
-	def := p.Definition()
+// defComponentCount counts the components of a definition.
+func defComponentCount(def *loader.Pipeline) int {
 	return 1 + len(def.Processors) + len(def.Consumers)
 }
 
@@ -155,13 +176,14 @@ func (p *Pipeline) uptime(in Info) time.Duration {
 // when a component reports itself unhealthy (component.HealthReporter) or is stuck (one call on
 // one ledger running longer than Options.StuckAfter); a completed one is
 // healthy; restarting and failed ones are unhealthy.
-func (p *Pipeline) HealthState() string {
-	in := p.Info()
-	switch in.Status {
+func (p *Pipeline) HealthState() string { return p.healthState(p.read()) }
+
+func (p *Pipeline) healthState(rd reading) string {
+	switch rd.in.Status {
 	case StatusStarting:
 		return HealthStarting
 	case StatusRunning:
-		if r := p.currentRun(); r != nil {
+		if r := rd.r; r != nil {
 			for _, c := range r.comps {
 				if c.stuck(p.h.opts.StuckAfter) != "" {
 					return HealthDegraded
@@ -186,9 +208,10 @@ func (p *Pipeline) IsHealthy() bool { return p.HealthState() == HealthHealthy }
 // GetHealthDetails returns pipeline_id, uptime, component_count, <Name>_status (healthy,
 // stale, error, the component's own health reason, or the pipeline status when it is not
 // running), last_error, status, restarts, generation, current_ledger and checkpoint.
-func (p *Pipeline) GetHealthDetails() map[string]string {
-	in := p.Info()
-	r := p.currentRun()
+func (p *Pipeline) GetHealthDetails() map[string]string { return p.healthDetails(p.read()) }
+
+func (p *Pipeline) healthDetails(rd reading) map[string]string {
+	in, r := rd.in, rd.r
 	n := 9
 	if r != nil {
 		n += len(r.comps)
@@ -203,7 +226,7 @@ func (p *Pipeline) GetHealthDetails() map[string]string {
 	d["current_ledger"] = strconv.FormatUint(uint64(in.CurrentLedger), 10)
 	d["checkpoint"] = strconv.FormatUint(uint64(in.Checkpoint), 10)
 	if r == nil {
-		d["component_count"] = strconv.Itoa(p.defComponentCount())
+		d["component_count"] = strconv.Itoa(defComponentCount(rd.def))
 		return d
 	}
 	d["component_count"] = strconv.Itoa(len(r.comps))
