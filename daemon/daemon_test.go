@@ -18,20 +18,11 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/withobsrvr/cdpd/internal/testutil"
 	"github.com/withobsrvr/cdpd/test/fixture"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
 
 func pipelineYAML(name, dsDir string, start, end uint32) string {
 	return fmt.Sprintf(`pipeline:
@@ -52,7 +43,11 @@ func pipelineYAML(name, dsDir string, start, end uint32) string {
 // returns Run's error.
 func runDaemon(t *testing.T, cfg Config) (string, func() error) {
 	t.Helper()
-	cfg.HTTPAddr = freeAddr(t)
+	lis, err := net.Listen("tcp", "127.0.0.1:0") // held from here on: no other test can take it
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.HTTPAddr = lis.Addr().String()
 	if cfg.StateDir == "" {
 		cfg.StateDir = t.TempDir()
 	}
@@ -65,14 +60,14 @@ func runDaemon(t *testing.T, cfg Config) (string, func() error) {
 	var logs bytes.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- Run(ctx, cfg, slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, nil))) }()
+	go func() { done <- runWith(ctx, cfg, slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, nil)), lis) }()
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("cdpd log:\n%s", logs.String())
 		}
 	})
 	base := "http://" + cfg.HTTPAddr
-	waitFor(t, 30*time.Second, "ready", func() bool { code, _ := get(base + "/readyz"); return code == 200 })
+	testutil.Eventually(t, 30*time.Second, "ready", func() bool { code, _ := get(base + "/readyz"); return code == 200 })
 	return base, func() error { cancel(); return <-done }
 }
 
@@ -96,17 +91,6 @@ func get(url string) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
-}
-
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not true within %s", what, d)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 func statusOf(t *testing.T, base, name string) PipelineStatus {
@@ -165,7 +149,7 @@ func TestReloadValidInvalidValid(t *testing.T) {
 	}
 
 	writeAtomic(t, file, strings.Replace(pipelineYAML("p", ds.Dir, ds.First, ds.First+1), "LatestLedger", "NoSuchProcessor", 1))
-	waitFor(t, 10*time.Second, "broken edit reported", func() bool { return statusOf(t, base, "p").ConfigError != "" })
+	testutil.Eventually(t, 10*time.Second, "broken edit reported", func() bool { return statusOf(t, base, "p").ConfigError != "" })
 	s2 := statusOf(t, base, "p")
 	if s2.Generation != 1 || s2.ConfigHash != s1.ConfigHash {
 		t.Errorf("a broken edit replaced the running version: %+v", s2)
@@ -175,15 +159,15 @@ func TestReloadValidInvalidValid(t *testing.T) {
 			t.Errorf("config error %q does not name %q", s2.ConfigError, want)
 		}
 	}
-	waitFor(t, 5*time.Second, "reload failure exported", func() bool { return metricValue(t, base, "cdpd_config_last_reload_successful") == "0" })
+	testutil.Eventually(t, 5*time.Second, "reload failure exported", func() bool { return metricValue(t, base, "cdpd_config_last_reload_successful") == "0" })
 
 	writeAtomic(t, file, pipelineYAML("p", ds.Dir, ds.First, ds.First+2))
-	waitFor(t, 10*time.Second, "good edit applied", func() bool { return statusOf(t, base, "p").Generation == 2 })
+	testutil.Eventually(t, 10*time.Second, "good edit applied", func() bool { return statusOf(t, base, "p").Generation == 2 })
 	s3 := statusOf(t, base, "p")
 	if s3.ConfigError != "" || s3.ConfigHash == s1.ConfigHash {
 		t.Errorf("after the good edit: %+v", s3)
 	}
-	waitFor(t, 5*time.Second, "reload success exported", func() bool { return metricValue(t, base, "cdpd_config_last_reload_successful") == "1" })
+	testutil.Eventually(t, 5*time.Second, "reload success exported", func() bool { return metricValue(t, base, "cdpd_config_last_reload_successful") == "1" })
 
 	if err := stop(); err != nil {
 		t.Fatalf("Run returned %v after cancel", err)
