@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/withobsrvr/cdpd/internal/testutil"
 	"github.com/withobsrvr/cdpd/loader"
 )
 
@@ -114,7 +115,7 @@ func TestApplyErrorOnThePipeline(t *testing.T) {
 	good := def("e", comp_("MemSource", "start_ledger", first, "interval", "1ms"), nil, procs(comp_("Record")))
 	apply(t, h, loader.Update, good)
 	p, _ = h.Get("e")
-	waitFor(t, "e running", func() bool { return p.Info().Status == StatusRunning })
+	testutil.Eventually(t, waitLong, "e running", func() bool { return p.Info().Status == StatusRunning })
 	if in := p.Info(); in.ApplyError != "" || in.LastError != "" || in.Generation != 1 {
 		t.Errorf("after a good version: %+v", in)
 	}

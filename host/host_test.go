@@ -10,10 +10,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"go.uber.org/goleak"
 
+	"github.com/withobsrvr/cdpd/internal/testutil"
 	"github.com/withobsrvr/cdpd/loader"
 )
 
@@ -63,16 +65,8 @@ func newTestHost(t testing.TB, l *lab, mod func(*Options)) *Host {
 	return h
 }
 
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
+// waitLong bounds how long a condition may take to come true on a loaded machine.
+const waitLong = 30 * time.Second
 
 func apply(t testing.TB, h *Host, kind loader.EventKind, p *loader.Pipeline) {
 	t.Helper()
@@ -107,7 +101,7 @@ func TestUpdate(t *testing.T) {
 	apply(t, h, loader.Add, b)
 	pa, _ := h.Get("a")
 	pb, _ := h.Get("b")
-	waitFor(t, "a running", func() bool { return pa.Info().CurrentLedger > first })
+	testutil.Eventually(t, waitLong, "a running", func() bool { return pa.Info().CurrentLedger > first })
 	runA, runB := pa.currentRun(), pb.currentRun()
 
 	// A broken config keeps the old version running.
@@ -134,7 +128,7 @@ func TestUpdate(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "injected start failure") || !strings.Contains(err.Error(), "configs/a.yaml:5: pipeline a: starting consumer Record") {
 		t.Fatalf("failing update: %v", err)
 	}
-	waitFor(t, "old a back", func() bool { return pa.Info().Status == StatusRunning })
+	testutil.Eventually(t, waitLong, "old a back", func() bool { return pa.Info().Status == StatusRunning })
 	if in := pa.Info(); in.Generation != 1 || in.ConfigHash != a.Hash {
 		t.Fatalf("after a failed start: %+v", in)
 	}
@@ -146,7 +140,7 @@ func TestUpdate(t *testing.T) {
 	if in.Generation != 2 || in.ConfigHash != good.Hash || pa.Definition() != good {
 		t.Fatalf("after update: %+v", in)
 	}
-	waitFor(t, "a's new version progresses", func() bool { return pa.GetMetrics()["processor.Tag.events_in"] >= 3 })
+	testutil.Eventually(t, waitLong, "a's new version progresses", func() bool { return pa.GetMetrics()["processor.Tag.events_in"] >= 3 })
 	if pb.currentRun() != runB || pb.Info().Generation != 1 {
 		t.Errorf("b was restarted by a's update")
 	}
@@ -157,7 +151,7 @@ func TestUpdate(t *testing.T) {
 		t.Errorf("an unchanged update restarted the pipeline")
 	}
 	// b saw every ledger once, in order, undisturbed.
-	waitFor(t, "b read everything", func() bool { return pb.Info().CurrentLedger == ds.Last })
+	testutil.Eventually(t, waitLong, "b read everything", func() bool { return pb.Info().CurrentLedger == ds.Last })
 	if got := l.Consumed("b/Record"); !slices.Equal(got, seqRange(first, ds.Last)) {
 		t.Errorf("b consumed %v", got)
 	}
@@ -175,7 +169,7 @@ func TestRemoveDrains(t *testing.T) {
 	apply(t, h, loader.Add, p)
 	pp, _ := h.Get("drain")
 	emittedNow := func() int64 { return int64(pp.GetMetrics()["source.FSBufferedStorageSourceAdapter.events_out"]) }
-	waitFor(t, "ledgers in flight", func() bool { return emittedNow() >= 4 })
+	testutil.Eventually(t, waitLong, "ledgers in flight", func() bool { return emittedNow() >= 4 })
 	consumedBefore := len(l.Consumed("drain/Record"))
 	apply(t, h, loader.Remove, p)
 	if name := <-removed; name != "drain" {
@@ -200,54 +194,57 @@ func TestRemoveDrains(t *testing.T) {
 	// Re-adding the name runs it again.
 	apply(t, h, loader.Add, p)
 	pp2, _ := h.Get("drain")
-	waitFor(t, "re-added pipeline runs", func() bool { return pp2.Info().CurrentLedger > 0 })
+	testutil.Eventually(t, waitLong, "re-added pipeline runs", func() bool { return pp2.Info().CurrentLedger > 0 })
 	if pp2 == pp || pp2.Info().Generation != 1 {
 		t.Error("re-added pipeline is not a new handle")
 	}
 }
 
 // A consumer stuck forever in Consume: the drain is cut at the deadline and reported, and it
-// does not hold up another pipeline's Apply.
+// does not hold up another pipeline's Apply. The host runs in a synctest bubble, whose clock
+// moves only when every goroutine in it is blocked: the drain deadline cannot pass while the
+// other pipeline still works, however slow the machine.
 func TestStuckConsumerDrainDeadline(t *testing.T) {
-	l := newLab()
-	// The deadline leaves the other pipeline time to run to completion meanwhile.
-	h := newTestHost(t, l, func(o *Options) { o.DrainTimeout = 1500 * time.Millisecond })
-	defer close(l.release)
 	ds := sharedDatastore(t)
-	stuck := def("stuck", fsSource(ds.Dir, first, 0), nil, procs(comp_("Record", "block", true)))
-	apply(t, h, loader.Add, stuck)
-	if key := <-l.blocked; key != "stuck/Record" {
-		t.Fatal(key)
-	}
-	ps, _ := h.Get("stuck")
-	removeErr := make(chan error, 1)
-	go func() {
-		removeErr <- h.Apply(context.Background(), loader.Event{Kind: loader.Remove, Pipeline: stuck})
-	}()
-	waitFor(t, "stuck pipeline stopping", func() bool { return ps.version().stopped() })
-	// Meanwhile another pipeline is added, runs to completion and is removed.
-	other := def("other", fsSource(ds.Dir, first, first+2), procs(latestLedger()), procs(comp_("Record")))
-	apply(t, h, loader.Add, other)
-	waitFor(t, "other completed", func() bool { return status(h, "other") == StatusCompleted })
-	apply(t, h, loader.Remove, other)
-	select {
-	case err := <-removeErr:
-		t.Fatalf("the stuck removal returned before other's changes: %v", err)
-	default:
-	}
-	if got := l.Consumed("other/Record"); !slices.Equal(got, seqRange(first, first+2)) {
-		t.Errorf("other consumed %v", got)
-	}
-	err := <-removeErr
-	if err == nil || !strings.Contains(err.Error(), "drain deadline exceeded") || !strings.Contains(err.Error(), "consumer Record busy") {
-		t.Fatalf("stuck removal: %v", err)
-	}
-	if !strings.Contains(ps.Info().LastError, "drain deadline exceeded after 1.5s") {
-		t.Errorf("last error %q", ps.Info().LastError)
-	}
-	if _, ok := h.Get("stuck"); ok {
-		t.Error("stuck pipeline still listed")
-	}
+	synctest.Test(t, func(t *testing.T) {
+		l := newLab()
+		h := newTestHost(t, l, func(o *Options) { o.DrainTimeout = 1500 * time.Millisecond })
+		defer close(l.release)
+		stuck := def("stuck", fsSource(ds.Dir, first, 0), nil, procs(comp_("Record", "block", true)))
+		apply(t, h, loader.Add, stuck)
+		if key := <-l.blocked; key != "stuck/Record" {
+			t.Fatal(key)
+		}
+		ps, _ := h.Get("stuck")
+		removeErr := make(chan error, 1)
+		go func() {
+			removeErr <- h.Apply(context.Background(), loader.Event{Kind: loader.Remove, Pipeline: stuck})
+		}()
+		testutil.Eventually(t, waitLong, "stuck pipeline stopping", func() bool { return ps.version().stopped() })
+		// Meanwhile another pipeline is added, runs to completion and is removed.
+		other := def("other", fsSource(ds.Dir, first, first+2), procs(latestLedger()), procs(comp_("Record")))
+		apply(t, h, loader.Add, other)
+		testutil.Eventually(t, waitLong, "other completed", func() bool { return status(h, "other") == StatusCompleted })
+		apply(t, h, loader.Remove, other)
+		select {
+		case err := <-removeErr:
+			t.Fatalf("the stuck removal returned before other's changes: %v", err)
+		default:
+		}
+		if got := l.Consumed("other/Record"); !slices.Equal(got, seqRange(first, first+2)) {
+			t.Errorf("other consumed %v", got)
+		}
+		err := <-removeErr
+		if err == nil || !strings.Contains(err.Error(), "drain deadline exceeded") || !strings.Contains(err.Error(), "consumer Record busy") {
+			t.Fatalf("stuck removal: %v", err)
+		}
+		if !strings.Contains(ps.Info().LastError, "drain deadline exceeded after 1.5s") {
+			t.Errorf("last error %q", ps.Info().LastError)
+		}
+		if _, ok := h.Get("stuck"); ok {
+			t.Error("stuck pipeline still listed")
+		}
+	})
 }
 
 func TestGathererLabelsAndRemoval(t *testing.T) {
@@ -257,7 +254,7 @@ func TestGathererLabelsAndRemoval(t *testing.T) {
 	apply(t, h, loader.Add, def("g1", fsSource(ds.Dir, first, first+1), procs(latestLedger()), procs(comp_("Record"))))
 	// g2 decodes fully, in two processors, twice each: once per ledger is what happens.
 	apply(t, h, loader.Add, def("g2", fsSource(ds.Dir, first, first+1), procs(comp_("Decode"), comp_("Decode")), procs(comp_("Record"))))
-	waitFor(t, "completed", func() bool { return status(h, "g1") == StatusCompleted && status(h, "g2") == StatusCompleted })
+	testutil.Eventually(t, waitLong, "completed", func() bool { return status(h, "g1") == StatusCompleted && status(h, "g2") == StatusCompleted })
 	series := func() map[string]map[string]float64 { // metric name -> pipeline -> value (unlabelled sum)
 		mfs, err := h.Gatherer().Gather()
 		if err != nil {
@@ -328,7 +325,7 @@ func TestAddRemoveCyclesLeakNothing(t *testing.T) {
 		apply(t, h, loader.Add, p)
 		if i%10 == 9 { // mostly removed while starting up, sometimes after data flowed
 			pp, _ := h.Get("cycle")
-			waitFor(t, "a ledger", func() bool { return pp.Info().CurrentLedger != 0 })
+			testutil.Eventually(t, waitLong, "a ledger", func() bool { return pp.Info().CurrentLedger != 0 })
 		}
 		apply(t, h, loader.Remove, p)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/withobsrvr/cdpd/host/checkpoint"
+	"github.com/withobsrvr/cdpd/internal/testutil"
 	"github.com/withobsrvr/cdpd/loader"
 )
 
@@ -33,7 +34,7 @@ func TestKillResumesFromCheckpoint(t *testing.T) {
 			h1 := newTestHost(t, l, slowCP)
 			apply(t, h1, loader.Add, p)
 			p1, _ := h1.Get("k")
-			waitFor(t, "a checkpoint behind the consumer", func() bool {
+			testutil.Eventually(t, waitLong, "a checkpoint behind the consumer", func() bool {
 				cp := p1.Info().Checkpoint
 				got, _ := readLedgerFile(file)
 				return cp >= first+2 && len(got) >= int(cp-first)+3
@@ -50,7 +51,7 @@ func TestKillResumesFromCheckpoint(t *testing.T) {
 
 			h2 := newTestHost(t, l, slowCP)
 			apply(t, h2, loader.Add, p)
-			waitFor(t, "completed after restart", func() bool { return status(h2, "k") == StatusCompleted })
+			testutil.Eventually(t, waitLong, "completed after restart", func() bool { return status(h2, "k") == StatusCompleted })
 			all, _ := readLedgerFile(file)
 			seen := map[uint32]int{}
 			for _, s := range all {
@@ -149,7 +150,7 @@ func TestCloseDrainsAndCheckpoints(t *testing.T) {
 	}
 	for _, n := range names {
 		p, _ := h.Get(n)
-		waitFor(t, "progress", func() bool { return p.Info().CurrentLedger > first+2 })
+		testutil.Eventually(t, waitLong, "progress", func() bool { return p.Info().CurrentLedger > first+2 })
 	}
 	if err := h.Close(context.Background()); err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/withobsrvr/cdpd/internal/testutil"
 	"github.com/withobsrvr/cdpd/loader"
 )
 
@@ -18,7 +19,7 @@ func TestSnapshot(t *testing.T) {
 	h := newTestHost(t, l, func(o *Options) { o.Now = func() time.Time { return time.Unix(0, clock.Load()) } })
 	apply(t, h, loader.Add, def("s", comp_("MemSource", "start_ledger", first, "end_ledger", first+2), nil, procs(comp_("Record"))))
 	p, _ := h.Get("s")
-	waitFor(t, "s completed", func() bool { return p.Info().Status == StatusCompleted })
+	testutil.Eventually(t, waitLong, "s completed", func() bool { return p.Info().Status == StatusCompleted })
 	clock.Store(now.Add(90 * time.Second).UnixNano())
 	s := p.Snapshot()
 	if s.Info != p.Info() || s.Health != p.HealthState() || !maps.Equal(s.Metrics, p.GetMetrics()) ||

@@ -6,8 +6,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
+	"github.com/withobsrvr/cdpd/internal/testutil"
 	"github.com/withobsrvr/cdpd/loader"
 )
 
@@ -30,10 +32,10 @@ func TestManyPipelinesOnePanicking(t *testing.T) {
 		procs(latestLedger(), comp_("Panic")), procs(comp_("Record"))))
 
 	for name := range want {
-		waitFor(t, name+" completed", func() bool { return status(h, name) == StatusCompleted })
+		testutil.Eventually(t, waitLong, name+" completed", func() bool { return status(h, name) == StatusCompleted })
 	}
 	p, _ := h.Get("crashy")
-	waitFor(t, "6 restarts of crashy", func() bool { return p.Info().Restarts >= 6 })
+	testutil.Eventually(t, waitLong, "6 restarts of crashy", func() bool { return p.Info().Restarts >= 6 })
 
 	for name, seqs := range want {
 		if got := l.Consumed(name + "/Record"); !slices.Equal(got, seqs) {
@@ -114,7 +116,7 @@ func TestRestartPolicies(t *testing.T) {
 	never.Restart = loader.RestartNever
 	rehash(never)
 	apply(t, h, loader.Add, never)
-	waitFor(t, "never failed", func() bool { return status(h, "never") == StatusFailed })
+	testutil.Eventually(t, waitLong, "never failed", func() bool { return status(h, "never") == StatusFailed })
 	pn, _ := h.Get("never")
 	if in := pn.Info(); in.Restarts != 0 || !strings.Contains(in.LastError, "injected source failure") || pn.HealthState() != HealthUnhealthy {
 		t.Errorf("never: %+v %s", in, pn.HealthState())
@@ -123,23 +125,35 @@ func TestRestartPolicies(t *testing.T) {
 	onf := def("onf", comp_("MemSource", "start_ledger", first, "fail_after", 2), nil, procs(comp_("Record")))
 	apply(t, h, loader.Add, onf)
 	po, _ := h.Get("onf")
-	waitFor(t, "on-failure restarts", func() bool { return po.Info().Restarts >= 2 })
+	testutil.Eventually(t, waitLong, "on-failure restarts", func() bool { return po.Info().Restarts >= 2 })
 	// Without a checkpoint store each incarnation starts at start_ledger again.
 	got := l.Consumed("onf/Record")
 	if len(got) < 4 || got[0] != first || got[2] != first {
 		t.Errorf("onf consumed %v", got)
 	}
+}
 
-	// Bounded + always: completed is terminal.
-	done := def("always", comp_("MemSource", "start_ledger", first, "end_ledger", first), nil, procs(comp_("Record")))
-	done.Restart = loader.RestartAlways
-	rehash(done)
-	apply(t, h, loader.Add, done)
-	waitFor(t, "always completed", func() bool { return status(h, "always") == StatusCompleted })
-	time.Sleep(50 * time.Millisecond)
-	if pa, _ := h.Get("always"); pa.Info().Restarts != 0 || pa.Info().Status != StatusCompleted {
-		t.Errorf("completed bounded pipeline restarted: %+v", pa.Info())
-	}
+// Bounded + restart: always: completed is terminal. The host runs in a synctest bubble, whose
+// clock moves only when every goroutine in it is blocked: after 10s on that clock (125 times
+// BackoffMax) every restart timer that could have been set has fired, without the test
+// waiting for real.
+func TestCompletedIsTerminal(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := newLab()
+		h := newTestHost(t, l, nil)
+		done := def("always", comp_("MemSource", "start_ledger", first, "end_ledger", first), nil, procs(comp_("Record")))
+		done.Restart = loader.RestartAlways
+		rehash(done)
+		apply(t, h, loader.Add, done)
+		time.Sleep(10 * time.Second)
+		p, _ := h.Get("always")
+		if in := p.Info(); in.Restarts != 0 || in.Status != StatusCompleted || len(p.RestartLog()) != 0 {
+			t.Errorf("completed bounded pipeline restarted: %+v", in)
+		}
+		if got := l.Consumed("always/Record"); !slices.Equal(got, []uint32{first}) {
+			t.Errorf("consumed %d ledgers (%v ...), want ledger %d once", len(got), got[:min(len(got), 4)], first)
+		}
+	})
 }
 
 // After an incarnation that ran at least StableAfter, the backoff starts over.
@@ -148,7 +162,7 @@ func TestBackoffResetsAfterStableRun(t *testing.T) {
 	h := newTestHost(t, l, func(o *Options) { o.StableAfter = time.Nanosecond })
 	apply(t, h, loader.Add, def("flaky", comp_("MemSource", "start_ledger", first, "fail_after", 1), nil, procs(comp_("Record"))))
 	p, _ := h.Get("flaky")
-	waitFor(t, "restarts", func() bool { return p.Info().Restarts >= 4 })
+	testutil.Eventually(t, waitLong, "restarts", func() bool { return p.Info().Restarts >= 4 })
 	for _, ev := range p.RestartLog() {
 		if ev.Delay != 10*time.Millisecond {
 			t.Errorf("delay %s after a stable run, want the initial 10ms", ev.Delay)
