@@ -19,6 +19,7 @@ import (
 
 	"github.com/withobsrvr/cdpd/host/component"
 	"github.com/withobsrvr/cdpd/host/ledger"
+	"github.com/withobsrvr/cdpd/internal/backoff"
 )
 
 // PostgresConfig is the config of SaveToPostgreSQL.
@@ -534,10 +535,11 @@ func retryable(err error) bool {
 }
 
 // retry runs fn until it succeeds, fails permanently or ctx is cancelled, backing off
-// exponentially (100 ms doubling up to max_retry_wait) while the database is unreachable.
+// exponentially (internal/backoff: 100 ms doubling up to max_retry_wait) while the database is
+// unreachable.
 func (p *Postgres) retry(ctx context.Context, fn func(context.Context) error) error {
-	wait := 100 * time.Millisecond
-	for {
+	policy := backoff.Policy{Base: 100 * time.Millisecond, Max: p.cfg.MaxRetryWait, Factor: 2}
+	for attempt := 1; ; attempt++ {
 		err := fn(ctx)
 		if err == nil {
 			p.setHealth("")
@@ -549,6 +551,7 @@ func (p *Postgres) retry(ctx context.Context, fn func(context.Context) error) er
 		if !retryable(err) {
 			return fmt.Errorf("SaveToPostgreSQL: %w", err)
 		}
+		wait := policy.Delay(attempt)
 		p.retries.Add(1)
 		p.setHealth("database unreachable: " + err.Error())
 		p.log.Warn("database unreachable, retrying",
@@ -560,6 +563,5 @@ func (p *Postgres) retry(ctx context.Context, fn func(context.Context) error) er
 			return fmt.Errorf("SaveToPostgreSQL: database unreachable: %w (gave up: %w)", err, context.Cause(ctx))
 		case <-t.C:
 		}
-		wait = min(wait*2, p.cfg.MaxRetryWait)
 	}
 }
