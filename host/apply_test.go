@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -59,10 +60,16 @@ func TestSubmitOrdersChangesOfOnePipeline(t *testing.T) {
 	if in := p.Info(); in.ConfigHash != defs[0].Hash || in.Generation != 1 {
 		t.Errorf("final version: %+v", in)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if strings.Join(launched, ",") != strings.Join(want, ",") {
-		t.Errorf("versions launched in the order\n%v, want\n%v", launched, want)
+	// OnRunning runs on the new version's supervisor, after Apply returned: the last one may
+	// come later. Each earlier one ran before its version was stopped for the next change.
+	launchedNow := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(launched)
+	}
+	testutil.Eventually(t, waitLong, "the last version launched", func() bool { return len(launchedNow()) >= len(want) })
+	if got := launchedNow(); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("versions launched in the order\n%v, want\n%v", got, want)
 	}
 }
 
