@@ -192,9 +192,9 @@ func (r *run) busyCalls() []string {
 }
 
 // settle stops the timers and returns how the incarnation ended: killed, stopping (a stop was
-// requested), its error, ended (the source reached its end) and inStop (the error came during
-// the stop).
-func (lc *lifecycle) settle() (killed, stopping bool, err error, ended, inStop bool) {
+// requested), ended (the source reached its end), inStop (the error came during the stop) and
+// its error.
+func (lc *lifecycle) settle() (killed, stopping, ended, inStop bool, err error) {
 	lc.mu.Lock()
 	defer lc.mu.Unlock()
 	if lc.deadline != nil {
@@ -203,7 +203,7 @@ func (lc *lifecycle) settle() (killed, stopping bool, err error, ended, inStop b
 	if lc.abandonT != nil {
 		lc.abandonT.Stop()
 	}
-	return lc.killed, lc.stopping, lc.err, lc.srcEnded, lc.errInStop
+	return lc.killed, lc.stopping, lc.srcEnded, lc.errInStop, lc.err
 }
 
 // outcome of an incarnation.
@@ -230,7 +230,7 @@ func (r *run) wait(stopReq <-chan struct{}, kill func() bool) (outcome, error) {
 			done, abandoned = true, true
 		}
 	}
-	killed, stopping, err, ended, inStop := r.settle()
+	killed, stopping, ended, inStop, err := r.settle()
 	r.startStop()
 	r.prog.finish(!killed)
 	r.hardStop()
