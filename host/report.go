@@ -46,7 +46,7 @@ func (p *Pipeline) Snapshot() Snapshot {
 	return s
 }
 
-// GetMetrics returns the flat metrics of DESIGN.md "Stats": pipeline.uptime_seconds,
+// GetMetrics returns the flat metrics of docs/design.md "The wire contract": pipeline.uptime_seconds,
 // pipeline.component_count, pipeline.current_ledger, pipeline.checkpoint_ledger,
 // pipeline.restarts, pipeline.generation, pipeline.ledgers_processed,
 // pipeline.full_decodes and <kind>.<Name>.<key> for every component stat.

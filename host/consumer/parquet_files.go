@@ -71,7 +71,7 @@ func sortRanges(fs []fileRange) {
 func (p *Parquet) writeKind(kind string, b *kindBuffer) error {
 	dir := filepath.Join(p.root, kind, filepath.FromSlash(p.win.part))
 	path := filepath.Join(dir, fmt.Sprintf("%s_%010d-%010d.parquet", kind, p.win.first, p.win.last))
-	size, err := p.writeFile(path, parquetSchema(b.schema), p.win.first, p.win.last, b.counts, func(w *parquet.Writer) error {
+	size, err := p.writeFile(path, parquetSchema(b.schema), p.win.first, p.win.last, b.counts, func(w parquet.RowWriter) error {
 		_, err := w.WriteRows(b.rows)
 		return err
 	})
@@ -104,7 +104,7 @@ func (p *Parquet) writeKind(kind string, b *kindBuffer) error {
 
 // writeFile writes a Parquet file atomically (internal/atomicfile): nothing shows at path until
 // the whole file is written and fsynced, and the rename is durable.
-func (p *Parquet) writeFile(path string, schema *parquet.Schema, first, last uint32, counts []ledgerCount, write func(*parquet.Writer) error) (int64, error) {
+func (p *Parquet) writeFile(path string, schema *parquet.Schema, first, last uint32, counts []ledgerCount, write func(parquet.RowWriter) error) (int64, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return 0, fmt.Errorf("creating directory: %w", err)
 	}
@@ -120,7 +120,7 @@ func (p *Parquet) writeFile(path string, schema *parquet.Schema, first, last uin
 		}
 		fmt.Fprintf(&rows, "%d:%d", c.seq, c.n)
 	}
-	w := parquet.NewWriter(f, schema, parquet.Compression(p.codec),
+	w := parquet.NewGenericWriter[any](f, schema, parquet.Compression(p.codec),
 		parquet.KeyValueMetadata(metaFirst, strconv.FormatUint(uint64(first), 10)),
 		parquet.KeyValueMetadata(metaLast, strconv.FormatUint(uint64(last), 10)),
 		parquet.KeyValueMetadata(metaLedgerRows, rows.String()),
@@ -192,7 +192,7 @@ func (p *Parquet) cut(f fileRange, a, b uint32) ([]fileRange, error) {
 			return nil
 		}
 		path := filepath.Join(filepath.Dir(f.path), fmt.Sprintf("%s_%010d-%010d.parquet", kind, first, last))
-		_, err := p.writeFile(path, pf.Schema(), first, last, cs, func(w *parquet.Writer) error {
+		_, err := p.writeFile(path, pf.Schema(), first, last, cs, func(w parquet.RowWriter) error {
 			return copyRows(w, pf, from, to)
 		})
 		if err != nil {
@@ -242,7 +242,7 @@ func parseLedgerRows(s string) ([]ledgerCount, error) {
 }
 
 // copyRows copies rows [from, to) of pf to w.
-func copyRows(w *parquet.Writer, pf *parquet.File, from, to int64) error {
+func copyRows(w parquet.RowWriter, pf *parquet.File, from, to int64) error {
 	r := parquet.NewReader(pf)
 	defer r.Close()
 	if err := r.SeekToRow(from); err != nil {
