@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -13,8 +12,10 @@ import (
 	"github.com/withobsrvr/cdpd/host"
 )
 
-// PipelineStatus is one pipeline as GET /api/v1/pipelines shows it. A pipeline that exists only
-// as a broken definition (never applied) is listed with status "invalid" and its error.
+// PipelineStatus is one pipeline as GET /api/v1/pipelines shows it: the host's snapshot of it
+// (host.Snapshot) plus what the daemon knows (pipelineStatus). A pipeline whose first version
+// the host refused is listed as "failed" with the error; one that exists only as a definition
+// the loader rejected is listed as "invalid" with its error.
 type PipelineStatus struct {
 	Name          string             `json:"name"`
 	ServiceID     string             `json:"service_id"`
@@ -98,66 +99,49 @@ func (d *daemon) configErrors() []ConfigError {
 }
 
 func (d *daemon) pipelineStatuses() []PipelineStatus {
-	d.mu.Lock()
-	applyErrs := make(map[string]applyError, len(d.applyErrs))
-	for k, v := range d.applyErrs {
-		applyErrs[k] = v
-	}
-	d.mu.Unlock()
-	cfgErrs := map[string]ConfigError{}
+	fileErrs := map[string]ConfigError{} // pipeline -> the watcher's standing error about it
 	for _, e := range d.configErrors() {
 		if e.Pipeline != "" {
-			cfgErrs[e.Pipeline] = e
+			fileErrs[e.Pipeline] = e
 		}
 	}
 	out := []PipelineStatus{}
-	seen := map[string]bool{}
 	for _, p := range d.host.Pipelines() {
-		s := d.status(p)
-		if e, ok := cfgErrs[s.Name]; ok {
-			s.ConfigError = e.Message
-		} else if e, ok := applyErrs[s.Name]; ok {
-			s.ConfigError = e.msg
-		} else if holder := d.idConflict(s.Name); holder != "" {
-			s.ConfigError = fmt.Sprintf("service id %s is already used by pipeline %s; rename one of them", s.ServiceID, holder)
-		}
-		seen[s.Name] = true
+		s := d.pipelineStatus(p.Snapshot(), fileErrs[p.Name()].Message)
+		delete(fileErrs, s.Name)
 		out = append(out, s)
 	}
-	// Pipelines that exist only as a broken definition, or whose first version failed to
-	// start, are listed too, so that the operator sees why they do not run.
-	unhosted := func(name, file, status, msg string) {
-		seen[name] = true
-		out = append(out, PipelineStatus{Name: name, ServiceID: d.serviceID(name), File: file,
-			Status: status, Health: "unhealthy", LastError: msg, ConfigError: msg,
+	// Pipelines that exist only as a broken definition are listed too, so that the operator
+	// sees why they do not run.
+	for name, e := range fileErrs {
+		out = append(out, PipelineStatus{Name: name, ServiceID: d.serviceID(name), File: e.File,
+			Status: "invalid", Health: "unhealthy", LastError: e.Message, ConfigError: e.Message,
 			Metrics: map[string]float64{}, HealthDetails: map[string]string{}})
-	}
-	for name, e := range cfgErrs {
-		if !seen[name] {
-			unhosted(name, e.File, "invalid", e.Message)
-		}
-	}
-	for name, e := range applyErrs {
-		if !seen[name] {
-			unhosted(name, e.file, "failed", e.msg)
-		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
 
-func (d *daemon) status(p *host.Pipeline) PipelineStatus {
-	info := p.Info()
-	var uptime float64
-	if !info.StartedAt.IsZero() {
-		uptime = time.Since(info.StartedAt).Seconds()
+// pipelineStatus is the host's snapshot of a pipeline plus what only the daemon knows: its
+// service id, whether it is registered, and the config error it shows. That is the watcher's
+// standing error about its file (fileErr) if there is one, else the change the host refused
+// (host.Info.ApplyError), else a service id that another pipeline holds.
+func (d *daemon) pipelineStatus(s host.Snapshot, fileErr string) PipelineStatus {
+	id := d.serviceID(s.Name)
+	cfgErr := fileErr
+	if cfgErr == "" {
+		cfgErr = s.ApplyError
 	}
-	id := d.serviceID(info.Name)
+	if cfgErr == "" {
+		if holder := d.idConflict(s.Name); holder != "" {
+			cfgErr = fmt.Sprintf("service id %s is already used by pipeline %s; rename one of them", id, holder)
+		}
+	}
 	return PipelineStatus{
-		Name: info.Name, ServiceID: id, File: info.File, Status: info.Status, Health: p.HealthState(),
-		Generation: info.Generation, ConfigHash: info.ConfigHash, Restarts: info.Restarts,
-		LastError: info.LastError, UptimeSeconds: uptime, CurrentLedger: info.CurrentLedger,
-		Checkpoint: info.Checkpoint, Metrics: p.GetMetrics(), HealthDetails: p.GetHealthDetails(),
-		Registered: d.client.Registered(id),
+		Name: s.Name, ServiceID: id, File: s.File, Status: s.Status, Health: s.Health,
+		Generation: s.Generation, ConfigHash: s.ConfigHash, Restarts: s.Restarts,
+		LastError: s.LastError, ConfigError: cfgErr, UptimeSeconds: s.Uptime.Seconds(),
+		CurrentLedger: s.CurrentLedger, Checkpoint: s.Checkpoint, Metrics: s.Metrics,
+		HealthDetails: s.HealthDetails, Registered: d.client.Registered(id),
 	}
 }

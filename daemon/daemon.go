@@ -14,8 +14,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"sort"
-	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -40,9 +38,6 @@ func checkWith(reg *component.Registry) func(kind, typeName string, cfg map[stri
 	}
 }
 
-// applyError is a pipeline change the host refused.
-type applyError struct{ file, msg string }
-
 // daemon is the state shared by the actors of one Run.
 type daemon struct {
 	cfg     Config
@@ -55,18 +50,26 @@ type daemon struct {
 	ready     chan struct{} // closed once the initial configuration is applied
 	readyOnce sync.Once
 
-	mu        sync.Mutex
-	applyErrs map[string]applyError // pipeline -> its last failed apply (cleared on success)
-	ids       map[string]string     // service id -> the pipeline registered under it
+	reload   *reloadMetrics
+	batchSeq uint64         // batches received (onBatch, on the watcher's goroutine only)
+	batches  sync.WaitGroup // batches being applied
 
-	reloadOK      prometheus.Gauge
-	reloadOKTime  prometheus.Gauge
-	configHash    prometheus.Gauge
-	applyFailures *prometheus.CounterVec
+	mu  sync.Mutex
+	ids map[string]string // service id -> the pipeline registered under it
 }
 
 // Run runs cdpd until ctx is cancelled or SIGINT/SIGTERM arrives (both a clean stop: nil).
 func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
+	return runWith(ctx, cfg, logger, nil)
+}
+
+// runWith is Run serving HTTP on httpLis when it is not nil (tests pass a listener bound to
+// 127.0.0.1:0, so that no two race for a port) instead of listening on cfg.HTTPAddr. runWith
+// closes it.
+func runWith(ctx context.Context, cfg Config, logger *slog.Logger, httpLis net.Listener) error {
+	if httpLis != nil {
+		defer httpLis.Close()
+	}
 	if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
 		return fmt.Errorf("creating state dir: %w", err)
 	}
@@ -74,20 +77,12 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	f := promauto.With(reg)
 	d := &daemon{
-		cfg:       cfg,
-		log:       logger,
-		reg:       reg,
-		ready:     make(chan struct{}),
-		applyErrs: map[string]applyError{},
-		ids:       map[string]string{},
-		reloadOK: f.NewGauge(prometheus.GaugeOpts{Name: "cdpd_config_last_reload_successful",
-			Help: "Whether the last configuration reload (every file parsed and every change applied) succeeded."}),
-		reloadOKTime: f.NewGauge(prometheus.GaugeOpts{Name: "cdpd_config_last_reload_success_timestamp_seconds",
-			Help: "Timestamp of the last successful configuration reload."}),
-		configHash: f.NewGauge(prometheus.GaugeOpts{Name: "cdpd_config_hash",
-			Help: "Hash of the applied configuration (first 48 bits of its SHA-256)."}),
-		applyFailures: f.NewCounterVec(prometheus.CounterOpts{Name: "cdpd_pipeline_apply_failures_total",
-			Help: "Pipeline changes (add, update, remove) that failed to apply."}, []string{"kind"}),
+		cfg:    cfg,
+		log:    logger,
+		reg:    reg,
+		ready:  make(chan struct{}),
+		ids:    map[string]string{},
+		reload: newReloadMetrics(f),
 	}
 	f.NewGaugeFunc(prometheus.GaugeOpts{Name: "cdpd_build_info", Help: "cdpd build.",
 		ConstLabels: prometheus.Labels{"version": Version}}, func() float64 { return 1 })
@@ -98,11 +93,12 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	}
 
 	// The HTTP listener is opened first: a busy port fails the start, not a later actor.
-	httpLis, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("listening for HTTP on %s: %w", cfg.HTTPAddr, err)
+	if httpLis == nil {
+		if httpLis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+			return fmt.Errorf("listening for HTTP on %s: %w", cfg.HTTPAddr, err)
+		}
+		defer httpLis.Close()
 	}
-	defer httpLis.Close()
 
 	var cpLis net.Listener
 	if cfg.EmbeddedControlPlane != "" {
@@ -175,12 +171,11 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		// Its interrupt waits until no change is being applied, so the host stops next with
 		// nothing in flight.
 		wctx, cancel := context.WithCancel(ctx)
-		ap := newApplier(wctx, d.applyEvent)
 		done := make(chan struct{})
 		g.Add(func() error {
 			defer close(done)
-			err := d.watcher.Run(wctx, func(b loader.Batch) { d.onBatch(b, ap) })
-			ap.wait()
+			err := d.watcher.Run(wctx, func(b loader.Batch) { d.onBatch(wctx, b) })
+			d.batches.Wait()
 			if wctx.Err() != nil {
 				return nil
 			}
@@ -280,67 +275,6 @@ func endpointOrNone(e string) string {
 	return e
 }
 
-// onBatch applies one batch of configuration changes. The first (initial) batch is applied
-// before the daemon reports ready.
-func (d *daemon) onBatch(b loader.Batch, ap *applier) {
-	for _, e := range b.Errors {
-		d.log.Error("config error", "pipeline", e.Pipeline, "file", e.File, "line", e.Line, "err", e.Error())
-	}
-	wait := ap.submit(b.Events)
-	finish := func() {
-		failed := len(b.Errors) > 0
-		for _, ev := range b.Events {
-			d.mu.Lock()
-			_, bad := d.applyErrs[ev.Pipeline.Name]
-			d.mu.Unlock()
-			failed = failed || bad
-		}
-		if failed {
-			d.reloadOK.Set(0)
-		} else {
-			d.reloadOK.Set(1)
-			d.reloadOKTime.SetToCurrentTime()
-		}
-		d.configHash.Set(hashGauge(b.Hash))
-	}
-	if !b.Initial {
-		go func() { wait(); finish() }()
-		return
-	}
-	wait()
-	finish()
-	names := make([]string, 0, len(b.Events))
-	for _, ev := range b.Events {
-		names = append(names, ev.Pipeline.Name)
-	}
-	sort.Strings(names)
-	d.log.Info("initial configuration applied", "pipelines", names, "config_errors", len(b.Errors),
-		"control_plane", endpointOrNone(d.cfg.FlowctlEndpoint))
-	d.readyOnce.Do(func() { close(d.ready) })
-}
-
-// applyEvent applies one change to the host and records its outcome for the API.
-func (d *daemon) applyEvent(ctx context.Context, ev loader.Event) error {
-	name := ev.Pipeline.Name
-	log := d.log.With("pipeline", name)
-	err := d.host.Apply(ctx, ev)
-	d.mu.Lock()
-	if err != nil && ev.Kind != loader.Remove {
-		d.applyErrs[name] = applyError{file: ev.Pipeline.File, msg: err.Error()}
-	} else {
-		delete(d.applyErrs, name)
-	}
-	d.mu.Unlock()
-	if err != nil {
-		d.applyFailures.WithLabelValues(ev.Kind.String()).Inc()
-		log.Error("applying pipeline change failed; the previous version (if any) keeps running",
-			"change", ev.Kind.String(), "file", ev.Pipeline.File, "err", err)
-		return err
-	}
-	log.Info("pipeline change applied", "change", ev.Kind.String(), "file", ev.Pipeline.File)
-	return nil
-}
-
 func (d *daemon) serviceID(name string) string { return control.ServiceID(d.cfg.Instance, name) }
 
 // attach registers a running pipeline with the control plane (host OnRunning). Two names that
@@ -426,13 +360,4 @@ func (d *daemon) detachAll(ctx context.Context) {
 		}()
 	}
 	wg.Wait()
-}
-
-// hashGauge turns a hex hash into a number a gauge holds exactly (its first 48 bits).
-func hashGauge(h string) float64 {
-	if len(h) < 12 {
-		return 0
-	}
-	v, _ := strconv.ParseUint(h[:12], 16, 64)
-	return float64(v)
 }

@@ -24,16 +24,6 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 func pipelineYAML(name, dsDir string, start, end uint32) string {
 	return fmt.Sprintf(`pipeline:
   name: %s
@@ -53,7 +43,11 @@ func pipelineYAML(name, dsDir string, start, end uint32) string {
 // returns Run's error.
 func runDaemon(t *testing.T, cfg Config) (string, func() error) {
 	t.Helper()
-	cfg.HTTPAddr = freeAddr(t)
+	lis, err := net.Listen("tcp", "127.0.0.1:0") // held from here on: no other test can take it
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.HTTPAddr = lis.Addr().String()
 	if cfg.StateDir == "" {
 		cfg.StateDir = t.TempDir()
 	}
@@ -66,7 +60,7 @@ func runDaemon(t *testing.T, cfg Config) (string, func() error) {
 	var logs bytes.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- Run(ctx, cfg, slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, nil))) }()
+	go func() { done <- runWith(ctx, cfg, slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, nil)), lis) }()
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("cdpd log:\n%s", logs.String())

@@ -7,13 +7,17 @@
 // its own pipeline (backpressure) and nothing queues without bound. Every consumer receives
 // every ledger's records in ledger order.
 //
-// Lifecycle (Apply): Add builds (constructs and validates every component), starts
-// (Starter.Start) and runs a pipeline. Update builds the new version first and, if that fails,
+// Lifecycle (Apply, Submit): Add builds (constructs and validates every component), starts
+// (Starter.Start) and runs a pipeline; a definition that does not build leaves the pipeline
+// listed as failed with the error. Update builds the new version first and, if that fails,
 // keeps the old one running and returns the error (the generation is unchanged); otherwise it
 // stops the old version (drained), starts the new one and, if the new one fails to start,
 // brings the old one back and returns the error. Remove stops intake, drains the ledgers in
 // flight through the consumers, closes (flushes) them and forgets the pipeline's metrics.
-// Changes of different pipelines never wait for each other. Every drain has a hard deadline
+// The host orders the changes of each pipeline (one at a time, in the order submitted);
+// changes of different pipelines never wait for each other. The error of the last Add or
+// Update stays on the pipeline (Info.ApplyError) until one succeeds, so a snapshot says why a
+// pipeline does not run the version of its file. Every drain has a hard deadline
 // (DrainTimeout): a component still busy then has its context cancelled, is reported
 // ("drain deadline exceeded ...") and is no longer waited for. A goroutine stuck forever in
 // user code ignoring its context cannot be killed in Go: it is abandoned, and ends whenever
@@ -22,8 +26,8 @@
 // Supervision: a panic (recovered, logged with its stack) or an error in any component fails
 // the incarnation: it is stopped without drain and, per the pipeline's `restart:` policy
 // (on-failure by default, always, never), restarted after a capped exponential backoff
-// (BackoffInitial doubling up to BackoffMax). The backoff starts over after an incarnation that
-// ran at least StableAfter before failing. A bounded pipeline whose source reaches end_ledger
+// (internal/backoff: BackoffInitial doubling up to BackoffMax, no jitter). The backoff starts
+// over after an incarnation that ran at least StableAfter before failing. A bounded pipeline whose source reaches end_ledger
 // drains and ends COMPLETED; completed is terminal under every policy (restarting it would
 // replay nothing: its checkpoint is past end_ledger). An unbounded source that ends without
 // error is completed too, except under `restart: always`, which restarts it. `never` leaves a
@@ -58,7 +62,7 @@ import (
 
 	"github.com/withobsrvr/cdpd/host/checkpoint"
 	"github.com/withobsrvr/cdpd/host/component"
-	"github.com/withobsrvr/cdpd/loader"
+	"github.com/withobsrvr/cdpd/internal/backoff"
 )
 
 // Options configure a Host. Zero values select the defaults given on each field.
@@ -99,16 +103,14 @@ type Host struct {
 	opts Options
 	log  *slog.Logger
 	cps  *checkpoint.Store // nil without StateDir
+	// restartBackoff is the delay before a restart: BackoffInitial doubling up to BackoffMax.
+	restartBackoff backoff.Policy
 
-	mu     sync.Mutex
-	pipes  map[string]*Pipeline
-	locks  map[string]*nameLock
-	closed bool
-}
-
-type nameLock struct {
-	mu   sync.Mutex
-	refs int
+	mu      sync.Mutex
+	pipes   map[string]*Pipeline
+	queues  map[string][]job // pending changes per name; a key exists while its worker runs
+	workers sync.WaitGroup   // the queues' workers
+	closed  bool
 }
 
 // New returns a Host with no pipelines.
@@ -146,144 +148,12 @@ func New(opts Options) *Host {
 	if opts.Registry == nil {
 		opts.Registry = component.NewRegistry()
 	}
-	h := &Host{opts: opts, log: opts.Logger, pipes: map[string]*Pipeline{}, locks: map[string]*nameLock{}}
+	h := &Host{opts: opts, log: opts.Logger, pipes: map[string]*Pipeline{}, queues: map[string][]job{},
+		restartBackoff: backoff.Policy{Base: opts.BackoffInitial, Max: opts.BackoffMax, Factor: 2}}
 	if opts.StateDir != "" {
 		h.cps = checkpoint.New(opts.StateDir)
 	}
 	return h
-}
-
-// ErrClosed is returned by Apply after Close.
-var ErrClosed = errors.New("host is closed")
-
-// lockName serializes changes of one pipeline name; changes of other names proceed.
-func (h *Host) lockName(name string) (unlock func()) {
-	h.mu.Lock()
-	l := h.locks[name]
-	if l == nil {
-		l = &nameLock{}
-		h.locks[name] = l
-	}
-	l.refs++
-	h.mu.Unlock()
-	l.mu.Lock()
-	return func() {
-		l.mu.Unlock()
-		h.mu.Lock()
-		l.refs--
-		if l.refs == 0 {
-			delete(h.locks, name)
-		}
-		h.mu.Unlock()
-	}
-}
-
-// Apply applies one loader event synchronously (see the package doc). Errors about a
-// definition name its file, line and pipeline. An Update of an unknown pipeline is an Add; a
-// Remove of an unknown pipeline is a no-op.
-func (h *Host) Apply(ctx context.Context, ev loader.Event) error {
-	if ev.Pipeline == nil || ev.Pipeline.Name == "" {
-		return fmt.Errorf("applying %s event: no pipeline", ev.Kind)
-	}
-	name := ev.Pipeline.Name
-	unlock := h.lockName(name)
-	defer unlock()
-	h.mu.Lock()
-	closed, p := h.closed, h.pipes[name]
-	h.mu.Unlock()
-	if closed {
-		return fmt.Errorf("applying %s of pipeline %s: %w", ev.Kind, name, ErrClosed)
-	}
-	switch ev.Kind {
-	case loader.Add, loader.Update:
-		if p == nil {
-			return h.add(ctx, ev.Pipeline)
-		}
-		return h.update(ctx, p, ev.Pipeline)
-	case loader.Remove:
-		if p == nil {
-			return nil
-		}
-		return h.remove(ctx, p)
-	}
-	return fmt.Errorf("applying event to pipeline %s: unknown event kind %s", name, ev.Kind)
-}
-
-func (h *Host) add(ctx context.Context, def *loader.Pipeline) error {
-	r, err := h.build(def)
-	if err != nil {
-		return err
-	}
-	p := newPipeline(h, def)
-	h.mu.Lock()
-	h.pipes[def.Name] = p
-	h.mu.Unlock()
-	v := p.newVersion(def, 1)
-	err = r.start(ctx)
-	if err != nil {
-		// Kept under supervision: a sink that is down at boot is retried per policy.
-		p.launch(v, nil, err)
-		return fmt.Errorf("%w (the pipeline is retried per its restart policy)", err)
-	}
-	p.launch(v, r, nil)
-	h.log.Info("pipeline added", "pipeline", def.Name, "file", def.File, "hash", shortHash(def.Hash))
-	return nil
-}
-
-func (h *Host) update(ctx context.Context, p *Pipeline, def *loader.Pipeline) error {
-	old := p.version()
-	if old.def.Hash != "" && old.def.Hash == def.Hash {
-		return nil // same content: nothing to do
-	}
-	r, err := h.build(def)
-	if err != nil {
-		p.setLastError("update rejected: " + err.Error())
-		h.log.Warn("pipeline update rejected, old version kept", "pipeline", def.Name, "file", def.File, "err", err)
-		return err
-	}
-	var errs []error
-	if err := old.stop(ctx, false); err != nil {
-		errs = append(errs, fmt.Errorf("stopping the old version of pipeline %s: %w", def.Name, err))
-	}
-	if err := r.start(ctx); err != nil {
-		h.log.Warn("new pipeline version failed to start, restoring the old one", "pipeline", def.Name, "err", err)
-		errs = append(errs, err)
-		back := p.newVersion(old.def, old.gen)
-		or, oerr := h.build(old.def)
-		if oerr == nil {
-			oerr = or.start(ctx)
-		}
-		if oerr != nil {
-			p.launch(back, nil, oerr)
-			errs = append(errs, fmt.Errorf("restoring the old version of pipeline %s: %w", def.Name, oerr))
-		} else {
-			p.launch(back, or, nil)
-		}
-		p.setLastError("update rejected: " + err.Error())
-		return errors.Join(errs...)
-	}
-	v := p.newVersion(def, old.gen+1)
-	p.launch(v, r, nil)
-	h.log.Info("pipeline updated", "pipeline", def.Name, "file", def.File, "generation", v.gen, "hash", shortHash(def.Hash))
-	return errors.Join(errs...)
-}
-
-func (h *Host) remove(ctx context.Context, p *Pipeline) error {
-	err := p.version().stop(ctx, false)
-	h.mu.Lock()
-	if h.pipes[p.name] == p {
-		delete(h.pipes, p.name)
-	}
-	h.mu.Unlock()
-	p.setRemoved()
-	h.log.Info("pipeline removed", "pipeline", p.name)
-	if h.opts.OnRemoved != nil {
-		h.opts.OnRemoved(p.name)
-	}
-	if err != nil {
-		return fmt.Errorf("removing pipeline %s: %w", p.name, err)
-	}
-	return nil
 }
 
 // Pipelines returns the live pipelines sorted by name.
@@ -326,31 +196,28 @@ func (h *Host) stopAll(ctx context.Context, kill bool) error {
 		names = append(names, n)
 	}
 	h.mu.Unlock()
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		errs []error
-	)
-	for _, n := range names {
+	sort.Strings(names)
+	errs := make([]error, len(names))
+	var wg sync.WaitGroup
+	for i, n := range names {
 		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			unlock := h.lockName(n)
-			defer unlock()
-			h.mu.Lock()
-			p := h.pipes[n]
-			h.mu.Unlock()
-			if p == nil {
-				return
-			}
-			if err := p.version().stop(ctx, kill); err != nil {
-				mu.Lock()
-				errs = append(errs, fmt.Errorf("stopping pipeline %s: %w", n, err))
-				mu.Unlock()
-			}
-		}()
+		// Queued behind the name's pending changes, which fail with ErrClosed.
+		h.enqueue(n, job{
+			do: func() error {
+				p, ok := h.Get(n)
+				if !ok {
+					return nil
+				}
+				if err := p.version().stop(ctx, kill); err != nil {
+					return fmt.Errorf("stopping pipeline %s: %w", n, err)
+				}
+				return nil
+			},
+			done: func(err error) { errs[i] = err; wg.Done() },
+		})
 	}
 	wg.Wait()
+	h.workers.Wait()
 	return errors.Join(errs...)
 }
 

@@ -6,16 +6,16 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"go.uber.org/goleak"
 
-	"github.com/withobsrvr/cdpd/host/checkpoint"
+	"github.com/withobsrvr/cdpd/internal/testutil"
 	"github.com/withobsrvr/cdpd/loader"
 )
 
@@ -65,16 +65,8 @@ func newTestHost(t testing.TB, l *lab, mod func(*Options)) *Host {
 	return h
 }
 
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
+// waitLong bounds how long a condition may take to come true on a loaded machine.
+const waitLong = 30 * time.Second
 
 func apply(t testing.TB, h *Host, kind loader.EventKind, p *loader.Pipeline) {
 	t.Helper()
@@ -99,99 +91,6 @@ func seqRange(a, b uint32) []uint32 {
 	return out
 }
 
-// 20 pipelines in one host; one panics in a processor on every ledger and restarts with a
-// growing backoff while the other 19 complete with exactly their ledgers.
-func TestManyPipelinesOnePanicking(t *testing.T) {
-	ds := sharedDatastore(t)
-	l := newLab()
-	h := newTestHost(t, l, nil)
-	want := map[string][]uint32{}
-	for i := range 19 {
-		name := fmt.Sprintf("ok%02d", i)
-		start := first + uint32(i%3)
-		end := start + uint32(i%3)
-		want[name] = seqRange(start, end)
-		apply(t, h, loader.Add, def(name, fsSource(ds.Dir, start, end),
-			procs(latestLedger(), comp_("Tag")), procs(comp_("Record"))))
-	}
-	apply(t, h, loader.Add, def("crashy", fsSource(ds.Dir, first, 0),
-		procs(latestLedger(), comp_("Panic")), procs(comp_("Record"))))
-
-	for name := range want {
-		waitFor(t, name+" completed", func() bool { return status(h, name) == StatusCompleted })
-	}
-	p, _ := h.Get("crashy")
-	waitFor(t, "6 restarts of crashy", func() bool { return p.Info().Restarts >= 6 })
-
-	for name, seqs := range want {
-		if got := l.Consumed(name + "/Record"); !slices.Equal(got, seqs) {
-			t.Errorf("%s consumed %v, want %v", name, got, seqs)
-		}
-		q, _ := h.Get(name)
-		in := q.Info()
-		if in.Restarts != 0 || in.LastError != "" || in.CurrentLedger != seqs[len(seqs)-1] {
-			t.Errorf("%s: info %+v", name, in)
-		}
-		l.mu.Lock()
-		recs := l.records[name+"/Record"]
-		l.mu.Unlock()
-		if recs != 2*len(seqs) { // LatestLedger's record, passed on by Tag, plus Tag's own
-			t.Errorf("%s: consumer got %d records for %d ledgers", name, recs, len(seqs))
-		}
-		if d := q.GetHealthDetails(); d["component_count"] != "4" || d["LatestLedger_status"] != StatusCompleted {
-			t.Errorf("%s: health details %v", name, d)
-		}
-		if !q.IsHealthy() {
-			t.Errorf("%s: completed pipeline not healthy: %s", name, q.HealthState())
-		}
-		m := q.GetMetrics()
-		if m["processor.Tag.events_in"] != float64(len(seqs)) || m["consumer.Record.events_out"] != float64(len(seqs)) ||
-			m["processor.Tag.ledgers_tagged"] != float64(len(seqs)) ||
-			m["source.FSBufferedStorageSourceAdapter.processed_ledgers"] != float64(len(seqs)) ||
-			m["processor.LatestLedger.processed_ledgers"] != float64(len(seqs)) || m["pipeline.full_decodes"] != 0 {
-			t.Errorf("%s: metrics %v", name, m)
-		}
-	}
-	if got := l.Consumed("crashy/Record"); len(got) != 0 {
-		t.Errorf("crashy's consumer got %v", got)
-	}
-	in := p.Info()
-	if !strings.Contains(in.LastError, "panic") || !strings.Contains(in.LastError, "processor Panic") {
-		t.Errorf("crashy last error %q", in.LastError)
-	}
-	if hs := p.HealthState(); hs != HealthUnhealthy && hs != HealthStarting && hs != HealthHealthy {
-		t.Errorf("crashy health %s", hs)
-	}
-	d := p.GetHealthDetails()
-	if !strings.Contains(d["last_error"], "injected panic") || d["pipeline_id"] != "crashy" {
-		t.Errorf("health details %v", d)
-	}
-	// The backoff doubles up to the cap, and the recorded restarts are at least that far apart.
-	log := p.RestartLog()
-	for i, ev := range log {
-		want := backoffFor(10*time.Millisecond, 80*time.Millisecond, i+1)
-		if ev.Delay != want {
-			t.Errorf("restart %d: delay %s, want %s", i+1, ev.Delay, want)
-		}
-		if i > 0 {
-			if gap := ev.At.Sub(log[i-1].At); gap < ev.Delay {
-				t.Errorf("restart %d came %s after the previous one, before its backoff %s", i+1, gap, ev.Delay)
-			}
-		}
-	}
-	if log[len(log)-1].Delay <= log[0].Delay {
-		t.Errorf("backoff did not grow: %+v", log)
-	}
-	// Closing drains the 19 cleanly; only the panicking one can report a failure.
-	if err := h.Close(context.Background()); err != nil {
-		for _, line := range strings.Split(err.Error(), "\n") {
-			if !strings.Contains(line, "pipeline crashy") && !strings.Contains(line, "injected panic") {
-				t.Errorf("close: %s", line)
-			}
-		}
-	}
-}
-
 func TestUpdate(t *testing.T) {
 	ds := sharedDatastore(t)
 	l := newLab()
@@ -202,7 +101,7 @@ func TestUpdate(t *testing.T) {
 	apply(t, h, loader.Add, b)
 	pa, _ := h.Get("a")
 	pb, _ := h.Get("b")
-	waitFor(t, "a running", func() bool { return pa.Info().CurrentLedger > first })
+	testutil.Eventually(t, waitLong, "a running", func() bool { return pa.Info().CurrentLedger > first })
 	runA, runB := pa.currentRun(), pb.currentRun()
 
 	// A broken config keeps the old version running.
@@ -229,7 +128,7 @@ func TestUpdate(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "injected start failure") || !strings.Contains(err.Error(), "configs/a.yaml:5: pipeline a: starting consumer Record") {
 		t.Fatalf("failing update: %v", err)
 	}
-	waitFor(t, "old a back", func() bool { return pa.Info().Status == StatusRunning })
+	testutil.Eventually(t, waitLong, "old a back", func() bool { return pa.Info().Status == StatusRunning })
 	if in := pa.Info(); in.Generation != 1 || in.ConfigHash != a.Hash {
 		t.Fatalf("after a failed start: %+v", in)
 	}
@@ -241,7 +140,7 @@ func TestUpdate(t *testing.T) {
 	if in.Generation != 2 || in.ConfigHash != good.Hash || pa.Definition() != good {
 		t.Fatalf("after update: %+v", in)
 	}
-	waitFor(t, "a's new version progresses", func() bool { return pa.GetMetrics()["processor.Tag.events_in"] >= 3 })
+	testutil.Eventually(t, waitLong, "a's new version progresses", func() bool { return pa.GetMetrics()["processor.Tag.events_in"] >= 3 })
 	if pb.currentRun() != runB || pb.Info().Generation != 1 {
 		t.Errorf("b was restarted by a's update")
 	}
@@ -252,7 +151,7 @@ func TestUpdate(t *testing.T) {
 		t.Errorf("an unchanged update restarted the pipeline")
 	}
 	// b saw every ledger once, in order, undisturbed.
-	waitFor(t, "b read everything", func() bool { return pb.Info().CurrentLedger == ds.Last })
+	testutil.Eventually(t, waitLong, "b read everything", func() bool { return pb.Info().CurrentLedger == ds.Last })
 	if got := l.Consumed("b/Record"); !slices.Equal(got, seqRange(first, ds.Last)) {
 		t.Errorf("b consumed %v", got)
 	}
@@ -270,7 +169,7 @@ func TestRemoveDrains(t *testing.T) {
 	apply(t, h, loader.Add, p)
 	pp, _ := h.Get("drain")
 	emittedNow := func() int64 { return int64(pp.GetMetrics()["source.FSBufferedStorageSourceAdapter.events_out"]) }
-	waitFor(t, "ledgers in flight", func() bool { return emittedNow() >= 4 })
+	testutil.Eventually(t, waitLong, "ledgers in flight", func() bool { return emittedNow() >= 4 })
 	consumedBefore := len(l.Consumed("drain/Record"))
 	apply(t, h, loader.Remove, p)
 	if name := <-removed; name != "drain" {
@@ -295,117 +194,57 @@ func TestRemoveDrains(t *testing.T) {
 	// Re-adding the name runs it again.
 	apply(t, h, loader.Add, p)
 	pp2, _ := h.Get("drain")
-	waitFor(t, "re-added pipeline runs", func() bool { return pp2.Info().CurrentLedger > 0 })
+	testutil.Eventually(t, waitLong, "re-added pipeline runs", func() bool { return pp2.Info().CurrentLedger > 0 })
 	if pp2 == pp || pp2.Info().Generation != 1 {
 		t.Error("re-added pipeline is not a new handle")
 	}
 }
 
 // A consumer stuck forever in Consume: the drain is cut at the deadline and reported, and it
-// does not hold up another pipeline's Apply.
+// does not hold up another pipeline's Apply. The host runs in a synctest bubble, whose clock
+// moves only when every goroutine in it is blocked: the drain deadline cannot pass while the
+// other pipeline still works, however slow the machine.
 func TestStuckConsumerDrainDeadline(t *testing.T) {
-	l := newLab()
-	// The deadline leaves the other pipeline time to run to completion meanwhile.
-	h := newTestHost(t, l, func(o *Options) { o.DrainTimeout = 1500 * time.Millisecond })
-	defer close(l.release)
 	ds := sharedDatastore(t)
-	stuck := def("stuck", fsSource(ds.Dir, first, 0), nil, procs(comp_("Record", "block", true)))
-	apply(t, h, loader.Add, stuck)
-	if key := <-l.blocked; key != "stuck/Record" {
-		t.Fatal(key)
-	}
-	ps, _ := h.Get("stuck")
-	removeErr := make(chan error, 1)
-	go func() {
-		removeErr <- h.Apply(context.Background(), loader.Event{Kind: loader.Remove, Pipeline: stuck})
-	}()
-	waitFor(t, "stuck pipeline stopping", func() bool { return ps.version().stopped() })
-	// Meanwhile another pipeline is added, runs to completion and is removed.
-	other := def("other", fsSource(ds.Dir, first, first+2), procs(latestLedger()), procs(comp_("Record")))
-	apply(t, h, loader.Add, other)
-	waitFor(t, "other completed", func() bool { return status(h, "other") == StatusCompleted })
-	apply(t, h, loader.Remove, other)
-	select {
-	case err := <-removeErr:
-		t.Fatalf("the stuck removal returned before other's changes: %v", err)
-	default:
-	}
-	if got := l.Consumed("other/Record"); !slices.Equal(got, seqRange(first, first+2)) {
-		t.Errorf("other consumed %v", got)
-	}
-	err := <-removeErr
-	if err == nil || !strings.Contains(err.Error(), "drain deadline exceeded") || !strings.Contains(err.Error(), "consumer Record busy") {
-		t.Fatalf("stuck removal: %v", err)
-	}
-	if !strings.Contains(ps.Info().LastError, "drain deadline exceeded after 1.5s") {
-		t.Errorf("last error %q", ps.Info().LastError)
-	}
-	if _, ok := h.Get("stuck"); ok {
-		t.Error("stuck pipeline still listed")
-	}
-}
-
-// kill -9 style stop, then a new host on the same state dir: resumes from the checkpoint with
-// no gap; a consumer that keeps its own position gets no duplicate at all, one that does not
-// gets duplicates only of ledgers after the checkpoint (which an idempotent sink absorbs).
-func TestKillResumesFromCheckpoint(t *testing.T) {
-	for _, positioned := range []bool{true, false} {
-		t.Run(fmt.Sprintf("positioned=%v", positioned), func(t *testing.T) {
-			ds := sharedDatastore(t)
-			state := t.TempDir()
-			file := filepath.Join(t.TempDir(), "ledgers.txt")
-			end := ds.Last
-			p := def("k", fsSource(ds.Dir, first, end),
-				procs(latestLedger()), procs(comp_("Record", "file", file, "positioned", positioned, "delay", "15ms")))
-
-			l := newLab()
-			// The checkpoint lags the consumer's own record by up to a few ledgers.
-			slowCP := func(o *Options) { o.StateDir, o.CheckpointInterval = state, 60*time.Millisecond }
-			h1 := newTestHost(t, l, slowCP)
-			apply(t, h1, loader.Add, p)
-			p1, _ := h1.Get("k")
-			waitFor(t, "a checkpoint behind the consumer", func() bool {
-				cp := p1.Info().Checkpoint
-				got, _ := readLedgerFile(file)
-				return cp >= first+2 && len(got) >= int(cp-first)+3
-			})
-			h1.kill()
-			cp, ok, err := checkpoint.New(state).Load("k")
-			if err != nil || !ok {
-				t.Fatalf("checkpoint after kill: %v %v", ok, err)
-			}
-			before, _ := readLedgerFile(file)
-			if len(before) == 0 || slices.Max(before) >= end {
-				t.Fatalf("kill came too late: %d ledgers", len(before))
-			}
-
-			h2 := newTestHost(t, l, slowCP)
-			apply(t, h2, loader.Add, p)
-			waitFor(t, "completed after restart", func() bool { return status(h2, "k") == StatusCompleted })
-			all, _ := readLedgerFile(file)
-			seen := map[uint32]int{}
-			for _, s := range all {
-				seen[s]++
-			}
-			for s := first; s <= end; s++ {
-				if seen[s] == 0 {
-					t.Errorf("ledger %d missing", s)
-				}
-				if seen[s] > 1 && (positioned || s <= cp.Ledger) {
-					t.Errorf("ledger %d consumed %d times (checkpoint %d)", s, seen[s], cp.Ledger)
-				}
-			}
-			if len(seen) != int(end-first+1) {
-				t.Errorf("consumed ledgers outside the range: %v", seen)
-			}
-			p2, _ := h2.Get("k")
-			if c := p2.Info().Checkpoint; c != end {
-				t.Errorf("final checkpoint %d, want %d", c, end)
-			}
-			t.Logf("killed at checkpoint %d with %d ledgers recorded; duplicates after restart: %d",
-				cp.Ledger, len(before), len(all)-len(seen))
-		})
-	}
+	synctest.Test(t, func(t *testing.T) {
+		l := newLab()
+		h := newTestHost(t, l, func(o *Options) { o.DrainTimeout = 1500 * time.Millisecond })
+		defer close(l.release)
+		stuck := def("stuck", fsSource(ds.Dir, first, 0), nil, procs(comp_("Record", "block", true)))
+		apply(t, h, loader.Add, stuck)
+		if key := <-l.blocked; key != "stuck/Record" {
+			t.Fatal(key)
+		}
+		ps, _ := h.Get("stuck")
+		removeErr := make(chan error, 1)
+		go func() {
+			removeErr <- h.Apply(context.Background(), loader.Event{Kind: loader.Remove, Pipeline: stuck})
+		}()
+		testutil.Eventually(t, waitLong, "stuck pipeline stopping", func() bool { return ps.version().stopped() })
+		// Meanwhile another pipeline is added, runs to completion and is removed.
+		other := def("other", fsSource(ds.Dir, first, first+2), procs(latestLedger()), procs(comp_("Record")))
+		apply(t, h, loader.Add, other)
+		testutil.Eventually(t, waitLong, "other completed", func() bool { return status(h, "other") == StatusCompleted })
+		apply(t, h, loader.Remove, other)
+		select {
+		case err := <-removeErr:
+			t.Fatalf("the stuck removal returned before other's changes: %v", err)
+		default:
+		}
+		if got := l.Consumed("other/Record"); !slices.Equal(got, seqRange(first, first+2)) {
+			t.Errorf("other consumed %v", got)
+		}
+		err := <-removeErr
+		if err == nil || !strings.Contains(err.Error(), "drain deadline exceeded") || !strings.Contains(err.Error(), "consumer Record busy") {
+			t.Fatalf("stuck removal: %v", err)
+		}
+		if !strings.Contains(ps.Info().LastError, "drain deadline exceeded after 1.5s") {
+			t.Errorf("last error %q", ps.Info().LastError)
+		}
+		if _, ok := h.Get("stuck"); ok {
+			t.Error("stuck pipeline still listed")
+		}
+	})
 }
 
 func TestGathererLabelsAndRemoval(t *testing.T) {
@@ -415,7 +254,7 @@ func TestGathererLabelsAndRemoval(t *testing.T) {
 	apply(t, h, loader.Add, def("g1", fsSource(ds.Dir, first, first+1), procs(latestLedger()), procs(comp_("Record"))))
 	// g2 decodes fully, in two processors, twice each: once per ledger is what happens.
 	apply(t, h, loader.Add, def("g2", fsSource(ds.Dir, first, first+1), procs(comp_("Decode"), comp_("Decode")), procs(comp_("Record"))))
-	waitFor(t, "completed", func() bool { return status(h, "g1") == StatusCompleted && status(h, "g2") == StatusCompleted })
+	testutil.Eventually(t, waitLong, "completed", func() bool { return status(h, "g1") == StatusCompleted && status(h, "g2") == StatusCompleted })
 	series := func() map[string]map[string]float64 { // metric name -> pipeline -> value (unlabelled sum)
 		mfs, err := h.Gatherer().Gather()
 		if err != nil {
@@ -486,7 +325,7 @@ func TestAddRemoveCyclesLeakNothing(t *testing.T) {
 		apply(t, h, loader.Add, p)
 		if i%10 == 9 { // mostly removed while starting up, sometimes after data flowed
 			pp, _ := h.Get("cycle")
-			waitFor(t, "a ledger", func() bool { return pp.Info().CurrentLedger != 0 })
+			testutil.Eventually(t, waitLong, "a ledger", func() bool { return pp.Info().CurrentLedger != 0 })
 		}
 		apply(t, h, loader.Remove, p)
 	}
@@ -496,55 +335,6 @@ func TestAddRemoveCyclesLeakNothing(t *testing.T) {
 	goleak.VerifyNone(t)
 }
 
-func TestRestartPolicies(t *testing.T) {
-	l := newLab()
-	h := newTestHost(t, l, nil)
-	never := def("never", comp_("MemSource", "start_ledger", first, "fail_after", 2), nil, procs(comp_("Record")))
-	never.Restart = loader.RestartNever
-	rehash(never)
-	apply(t, h, loader.Add, never)
-	waitFor(t, "never failed", func() bool { return status(h, "never") == StatusFailed })
-	pn, _ := h.Get("never")
-	if in := pn.Info(); in.Restarts != 0 || !strings.Contains(in.LastError, "injected source failure") || pn.HealthState() != HealthUnhealthy {
-		t.Errorf("never: %+v %s", in, pn.HealthState())
-	}
-
-	onf := def("onf", comp_("MemSource", "start_ledger", first, "fail_after", 2), nil, procs(comp_("Record")))
-	apply(t, h, loader.Add, onf)
-	po, _ := h.Get("onf")
-	waitFor(t, "on-failure restarts", func() bool { return po.Info().Restarts >= 2 })
-	// Without a checkpoint store each incarnation starts at start_ledger again.
-	got := l.Consumed("onf/Record")
-	if len(got) < 4 || got[0] != first || got[2] != first {
-		t.Errorf("onf consumed %v", got)
-	}
-
-	// Bounded + always: completed is terminal.
-	done := def("always", comp_("MemSource", "start_ledger", first, "end_ledger", first), nil, procs(comp_("Record")))
-	done.Restart = loader.RestartAlways
-	rehash(done)
-	apply(t, h, loader.Add, done)
-	waitFor(t, "always completed", func() bool { return status(h, "always") == StatusCompleted })
-	time.Sleep(50 * time.Millisecond)
-	if pa, _ := h.Get("always"); pa.Info().Restarts != 0 || pa.Info().Status != StatusCompleted {
-		t.Errorf("completed bounded pipeline restarted: %+v", pa.Info())
-	}
-}
-
-// After an incarnation that ran at least StableAfter, the backoff starts over.
-func TestBackoffResetsAfterStableRun(t *testing.T) {
-	l := newLab()
-	h := newTestHost(t, l, func(o *Options) { o.StableAfter = time.Nanosecond })
-	apply(t, h, loader.Add, def("flaky", comp_("MemSource", "start_ledger", first, "fail_after", 1), nil, procs(comp_("Record"))))
-	p, _ := h.Get("flaky")
-	waitFor(t, "restarts", func() bool { return p.Info().Restarts >= 4 })
-	for _, ev := range p.RestartLog() {
-		if ev.Delay != 10*time.Millisecond {
-			t.Errorf("delay %s after a stable run, want the initial 10ms", ev.Delay)
-		}
-	}
-}
-
 func sortedNames[V any](m map[string]V) []string {
 	var out []string
 	for k := range m {
@@ -552,109 +342,6 @@ func sortedNames[V any](m map[string]V) []string {
 	}
 	slices.Sort(out)
 	return out
-}
-
-// Start position: max(start_ledger, checkpoint+1), after the lowest consumer position.
-func TestStartPosition(t *testing.T) {
-	cases := []struct {
-		name       string
-		checkpoint uint32 // 0: none
-		fileHas    uint32 // positioned consumer's last ledger; 0: none / not positioned
-		positioned bool
-		start      uint32
-		want       uint32
-		alone      bool // only the file consumer (else a second one without position)
-	}{
-		{"fresh", 0, 0, false, first, first, false},
-		{"after checkpoint", first + 5, 0, false, first, first + 6, false},
-		{"start_ledger later than checkpoint", first + 5, 0, false, first + 9, first + 9, false},
-		{"positioned behind checkpoint", first + 5, first + 2, true, first, first + 3, false},
-		{"positioned ahead of checkpoint, other consumer at checkpoint", first + 5, first + 8, true, first, first + 6, false},
-		{"positioned alone, ahead of checkpoint", first + 5, first + 8, true, first, first + 9, true},
-		{"positioned empty", first + 5, 0, true, first + 1, first + 1, false},
-		{"positioned but start later", first + 5, first + 2, true, first + 4, first + 4, false},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			state, dir := t.TempDir(), t.TempDir()
-			if tc.checkpoint != 0 {
-				if err := checkpoint.New(state).Save(checkpoint.Checkpoint{Pipeline: "s", Ledger: tc.checkpoint}); err != nil {
-					t.Fatal(err)
-				}
-			}
-			file := filepath.Join(dir, "f")
-			if tc.fileHas != 0 {
-				if err := os.WriteFile(file, fmt.Appendf(nil, "%d\n", tc.fileHas), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			cons := []any{"file", file}
-			if tc.positioned {
-				cons = append(cons, "positioned", true)
-			}
-			l := newLab()
-			h := newTestHost(t, l, func(o *Options) { o.StateDir = state })
-			cs := procs(comp_("Record", cons...), comp_("Record"))
-			if tc.alone {
-				cs = cs[:1]
-			}
-			p := def("s", comp_("MemSource", "start_ledger", tc.start, "end_ledger", first+12), nil, cs)
-			r, err := h.build(p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := r.start(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-			r.closeAll()
-			if r.from != tc.want {
-				t.Errorf("from %d, want %d", r.from, tc.want)
-			}
-		})
-	}
-}
-
-func TestBackoff(t *testing.T) {
-	for n, want := range []time.Duration{1, 1, 2, 4, 8, 16, 32, 60, 60, 60} {
-		if n == 0 {
-			continue
-		}
-		if got := backoffFor(time.Second, time.Minute, n); got != want*time.Second {
-			t.Errorf("failure %d: %s, want %s", n, got, want*time.Second)
-		}
-	}
-	if got := backoffFor(time.Second, time.Minute, 1000); got != time.Minute {
-		t.Errorf("overflow: %s", got)
-	}
-}
-
-func TestCloseDrainsAndCheckpoints(t *testing.T) {
-	state := t.TempDir()
-	l := newLab()
-	h := New(Options{Registry: l.registry(t), StateDir: state, Logger: testLogger(t)})
-	var names []string
-	for i := range 3 {
-		n := fmt.Sprintf("c%d", i)
-		names = append(names, n)
-		apply(t, h, loader.Add, def(n, comp_("MemSource", "start_ledger", first, "interval", "1ms"), nil, procs(comp_("Record"))))
-	}
-	for _, n := range names {
-		p, _ := h.Get(n)
-		waitFor(t, "progress", func() bool { return p.Info().CurrentLedger > first+2 })
-	}
-	if err := h.Close(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if err := h.Apply(context.Background(), loader.Event{Kind: loader.Add, Pipeline: def("late", comp_("MemSource"), nil, nil)}); !errors.Is(err, ErrClosed) {
-		t.Errorf("apply after close: %v", err)
-	}
-	for _, n := range names {
-		got := l.Consumed(n + "/Record")
-		cp, ok, err := checkpoint.New(state).Load(n)
-		if err != nil || !ok || cp.Ledger != got[len(got)-1] {
-			t.Errorf("%s: checkpoint %+v %v %v, consumed up to %d", n, cp, ok, err, got[len(got)-1])
-		}
-	}
 }
 
 // Many concurrent changes of different names do not serialize on one lock.

@@ -61,15 +61,15 @@ func (m *runMetrics) pipeline(r *run) {
 	m.f.NewCounterFunc(prometheus.CounterOpts{
 		Name: "cdp_pipeline_ledgers_processed_total",
 		Help: "Ledgers accepted by every consumer of the pipeline (this incarnation).",
-	}, func() float64 { return float64(r.processed.Load()) })
+	}, func() float64 { return float64(r.prog.processed.Load()) })
 	m.f.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "cdp_pipeline_current_ledger",
 		Help: "Last ledger every consumer of the pipeline accepted.",
-	}, func() float64 { return float64(r.current.Load()) })
+	}, func() float64 { return float64(r.prog.current.Load()) })
 	m.f.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "cdp_pipeline_checkpoint_ledger",
 		Help: "Last ledger checkpointed (every consumer durably accepted it).",
-	}, func() float64 { return float64(r.checkpointed.Load()) })
+	}, func() float64 { return float64(r.prog.checkpointed.Load()) })
 	m.f.NewCounterFunc(prometheus.CounterOpts{
 		Name: "cdp_pipeline_full_decodes_total",
 		Help: "Full LedgerCloseMeta decodes (at most one per ledger; view-only pipelines do none).",
@@ -105,7 +105,7 @@ func (m *runMetrics) pipeline(r *run) {
 		Name: "cdp_pipeline_current_ledger_age_seconds",
 		Help: "Age of the current ledger (now - its close time): the lag behind the network when following the tip.",
 	}, func() float64 {
-		ct := r.currentCloseTime.Load()
+		ct := r.prog.currentCloseTime.Load()
 		if ct == 0 {
 			return 0
 		}

@@ -1,16 +1,12 @@
 package host
 
 import (
-	"fmt"
-	"maps"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/withobsrvr/cdpd/host/component"
 	"github.com/withobsrvr/cdpd/loader"
 )
 
@@ -45,10 +41,13 @@ type Info struct {
 	ConfigHash         string
 	Restarts           int
 	LastError          string
-	StartedAt          time.Time     // of the current version's current run
-	CurrentLedger      uint32        // last ledger every consumer accepted
-	Checkpoint         uint32        // last ledger checkpointed (loaded or written)
-	Backoff            time.Duration // delay before the next restart while restarting
+	// ApplyError is why the last Add or Update of the pipeline was not applied (a definition
+	// that does not build, a new version that does not start); "" once one succeeds.
+	ApplyError    string
+	StartedAt     time.Time     // of the current version's current run
+	CurrentLedger uint32        // last ledger every consumer accepted
+	Checkpoint    uint32        // last ledger checkpointed (loaded or written)
+	Backoff       time.Duration // delay before the next restart while restarting
 }
 
 // RestartEvent records one restart of a pipeline: when it began (Options.Now) and the backoff
@@ -73,6 +72,7 @@ type Pipeline struct {
 	status     string
 	restarts   int
 	lastError  string
+	applyError string // see Info.ApplyError
 	startedAt  time.Time
 	current    uint32 // last accepted ledger of the last finished incarnation
 	checkpoint uint32
@@ -119,6 +119,29 @@ func (p *Pipeline) currentRun() *run {
 	return p.run
 }
 
+// applied reports whether a version of the pipeline was ever launched (false while its first
+// definition does not build).
+func (p *Pipeline) applied() bool { return p.version().stopCh != nil }
+
+// refused records a first definition that does not build: the pipeline is failed with that
+// error and no version runs.
+func (p *Pipeline) refused(def *loader.Pipeline, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.ver = &version{def: def, done: closedChan()}
+	p.status = StatusFailed
+	p.lastError = err.Error()
+}
+
+func (p *Pipeline) setApplyError(err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.applyError = ""
+	if err != nil {
+		p.applyError = err.Error()
+	}
+}
+
 func (p *Pipeline) setLastError(s string) {
 	p.mu.Lock()
 	p.lastError = s
@@ -139,24 +162,34 @@ func (p *Pipeline) setRemoved() {
 }
 
 // Info returns a snapshot of the pipeline's state.
-func (p *Pipeline) Info() Info {
+func (p *Pipeline) Info() Info { return p.read().in }
+
+// reading is one consistent read of a pipeline: its Info, the applied definition and the
+// current (or last) incarnation, nil before any.
+type reading struct {
+	in  Info
+	def *loader.Pipeline
+	r   *run
+}
+
+func (p *Pipeline) read() reading {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	def := p.ver.def
 	in := Info{
 		Name: p.name, File: def.File, Status: p.status, Generation: p.ver.gen, ConfigHash: def.Hash,
-		Restarts: p.restarts, LastError: p.lastError, StartedAt: p.startedAt,
+		Restarts: p.restarts, LastError: p.lastError, ApplyError: p.applyError, StartedAt: p.startedAt,
 		CurrentLedger: p.current, Checkpoint: p.checkpoint, Backoff: p.backoff,
 	}
 	if p.run != nil {
-		if c := p.run.current.Load(); c != 0 {
+		if c := p.run.prog.current.Load(); c != 0 {
 			in.CurrentLedger = c
 		}
-		if c := p.run.checkpointed.Load(); c != 0 {
+		if c := p.run.prog.checkpointed.Load(); c != 0 {
 			in.Checkpoint = c
 		}
 	}
-	return in
+	return reading{in: in, def: def, r: p.run}
 }
 
 // RestartLog returns the most recent restarts, oldest first.
@@ -164,304 +197,4 @@ func (p *Pipeline) RestartLog() []RestartEvent {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return append([]RestartEvent(nil), p.restartLog...)
-}
-
-// Stats returns every component's stats: its own (StatsReporter) plus the host-measured
-// events_in, events_out and errors; Updated is the last time any of them changed.
-func (p *Pipeline) Stats() []component.Stats {
-	r := p.currentRun()
-	if r == nil {
-		return nil
-	}
-	now := p.h.opts.Now()
-	out := make([]component.Stats, 0, len(r.comps))
-	for _, c := range r.comps {
-		out = append(out, c.stats(now))
-	}
-	return out
-}
-
-// GetMetrics returns the flat metrics of docs/design.md "The wire contract": pipeline.uptime_seconds,
-// pipeline.component_count, pipeline.current_ledger, pipeline.checkpoint_ledger,
-// pipeline.restarts, pipeline.generation, pipeline.ledgers_processed,
-// pipeline.full_decodes and <kind>.<Name>.<key> for every component stat.
-func (p *Pipeline) GetMetrics() map[string]float64 {
-	in := p.Info()
-	r := p.currentRun()
-	// Each component's values as Stats() returns them, without the copy (only read here),
-	// gathered first so that the map is made at its final size.
-	var buf [8]map[string]float64
-	vals, n := buf[:0], 8
-	if r != nil {
-		now := p.h.opts.Now()
-		for _, c := range r.comps {
-			v, _ := c.values(now)
-			vals, n = append(vals, v), n+len(v)
-		}
-	}
-	m := make(map[string]float64, n)
-	m["pipeline.uptime_seconds"] = p.uptime(in).Seconds()
-	m["pipeline.current_ledger"] = float64(in.CurrentLedger)
-	m["pipeline.checkpoint_ledger"] = float64(in.Checkpoint)
-	m["pipeline.restarts"] = float64(in.Restarts)
-	m["pipeline.generation"] = float64(in.Generation)
-	if r == nil {
-		m["pipeline.component_count"] = float64(p.defComponentCount())
-		return m
-	}
-	m["pipeline.component_count"] = float64(len(r.comps))
-	m["pipeline.ledgers_processed"] = float64(r.processed.Load())
-	m["pipeline.full_decodes"] = float64(r.decodes.Load())
-	for i, c := range r.comps {
-		names := namesOf(c.kind, c.name)
-		for k, v := range vals[i] {
-			m[names.name(k)] = v
-		}
-	}
-	return m
-}
-
-// flatNames memoizes the flat names of component stats and health details
-// ("source.FSBufferedStorageSourceAdapter.processed_ledgers", "LatestLedger_status"): every
-// heartbeat of every pipeline needs the same few, so they are built once rather than
-// allocated per call. They are few (component names times stat names) but come from config:
-// past maxFlatNames, new ones are built per call instead.
-var flatNames struct {
-	mu    sync.RWMutex
-	comps map[flatPrefix]*compNames
-	n     int // names held, over all comps
-}
-
-const maxFlatNames = 1 << 14
-
-// flatPrefix identifies a component's names: kind "" is its health detail (<name>_status).
-type flatPrefix struct {
-	kind component.Kind
-	name string
-}
-
-type compNames struct {
-	prefix flatPrefix
-	mu     sync.RWMutex
-	names  map[string]string // stat key -> flat name
-}
-
-func namesOf(kind component.Kind, name string) *compNames {
-	k := flatPrefix{kind, name}
-	flatNames.mu.RLock()
-	cn := flatNames.comps[k]
-	flatNames.mu.RUnlock()
-	if cn != nil {
-		return cn
-	}
-	flatNames.mu.Lock()
-	defer flatNames.mu.Unlock()
-	if cn = flatNames.comps[k]; cn == nil {
-		if flatNames.comps == nil {
-			flatNames.comps = make(map[flatPrefix]*compNames)
-		}
-		cn = &compNames{prefix: k, names: make(map[string]string)}
-		flatNames.comps[k] = cn
-	}
-	return cn
-}
-
-// name is the flat name of stat key k (<kind>.<name>.<k>), or the health detail name
-// (<name>_status) for the detail prefix.
-func (cn *compNames) name(k string) string {
-	cn.mu.RLock()
-	s, ok := cn.names[k]
-	cn.mu.RUnlock()
-	if ok {
-		return s
-	}
-	if cn.prefix.kind == "" {
-		s = cn.prefix.name + "_status"
-	} else {
-		s = string(cn.prefix.kind) + "." + cn.prefix.name + "." + k
-	}
-	flatNames.mu.Lock()
-	full := flatNames.n >= maxFlatNames
-	if !full {
-		flatNames.n++
-	}
-	flatNames.mu.Unlock()
-	if !full {
-		cn.mu.Lock()
-		cn.names[k] = s
-		cn.mu.Unlock()
-	}
-	return s
-}
-
-// defComponentCount counts the components of the applied definition.
-func (p *Pipeline) defComponentCount() int {
-	def := p.Definition()
-	return 1 + len(def.Processors) + len(def.Consumers)
-}
-
-func (p *Pipeline) uptime(in Info) time.Duration {
-	if in.StartedAt.IsZero() || in.Status != StatusRunning {
-		return 0
-	}
-	return p.h.opts.Now().Sub(in.StartedAt)
-}
-
-// HealthState is starting|healthy|degraded|unhealthy|stopping. A running pipeline is degraded
-// when a component reports itself unhealthy (component.HealthReporter) or is stuck (one call on
-// one ledger running longer than Options.StuckAfter); a completed one is
-// healthy; restarting and failed ones are unhealthy.
-func (p *Pipeline) HealthState() string {
-	in := p.Info()
-	switch in.Status {
-	case StatusStarting:
-		return HealthStarting
-	case StatusRunning:
-		if r := p.currentRun(); r != nil {
-			for _, c := range r.comps {
-				if c.stuck(p.h.opts.StuckAfter) != "" {
-					return HealthDegraded
-				}
-				if h := c.health(); h != "" && h != "healthy" {
-					return HealthDegraded
-				}
-			}
-		}
-		return HealthHealthy
-	case StatusCompleted:
-		return HealthHealthy
-	case StatusRestarting, StatusFailed:
-		return HealthUnhealthy
-	}
-	return HealthStopping
-}
-
-// IsHealthy reports whether HealthState is healthy.
-func (p *Pipeline) IsHealthy() bool { return p.HealthState() == HealthHealthy }
-
-// GetHealthDetails returns pipeline_id, uptime, component_count, <Name>_status (healthy,
-// stale, error, the component's own health reason, or the pipeline status when it is not
-// running), last_error, status, restarts, generation, current_ledger and checkpoint.
-func (p *Pipeline) GetHealthDetails() map[string]string {
-	in := p.Info()
-	r := p.currentRun()
-	n := 9
-	if r != nil {
-		n += len(r.comps)
-	}
-	d := make(map[string]string, n)
-	d["pipeline_id"] = p.name
-	d["uptime"] = p.uptime(in).Truncate(time.Second).String()
-	d["status"] = in.Status
-	d["restarts"] = strconv.Itoa(in.Restarts)
-	d["generation"] = strconv.FormatInt(in.Generation, 10)
-	d["last_error"] = in.LastError
-	d["current_ledger"] = strconv.FormatUint(uint64(in.CurrentLedger), 10)
-	d["checkpoint"] = strconv.FormatUint(uint64(in.Checkpoint), 10)
-	if r == nil {
-		d["component_count"] = strconv.Itoa(p.defComponentCount())
-		return d
-	}
-	d["component_count"] = strconv.Itoa(len(r.comps))
-	now := p.h.opts.Now()
-	for _, c := range r.comps {
-		d[namesOf("", c.name).name("")] = c.status(in.Status, now, r.startedAt, p.h.opts.StuckAfter)
-	}
-	return d
-}
-
-// stuck describes a processor's or consumer's current call on one ledger when it has run
-// longer than after ("stuck: Process on ledger 58752001 for 1m2s"), else "". A hung call never
-// returns, so neither an error nor staleness would ever report it. (The source's Run is one
-// long call by design: it is not judged here.)
-func (c *comp) stuck(after time.Duration) string {
-	if c.kind == component.KindSource {
-		return ""
-	}
-	since, seq := c.busySince.Load(), c.busyLedger.Load()
-	if since == 0 || seq == 0 {
-		return ""
-	}
-	d := time.Since(time.Unix(0, since)) // busySince is wall clock (see run.guard)
-	if d <= after {
-		return ""
-	}
-	what, _ := c.busyCall.Load().(string)
-	return fmt.Sprintf("stuck: %s on ledger %d for %s", what, seq, d.Truncate(time.Second))
-}
-
-// stats merges a component's own stats with the host-measured ones.
-func (c *comp) stats(now time.Time) component.Stats {
-	vals, updated := c.values(now)
-	return component.Stats{Kind: c.kind, Type: c.typ, Name: c.name, Values: maps.Clone(vals), Updated: updated}
-}
-
-// values is stats without the copy: vals must not be modified (it may become c.prev).
-func (c *comp) values(now time.Time) (vals map[string]float64, updated time.Time) {
-	var own map[string]float64
-	ownErr := false
-	sr, reports := c.impl.(component.StatsReporter)
-	if reports {
-		var err error
-		own, err = safeStats(sr)
-		ownErr = err != nil
-	}
-	vals = make(map[string]float64, len(own)+4)
-	vals["events_out"] = float64(c.out.Load())
-	vals["errors"] = float64(c.errs.Load())
-	if c.kind != component.KindSource {
-		vals["events_in"] = float64(c.in.Load())
-	}
-	if reports {
-		if !ownErr {
-			maps.Copy(vals, own)
-		} else {
-			vals["stats_errors"] = 1
-		}
-	}
-	c.statsMu.Lock()
-	defer c.statsMu.Unlock()
-	if !maps.Equal(vals, c.prev) {
-		c.prev = vals
-		c.updated = now
-	}
-	if last := c.last.Load(); last != 0 && time.Unix(0, last).After(c.updated) {
-		c.updated = time.Unix(0, last)
-	}
-	return vals, c.updated
-}
-
-func (c *comp) health() string {
-	hr, ok := c.impl.(component.HealthReporter)
-	if !ok {
-		return ""
-	}
-	h, err := safeHealth(hr)
-	if err != nil {
-		return err.Error()
-	}
-	return h
-}
-
-func (c *comp) status(pipelineStatus string, now, runStarted time.Time, stuckAfter time.Duration) string {
-	if c.failed.Load() {
-		return "error"
-	}
-	if pipelineStatus != StatusRunning {
-		return pipelineStatus
-	}
-	if s := c.stuck(stuckAfter); s != "" {
-		return s
-	}
-	if h := c.health(); h != "" && h != "healthy" {
-		return h
-	}
-	last := runStarted
-	if l := c.last.Load(); l != 0 {
-		last = time.Unix(0, l)
-	}
-	if now.Sub(last) > StaleAfter {
-		return "stale"
-	}
-	return "healthy"
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/withobsrvr/cdpd/host/builtin"
 	"github.com/withobsrvr/cdpd/host/component"
 	"github.com/withobsrvr/cdpd/host/ledger"
+	"github.com/withobsrvr/cdpd/internal/testutil"
 	"github.com/withobsrvr/cdpd/loader"
 )
 
@@ -70,7 +71,7 @@ func outstanding() int64 {
 
 func waitReleased(t *testing.T, base int64) {
 	t.Helper()
-	waitFor(t, "every pooled ledger released", func() bool { return outstanding() <= base })
+	testutil.Eventually(t, waitLong, "every pooled ledger released", func() bool { return outstanding() <= base })
 }
 
 // unpooled runs processor typ over the fixture ledgers lo..hi wrapped without a copy (the
@@ -132,7 +133,7 @@ func TestPooledLedgersRecycledWithIdenticalOutput(t *testing.T) {
 			procs(comp_(typ, "network", "pubnet")), procs(comp_("Capture"), comp_("Capture"))))
 	}
 	for _, typ := range types {
-		waitFor(t, typ+" completed", func() bool { return status(h, "pool-"+typ) == StatusCompleted })
+		testutil.Eventually(t, waitLong, typ+" completed", func() bool { return status(h, "pool-"+typ) == StatusCompleted })
 	}
 	waitReleased(t, base)
 	after := ledger.ReadPoolStats()
@@ -191,7 +192,7 @@ func TestPooledLedgersReleasedOnEveryPath(t *testing.T) {
 			p: def("pool-panic", fsSource(ds.Dir, first, 0), procs(latestLedger(), comp_("Panic")),
 				procs(comp_("Record"), comp_("Record"))),
 			until: func(t *testing.T, _ *Host, p *Pipeline) {
-				waitFor(t, "2 restarts", func() bool { return p.Info().Restarts >= 2 })
+				testutil.Eventually(t, waitLong, "2 restarts", func() bool { return p.Info().Restarts >= 2 })
 			},
 		},
 		{
@@ -199,7 +200,7 @@ func TestPooledLedgersReleasedOnEveryPath(t *testing.T) {
 			p: def("pool-drain", fsSource(ds.Dir, first, 0), procs(latestLedger(), comp_("Tag")),
 				procs(comp_("Record", "delay", "5ms"), comp_("Record"), comp_("Record"))),
 			until: func(t *testing.T, _ *Host, p *Pipeline) {
-				waitFor(t, "ledgers flowing", func() bool { return p.Info().CurrentLedger >= first+2 })
+				testutil.Eventually(t, waitLong, "ledgers flowing", func() bool { return p.Info().CurrentLedger >= first+2 })
 			},
 		},
 		{
@@ -208,14 +209,14 @@ func TestPooledLedgersReleasedOnEveryPath(t *testing.T) {
 			p: def("pool-cut", fsSource(ds.Dir, first, 0), procs(latestLedger()),
 				procs(comp_("Record", "delay", "150ms"), comp_("Record"))),
 			until: func(t *testing.T, _ *Host, p *Pipeline) {
-				waitFor(t, "a full buffer", func() bool { return p.GetMetrics()["source.FSBufferedStorageSourceAdapter.events_out"] >= 6 })
+				testutil.Eventually(t, waitLong, "a full buffer", func() bool { return p.GetMetrics()["source.FSBufferedStorageSourceAdapter.events_out"] >= 6 })
 			},
 		},
 		{
 			name: "no consumers",
 			p:    def("pool-none", fsSource(ds.Dir, first, first+fixtureCount-1), procs(latestLedger()), nil),
 			until: func(t *testing.T, h *Host, _ *Pipeline) {
-				waitFor(t, "completed", func() bool { return status(h, "pool-none") == StatusCompleted })
+				testutil.Eventually(t, waitLong, "completed", func() bool { return status(h, "pool-none") == StatusCompleted })
 			},
 		},
 	} {

@@ -95,18 +95,6 @@ func (p *Pipeline) launch(v *version, first *run, firstErr error) {
 	go p.supervise(v, first, firstErr)
 }
 
-// backoffFor is the delay before the restart after the n-th consecutive failure (n >= 1).
-func backoffFor(initial, maxDelay time.Duration, n int) time.Duration {
-	d := initial
-	for i := 1; i < n; i++ {
-		if d >= maxDelay/2 {
-			return maxDelay
-		}
-		d *= 2
-	}
-	return min(d, maxDelay)
-}
-
 func (p *Pipeline) supervise(v *version, r *run, err error) {
 	defer close(v.done)
 	h := p.h
@@ -147,12 +135,12 @@ func (p *Pipeline) supervise(v *version, r *run, err error) {
 					p.setLastError(rerr.Error())
 				}
 				p.setStatus(StatusStopped)
-				log.Info("pipeline stopped", "current_ledger", r.current.Load(), "checkpoint", r.checkpointed.Load())
+				log.Info("pipeline stopped", "current_ledger", r.prog.current.Load(), "checkpoint", r.prog.checkpointed.Load())
 				return
 			case outCompleted:
 				if _, end := r.source().Range(); end != 0 || v.policy() != loader.RestartAlways {
 					p.setStatus(StatusCompleted)
-					log.Info("pipeline completed", "current_ledger", r.current.Load(), "ledgers", r.processed.Load())
+					log.Info("pipeline completed", "current_ledger", r.prog.current.Load(), "ledgers", r.prog.processed.Load())
 					<-v.stopCh
 					p.setStatus(StatusStopped)
 					return
@@ -181,7 +169,7 @@ func (p *Pipeline) supervise(v *version, r *run, err error) {
 				return
 			}
 		}
-		delay := backoffFor(h.opts.BackoffInitial, h.opts.BackoffMax, failures)
+		delay := h.restartBackoff.Delay(failures)
 		p.mu.Lock()
 		p.status = StatusRestarting
 		p.backoff = delay
@@ -207,7 +195,7 @@ func (p *Pipeline) running(r *run) {
 	p.status = StatusRunning
 	p.startedAt = r.startedAt
 	p.backoff = 0
-	if c := r.checkpointed.Load(); c != 0 {
+	if c := r.prog.checkpointed.Load(); c != 0 {
 		p.checkpoint = c
 	}
 }
@@ -215,10 +203,10 @@ func (p *Pipeline) running(r *run) {
 func (p *Pipeline) ended(r *run) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if c := r.current.Load(); c != 0 {
+	if c := r.prog.current.Load(); c != 0 {
 		p.current = c
 	}
-	if c := r.checkpointed.Load(); c != 0 {
+	if c := r.prog.checkpointed.Load(); c != 0 {
 		p.checkpoint = c
 	}
 }

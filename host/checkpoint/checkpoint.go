@@ -1,7 +1,8 @@
 // Package checkpoint owns the on-disk record of how far each pipeline got: the last ledger
 // that every consumer of the pipeline durably accepted. One JSON file per pipeline,
-// <dir>/<pipeline>/checkpoint.json, replaced atomically (temporary file, fsync, rename,
-// directory fsync), so a crash at any moment leaves either the old or the new checkpoint.
+// <dir>/<pipeline>/checkpoint.json, replaced atomically (internal/atomicfile: temporary file,
+// fsync, rename, directory fsync), so a crash at any moment leaves either the old or the new
+// checkpoint.
 package checkpoint
 
 import (
@@ -14,6 +15,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/withobsrvr/cdpd/internal/atomicfile"
 )
 
 // FileName is the name of the checkpoint file inside a pipeline's state directory.
@@ -86,47 +89,8 @@ func (s *Store) Save(c Checkpoint) error {
 	if err != nil {
 		return fmt.Errorf("encoding checkpoint of pipeline %s: %w", c.Pipeline, err)
 	}
-	if err := WriteFileAtomic(dir, FileName, append(data, '\n')); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, FileName), append(data, '\n')); err != nil {
 		return fmt.Errorf("saving checkpoint of pipeline %s: %w", c.Pipeline, err)
 	}
 	return nil
-}
-
-// WriteFileAtomic writes data to dir/name so that readers and crashes see either the old or the
-// new content: a temporary file in dir is written and fsynced, renamed over name, and dir is
-// fsynced so the rename itself is durable.
-func WriteFileAtomic(dir, name string, data []byte) (err error) {
-	f, err := os.CreateTemp(dir, "."+name+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			_ = os.Remove(tmp)
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		_ = f.Close()
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		_ = f.Close()
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp, filepath.Join(dir, name)); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	if err = d.Sync(); err != nil {
-		_ = d.Close()
-		return err
-	}
-	return d.Close()
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/withobsrvr/cdpd/host/component"
+	"github.com/withobsrvr/cdpd/internal/testutil"
 	"github.com/withobsrvr/cdpd/test/pgtest"
 )
 
@@ -291,15 +292,13 @@ func TestPostgresServerDownAndUp(t *testing.T) {
 		}
 		done <- p.Flush(ctx)
 	}()
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.HasPrefix(p.Health(), "database unreachable") || p.Stats()["retries"] < 3 {
-		if time.Now().After(deadline) {
-			t.Fatalf("no retries reported while the server is down: health %q stats %v", p.Health(), p.Stats())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	stuck := consumed.Load()
-	time.Sleep(300 * time.Millisecond)
+	testutil.EventuallyWhy(t, 20*time.Second, "retries reported while the server is down", func() (bool, string) {
+		return strings.HasPrefix(p.Health(), "database unreachable") && p.Stats()["retries"] >= 3,
+			fmt.Sprintf("health %q stats %v", p.Health(), p.Stats())
+	})
+	// Two more attempts fail after this point: Consume had every chance to move on meanwhile.
+	stuck, retries := consumed.Load(), p.Stats()["retries"]
+	testutil.Eventually(t, 20*time.Second, "two more retries", func() bool { return p.Stats()["retries"] >= retries+2 })
 	if consumed.Load() != stuck || stuck == n {
 		t.Fatalf("Consume did not block while the database was down (reached ledger %d)", consumed.Load())
 	}

@@ -3,6 +3,7 @@ package source
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/withobsrvr/cdpd/host/component"
 	"github.com/withobsrvr/cdpd/host/ledger"
+	"github.com/withobsrvr/cdpd/internal/testutil"
 	"github.com/withobsrvr/cdpd/test/fixture"
 )
 
@@ -193,20 +195,17 @@ func (f *follower) ledgers() []*ledger.Ledger {
 func (f *follower) waitFor(t *testing.T, n int, within time.Duration) time.Duration {
 	t.Helper()
 	start := time.Now()
-	deadline := time.After(within)
-	for {
-		if len(f.ledgers()) >= n {
-			return time.Since(start)
-		}
+	testutil.EventuallyWhy(t, within, fmt.Sprintf("%d ledgers", n), func() (bool, string) {
 		select {
 		case err := <-f.done:
 			f.done <- err
 			t.Fatalf("Run ended with %v after %d of %d ledgers", err, len(f.ledgers()), n)
-		case <-deadline:
-			t.Fatalf("only %d of %d ledgers after %v: %v", len(f.ledgers()), n, within, seqs(f.ledgers()))
-		case <-time.After(10 * time.Millisecond):
+		default:
 		}
-	}
+		got := f.ledgers()
+		return len(got) >= n, fmt.Sprintf("%d ledgers: %v", len(got), seqs(got))
+	})
+	return time.Since(start)
 }
 
 // TestFSLiveFollow: an unbounded source on a datastore an exporter appends to emits each new
@@ -233,18 +232,11 @@ func TestFSLiveFollow(t *testing.T) {
 			took := f.waitFor(t, int(ds.Last-58752000+1), 10*time.Second)
 			t.Logf("ledgers per file %d: ledger %d emitted %v after its file appeared", k, ds.Last, took)
 		}
-		deadline := time.Now().Add(5 * time.Second)
-		for {
+		testutil.EventuallyWhy(t, 5*time.Second, fmt.Sprintf("tip %d and 0 behind", ds.Last), func() (bool, string) {
 			tip, _ := gauge(t, reg, "cdp_pipeline_source_tip_ledger")
 			behind, ok := gauge(t, reg, "cdp_pipeline_source_ledgers_behind_tip")
-			if tip == float64(ds.Last) && ok && behind == 0 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("tip %v behind %v, want tip %d and 0 behind", tip, behind, ds.Last)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+			return tip == float64(ds.Last) && ok && behind == 0, fmt.Sprintf("tip %v behind %v", tip, behind)
+		})
 		f.stop()
 		if err := <-f.done; !errors.Is(err, context.Canceled) {
 			t.Fatalf("Run after cancel = %v, want context.Canceled", err)
@@ -291,17 +283,10 @@ func testBehindTip(t *testing.T, path string) {
 			return nil
 		})
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testutil.EventuallyWhy(t, 10*time.Second, "3 ledgers behind the tip", func() (bool, string) {
 		behind, _ := gauge(t, reg, "cdp_pipeline_source_ledgers_behind_tip")
-		if behind == 3 { // 58752005 - 58752002
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("ledgers_behind_tip = %v, want 3", behind)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return behind == 3, fmt.Sprintf("ledgers_behind_tip %v", behind) // 58752005 - 58752002
+	})
 	if st := s.(component.StatsReporter).Stats(); st["ledgers_behind_tip"] != 3 || st["tip_ledger"] != 58752005 {
 		t.Fatalf("stats %v", st)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/stellar/go-stellar-sdk/xdr"
 
 	"github.com/withobsrvr/cdpd/host/ledger"
+	"github.com/withobsrvr/cdpd/internal/testutil"
 	"github.com/withobsrvr/cdpd/test/fixture"
 )
 
@@ -238,16 +239,10 @@ func TestRPCFollowsTip(t *testing.T) {
 	rs.latest.Store(58752003)
 	took := f.waitFor(t, 4, 10*time.Second)
 	t.Logf("new RPC ledgers emitted %v after they appeared", took)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if tip, _ := gauge(t, reg, "cdp_pipeline_source_tip_ledger"); tip == 58752003 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("tip gauge never reached 58752003")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.Eventually(t, 5*time.Second, "tip gauge at 58752003", func() bool {
+		tip, _ := gauge(t, reg, "cdp_pipeline_source_tip_ledger")
+		return tip == 58752003
+	})
 	f.stop()
 	if err := <-f.done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("Run after cancel = %v", err)
