@@ -32,7 +32,6 @@ import (
 	"github.com/withobsrvr/cdpd/control/cli"
 	"github.com/withobsrvr/cdpd/host"
 	"github.com/withobsrvr/cdpd/host/builtin"
-	"github.com/withobsrvr/cdpd/host/component"
 	"github.com/withobsrvr/cdpd/loader"
 )
 
@@ -79,7 +78,7 @@ func validateCmd(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	name, _ := os.LookupEnv("CDP_PIPELINE_NAME")
-	pipelines, errs, err := loader.Load(loader.Options{Dir: args[0], Check: checkWith(reg), NameOverride: name})
+	pipelines, errs, err := loader.Load(loader.Options{Dir: args[0], Check: builtin.LoaderCheck(reg), NameOverride: name})
 	if err != nil {
 		fmt.Fprintf(stderr, "cdpd: %v\n", err)
 		return 1
@@ -98,12 +97,6 @@ func validateCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "ok: %d pipeline(s): %s\n", len(names), strings.Join(names, ", "))
 	return 0
-}
-
-func checkWith(reg *component.Registry) func(kind, typeName string, cfg map[string]any, network string) error {
-	return func(kind, typeName string, cfg map[string]any, network string) error {
-		return reg.Check(component.Kind(kind), typeName, cfg, network)
-	}
 }
 
 // applyError is a pipeline change the host refused.
@@ -202,7 +195,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	})
 
 	d.watcher, err = loader.NewWatcher(loader.Options{
-		Dir: cfg.ConfigDir, Check: checkWith(registry), NameOverride: cfg.PipelineName,
+		Dir: cfg.ConfigDir, Check: builtin.LoaderCheck(registry), NameOverride: cfg.PipelineName,
 		Logger: logger.With("component", "loader"),
 	})
 	if err != nil {

@@ -14,7 +14,7 @@ import (
 // BenchmarkContractEventView runs the ContractEvent processor (view path) on ledger 58752000.
 func BenchmarkContractEventView(b *testing.B) {
 	raw := loadRealLedgers(b)[0].raw
-	p := newProc(b, "ContractEvent", map[string]any{"network": "pubnet"})
+	p := newProc(b, NewContractEvent, map[string]any{"network": "pubnet"})
 	b.SetBytes(int64(len(raw)))
 	b.ReportAllocs()
 	for b.Loop() {
@@ -30,7 +30,7 @@ func BenchmarkContractEventView(b *testing.B) {
 // the ledger, LedgerTransactionReader, GetTransactionEvents.
 func BenchmarkContractEventFullDecode(b *testing.B) {
 	raw := loadRealLedgers(b)[0].raw
-	p := newProc(b, "ContractEvent", map[string]any{"network": "pubnet"}).(*ContractEvent)
+	p := newProc(b, NewContractEvent, map[string]any{"network": "pubnet"}).(*ContractEvent)
 	b.SetBytes(int64(len(raw)))
 	b.ReportAllocs()
 	for b.Loop() {
@@ -98,7 +98,7 @@ func fullDecodeEvents(p *ContractEvent, lcm xdr.LedgerCloseMeta) ([]component.Re
 // BenchmarkLatestLedger runs the LatestLedger processor (view path) on ledger 58752000.
 func BenchmarkLatestLedger(b *testing.B) {
 	raw := loadRealLedgers(b)[0].raw
-	p := newProc(b, "LatestLedger", map[string]any{"network": "pubnet"})
+	p := newProc(b, NewLatestLedger, map[string]any{"network": "pubnet"})
 	b.ReportAllocs()
 	for b.Loop() {
 		l, _ := wrap(b, raw)

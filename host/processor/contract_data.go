@@ -75,9 +75,8 @@ type ContractData struct {
 }
 
 // NewContractData is the ContractData constructor.
-func NewContractData(cfg map[string]any, env component.Env) (component.Processor, error) {
-	var c contractDataConfig
-	net, err := decodeConfig("ContractData", cfg, env, &c)
+func NewContractData(c *contractDataConfig, env component.Env) (component.Processor, error) {
+	net, err := c.resolveFor("ContractData", env)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/stellar/go-stellar-sdk/xdr"
+	"github.com/withobsrvr/cdpd/host/component"
 )
 
 type refChange struct {
@@ -50,7 +51,7 @@ func refContractData(t testing.TB, raw []byte) []refChange {
 func TestContractDataMatchesSDK(t *testing.T) {
 	for _, rl := range loadRealLedgers(t) {
 		want := refContractData(t, rl.raw)
-		p := newProc(t, "ContractDataProcessor", map[string]any{"network": "mainnet"})
+		p := newProc(t, NewContractData, map[string]any{"network": "mainnet"})
 		l, _ := wrap(t, rl.raw)
 		recs, err := p.Process(bg, l, nil)
 		if err != nil {
@@ -93,7 +94,7 @@ func TestContractDataFilter(t *testing.T) {
 			top = w.contract
 		}
 	}
-	p := newProc(t, "ContractData", map[string]any{"network": "pubnet", "contract_ids": top})
+	p := newProc(t, NewContractData, map[string]any{"network": "pubnet", "contract_ids": top})
 	l := shared(t, rl.raw)
 	recs, err := p.Process(bg, l, nil)
 	if err != nil {
@@ -107,7 +108,7 @@ func TestContractDataFilter(t *testing.T) {
 			t.Fatalf("filter let through %+v", r)
 		}
 	}
-	if _, err := NewContractData(map[string]any{"network": "pubnet", "contract_ids": "GAAZI4TCR3TY5OJHCTJC2A4QSY6CJWJH5IAJTGKIN2ER7LBNVKOCCWN7"}, testEnv()); err == nil {
+	if _, err := component.Construct(NewContractData, map[string]any{"network": "pubnet", "contract_ids": "GAAZI4TCR3TY5OJHCTJC2A4QSY6CJWJH5IAJTGKIN2ER7LBNVKOCCWN7"}, testEnv()); err == nil {
 		t.Error("account id accepted as contract id")
 	}
 }

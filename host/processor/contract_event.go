@@ -85,9 +85,8 @@ type ContractEvent struct {
 }
 
 // NewContractEvent is the ContractEvent constructor.
-func NewContractEvent(cfg map[string]any, env component.Env) (component.Processor, error) {
-	var c contractEventConfig
-	net, err := decodeConfig("ContractEvent", cfg, env, &c)
+func NewContractEvent(c *contractEventConfig, env component.Env) (component.Processor, error) {
+	net, err := c.resolveFor("ContractEvent", env)
 	if err != nil {
 		return nil, err
 	}

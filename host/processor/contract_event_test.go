@@ -12,6 +12,7 @@ import (
 
 	"github.com/stellar/go-stellar-sdk/strkey"
 	"github.com/stellar/go-stellar-sdk/xdr"
+	"github.com/withobsrvr/cdpd/host/component"
 )
 
 // refEvent is an expected contract event computed through the SDK's full decode.
@@ -81,7 +82,7 @@ func TestContractEventMatchesSDK(t *testing.T) {
 	sawTxLevel, sawFailed := false, false
 	for _, rl := range loadRealLedgers(t) {
 		want := refContractEvents(t, rl.raw)
-		p := newProc(t, "ContractEvent", map[string]any{"network_passphrase": "Public Global Stellar Network ; September 2015"})
+		p := newProc(t, NewContractEvent, map[string]any{"network_passphrase": "Public Global Stellar Network ; September 2015"})
 		l, decodes := wrap(t, rl.raw)
 		recs, err := p.Process(bg, l, nil)
 		if err != nil {
@@ -199,7 +200,7 @@ func TestContractEventFilters(t *testing.T) {
 			for k, v := range tc.cfg {
 				cfg[k] = v
 			}
-			p := newProc(t, "StellarContractEvent", cfg)
+			p := newProc(t, NewContractEvent, cfg)
 			l, _ := wrap(t, rl.raw)
 			recs, err := p.Process(bg, l, nil)
 			if err != nil {
@@ -247,7 +248,7 @@ func TestContractEventFilterBeforeDecode(t *testing.T) {
 		{map[string]any{"network": "testnet", "event_types": "system"}, false, false},
 		{map[string]any{"network": "testnet"}, false, true},
 	} {
-		p := newProc(t, "ContractEvent", tc.cfg).(*ContractEvent)
+		p := newProc(t, NewContractEvent, tc.cfg).(*ContractEvent)
 		_, keep, err := p.event(tx, raw, 0, 0)
 		if keep != tc.keep || (err != nil) != tc.wantErr {
 			t.Errorf("%v: keep %v err %v", tc.cfg, keep, err)
@@ -263,7 +264,7 @@ func TestContractEventConfigErrors(t *testing.T) {
 		{"network": "pubnet", "contractids": []any{}},
 		{},
 	} {
-		if _, err := NewContractEvent(cfg, testEnv()); err == nil {
+		if _, err := component.Construct(NewContractEvent, cfg, testEnv()); err == nil {
 			t.Errorf("%v: no error", cfg)
 		}
 	}
@@ -331,7 +332,7 @@ func TestContractEventSynthetic(t *testing.T) {
 			for k, v := range tc.cfg {
 				cfg[k] = v
 			}
-			p := newProc(t, "ContractEventProcessor", cfg)
+			p := newProc(t, NewContractEvent, cfg)
 			l, decodes := wrap(t, raw)
 			recs, err := p.Process(bg, l, nil)
 			if err != nil {

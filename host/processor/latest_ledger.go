@@ -56,9 +56,8 @@ type LatestLedger struct {
 }
 
 // NewLatestLedger is the LatestLedger constructor (config: network | network_passphrase).
-func NewLatestLedger(cfg map[string]any, env component.Env) (component.Processor, error) {
-	var c latestLedgerConfig
-	net, err := decodeConfig("LatestLedger", cfg, env, &c)
+func NewLatestLedger(c *latestLedgerConfig, env component.Env) (component.Processor, error) {
+	net, err := c.resolveFor("LatestLedger", env)
 	if err != nil {
 		return nil, err
 	}

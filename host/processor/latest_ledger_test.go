@@ -12,7 +12,7 @@ import (
 // the SDK's full decode (LedgerTransactionReader), and checks no full decode happened.
 func TestLatestLedgerMatchesSDK(t *testing.T) {
 	for _, rl := range loadRealLedgers(t) {
-		p := newProc(t, "LatestLedger", map[string]any{"network": "pubnet"})
+		p := newProc(t, NewLatestLedger, map[string]any{"network": "pubnet"})
 		l, decodes := wrap(t, rl.raw)
 		recs, err := p.Process(bg, l, nil)
 		if err != nil {

@@ -64,16 +64,12 @@ func testEnv() component.Env {
 		Metrics: prometheus.NewRegistry(), Now: func() time.Time { return time.Unix(1700000000, 0) }}
 }
 
-// newProc builds a processor through the registry, as the host does.
-func newProc(t testing.TB, typeName string, cfg map[string]any) component.Processor {
+// newProc builds a processor with its constructor from a config map (decoded strictly).
+func newProc[C any](t testing.TB, ctor func(*C, component.Env) (component.Processor, error), cfg map[string]any) component.Processor {
 	t.Helper()
-	r := component.NewRegistry()
-	if err := Register(r); err != nil {
-		t.Fatal(err)
-	}
-	p, err := r.NewProcessor(typeName, cfg, testEnv())
+	p, err := component.Construct(ctor, cfg, testEnv())
 	if err != nil {
-		t.Fatalf("constructing %s: %v", typeName, err)
+		t.Fatalf("constructing a processor: %v", err)
 	}
 	return p
 }

@@ -163,9 +163,8 @@ type FilterPayments struct {
 }
 
 // NewFilterPayments is the FilterPayments constructor.
-func NewFilterPayments(cfg map[string]any, env component.Env) (component.Processor, error) {
-	var c filterPaymentsConfig
-	net, err := decodeConfig("FilterPayments", cfg, env, &c)
+func NewFilterPayments(c *filterPaymentsConfig, env component.Env) (component.Processor, error) {
+	net, err := c.resolveFor("FilterPayments", env)
 	if err != nil {
 		return nil, err
 	}
@@ -376,9 +375,8 @@ type TransformToAppPayment struct {
 }
 
 // NewTransformToAppPayment is the TransformToAppPayment constructor.
-func NewTransformToAppPayment(cfg map[string]any, env component.Env) (component.Processor, error) {
-	var c transformToAppPaymentConfig
-	net, err := decodeConfig("TransformToAppPayment", cfg, env, &c)
+func NewTransformToAppPayment(c *transformToAppPaymentConfig, env component.Env) (component.Processor, error) {
+	net, err := c.resolveFor("TransformToAppPayment", env)
 	if err != nil {
 		return nil, err
 	}

@@ -45,9 +45,9 @@ func refPayments(t testing.TB, raw []byte) []refPayment {
 	return out
 }
 
-func runProc(t testing.TB, typ string, cfg map[string]any, raw []byte, in []component.Record) []component.Record {
+func runProc[C any](t testing.TB, ctor func(*C, component.Env) (component.Processor, error), cfg map[string]any, raw []byte, in []component.Record) []component.Record {
 	t.Helper()
-	p := newProc(t, typ, cfg)
+	p := newProc(t, ctor, cfg)
 	l := shared(t, raw)
 	recs, err := p.Process(bg, l, in)
 	if err != nil {
@@ -59,7 +59,7 @@ func runProc(t testing.TB, typ string, cfg map[string]any, raw []byte, in []comp
 func TestFilterPaymentsMatchesSDK(t *testing.T) {
 	for _, rl := range loadRealLedgers(t) {
 		want := refPayments(t, rl.raw)
-		recs := runProc(t, "FilterPayments", map[string]any{"network": "pubnet"}, rl.raw, nil)
+		recs := runProc(t, NewFilterPayments, map[string]any{"network": "pubnet"}, rl.raw, nil)
 		if len(recs) != len(want) || len(want) == 0 {
 			t.Fatalf("ledger %d: %d payments, SDK walk finds %d", rl.seq, len(recs), len(want))
 		}
@@ -93,7 +93,7 @@ func TestFilterPaymentsMatchesSDK(t *testing.T) {
 
 func TestFilterPaymentsFilters(t *testing.T) {
 	rl := loadRealLedgers(t)[0]
-	all := runProc(t, "FilterPayments", map[string]any{"network": "pubnet"}, rl.raw, nil)
+	all := runProc(t, NewFilterPayments, map[string]any{"network": "pubnet"}, rl.raw, nil)
 	var credit PaymentRecord
 	for _, r := range all {
 		if p := r.(PaymentRecord); p.AssetCode != nil {
@@ -126,7 +126,7 @@ func TestFilterPaymentsFilters(t *testing.T) {
 			for k, v := range tc.cfg {
 				cfg[k] = v
 			}
-			recs := runProc(t, "FilterPayments", cfg, rl.raw, nil)
+			recs := runProc(t, NewFilterPayments, cfg, rl.raw, nil)
 			n := 0
 			for _, r := range all {
 				if tc.pred(r.(PaymentRecord)) {
@@ -150,19 +150,19 @@ func TestFilterPaymentsFilters(t *testing.T) {
 		{"network": "pubnet", "asset_code": "USDC", "asset_issuer": "GNOPE"},
 		{"network": "pubnet", "min": "1"},
 	} {
-		if _, err := NewFilterPayments(cfg, testEnv()); err == nil {
+		if _, err := component.Construct(NewFilterPayments, cfg, testEnv()); err == nil {
 			t.Errorf("%v: no error", cfg)
 		}
 	}
-	if recs := runProc(t, "FilterPayments", map[string]any{"network": "pubnet", "asset_code": "NOPE"}, rl.raw, nil); recs == nil || len(recs) != 0 {
+	if recs := runProc(t, NewFilterPayments, map[string]any{"network": "pubnet", "asset_code": "NOPE"}, rl.raw, nil); recs == nil || len(recs) != 0 {
 		t.Errorf("no match must give a non-nil empty slice, got %#v", recs)
 	}
 }
 
 func TestTransformToAppPayment(t *testing.T) {
 	rl := loadRealLedgers(t)[0]
-	filtered := runProc(t, "FilterPayments", map[string]any{"network": "pubnet", "asset_code": "native"}, rl.raw, nil)
-	apps := runProc(t, "TransformToAppPayment", map[string]any{"network": "pubnet"}, rl.raw, filtered)
+	filtered := runProc(t, NewFilterPayments, map[string]any{"network": "pubnet", "asset_code": "native"}, rl.raw, nil)
+	apps := runProc(t, NewTransformToAppPayment, map[string]any{"network": "pubnet"}, rl.raw, filtered)
 	if len(apps) != len(filtered) || len(apps) == 0 {
 		t.Fatalf("%d app payments from %d payments", len(apps), len(filtered))
 	}
@@ -174,13 +174,13 @@ func TestTransformToAppPayment(t *testing.T) {
 		}
 	}
 	// First in the chain (no input): it reads the ledger's payments itself.
-	standalone := runProc(t, "TransformToAppPayment", map[string]any{"network": "pubnet"}, rl.raw, nil)
+	standalone := runProc(t, NewTransformToAppPayment, map[string]any{"network": "pubnet"}, rl.raw, nil)
 	if want := len(refPayments(t, rl.raw)); len(standalone) != want {
 		t.Fatalf("standalone: %d app payments, want %d", len(standalone), want)
 	}
 	// Its own filters (upstream keys).
 	first := standalone[0].(AppPayment)
-	byAddr := runProc(t, "TransformToAppPayment", map[string]any{"network": "pubnet", "addresses": []any{first.DestinationAccountID}}, rl.raw, nil)
+	byAddr := runProc(t, NewTransformToAppPayment, map[string]any{"network": "pubnet", "addresses": []any{first.DestinationAccountID}}, rl.raw, nil)
 	if len(byAddr) == 0 || len(byAddr) == len(standalone) {
 		t.Fatalf("addresses filter: %d of %d", len(byAddr), len(standalone))
 	}
@@ -191,7 +191,7 @@ func TestTransformToAppPayment(t *testing.T) {
 		}
 	}
 	// Records of other kinds in the input are ignored.
-	if out := runProc(t, "TransformToAppPayment", map[string]any{"network": "pubnet"}, rl.raw, []component.Record{LedgerSummary{}}); len(out) != 0 {
+	if out := runProc(t, NewTransformToAppPayment, map[string]any{"network": "pubnet"}, rl.raw, []component.Record{LedgerSummary{}}); len(out) != 0 {
 		t.Fatalf("%d app payments from a non-payment record", len(out))
 	}
 }

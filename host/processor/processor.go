@@ -1,6 +1,6 @@
 // Package processor owns cdpd's built-in CDP processors: the components that turn a ledger
-// (and the records of the processor before them) into output records. Each is registered by
-// its CDP type name and aliases through Register:
+// (and the records of the processor before them) into output records. host/builtin's table
+// registers each under its CDP type name and aliases:
 //
 //   - LatestLedger: one summary record per ledger, read from the zero-copy view.
 //   - ContractEvent (ContractEventProcessor, StellarContractEvent): Soroban contract events as
@@ -28,27 +28,6 @@ import (
 
 	"github.com/withobsrvr/cdpd/host/component"
 )
-
-// Register adds every processor of this package to r under its CDP type name and aliases.
-func Register(r *component.Registry) error {
-	regs := []struct {
-		f     component.ProcessorFactory
-		names []string
-	}{
-		{NewLatestLedger, []string{"LatestLedger", "LatestLedgerProcessor"}},
-		{NewContractEvent, []string{"ContractEvent", "ContractEventProcessor", "StellarContractEvent"}},
-		{NewTokenTransfer, []string{"TokenTransfer", "TokenTransferProcessor"}},
-		{NewContractData, []string{"ContractData", "ContractDataProcessor"}},
-		{NewFilterPayments, []string{"FilterPayments"}},
-		{NewTransformToAppPayment, []string{"TransformToAppPayment"}},
-	}
-	for _, reg := range regs {
-		if err := r.AddProcessor(reg.f, reg.names...); err != nil {
-			return fmt.Errorf("registering processor %s: %w", reg.names[0], err)
-		}
-	}
-	return nil
-}
 
 // networkConfig holds the keys that select the network; every processor accepts them.
 type networkConfig struct {
@@ -106,15 +85,9 @@ func (c networkConfig) resolve(pipelineNetwork string) (netID, error) {
 	return fromPass, nil
 }
 
-// decodeConfig decodes a processor's config strictly into c (a pointer to its config struct,
-// which embeds networkConfig) and resolves the network it names, or else the pipeline's.
-// Errors start with the processor's type name.
-func decodeConfig(typeName string, cfg map[string]any, env component.Env, c interface {
-	resolve(pipelineNetwork string) (netID, error)
-}) (netID, error) {
-	if err := component.Decode(cfg, c); err != nil {
-		return netID{}, fmt.Errorf("%s: %w", typeName, err)
-	}
+// resolveFor resolves the network the processor's config names, or else the pipeline's
+// (env.Network). Errors start with the processor's type name.
+func (c networkConfig) resolveFor(typeName string, env component.Env) (netID, error) {
 	net, err := c.resolve(env.Network)
 	if err != nil {
 		return netID{}, fmt.Errorf("%s: %w", typeName, err)

@@ -78,9 +78,8 @@ type TokenTransfer struct {
 }
 
 // NewTokenTransfer is the TokenTransfer constructor.
-func NewTokenTransfer(cfg map[string]any, env component.Env) (component.Processor, error) {
-	var c tokenTransferConfig
-	net, err := decodeConfig("TokenTransfer", cfg, env, &c)
+func NewTokenTransfer(c *tokenTransferConfig, env component.Env) (component.Processor, error) {
+	net, err := c.resolveFor("TokenTransfer", env)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/stellar/go-stellar-sdk/network"
 	"github.com/stellar/go-stellar-sdk/processors/token_transfer"
 	"github.com/stellar/go-stellar-sdk/xdr"
+	"github.com/withobsrvr/cdpd/host/component"
 )
 
 func refTokenTransfers(t testing.TB, raw []byte) []*token_transfer.TokenTransferEvent {
@@ -28,7 +29,7 @@ func refTokenTransfers(t testing.TB, raw []byte) []*token_transfer.TokenTransfer
 func TestTokenTransferMatchesSDK(t *testing.T) {
 	for _, rl := range loadRealLedgers(t) {
 		want := refTokenTransfers(t, rl.raw)
-		p := newProc(t, "TokenTransfer", map[string]any{"network": "pubnet"})
+		p := newProc(t, NewTokenTransfer, map[string]any{"network": "pubnet"})
 		l, decodes := wrap(t, rl.raw)
 		recs, err := p.Process(bg, l, nil)
 		if err != nil {
@@ -100,7 +101,7 @@ func TestTokenTransferFilters(t *testing.T) {
 	want := refTokenTransfers(t, rl.raw)
 	all := make([]TokenTransferRecord, 0, len(want))
 	{
-		p := newProc(t, "TokenTransfer", map[string]any{"network": "pubnet"})
+		p := newProc(t, NewTokenTransfer, map[string]any{"network": "pubnet"})
 		l := shared(t, rl.raw)
 		recs, err := p.Process(bg, l, nil)
 		if err != nil {
@@ -161,7 +162,7 @@ func TestTokenTransferFilters(t *testing.T) {
 			for k, v := range tc.cfg {
 				cfg[k] = v
 			}
-			p := newProc(t, "TokenTransfer", cfg)
+			p := newProc(t, NewTokenTransfer, cfg)
 			l := shared(t, rl.raw)
 			recs, err := p.Process(bg, l, nil)
 			if err != nil {
@@ -189,7 +190,7 @@ func TestTokenTransferConfigErrors(t *testing.T) {
 		{"network": "pubnet", "asset": "native"},
 		{"assets": "native"},
 	} {
-		if _, err := NewTokenTransfer(cfg, testEnv()); err == nil {
+		if _, err := component.Construct(NewTokenTransfer, cfg, testEnv()); err == nil {
 			t.Errorf("%v: no error", cfg)
 		}
 	}

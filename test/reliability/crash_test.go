@@ -241,11 +241,11 @@ func crashYAML(dsPath string, end uint32, dsn, out string) string {
 func expectedRows(t *testing.T, ds *fixture.Datastore, from, to uint32) map[string]map[uint32]int {
 	t.Helper()
 	env := component.Env{Pipeline: "expected", Network: "pubnet", Now: time.Now}
-	ll, err := processor.NewLatestLedger(map[string]any{}, env)
+	ll, err := component.Construct(processor.NewLatestLedger, map[string]any{}, env)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ce, err := processor.NewContractEvent(map[string]any{}, env)
+	ce, err := component.Construct(processor.NewContractEvent, map[string]any{}, env)
 	if err != nil {
 		t.Fatal(err)
 	}
