@@ -3,7 +3,9 @@ package builtin
 import (
 	c "github.com/withobsrvr/cdpd/host/component"
 	"github.com/withobsrvr/cdpd/host/consumer"
-	"github.com/withobsrvr/cdpd/host/processor"
+	"github.com/withobsrvr/cdpd/host/processor/contract"
+	"github.com/withobsrvr/cdpd/host/processor/payment"
+	"github.com/withobsrvr/cdpd/host/processor/raw"
 	"github.com/withobsrvr/cdpd/host/source"
 )
 
@@ -20,14 +22,14 @@ func Table() []c.Spec {
 		c.SourceSpec("S3BufferedStorageSourceAdapter", "Ledgers from a galexie datastore in an S3 bucket (or an S3-compatible store).", source.NewS3),
 
 		// Processors — contract (Soroban).
-		c.ProcessorSpec("ContractData", "Contract data ledger entry changes (created, updated, removed, restored).", processor.NewContractData, "ContractDataProcessor"),
-		c.ProcessorSpec("ContractEvent", "Soroban contract events as history_contract_events rows, read from the zero-copy view.", processor.NewContractEvent, "ContractEventProcessor", "StellarContractEvent"),
+		c.ProcessorSpec("ContractData", "Contract data ledger entry changes (created, updated, removed, restored).", contract.NewContractData, "ContractDataProcessor"),
+		c.ProcessorSpec("ContractEvent", "Soroban contract events as history_contract_events rows, read from the zero-copy view.", contract.NewContractEvent, "ContractEventProcessor", "StellarContractEvent"),
 		// Processors — ledger.
-		c.ProcessorSpec("LatestLedger", "One summary row per ledger (transactions, operations, fees), read from the zero-copy view.", processor.NewLatestLedger, "LatestLedgerProcessor"),
+		c.ProcessorSpec("LatestLedger", "One summary row per ledger (transactions, operations, fees), read from the zero-copy view.", raw.NewLatestLedger, "LatestLedgerProcessor"),
 		// Processors — payments and tokens.
-		c.ProcessorSpec("FilterPayments", "Payment operations, filtered by amount, asset and account.", processor.NewFilterPayments),
-		c.ProcessorSpec("TokenTransfer", "The SDK's token transfer events (transfers, mints, burns, clawbacks, fees) of every asset.", processor.NewTokenTransfer, "TokenTransferProcessor"),
-		c.ProcessorSpec("TransformToAppPayment", "Payments in the flat app form (from, to, amount, asset, memo).", processor.NewTransformToAppPayment),
+		c.ProcessorSpec("FilterPayments", "Payment operations, filtered by amount, asset and account.", payment.NewFilterPayments),
+		c.ProcessorSpec("TokenTransfer", "The SDK's token transfer events (transfers, mints, burns, clawbacks, fees) of every asset.", payment.NewTokenTransfer, "TokenTransferProcessor"),
+		c.ProcessorSpec("TransformToAppPayment", "Payments in the flat app form (from, to, amount, asset, memo).", payment.NewTransformToAppPayment),
 
 		// Consumers.
 		c.ConsumerSpec("SaveToParquet", "Parquet files named by ledger range; a replay replaces a file, never doubles rows.", consumer.NewSaveToParquet, "SaveToParquetConsumer"),

@@ -1,18 +1,17 @@
-package processor
+package contract
 
 import (
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"sort"
 	"strings"
 	"testing"
 
 	"github.com/stellar/go-stellar-sdk/strkey"
 	"github.com/stellar/go-stellar-sdk/xdr"
 	"github.com/withobsrvr/cdpd/host/component"
+	"github.com/withobsrvr/cdpd/host/processor"
+	"github.com/withobsrvr/cdpd/host/processor/proctest"
 )
 
 // refEvent is an expected contract event computed through the SDK's full decode.
@@ -31,7 +30,7 @@ type refEvent struct {
 // refContractEvents walks LedgerTransactionReader -> GetTransactionEvents (the classic path).
 func refContractEvents(t testing.TB, raw []byte) []refEvent {
 	t.Helper()
-	_, txs := refTxs(t, raw)
+	_, txs := proctest.RefTxs(t, raw)
 	var out []refEvent
 	for _, tx := range txs {
 		evs, err := tx.GetTransactionEvents()
@@ -71,28 +70,21 @@ func refContractEvents(t testing.TB, raw []byte) []refEvent {
 	return out
 }
 
-func checksum(keys []string) string {
-	s := append([]string(nil), keys...)
-	sort.Strings(s)
-	h := sha256.Sum256([]byte(strings.Join(s, "\n")))
-	return hex.EncodeToString(h[:8])
-}
-
 func TestContractEventMatchesSDK(t *testing.T) {
 	sawTxLevel, sawFailed := false, false
-	for _, rl := range loadRealLedgers(t) {
-		want := refContractEvents(t, rl.raw)
-		p := newProc(t, NewContractEvent, map[string]any{"network_passphrase": "Public Global Stellar Network ; September 2015"})
-		l, decodes := wrap(t, rl.raw)
-		recs, err := p.Process(bg, l, nil)
+	for _, rl := range proctest.RealLedgers(t) {
+		want := refContractEvents(t, rl.Raw)
+		p := proctest.New(t, NewContractEvent, map[string]any{"network_passphrase": "Public Global Stellar Network ; September 2015"})
+		l, decodes := proctest.Wrap(t, rl.Raw)
+		recs, err := p.Process(proctest.BG, l, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if n := decodes.Load(); n != 0 {
-			t.Fatalf("ledger %d: %d full decodes, want 0", rl.seq, n)
+			t.Fatalf("ledger %d: %d full decodes, want 0", rl.Seq, n)
 		}
 		if len(recs) != len(want) {
-			t.Fatalf("ledger %d: %d events, SDK reports %d", rl.seq, len(recs), len(want))
+			t.Fatalf("ledger %d: %d events, SDK reports %d", rl.Seq, len(recs), len(want))
 		}
 		var gotKeys, wantKeys []string
 		var okEv, failedEv int
@@ -109,19 +101,19 @@ func TestContractEventMatchesSDK(t *testing.T) {
 				g.EventIndex != w.evIndex || g.Successful != w.successful || g.Type != int32(w.typ) ||
 				g.TypeString != w.typ.String() || cid != w.contractID || g.Data != w.data ||
 				g.ContractEventXDR != w.xdrB64 || strings.Join(g.Topics, ",") != strings.Join(w.topics, ",") ||
-				g.LedgerSequence != rl.seq || !g.ClosedAt.Equal(l.CloseTime()) || !g.InSuccessfulContractCall {
-				t.Fatalf("ledger %d event %d:\n got %+v\nwant %+v", rl.seq, i, g, w)
+				g.LedgerSequence != rl.Seq || !g.ClosedAt.Equal(l.CloseTime()) || !g.InSuccessfulContractCall {
+				t.Fatalf("ledger %d event %d:\n got %+v\nwant %+v", rl.Seq, i, g, w)
 			}
-			if g.TransactionID != transactionID(rl.seq, w.txIndex) {
+			if g.TransactionID != processor.TransactionID(rl.Seq, w.txIndex) {
 				t.Fatalf("transaction_id %d", g.TransactionID)
 			}
-			m := jsonOf(t, g)
+			m := proctest.JSONOf(t, g)
 			if w.op < 0 {
 				sawTxLevel = true
 				if m["operation_id"] != nil || m["operation_index"] != nil {
 					t.Fatalf("transaction-level event: operation_id %v, want JSON null", m["operation_id"])
 				}
-			} else if g.OperationID == nil || *g.OperationID != operationID(rl.seq, w.txIndex, w.op) || *g.OperationIndex != w.op {
+			} else if g.OperationID == nil || *g.OperationID != processor.OperationID(rl.Seq, w.txIndex, w.op) || *g.OperationIndex != w.op {
 				t.Fatalf("event %d: operation id %v, want op %d", i, g.OperationID, w.op)
 			}
 			if !json.Valid(g.TopicsDecoded) || !json.Valid(g.DataDecoded) {
@@ -134,16 +126,16 @@ func TestContractEventMatchesSDK(t *testing.T) {
 				sawFailed = true
 			}
 		}
-		if checksum(gotKeys) != checksum(wantKeys) {
+		if proctest.Checksum(gotKeys) != proctest.Checksum(wantKeys) {
 			t.Fatalf("key checksum differs")
 		}
 		st := p.(interface{ Stats() map[string]float64 }).Stats()
 		if st["events_found"] != float64(len(want)) || st["successful_events"] != float64(okEv) ||
-			st["failed_events"] != float64(failedEv) || st["processed_ledgers"] != 1 || st["last_ledger"] != float64(rl.seq) ||
+			st["failed_events"] != float64(failedEv) || st["processed_ledgers"] != 1 || st["last_ledger"] != float64(rl.Seq) ||
 			st["last_processed_time"] != 1700000000 {
 			t.Errorf("stats %v", st)
 		}
-		t.Logf("ledger %d: %d contract events (%d in failed txs), checksum %s", rl.seq, len(recs), failedEv, checksum(gotKeys))
+		t.Logf("ledger %d: %d contract events (%d in failed txs), checksum %s", rl.Seq, len(recs), failedEv, proctest.Checksum(gotKeys))
 	}
 	if !sawTxLevel || !sawFailed {
 		t.Logf("note: fixtures carry transaction-level events: %v, events of failed txs: %v", sawTxLevel, sawFailed)
@@ -151,8 +143,8 @@ func TestContractEventMatchesSDK(t *testing.T) {
 }
 
 func TestContractEventFilters(t *testing.T) {
-	rl := loadRealLedgers(t)[0]
-	want := refContractEvents(t, rl.raw)
+	rl := proctest.RealLedgers(t)[0]
+	want := refContractEvents(t, rl.Raw)
 	// The busiest contract of the ledger, and per-type / per-success counts.
 	byContract := map[string]int{}
 	byType := map[xdr.ContractEventType]int{}
@@ -200,9 +192,9 @@ func TestContractEventFilters(t *testing.T) {
 			for k, v := range tc.cfg {
 				cfg[k] = v
 			}
-			p := newProc(t, NewContractEvent, cfg)
-			l, _ := wrap(t, rl.raw)
-			recs, err := p.Process(bg, l, nil)
+			p := proctest.New(t, NewContractEvent, cfg)
+			l, _ := proctest.Wrap(t, rl.Raw)
+			recs, err := p.Process(proctest.BG, l, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -248,7 +240,7 @@ func TestContractEventFilterBeforeDecode(t *testing.T) {
 		{map[string]any{"network": "testnet", "event_types": "system"}, false, false},
 		{map[string]any{"network": "testnet"}, false, true},
 	} {
-		p := newProc(t, NewContractEvent, tc.cfg).(*ContractEvent)
+		p := proctest.New(t, NewContractEvent, tc.cfg).(*ContractEvent)
 		_, keep, err := p.event(tx, raw, 0, 0)
 		if keep != tc.keep || (err != nil) != tc.wantErr {
 			t.Errorf("%v: keep %v err %v", tc.cfg, keep, err)
@@ -264,7 +256,7 @@ func TestContractEventConfigErrors(t *testing.T) {
 		{"network": "pubnet", "contractids": []any{}},
 		{},
 	} {
-		if _, err := component.Construct(NewContractEvent, cfg, testEnv()); err == nil {
+		if _, err := component.Construct(NewContractEvent, cfg, proctest.Env()); err == nil {
 			t.Errorf("%v: no error", cfg)
 		}
 	}
@@ -291,7 +283,7 @@ func TestScValJSON(t *testing.T) {
 		{xdr.ScVal{Type: xdr.ScValTypeScvAddress, Address: &addr}, `{"address":"GAAZI4TCR3TY5OJHCTJC2A4QSY6CJWJH5IAJTGKIN2ER7LBNVKOCCWN7"}`},
 		{xdr.ScVal{Type: xdr.ScValTypeScvLedgerKeyContractInstance}, `"ledger_key_contract_instance"`},
 	} {
-		got, err := scValJSON(tc.v)
+		got, err := processor.ScValJSON(tc.v)
 		if err != nil || string(got) != tc.want {
 			t.Errorf("got %s (%v), want %s", got, err, tc.want)
 		}
@@ -332,9 +324,9 @@ func TestContractEventSynthetic(t *testing.T) {
 			for k, v := range tc.cfg {
 				cfg[k] = v
 			}
-			p := newProc(t, NewContractEvent, cfg)
-			l, decodes := wrap(t, raw)
-			recs, err := p.Process(bg, l, nil)
+			p := proctest.New(t, NewContractEvent, cfg)
+			l, decodes := proctest.Wrap(t, raw)
+			recs, err := p.Process(proctest.BG, l, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -349,7 +341,7 @@ func TestContractEventSynthetic(t *testing.T) {
 			}
 			for i, r := range recs {
 				g, w := r.(ContractEventRecord), want[i]
-				m := jsonOf(t, g)
+				m := proctest.JSONOf(t, g)
 				wantKey := fmt.Sprintf("testnet:1000:%02x%s:%d", w.tx, strings.Repeat("0", 62), w.idx)
 				if g.NaturalKey() != wantKey || g.TransactionIndex != w.tx || g.Successful != w.ok ||
 					string(g.TopicsDecoded) != `[{"symbol":"`+w.topic+`"}]` || string(g.DataDecoded) != `{"i128":"42"}` {
@@ -366,7 +358,7 @@ func TestContractEventSynthetic(t *testing.T) {
 					if m["operation_id"] != nil || m["operation_index"] != nil {
 						t.Fatalf("operation_id %v, want JSON null", m["operation_id"])
 					}
-				} else if m["operation_id"] != json.Number(fmt.Sprint(operationID(1000, w.tx, w.op))) {
+				} else if m["operation_id"] != json.Number(fmt.Sprint(processor.OperationID(1000, w.tx, w.op))) {
 					t.Fatalf("operation_id %v", m["operation_id"])
 				}
 			}

@@ -1,4 +1,4 @@
-package processor
+package contract
 
 import (
 	"testing"

@@ -1,4 +1,6 @@
-package processor
+// Package contract owns the processors of Soroban contracts: contract events (ContractEvent,
+// read from the zero-copy view) and contract data changes (ContractData).
+package contract
 
 import (
 	"context"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/withobsrvr/cdpd/host/component"
 	"github.com/withobsrvr/cdpd/host/ledger"
+	"github.com/withobsrvr/cdpd/host/processor"
 )
 
 // ContractDataRecord is one change of a contract data ledger entry, with column names after
@@ -59,8 +62,8 @@ func (r ContractDataRecord) NaturalKey() string {
 }
 
 type contractDataConfig struct {
-	networkConfig `mapstructure:",squash"`
-	ContractIDs   []string `mapstructure:"contract_ids"`
+	processor.NetworkConfig `mapstructure:",squash"`
+	ContractIDs             []string `mapstructure:"contract_ids"`
 }
 
 // ContractData emits contract data entry changes read through the SDK's ledger change reader
@@ -68,19 +71,19 @@ type contractDataConfig struct {
 //
 // Config: network | network_passphrase; contract_ids (only entries of these contracts).
 type ContractData struct {
-	net       netID
+	net       processor.NetID
 	contracts map[string]bool
 	now       func() time.Time
-	stats     *counters
+	stats     *processor.Counters
 }
 
 // NewContractData is the ContractData constructor.
 func NewContractData(c *contractDataConfig, env component.Env) (component.Processor, error) {
-	net, err := c.resolveFor("ContractData", env)
+	net, err := c.ResolveFor("ContractData", env)
 	if err != nil {
 		return nil, err
 	}
-	p := &ContractData{net: net, now: clock(env), stats: newCounters("processed_ledgers", "changes_found",
+	p := &ContractData{net: net, now: processor.Clock(env), stats: processor.NewCounters("processed_ledgers", "changes_found",
 		"created", "updated", "removed", "restored", "changes_filtered", "last_ledger", "last_processed_time")}
 	for _, id := range c.ContractIDs {
 		id = strings.TrimSpace(id)
@@ -99,7 +102,7 @@ func NewContractData(c *contractDataConfig, env component.Env) (component.Proces
 }
 
 // Stats implements component.StatsReporter.
-func (p *ContractData) Stats() map[string]float64 { return p.stats.snapshot() }
+func (p *ContractData) Stats() map[string]float64 { return p.stats.Snapshot() }
 
 // Process implements component.Processor. The input records are ignored.
 func (p *ContractData) Process(ctx context.Context, l *ledger.Ledger, _ []component.Record) ([]component.Record, error) {
@@ -141,8 +144,8 @@ func (p *ContractData) Process(ctx context.Context, l *ledger.Ledger, _ []compon
 		kinds[rec.ChangeType]++
 		out = append(out, rec)
 	}
-	p.stats.update(func(m map[string]float64) {
-		ledgerDone(m, l.Sequence(), p.now())
+	p.stats.Update(func(m map[string]float64) {
+		processor.LedgerDone(m, l.Sequence(), p.now())
 		m["changes_found"] += float64(len(out))
 		m["changes_filtered"] += float64(filtered)
 		for k, n := range kinds {
@@ -192,13 +195,13 @@ func (p *ContractData) record(ch ingest.Change, l *ledger.Ledger, idx int) (Cont
 	if r.Key, err = xdr.MarshalBase64(cd.Key); err != nil {
 		return r, fmt.Errorf("encoding key: %w", err)
 	}
-	if r.KeyDecoded, err = scValJSON(cd.Key); err != nil {
+	if r.KeyDecoded, err = processor.ScValJSON(cd.Key); err != nil {
 		return r, fmt.Errorf("rendering key: %w", err)
 	}
 	if r.Val, err = xdr.MarshalBase64(cd.Val); err != nil {
 		return r, fmt.Errorf("encoding value: %w", err)
 	}
-	if r.ValDecoded, err = scValJSON(cd.Val); err != nil {
+	if r.ValDecoded, err = processor.ScValJSON(cd.Val); err != nil {
 		return r, fmt.Errorf("rendering value: %w", err)
 	}
 	raw, err := cd.MarshalBinary()
@@ -220,7 +223,7 @@ func (p *ContractData) record(ch ingest.Change, l *ledger.Ledger, idx int) (Cont
 		h, i := tx.Hash.HexString(), int(tx.Index)
 		r.TransactionHash, r.TransactionIndex = &h, &i
 		if ch.Reason == ingest.LedgerEntryChangeReasonOperation {
-			id := operationID(l.Sequence(), i, int(ch.OperationIndex))
+			id := processor.OperationID(l.Sequence(), i, int(ch.OperationIndex))
 			r.OperationID = &id
 		}
 	}

@@ -1,4 +1,4 @@
-package processor
+package payment
 
 import (
 	"fmt"
@@ -7,6 +7,9 @@ import (
 	"github.com/stellar/go-stellar-sdk/xdr"
 
 	"github.com/withobsrvr/cdpd/host/component"
+	"github.com/withobsrvr/cdpd/host/processor"
+	"github.com/withobsrvr/cdpd/host/processor/proctest"
+	"github.com/withobsrvr/cdpd/host/processor/raw"
 )
 
 type refPayment struct {
@@ -19,7 +22,7 @@ type refPayment struct {
 // refPayments walks the operations of every successful transaction (classic full decode).
 func refPayments(t testing.TB, raw []byte) []refPayment {
 	t.Helper()
-	lcm, txs := refTxs(t, raw)
+	lcm, txs := proctest.RefTxs(t, raw)
 	var out []refPayment
 	for _, tx := range txs {
 		if !tx.Result.Successful() {
@@ -47,9 +50,9 @@ func refPayments(t testing.TB, raw []byte) []refPayment {
 
 func runProc[C any](t testing.TB, ctor func(*C, component.Env) (component.Processor, error), cfg map[string]any, raw []byte, in []component.Record) []component.Record {
 	t.Helper()
-	p := newProc(t, ctor, cfg)
-	l := shared(t, raw)
-	recs, err := p.Process(bg, l, in)
+	p := proctest.New(t, ctor, cfg)
+	l := proctest.Shared(t, raw)
+	recs, err := p.Process(proctest.BG, l, in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,11 +60,11 @@ func runProc[C any](t testing.TB, ctor func(*C, component.Env) (component.Proces
 }
 
 func TestFilterPaymentsMatchesSDK(t *testing.T) {
-	for _, rl := range loadRealLedgers(t) {
-		want := refPayments(t, rl.raw)
-		recs := runProc(t, NewFilterPayments, map[string]any{"network": "pubnet"}, rl.raw, nil)
+	for _, rl := range proctest.RealLedgers(t) {
+		want := refPayments(t, rl.Raw)
+		recs := proctest.Run(t, NewFilterPayments, map[string]any{"network": "pubnet"}, rl.Raw, nil)
 		if len(recs) != len(want) || len(want) == 0 {
-			t.Fatalf("ledger %d: %d payments, SDK walk finds %d", rl.seq, len(recs), len(want))
+			t.Fatalf("ledger %d: %d payments, SDK walk finds %d", rl.Seq, len(recs), len(want))
 		}
 		var gk, wk []string
 		types := map[string]int{}
@@ -70,10 +73,10 @@ func TestFilterPaymentsMatchesSDK(t *testing.T) {
 			gk, wk = append(gk, g.NaturalKey()), append(wk, w.key)
 			types[g.Type]++
 			if g.NaturalKey() != w.key || g.AmountRaw != w.amount || g.canonical() != w.asset.StringCanonical() ||
-				g.OperationID != operationID(rl.seq, g.TransactionIndex, g.OperationIndex) {
-				t.Fatalf("ledger %d payment %d: got %+v want %+v (%q vs %q)", rl.seq, i, g, w, g.canonical(), w.asset.StringCanonical())
+				g.OperationID != processor.OperationID(rl.Seq, g.TransactionIndex, g.OperationIndex) {
+				t.Fatalf("ledger %d payment %d: got %+v want %+v (%q vs %q)", rl.Seq, i, g, w, g.canonical(), w.asset.StringCanonical())
 			}
-			js := jsonOf(t, g)
+			js := proctest.JSONOf(t, g)
 			if g.Type == "payment" && (js["source_amount"] != nil || js["source_asset_type"] != nil) {
 				t.Fatalf("plain payment with source side: %v", js)
 			}
@@ -84,16 +87,16 @@ func TestFilterPaymentsMatchesSDK(t *testing.T) {
 				t.Fatalf("nulls: %v", js)
 			}
 		}
-		if checksum(gk) != checksum(wk) {
+		if proctest.Checksum(gk) != proctest.Checksum(wk) {
 			t.Fatal("key checksum differs")
 		}
-		t.Logf("ledger %d: %d payments %v", rl.seq, len(recs), types)
+		t.Logf("ledger %d: %d payments %v", rl.Seq, len(recs), types)
 	}
 }
 
 func TestFilterPaymentsFilters(t *testing.T) {
-	rl := loadRealLedgers(t)[0]
-	all := runProc(t, NewFilterPayments, map[string]any{"network": "pubnet"}, rl.raw, nil)
+	rl := proctest.RealLedgers(t)[0]
+	all := proctest.Run(t, NewFilterPayments, map[string]any{"network": "pubnet"}, rl.Raw, nil)
 	var credit PaymentRecord
 	for _, r := range all {
 		if p := r.(PaymentRecord); p.AssetCode != nil {
@@ -126,7 +129,7 @@ func TestFilterPaymentsFilters(t *testing.T) {
 			for k, v := range tc.cfg {
 				cfg[k] = v
 			}
-			recs := runProc(t, NewFilterPayments, cfg, rl.raw, nil)
+			recs := proctest.Run(t, NewFilterPayments, cfg, rl.Raw, nil)
 			n := 0
 			for _, r := range all {
 				if tc.pred(r.(PaymentRecord)) {
@@ -150,19 +153,19 @@ func TestFilterPaymentsFilters(t *testing.T) {
 		{"network": "pubnet", "asset_code": "USDC", "asset_issuer": "GNOPE"},
 		{"network": "pubnet", "min": "1"},
 	} {
-		if _, err := component.Construct(NewFilterPayments, cfg, testEnv()); err == nil {
+		if _, err := component.Construct(NewFilterPayments, cfg, proctest.Env()); err == nil {
 			t.Errorf("%v: no error", cfg)
 		}
 	}
-	if recs := runProc(t, NewFilterPayments, map[string]any{"network": "pubnet", "asset_code": "NOPE"}, rl.raw, nil); recs == nil || len(recs) != 0 {
+	if recs := proctest.Run(t, NewFilterPayments, map[string]any{"network": "pubnet", "asset_code": "NOPE"}, rl.Raw, nil); recs == nil || len(recs) != 0 {
 		t.Errorf("no match must give a non-nil empty slice, got %#v", recs)
 	}
 }
 
 func TestTransformToAppPayment(t *testing.T) {
-	rl := loadRealLedgers(t)[0]
-	filtered := runProc(t, NewFilterPayments, map[string]any{"network": "pubnet", "asset_code": "native"}, rl.raw, nil)
-	apps := runProc(t, NewTransformToAppPayment, map[string]any{"network": "pubnet"}, rl.raw, filtered)
+	rl := proctest.RealLedgers(t)[0]
+	filtered := proctest.Run(t, NewFilterPayments, map[string]any{"network": "pubnet", "asset_code": "native"}, rl.Raw, nil)
+	apps := proctest.Run(t, NewTransformToAppPayment, map[string]any{"network": "pubnet"}, rl.Raw, filtered)
 	if len(apps) != len(filtered) || len(apps) == 0 {
 		t.Fatalf("%d app payments from %d payments", len(apps), len(filtered))
 	}
@@ -174,13 +177,13 @@ func TestTransformToAppPayment(t *testing.T) {
 		}
 	}
 	// First in the chain (no input): it reads the ledger's payments itself.
-	standalone := runProc(t, NewTransformToAppPayment, map[string]any{"network": "pubnet"}, rl.raw, nil)
-	if want := len(refPayments(t, rl.raw)); len(standalone) != want {
+	standalone := proctest.Run(t, NewTransformToAppPayment, map[string]any{"network": "pubnet"}, rl.Raw, nil)
+	if want := len(refPayments(t, rl.Raw)); len(standalone) != want {
 		t.Fatalf("standalone: %d app payments, want %d", len(standalone), want)
 	}
 	// Its own filters (upstream keys).
 	first := standalone[0].(AppPayment)
-	byAddr := runProc(t, NewTransformToAppPayment, map[string]any{"network": "pubnet", "addresses": []any{first.DestinationAccountID}}, rl.raw, nil)
+	byAddr := proctest.Run(t, NewTransformToAppPayment, map[string]any{"network": "pubnet", "addresses": []any{first.DestinationAccountID}}, rl.Raw, nil)
 	if len(byAddr) == 0 || len(byAddr) == len(standalone) {
 		t.Fatalf("addresses filter: %d of %d", len(byAddr), len(standalone))
 	}
@@ -191,7 +194,7 @@ func TestTransformToAppPayment(t *testing.T) {
 		}
 	}
 	// Records of other kinds in the input are ignored.
-	if out := runProc(t, NewTransformToAppPayment, map[string]any{"network": "pubnet"}, rl.raw, []component.Record{LedgerSummary{}}); len(out) != 0 {
+	if out := proctest.Run(t, NewTransformToAppPayment, map[string]any{"network": "pubnet"}, rl.Raw, []component.Record{raw.LedgerSummary{}}); len(out) != 0 {
 		t.Fatalf("%d app payments from a non-payment record", len(out))
 	}
 }

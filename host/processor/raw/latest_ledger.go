@@ -1,4 +1,6 @@
-package processor
+// Package raw owns the processors of whole ledgers and transactions: LatestLedger (one summary
+// row per ledger, read from the zero-copy view).
+package raw
 
 import (
 	"context"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/withobsrvr/cdpd/host/component"
 	"github.com/withobsrvr/cdpd/host/ledger"
+	"github.com/withobsrvr/cdpd/host/processor"
 )
 
 // LedgerSummary is the LatestLedger record: one per ledger. Field names follow the upstream CDP
@@ -45,28 +48,28 @@ func (r LedgerSummary) NaturalKey() string {
 }
 
 type latestLedgerConfig struct {
-	networkConfig `mapstructure:",squash"`
+	processor.NetworkConfig `mapstructure:",squash"`
 }
 
 // LatestLedger emits one LedgerSummary per ledger without decoding the ledger.
 type LatestLedger struct {
-	net   netID
+	net   processor.NetID
 	now   func() time.Time
-	stats *counters
+	stats *processor.Counters
 }
 
 // NewLatestLedger is the LatestLedger constructor (config: network | network_passphrase).
 func NewLatestLedger(c *latestLedgerConfig, env component.Env) (component.Processor, error) {
-	net, err := c.resolveFor("LatestLedger", env)
+	net, err := c.ResolveFor("LatestLedger", env)
 	if err != nil {
 		return nil, err
 	}
-	return &LatestLedger{net: net, now: clock(env),
-		stats: newCounters("processed_ledgers", "last_ledger", "last_processed_time", "transactions", "operations")}, nil
+	return &LatestLedger{net: net, now: processor.Clock(env),
+		stats: processor.NewCounters("processed_ledgers", "last_ledger", "last_processed_time", "transactions", "operations")}, nil
 }
 
 // Stats implements component.StatsReporter.
-func (p *LatestLedger) Stats() map[string]float64 { return p.stats.snapshot() }
+func (p *LatestLedger) Stats() map[string]float64 { return p.stats.Snapshot() }
 
 // Process implements component.Processor. The input records are ignored.
 func (p *LatestLedger) Process(_ context.Context, l *ledger.Ledger, _ []component.Record) ([]component.Record, error) {
@@ -75,8 +78,8 @@ func (p *LatestLedger) Process(_ context.Context, l *ledger.Ledger, _ []componen
 		return nil, fmt.Errorf("LatestLedger: summarizing ledger %d: %w", l.Sequence(), err)
 	}
 	s.Network = p.net.Name
-	p.stats.update(func(m map[string]float64) {
-		ledgerDone(m, s.Sequence, p.now())
+	p.stats.Update(func(m map[string]float64) {
+		processor.LedgerDone(m, s.Sequence, p.now())
 		m["transactions"] += float64(s.TransactionCount)
 		m["operations"] += float64(s.OperationCount)
 	})
@@ -92,7 +95,7 @@ func summarize(v xdr.LedgerCloseMetaView) (LedgerSummary, error) {
 	if err != nil {
 		return s, fmt.Errorf("reading ledger header: %w", err)
 	}
-	if err := try(func() {
+	if err := processor.Try(func() {
 		s.Hash = hex.EncodeToString(hdr.MustHash().MustRaw())
 		h := hdr.MustHeader()
 		s.Sequence = h.MustLedgerSeq().MustValue()
@@ -110,7 +113,7 @@ func summarize(v xdr.LedgerCloseMetaView) (LedgerSummary, error) {
 	}
 	s.TransactionCount = len(parts)
 	for i := range parts {
-		if err := try(func() {
+		if err := processor.Try(func() {
 			res := parts[i].Result.MustResult()
 			s.TotalFeeCharged += res.MustFeeCharged().MustValue()
 			inner := res.MustResult()
@@ -136,7 +139,7 @@ func summarize(v xdr.LedgerCloseMetaView) (LedgerSummary, error) {
 		s.SorobanInclFees += f
 	}
 
-	if err := walkEnvelopes(v, func(env xdr.TransactionEnvelopeView) {
+	if err := processor.WalkEnvelopes(v, func(env xdr.TransactionEnvelopeView) {
 		var tx xdr.TransactionView
 		switch env.MustType() {
 		case xdr.EnvelopeTypeEnvelopeTypeTxV0:
@@ -147,7 +150,7 @@ func summarize(v xdr.LedgerCloseMetaView) (LedgerSummary, error) {
 		case xdr.EnvelopeTypeEnvelopeTypeTxFeeBump:
 			tx = env.MustFeeBump().MustTx().MustInnerTx().MustV1().MustTx()
 		default:
-			fail("unknown envelope type %d", env.MustType())
+			processor.Fail("unknown envelope type %d", env.MustType())
 		}
 		s.OperationCount += tx.MustOperations().MustCount()
 		if ext := tx.MustExt(); ext.MustV() == 1 {
@@ -160,78 +163,4 @@ func summarize(v xdr.LedgerCloseMetaView) (LedgerSummary, error) {
 		return s, fmt.Errorf("walking the transaction set: %w", err)
 	}
 	return s, nil
-}
-
-// walkEnvelopes calls f for every transaction envelope of the ledger's tx set, in tx-set order
-// (not apply order). f may use Must accessors, must and fail: a failure is returned as an error.
-func walkEnvelopes(v xdr.LedgerCloseMetaView, f func(xdr.TransactionEnvelopeView)) error {
-	return try(func() {
-		walkGen := func(ts xdr.GeneralizedTransactionSetView) {
-			for phase := range ts.MustV1TxSet().MustPhases().MustIter() {
-				switch pv := phase.MustV(); pv {
-				case 0:
-					for comp := range phase.MustV0Components().MustIter() {
-						for env := range comp.MustTxsMaybeDiscountedFee().MustTxs().MustIter() {
-							f(env)
-						}
-					}
-				case 1:
-					for stage := range phase.MustParallelTxsComponent().MustExecutionStages().MustIter() {
-						for cluster := range stage.MustIter() {
-							for env := range cluster.MustIter() {
-								f(env)
-							}
-						}
-					}
-				default:
-					fail("unknown transaction phase %d", pv)
-				}
-			}
-		}
-		switch lv := must(v.V()); lv {
-		case 0:
-			for env := range must(v.V0()).MustTxSet().MustTxs().MustIter() {
-				f(env)
-			}
-		case 1:
-			walkGen(must(v.V1()).MustTxSet())
-		case 2:
-			walkGen(must(v.V2()).MustTxSet())
-		default:
-			fail("unknown LedgerCloseMeta version %d", lv)
-		}
-	})
-}
-
-// walkError carries an error out of a Must-style walk (see try).
-type walkError struct{ err error }
-
-// fail aborts a Must-style walk with an error; try returns it.
-func fail(format string, args ...any) { panic(walkError{fmt.Errorf(format, args...)}) }
-
-// must returns v or aborts a Must-style walk with err.
-func must[T any](v T, err error) T {
-	if err != nil {
-		panic(walkError{err})
-	}
-	return v
-}
-
-// try runs a walk that uses the views' Must accessors (which panic with *xdr.ViewError on
-// malformed input), fail and must, and returns their failure as an error. Other panics pass.
-func try(fn func()) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			switch e := r.(type) {
-			case *xdr.ViewError:
-				err = e
-			case walkError:
-				err = e.err
-			default:
-				panic(r)
-			}
-		}
-	}()
-	fn()
-	return nil
 }

@@ -1,4 +1,4 @@
-package processor
+package payment
 
 import (
 	"fmt"
@@ -8,6 +8,8 @@ import (
 	"github.com/stellar/go-stellar-sdk/processors/token_transfer"
 	"github.com/stellar/go-stellar-sdk/xdr"
 	"github.com/withobsrvr/cdpd/host/component"
+	"github.com/withobsrvr/cdpd/host/processor"
+	"github.com/withobsrvr/cdpd/host/processor/proctest"
 )
 
 func refTokenTransfers(t testing.TB, raw []byte) []*token_transfer.TokenTransferEvent {
@@ -27,19 +29,19 @@ func refTokenTransfers(t testing.TB, raw []byte) []*token_transfer.TokenTransfer
 }
 
 func TestTokenTransferMatchesSDK(t *testing.T) {
-	for _, rl := range loadRealLedgers(t) {
-		want := refTokenTransfers(t, rl.raw)
-		p := newProc(t, NewTokenTransfer, map[string]any{"network": "pubnet"})
-		l, decodes := wrap(t, rl.raw)
-		recs, err := p.Process(bg, l, nil)
+	for _, rl := range proctest.RealLedgers(t) {
+		want := refTokenTransfers(t, rl.Raw)
+		p := proctest.New(t, NewTokenTransfer, map[string]any{"network": "pubnet"})
+		l, decodes := proctest.Wrap(t, rl.Raw)
+		recs, err := p.Process(proctest.BG, l, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(recs) != len(want) || len(want) == 0 {
-			t.Fatalf("ledger %d: %d records, SDK reports %d events", rl.seq, len(recs), len(want))
+			t.Fatalf("ledger %d: %d records, SDK reports %d events", rl.Seq, len(recs), len(want))
 		}
 		if decodes.Load() != 1 {
-			t.Errorf("ledger %d: %d decodes, want exactly 1", rl.seq, decodes.Load())
+			t.Errorf("ledger %d: %d decodes, want exactly 1", rl.Seq, decodes.Load())
 		}
 		var gotKeys, wantKeys []string
 		topics := map[string]int{}
@@ -51,14 +53,14 @@ func TestTokenTransferMatchesSDK(t *testing.T) {
 			topics[g.EventTopic]++
 			if g.EventTopic != w.GetEventType() || g.AmountRaw != w.GetAmount() || g.TransactionHash != m.TxHash ||
 				g.ContractID != m.ContractAddress || g.TransactionIndex != int(m.TransactionIndex) ||
-				g.LedgerSequence != rl.seq || !g.ClosedAt.Equal(l.CloseTime()) {
-				t.Fatalf("ledger %d event %d: got %+v want %v", rl.seq, i, g, w)
+				g.LedgerSequence != rl.Seq || !g.ClosedAt.Equal(l.CloseTime()) {
+				t.Fatalf("ledger %d event %d: got %+v want %v", rl.Seq, i, g, w)
 			}
-			js := jsonOf(t, g)
+			js := proctest.JSONOf(t, g)
 			if (m.OperationIndex == nil) != (js["operation_id"] == nil) {
 				t.Fatalf("event %d: operation_id %v, SDK op index %v", i, js["operation_id"], m.OperationIndex)
 			}
-			if m.OperationIndex != nil && *g.OperationID != transactionID(rl.seq, int(m.TransactionIndex))+int64(*m.OperationIndex) {
+			if m.OperationIndex != nil && *g.OperationID != processor.TransactionID(rl.Seq, int(m.TransactionIndex))+int64(*m.OperationIndex) {
 				t.Fatalf("operation id %d", *g.OperationID)
 			}
 			switch g.EventTopic {
@@ -85,25 +87,25 @@ func TestTokenTransferMatchesSDK(t *testing.T) {
 				t.Fatalf("to_muxed %v / to_muxed_id %v", js["to_muxed"], js["to_muxed_id"])
 			}
 		}
-		if checksum(gotKeys) != checksum(wantKeys) {
+		if proctest.Checksum(gotKeys) != proctest.Checksum(wantKeys) {
 			t.Fatalf("key checksum differs")
 		}
 		st := p.(interface{ Stats() map[string]float64 }).Stats()
 		if st["events_found"] != float64(len(want)) || st["fee_events"] != float64(topics["fee"]) {
 			t.Errorf("stats %v", st)
 		}
-		t.Logf("ledger %d: %d token transfer events %v, checksum %s", rl.seq, len(recs), topics, checksum(gotKeys))
+		t.Logf("ledger %d: %d token transfer events %v, checksum %s", rl.Seq, len(recs), topics, proctest.Checksum(gotKeys))
 	}
 }
 
 func TestTokenTransferFilters(t *testing.T) {
-	rl := loadRealLedgers(t)[0]
-	want := refTokenTransfers(t, rl.raw)
+	rl := proctest.RealLedgers(t)[0]
+	want := refTokenTransfers(t, rl.Raw)
 	all := make([]TokenTransferRecord, 0, len(want))
 	{
-		p := newProc(t, NewTokenTransfer, map[string]any{"network": "pubnet"})
-		l := shared(t, rl.raw)
-		recs, err := p.Process(bg, l, nil)
+		p := proctest.New(t, NewTokenTransfer, map[string]any{"network": "pubnet"})
+		l := proctest.Shared(t, rl.Raw)
+		recs, err := p.Process(proctest.BG, l, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -162,9 +164,9 @@ func TestTokenTransferFilters(t *testing.T) {
 			for k, v := range tc.cfg {
 				cfg[k] = v
 			}
-			p := newProc(t, NewTokenTransfer, cfg)
-			l := shared(t, rl.raw)
-			recs, err := p.Process(bg, l, nil)
+			p := proctest.New(t, NewTokenTransfer, cfg)
+			l := proctest.Shared(t, rl.Raw)
+			recs, err := p.Process(proctest.BG, l, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -190,7 +192,7 @@ func TestTokenTransferConfigErrors(t *testing.T) {
 		{"network": "pubnet", "asset": "native"},
 		{"assets": "native"},
 	} {
-		if _, err := component.Construct(NewTokenTransfer, cfg, testEnv()); err == nil {
+		if _, err := component.Construct(NewTokenTransfer, cfg, proctest.Env()); err == nil {
 			t.Errorf("%v: no error", cfg)
 		}
 	}

@@ -1,4 +1,4 @@
-package processor
+package raw
 
 import (
 	"testing"
@@ -6,27 +6,29 @@ import (
 	"github.com/stellar/go-stellar-sdk/xdr"
 
 	"github.com/withobsrvr/cdpd/host/component"
+	"github.com/withobsrvr/cdpd/host/processor"
+	"github.com/withobsrvr/cdpd/host/processor/proctest"
 )
 
 // TestLatestLedgerMatchesSDK compares the view-based summary with numbers computed here through
 // the SDK's full decode (LedgerTransactionReader), and checks no full decode happened.
 func TestLatestLedgerMatchesSDK(t *testing.T) {
-	for _, rl := range loadRealLedgers(t) {
-		p := newProc(t, NewLatestLedger, map[string]any{"network": "pubnet"})
-		l, decodes := wrap(t, rl.raw)
-		recs, err := p.Process(bg, l, nil)
+	for _, rl := range proctest.RealLedgers(t) {
+		p := proctest.New(t, NewLatestLedger, map[string]any{"network": "pubnet"})
+		l, decodes := proctest.Wrap(t, rl.Raw)
+		recs, err := p.Process(proctest.BG, l, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if n := decodes.Load(); n != 0 {
-			t.Fatalf("ledger %d: %d full decodes, want 0", rl.seq, n)
+			t.Fatalf("ledger %d: %d full decodes, want 0", rl.Seq, n)
 		}
 		if len(recs) != 1 {
-			t.Fatalf("ledger %d: %d records, want 1", rl.seq, len(recs))
+			t.Fatalf("ledger %d: %d records, want 1", rl.Seq, len(recs))
 		}
 		got := recs[0].(LedgerSummary)
 
-		lcm, txs := refTxs(t, rl.raw)
+		lcm, txs := proctest.RefTxs(t, rl.Raw)
 		want := LedgerSummary{
 			Network:         "pubnet",
 			Sequence:        lcm.LedgerSequence(),
@@ -58,20 +60,20 @@ func TestLatestLedgerMatchesSDK(t *testing.T) {
 			}
 		}
 		if got != want {
-			t.Errorf("ledger %d:\n got %+v\nwant %+v", rl.seq, got, want)
+			t.Errorf("ledger %d:\n got %+v\nwant %+v", rl.Seq, got, want)
 		}
 		if want.TransactionCount == 0 || want.FailedTxCount == 0 {
-			t.Errorf("ledger %d: fixture expected to carry successful and failed transactions: %+v", rl.seq, want)
+			t.Errorf("ledger %d: fixture expected to carry successful and failed transactions: %+v", rl.Seq, want)
 		}
-		if got.NaturalKey() != "pubnet:"+itoa(int64(rl.seq)) {
+		if got.NaturalKey() != "pubnet:"+proctest.Itoa(int64(rl.Seq)) {
 			t.Errorf("natural key %q", got.NaturalKey())
 		}
 		st := p.(interface{ Stats() map[string]float64 }).Stats()
-		if st["processed_ledgers"] != 1 || st["last_ledger"] != float64(rl.seq) || st["transactions"] != float64(want.TransactionCount) {
+		if st["processed_ledgers"] != 1 || st["last_ledger"] != float64(rl.Seq) || st["transactions"] != float64(want.TransactionCount) {
 			t.Errorf("stats %v", st)
 		}
 		t.Logf("ledger %d: %d txs (%d failed), %d ops, soroban %d, fees %d",
-			rl.seq, got.TransactionCount, got.FailedTxCount, got.OperationCount, got.SorobanTxCount, got.TotalFeeCharged)
+			rl.Seq, got.TransactionCount, got.FailedTxCount, got.OperationCount, got.SorobanTxCount, got.TotalFeeCharged)
 	}
 }
 
@@ -111,9 +113,9 @@ func TestNetworkConfig(t *testing.T) {
 	} {
 		var c latestLedgerConfig
 		err := component.Decode(tc.cfg, &c)
-		var n netID
+		var n processor.NetID
 		if err == nil {
-			n, err = c.resolve(tc.pipeline)
+			n, err = c.Resolve(tc.pipeline)
 		}
 		if (err != nil) != tc.wantErr {
 			t.Errorf("%v in a %q pipeline: err %v, wantErr %v", tc.cfg, tc.pipeline, err, tc.wantErr)

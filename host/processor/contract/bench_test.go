@@ -1,4 +1,4 @@
-package processor
+package contract
 
 import (
 	"io"
@@ -9,17 +9,19 @@ import (
 	"github.com/stellar/go-stellar-sdk/xdr"
 
 	"github.com/withobsrvr/cdpd/host/component"
+	"github.com/withobsrvr/cdpd/host/processor"
+	"github.com/withobsrvr/cdpd/host/processor/proctest"
 )
 
 // BenchmarkContractEventView runs the ContractEvent processor (view path) on ledger 58752000.
 func BenchmarkContractEventView(b *testing.B) {
-	raw := loadRealLedgers(b)[0].raw
-	p := newProc(b, NewContractEvent, map[string]any{"network": "pubnet"})
+	raw := proctest.RealLedgers(b)[0].Raw
+	p := proctest.New(b, NewContractEvent, map[string]any{"network": "pubnet"})
 	b.SetBytes(int64(len(raw)))
 	b.ReportAllocs()
 	for b.Loop() {
-		l, _ := wrap(b, raw)
-		if _, err := p.Process(bg, l, nil); err != nil {
+		l, _ := proctest.Wrap(b, raw)
+		if _, err := p.Process(proctest.BG, l, nil); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -29,12 +31,12 @@ func BenchmarkContractEventView(b *testing.B) {
 // BenchmarkContractEventFullDecode produces the same records the classic way: full decode of
 // the ledger, LedgerTransactionReader, GetTransactionEvents.
 func BenchmarkContractEventFullDecode(b *testing.B) {
-	raw := loadRealLedgers(b)[0].raw
-	p := newProc(b, NewContractEvent, map[string]any{"network": "pubnet"}).(*ContractEvent)
+	raw := proctest.RealLedgers(b)[0].Raw
+	p := proctest.New(b, NewContractEvent, map[string]any{"network": "pubnet"}).(*ContractEvent)
 	b.SetBytes(int64(len(raw)))
 	b.ReportAllocs()
 	for b.Loop() {
-		l, _ := wrap(b, raw)
+		l, _ := proctest.Wrap(b, raw)
 		lcm, err := l.Decoded()
 		if err != nil {
 			b.Fatal(err)
@@ -66,7 +68,7 @@ func fullDecodeEvents(p *ContractEvent, lcm xdr.LedgerCloseMeta) ([]component.Re
 			return nil, err
 		}
 		info := txInfo{seq: lcm.LedgerSequence(), index: int(tx.Index), closedAt: lcm.ClosedAt(),
-			successful: tx.Result.Successful(), hash: tx.Hash.HexString(), id: transactionID(lcm.LedgerSequence(), int(tx.Index))}
+			successful: tx.Result.Successful(), hash: tx.Hash.HexString(), id: processor.TransactionID(lcm.LedgerSequence(), int(tx.Index))}
 		idx := 0
 		one := func(ev xdr.ContractEvent, op int) error {
 			raw, err := ev.MarshalBinary()
@@ -93,18 +95,4 @@ func fullDecodeEvents(p *ContractEvent, lcm xdr.LedgerCloseMeta) ([]component.Re
 			}
 		}
 	}
-}
-
-// BenchmarkLatestLedger runs the LatestLedger processor (view path) on ledger 58752000.
-func BenchmarkLatestLedger(b *testing.B) {
-	raw := loadRealLedgers(b)[0].raw
-	p := newProc(b, NewLatestLedger, map[string]any{"network": "pubnet"})
-	b.ReportAllocs()
-	for b.Loop() {
-		l, _ := wrap(b, raw)
-		if _, err := p.Process(bg, l, nil); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/ledger")
 }

@@ -1,4 +1,4 @@
-package processor
+package contract
 
 import (
 	"crypto/sha256"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/stellar/go-stellar-sdk/xdr"
 	"github.com/withobsrvr/cdpd/host/component"
+	"github.com/withobsrvr/cdpd/host/processor/proctest"
 )
 
 type refChange struct {
@@ -20,7 +21,7 @@ type refChange struct {
 // refContractData walks each transaction's meta changes (tx.GetChanges) in apply order.
 func refContractData(t testing.TB, raw []byte) []refChange {
 	t.Helper()
-	lcm, txs := refTxs(t, raw)
+	lcm, txs := proctest.RefTxs(t, raw)
 	var out []refChange
 	for _, tx := range txs {
 		chs, err := tx.GetChanges()
@@ -49,16 +50,16 @@ func refContractData(t testing.TB, raw []byte) []refChange {
 }
 
 func TestContractDataMatchesSDK(t *testing.T) {
-	for _, rl := range loadRealLedgers(t) {
-		want := refContractData(t, rl.raw)
-		p := newProc(t, NewContractData, map[string]any{"network": "mainnet"})
-		l, _ := wrap(t, rl.raw)
-		recs, err := p.Process(bg, l, nil)
+	for _, rl := range proctest.RealLedgers(t) {
+		want := refContractData(t, rl.Raw)
+		p := proctest.New(t, NewContractData, map[string]any{"network": "mainnet"})
+		l, _ := proctest.Wrap(t, rl.Raw)
+		recs, err := p.Process(proctest.BG, l, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(recs) != len(want) {
-			t.Fatalf("ledger %d: %d changes, SDK reports %d", rl.seq, len(recs), len(want))
+			t.Fatalf("ledger %d: %d changes, SDK reports %d", rl.Seq, len(recs), len(want))
 		}
 		kinds := map[string]int{}
 		var gk, wk []string
@@ -68,24 +69,24 @@ func TestContractDataMatchesSDK(t *testing.T) {
 			kinds[g.ChangeType]++
 			if g.NaturalKey() != w.key || g.LedgerEntryChange != uint32(w.changeType) || g.ContractID != w.contract ||
 				g.TransactionHash == nil || *g.TransactionHash != w.txHash || g.Deleted != (g.ChangeType == "removed") ||
-				len(g.KeyDecoded) == 0 || len(g.ValDecoded) == 0 || g.LedgerSequence != rl.seq {
-				t.Fatalf("ledger %d change %d: got %+v want %+v", rl.seq, i, g, w)
+				len(g.KeyDecoded) == 0 || len(g.ValDecoded) == 0 || g.LedgerSequence != rl.Seq {
+				t.Fatalf("ledger %d change %d: got %+v want %+v", rl.Seq, i, g, w)
 			}
 		}
-		if checksum(gk) != checksum(wk) {
+		if proctest.Checksum(gk) != proctest.Checksum(wk) {
 			t.Fatal("key checksum differs")
 		}
 		st := p.(interface{ Stats() map[string]float64 }).Stats()
 		if st["changes_found"] != float64(len(want)) || st["updated"] != float64(kinds["updated"]) {
 			t.Errorf("stats %v", st)
 		}
-		t.Logf("ledger %d: %d contract data changes %v", rl.seq, len(recs), kinds)
+		t.Logf("ledger %d: %d contract data changes %v", rl.Seq, len(recs), kinds)
 	}
 }
 
 func TestContractDataFilter(t *testing.T) {
-	rl := loadRealLedgers(t)[0]
-	want := refContractData(t, rl.raw)
+	rl := proctest.RealLedgers(t)[0]
+	want := refContractData(t, rl.Raw)
 	n := map[string]int{}
 	top := ""
 	for _, w := range want {
@@ -94,9 +95,9 @@ func TestContractDataFilter(t *testing.T) {
 			top = w.contract
 		}
 	}
-	p := newProc(t, NewContractData, map[string]any{"network": "pubnet", "contract_ids": top})
-	l := shared(t, rl.raw)
-	recs, err := p.Process(bg, l, nil)
+	p := proctest.New(t, NewContractData, map[string]any{"network": "pubnet", "contract_ids": top})
+	l := proctest.Shared(t, rl.Raw)
+	recs, err := p.Process(proctest.BG, l, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +109,7 @@ func TestContractDataFilter(t *testing.T) {
 			t.Fatalf("filter let through %+v", r)
 		}
 	}
-	if _, err := component.Construct(NewContractData, map[string]any{"network": "pubnet", "contract_ids": "GAAZI4TCR3TY5OJHCTJC2A4QSY6CJWJH5IAJTGKIN2ER7LBNVKOCCWN7"}, testEnv()); err == nil {
+	if _, err := component.Construct(NewContractData, map[string]any{"network": "pubnet", "contract_ids": "GAAZI4TCR3TY5OJHCTJC2A4QSY6CJWJH5IAJTGKIN2ER7LBNVKOCCWN7"}, proctest.Env()); err == nil {
 		t.Error("account id accepted as contract id")
 	}
 }

@@ -1,4 +1,4 @@
-package processor
+package payment
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/withobsrvr/cdpd/host/component"
 	"github.com/withobsrvr/cdpd/host/ledger"
+	"github.com/withobsrvr/cdpd/host/processor"
 )
 
 // TokenTransferRecord is one event of the SDK's token transfer processor (SEP-41 / CAP-67
@@ -52,11 +53,11 @@ func (r TokenTransferRecord) NaturalKey() string {
 }
 
 type tokenTransferConfig struct {
-	networkConfig `mapstructure:",squash"`
-	Assets        []string `mapstructure:"assets"`
-	Accounts      []string `mapstructure:"accounts"`
-	EventTypes    []string `mapstructure:"event_types"`
-	UnifiedEvents bool     `mapstructure:"unified_events"`
+	processor.NetworkConfig `mapstructure:",squash"`
+	Assets                  []string `mapstructure:"assets"`
+	Accounts                []string `mapstructure:"accounts"`
+	EventTypes              []string `mapstructure:"event_types"`
+	UnifiedEvents           bool     `mapstructure:"unified_events"`
 }
 
 // TokenTransfer emits the SDK's token transfer events (processors/token_transfer, which needs
@@ -68,22 +69,22 @@ type tokenTransferConfig struct {
 // unified_events (read CAP-67 unified events from protocol-23 meta instead of deriving them;
 // only for ledgers whose meta carries them).
 type TokenTransfer struct {
-	net      netID
+	net      processor.NetID
 	proc     *token_transfer.EventsProcessor
 	assets   map[string]bool
 	accounts map[string]bool
 	topics   map[string]bool
 	now      func() time.Time
-	stats    *counters
+	stats    *processor.Counters
 }
 
 // NewTokenTransfer is the TokenTransfer constructor.
 func NewTokenTransfer(c *tokenTransferConfig, env component.Env) (component.Processor, error) {
-	net, err := c.resolveFor("TokenTransfer", env)
+	net, err := c.ResolveFor("TokenTransfer", env)
 	if err != nil {
 		return nil, err
 	}
-	p := &TokenTransfer{net: net, now: clock(env), stats: newCounters("processed_ledgers", "events_found",
+	p := &TokenTransfer{net: net, now: processor.Clock(env), stats: processor.NewCounters("processed_ledgers", "events_found",
 		"events_filtered", "transfer_events", "mint_events", "burn_events", "clawback_events", "fee_events",
 		"last_ledger", "last_processed_time")}
 	if c.UnifiedEvents {
@@ -146,7 +147,7 @@ func NewTokenTransfer(c *tokenTransferConfig, env component.Env) (component.Proc
 }
 
 // Stats implements component.StatsReporter.
-func (p *TokenTransfer) Stats() map[string]float64 { return p.stats.snapshot() }
+func (p *TokenTransfer) Stats() map[string]float64 { return p.stats.Snapshot() }
 
 // Process implements component.Processor. The input records are ignored.
 func (p *TokenTransfer) Process(_ context.Context, l *ledger.Ledger, _ []component.Record) ([]component.Record, error) {
@@ -172,8 +173,8 @@ func (p *TokenTransfer) Process(_ context.Context, l *ledger.Ledger, _ []compone
 		byTopic[rec.EventTopic]++
 		out = append(out, rec)
 	}
-	p.stats.update(func(m map[string]float64) {
-		ledgerDone(m, l.Sequence(), p.now())
+	p.stats.Update(func(m map[string]float64) {
+		processor.LedgerDone(m, l.Sequence(), p.now())
 		m["events_found"] += float64(len(out))
 		m["events_filtered"] += float64(len(events) - len(out))
 		for t, n := range byTopic {
@@ -219,7 +220,7 @@ func tokenTransferRecord(ev *token_transfer.TokenTransferEvent, l *ledger.Ledger
 	}
 	r := TokenTransferRecord{
 		TransactionHash:  meta.TxHash,
-		TransactionID:    transactionID(meta.LedgerSequence, int(meta.TransactionIndex)),
+		TransactionID:    processor.TransactionID(meta.LedgerSequence, int(meta.TransactionIndex)),
 		EventTopic:       ev.GetEventType(),
 		ContractID:       meta.ContractAddress,
 		LedgerSequence:   meta.LedgerSequence,
@@ -254,7 +255,7 @@ func tokenTransferRecord(ev *token_transfer.TokenTransferEvent, l *ledger.Ledger
 	}
 	r.Amount = f * 0.0000001
 	if meta.OperationIndex != nil { // 1-based (SEP-35), as TOIDs count operations
-		opID := transactionID(meta.LedgerSequence, int(meta.TransactionIndex)) + int64(*meta.OperationIndex)
+		opID := processor.TransactionID(meta.LedgerSequence, int(meta.TransactionIndex)) + int64(*meta.OperationIndex)
 		r.OperationID = &opID
 	}
 	if a := ev.GetAsset(); a.GetNative() {

@@ -1,4 +1,6 @@
-package processor
+// Package payment owns the processors of payments and token movements: FilterPayments,
+// TransformToAppPayment and TokenTransfer (the SDK's token_transfer processor).
+package payment
 
 import (
 	"context"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/withobsrvr/cdpd/host/component"
 	"github.com/withobsrvr/cdpd/host/ledger"
+	"github.com/withobsrvr/cdpd/host/processor"
 )
 
 // PaymentRecord is one successful payment operation (payment, path_payment_strict_receive,
@@ -146,8 +149,8 @@ func (f paymentFilter) match(r *PaymentRecord) bool {
 }
 
 type filterPaymentsConfig struct {
-	networkConfig     `mapstructure:",squash"`
-	assetFilterConfig `mapstructure:",squash"`
+	processor.NetworkConfig `mapstructure:",squash"`
+	assetFilterConfig       `mapstructure:",squash"`
 }
 
 // FilterPayments emits the ledger's successful payment and path payment operations that pass
@@ -156,15 +159,15 @@ type filterPaymentsConfig struct {
 // returns a non-nil slice, so a TransformToAppPayment after it transforms its records instead
 // of reading the ledger itself.
 type FilterPayments struct {
-	net    netID
+	net    processor.NetID
 	filter paymentFilter
 	now    func() time.Time
-	stats  *counters
+	stats  *processor.Counters
 }
 
 // NewFilterPayments is the FilterPayments constructor.
 func NewFilterPayments(c *filterPaymentsConfig, env component.Env) (component.Processor, error) {
-	net, err := c.resolveFor("FilterPayments", env)
+	net, err := c.ResolveFor("FilterPayments", env)
 	if err != nil {
 		return nil, err
 	}
@@ -172,12 +175,12 @@ func NewFilterPayments(c *filterPaymentsConfig, env component.Env) (component.Pr
 	if err != nil {
 		return nil, fmt.Errorf("FilterPayments: %w", err)
 	}
-	return &FilterPayments{net: net, filter: f, now: clock(env), stats: newCounters("processed_ledgers",
+	return &FilterPayments{net: net, filter: f, now: processor.Clock(env), stats: processor.NewCounters("processed_ledgers",
 		"payments_found", "payments_filtered", "last_ledger", "last_processed_time")}, nil
 }
 
 // Stats implements component.StatsReporter.
-func (p *FilterPayments) Stats() map[string]float64 { return p.stats.snapshot() }
+func (p *FilterPayments) Stats() map[string]float64 { return p.stats.Snapshot() }
 
 // Process implements component.Processor. The input records are ignored.
 func (p *FilterPayments) Process(_ context.Context, l *ledger.Ledger, _ []component.Record) ([]component.Record, error) {
@@ -191,8 +194,8 @@ func (p *FilterPayments) Process(_ context.Context, l *ledger.Ledger, _ []compon
 			out = append(out, all[i])
 		}
 	}
-	p.stats.update(func(m map[string]float64) {
-		ledgerDone(m, l.Sequence(), p.now())
+	p.stats.Update(func(m map[string]float64) {
+		processor.LedgerDone(m, l.Sequence(), p.now())
 		m["payments_found"] += float64(len(out))
 		m["payments_filtered"] += float64(len(all) - len(out))
 	})
@@ -200,7 +203,7 @@ func (p *FilterPayments) Process(_ context.Context, l *ledger.Ledger, _ []compon
 }
 
 // ledgerPayments reads every payment operation of the ledger's successful transactions.
-func ledgerPayments(l *ledger.Ledger, net netID) ([]PaymentRecord, error) {
+func ledgerPayments(l *ledger.Ledger, net processor.NetID) ([]PaymentRecord, error) {
 	lcm, err := l.Decoded()
 	if err != nil {
 		return nil, err
@@ -224,12 +227,12 @@ func ledgerPayments(l *ledger.Ledger, net netID) ([]PaymentRecord, error) {
 		}
 		results, _ := tx.Result.OperationResults()
 		base := PaymentRecord{network: net.Name, TransactionHash: tx.Hash.HexString(), TransactionIndex: int(tx.Index),
-			TransactionID: transactionID(l.Sequence(), int(tx.Index)), LedgerSequence: l.Sequence(), ClosedAt: l.CloseTime()}
+			TransactionID: processor.TransactionID(l.Sequence(), int(tx.Index)), LedgerSequence: l.Sequence(), ClosedAt: l.CloseTime()}
 		base.MemoType, base.Memo = memoOf(tx.Envelope.Memo())
 		for i, op := range tx.Envelope.Operations() {
 			r := base
 			r.OperationIndex = i
-			r.OperationID = operationID(l.Sequence(), int(tx.Index), i)
+			r.OperationID = processor.OperationID(l.Sequence(), int(tx.Index), i)
 			src := tx.Envelope.SourceAccount()
 			if op.SourceAccount != nil {
 				src = *op.SourceAccount
@@ -357,10 +360,10 @@ func (AppPayment) RecordKind() string { return "app_payments" }
 func (r AppPayment) NaturalKey() string { return r.key }
 
 type transformToAppPaymentConfig struct {
-	networkConfig     `mapstructure:",squash"`
-	assetFilterConfig `mapstructure:",squash"`
-	Addresses         []string `mapstructure:"addresses"`
-	MemoText          string   `mapstructure:"memo_text"`
+	processor.NetworkConfig `mapstructure:",squash"`
+	assetFilterConfig       `mapstructure:",squash"`
+	Addresses               []string `mapstructure:"addresses"`
+	MemoText                string   `mapstructure:"memo_text"`
 }
 
 // TransformToAppPayment turns PaymentRecords (from a FilterPayments before it) into flat
@@ -368,15 +371,15 @@ type transformToAppPaymentConfig struct {
 // nil), it reads the ledger's payments itself, as upstream's does. Optional filters as
 // upstream: min_amount, asset_code (and asset_issuer), addresses, memo_text.
 type TransformToAppPayment struct {
-	net    netID
+	net    processor.NetID
 	filter paymentFilter
 	now    func() time.Time
-	stats  *counters
+	stats  *processor.Counters
 }
 
 // NewTransformToAppPayment is the TransformToAppPayment constructor.
 func NewTransformToAppPayment(c *transformToAppPaymentConfig, env component.Env) (component.Processor, error) {
-	net, err := c.resolveFor("TransformToAppPayment", env)
+	net, err := c.ResolveFor("TransformToAppPayment", env)
 	if err != nil {
 		return nil, err
 	}
@@ -401,12 +404,12 @@ func NewTransformToAppPayment(c *transformToAppPaymentConfig, env component.Env)
 		m := c.MemoText
 		f.memo = &m
 	}
-	return &TransformToAppPayment{net: net, filter: f, now: clock(env), stats: newCounters("processed_ledgers",
+	return &TransformToAppPayment{net: net, filter: f, now: processor.Clock(env), stats: processor.NewCounters("processed_ledgers",
 		"payments_transformed", "payments_filtered", "last_ledger", "last_processed_time")}, nil
 }
 
 // Stats implements component.StatsReporter.
-func (p *TransformToAppPayment) Stats() map[string]float64 { return p.stats.snapshot() }
+func (p *TransformToAppPayment) Stats() map[string]float64 { return p.stats.Snapshot() }
 
 // Process implements component.Processor.
 func (p *TransformToAppPayment) Process(_ context.Context, l *ledger.Ledger, in []component.Record) ([]component.Record, error) {
@@ -450,8 +453,8 @@ func (p *TransformToAppPayment) Process(_ context.Context, l *ledger.Ledger, in 
 			key:                  r.NaturalKey(),
 		})
 	}
-	p.stats.update(func(m map[string]float64) {
-		ledgerDone(m, l.Sequence(), p.now())
+	p.stats.Update(func(m map[string]float64) {
+		processor.LedgerDone(m, l.Sequence(), p.now())
 		m["payments_transformed"] += float64(len(out))
 		m["payments_filtered"] += float64(len(src) - len(out))
 	})

@@ -1,4 +1,4 @@
-package processor
+package contract
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 
 	"github.com/withobsrvr/cdpd/host/component"
 	"github.com/withobsrvr/cdpd/host/ledger"
+	"github.com/withobsrvr/cdpd/host/processor"
 )
 
 // ContractEventRecord is one Soroban contract event as a row of Hubble's
@@ -61,10 +62,10 @@ func (r ContractEventRecord) NaturalKey() string {
 }
 
 type contractEventConfig struct {
-	networkConfig `mapstructure:",squash"`
-	ContractIDs   []string `mapstructure:"contract_ids"`
-	EventTypes    []string `mapstructure:"event_types"`
-	IncludeFailed *bool    `mapstructure:"include_failed"`
+	processor.NetworkConfig `mapstructure:",squash"`
+	ContractIDs             []string `mapstructure:"contract_ids"`
+	EventTypes              []string `mapstructure:"event_types"`
+	IncludeFailed           *bool    `mapstructure:"include_failed"`
 }
 
 // ContractEvent emits every contract event of every transaction, read through the ledger's
@@ -76,22 +77,22 @@ type contractEventConfig struct {
 // 0/1/2); include_failed (default true: events of failed transactions, such as their fee
 // events, are emitted with successful=false).
 type ContractEvent struct {
-	net           netID
+	net           processor.NetID
 	contracts     map[[32]byte]struct{} // nil: every contract
 	types         map[xdr.ContractEventType]struct{}
 	includeFailed bool
 	now           func() time.Time
-	stats         *counters
+	stats         *processor.Counters
 }
 
 // NewContractEvent is the ContractEvent constructor.
 func NewContractEvent(c *contractEventConfig, env component.Env) (component.Processor, error) {
-	net, err := c.resolveFor("ContractEvent", env)
+	net, err := c.ResolveFor("ContractEvent", env)
 	if err != nil {
 		return nil, err
 	}
-	p := &ContractEvent{net: net, includeFailed: c.IncludeFailed == nil || *c.IncludeFailed, now: clock(env),
-		stats: newCounters("processed_ledgers", "events_found", "successful_events", "failed_events",
+	p := &ContractEvent{net: net, includeFailed: c.IncludeFailed == nil || *c.IncludeFailed, now: processor.Clock(env),
+		stats: processor.NewCounters("processed_ledgers", "events_found", "successful_events", "failed_events",
 			"events_filtered", "last_ledger", "last_processed_time")}
 	for _, id := range c.ContractIDs {
 		id = strings.TrimSpace(id)
@@ -137,7 +138,7 @@ func parseEventType(s string) (xdr.ContractEventType, error) {
 }
 
 // Stats implements component.StatsReporter.
-func (p *ContractEvent) Stats() map[string]float64 { return p.stats.snapshot() }
+func (p *ContractEvent) Stats() map[string]float64 { return p.stats.Snapshot() }
 
 // diagnosticPrefix is the XDR of DiagnosticEvent.inSuccessfulContractCall = true, which
 // precedes the ContractEvent in contract_event_xdr (as stellar-etl writes it).
@@ -161,14 +162,14 @@ func (p *ContractEvent) Process(ctx context.Context, l *ledger.Ledger, _ []compo
 			return nil, err
 		}
 		tx := txInfo{seq: seq, index: i + 1, closedAt: l.CloseTime()}
-		if err := try(func() { tx.successful = must(parts[i].Result.MustResult().Successful()) }); err != nil {
+		if err := processor.Try(func() { tx.successful = processor.Must(parts[i].Result.MustResult().Successful()) }); err != nil {
 			return nil, fmt.Errorf("ContractEvent: ledger %d transaction %d: reading result: %w", seq, i+1, err)
 		}
 		if !tx.successful && !p.includeFailed {
 			continue
 		}
 		tx.hash = hex.EncodeToString(parts[i].Hash[:])
-		tx.id = transactionID(seq, i+1)
+		tx.id = processor.TransactionID(seq, i+1)
 		idx := 0
 		emit := func(raw []byte, op int) error {
 			defer func() { idx++ }()
@@ -205,8 +206,8 @@ func (p *ContractEvent) Process(ctx context.Context, l *ledger.Ledger, _ []compo
 			}
 		}
 	}
-	p.stats.update(func(m map[string]float64) {
-		ledgerDone(m, seq, p.now())
+	p.stats.Update(func(m map[string]float64) {
+		processor.LedgerDone(m, seq, p.now())
 		m["events_found"] += float64(ok + failed)
 		m["successful_events"] += float64(ok)
 		m["failed_events"] += float64(failed)
@@ -233,7 +234,7 @@ func (p *ContractEvent) event(tx txInfo, raw []byte, op, idx int) (ContractEvent
 		topics [][]byte
 		data   []byte
 	)
-	err := try(func() {
+	err := processor.Try(func() {
 		ev := xdr.ContractEventView(raw)
 		typ := ev.MustType().MustValue()
 		if p.types != nil {
@@ -255,12 +256,12 @@ func (p *ContractEvent) event(tx txInfo, raw []byte, op, idx int) (ContractEvent
 		}
 		if hasCID {
 			s, err := strkey.Encode(strkey.VersionByteContract, cid.MustRaw())
-			must(0, err)
+			processor.Must(0, err)
 			rec.ContractID = &s
 		}
 		body := ev.MustBody()
 		if v := body.MustV(); v != 0 {
-			fail("unsupported contract event body version %d", v)
+			processor.Fail("unsupported contract event body version %d", v)
 		}
 		v0 := body.MustV0()
 		for t := range v0.MustTopics().MustIter() {
@@ -283,7 +284,7 @@ func (p *ContractEvent) event(tx txInfo, raw []byte, op, idx int) (ContractEvent
 			return rec, false, fmt.Errorf("decoding topic %d: %w", i, err)
 		}
 	}
-	if rec.TopicsDecoded, err = scValsJSON(decoded); err != nil {
+	if rec.TopicsDecoded, err = processor.ScValsJSON(decoded); err != nil {
 		return rec, false, fmt.Errorf("rendering topics: %w", err)
 	}
 	rec.Data = base64.StdEncoding.EncodeToString(data)
@@ -291,7 +292,7 @@ func (p *ContractEvent) event(tx txInfo, raw []byte, op, idx int) (ContractEvent
 	if err := xdr.SafeUnmarshal(data, &dv); err != nil {
 		return rec, false, fmt.Errorf("decoding data: %w", err)
 	}
-	if rec.DataDecoded, err = scValJSON(dv); err != nil {
+	if rec.DataDecoded, err = processor.ScValJSON(dv); err != nil {
 		return rec, false, fmt.Errorf("rendering data: %w", err)
 	}
 
@@ -305,7 +306,7 @@ func (p *ContractEvent) event(tx txInfo, raw []byte, op, idx int) (ContractEvent
 	rec.TransactionIndex = tx.index
 	rec.EventIndex = idx
 	if op >= 0 {
-		opID := operationID(tx.seq, tx.index, op)
+		opID := processor.OperationID(tx.seq, tx.index, op)
 		opIdx := op
 		rec.OperationID = &opID
 		rec.OperationIndex = &opIdx
