@@ -56,4 +56,3 @@
 // Constructors only decode and validate; storage sources open their datastore and read its
 // manifest in Start (Run calls Start itself if the host did not).
 package source
-
