@@ -47,6 +47,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 			return 0
 		case "validate":
 			return validateCmd(args[1:], stdout, stderr)
+		case "components":
+			return componentsCmd(args[1:], stdout, stderr)
 		}
 	}
 	cfg, err := parseFlags(args, os.LookupEnv, stderr)
