@@ -25,7 +25,8 @@ func Table() []c.Spec {
 		c.ProcessorSpec("ContractData", "Contract data ledger entry changes (created, updated, removed, restored).", contract.NewContractData, "ContractDataProcessor"),
 		c.ProcessorSpec("ContractEvent", "Soroban contract events as history_contract_events rows, read from the zero-copy view.", contract.NewContractEvent, "ContractEventProcessor", "StellarContractEvent"),
 		// Processors — ledger.
-		c.ProcessorSpec("LatestLedger", "One summary row per ledger (transactions, operations, fees), read from the zero-copy view.", raw.NewLatestLedger, "LatestLedgerProcessor"),
+		c.ProcessorSpec("LatestLedger", "One summary row per ledger (transactions, operations, fees), read from the zero-copy view.", raw.NewLatestLedger, "LatestLedgerProcessor", "LatestLedgerRPC"),
+		c.ProcessorSpec("LedgerReader", "One row per transaction (hash, success, envelope, result and meta XDR), read from the zero-copy view.", raw.NewLedgerReader),
 		// Processors — payments and tokens.
 		c.ProcessorSpec("FilterPayments", "Payment operations, filtered by amount, asset and account.", payment.NewFilterPayments),
 		c.ProcessorSpec("TokenTransfer", "The SDK's token transfer events (transfers, mints, burns, clawbacks, fees) of every asset.", payment.NewTokenTransfer, "TokenTransferProcessor"),
