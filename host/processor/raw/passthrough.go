@@ -17,20 +17,20 @@ import (
 // PassthroughLedger is the ledger as Passthrough forwards it: upstream's key fields and, by
 // default, the whole LedgerCloseMeta as base64 XDR.
 type PassthroughLedger struct {
-	LedgerSequence           uint32    `json:"ledger_sequence"`
-	LedgerHash               string    `json:"ledger_hash"`
-	ProtocolVersion          uint32    `json:"protocol_version"`
-	CloseTime                int64     `json:"close_time"` // unix seconds
-	ClosedAt                 time.Time `json:"closed_at"`
-	BaseFee                  uint32    `json:"base_fee"`
-	BaseReserve              uint32    `json:"base_reserve"`
-	MaxTxSetSize             uint32    `json:"max_tx_set_size"`
-	TransactionCount         int       `json:"transaction_count"`
-	LedgerVersion            int32     `json:"ledger_version"`                   // LedgerCloseMeta version (0, 1, 2)
+	LedgerSequence            uint32    `json:"ledger_sequence"`
+	LedgerHash                string    `json:"ledger_hash"`
+	ProtocolVersion           uint32    `json:"protocol_version"`
+	CloseTime                 int64     `json:"close_time"` // unix seconds
+	ClosedAt                  time.Time `json:"closed_at"`
+	BaseFee                   uint32    `json:"base_fee"`
+	BaseReserve               uint32    `json:"base_reserve"`
+	MaxTxSetSize              uint32    `json:"max_tx_set_size"`
+	TransactionCount          int       `json:"transaction_count"`
+	LedgerVersion             int32     `json:"ledger_version"`                   // LedgerCloseMeta version (0, 1, 2)
 	TotalByteSizeSorobanState *uint64   `json:"total_byte_size_of_soroban_state"` // null before LedgerCloseMeta V1
-	EvictedKeysCount         *int      `json:"evicted_keys_count"`               // null before LedgerCloseMeta V1
-	LedgerXDRBase64          *string   `json:"ledger_xdr_base64"`                // null with include_full_xdr: false
-	LedgerXDRSizeBytes       *int      `json:"ledger_xdr_size_bytes"`
+	EvictedKeysCount          *int      `json:"evicted_keys_count"`               // null before LedgerCloseMeta V1
+	LedgerXDRBase64           *string   `json:"ledger_xdr_base64"`                // null with include_full_xdr: false
+	LedgerXDRSizeBytes        *int      `json:"ledger_xdr_size_bytes"`
 
 	network string
 }
