@@ -28,6 +28,7 @@ func Table() []c.Spec {
 		c.ProcessorSpec("LatestLedger", "One summary row per ledger (transactions, operations, fees), read from the zero-copy view.", raw.NewLatestLedger, "LatestLedgerProcessor", "LatestLedgerRPC"),
 		c.ProcessorSpec("LedgerChanges", "Every ledger entry change (fees, transactions, operations, refunds, upgrades) from the SDK's change reader.", raw.NewLedgerChanges),
 		c.ProcessorSpec("LedgerReader", "One row per transaction (hash, success, envelope, result and meta XDR), read from the zero-copy view.", raw.NewLedgerReader),
+		c.ProcessorSpec("LedgerToJSON", "The ledger as one JSON document: header fields, transactions, operations, entry changes and events.", raw.NewLedgerToJSON),
 		c.ProcessorSpec("Passthrough", "Forwards its input records unchanged, followed by the ledger (key fields and, by default, its full XDR).", raw.NewPassthrough),
 		c.ProcessorSpec("TransformToAppMetrics", "One row of network metrics per ledger (transactions, fees, payment volume, accounts, operation kinds), read from the zero-copy view.", raw.NewTransformToAppMetrics),
 		// Processors — payments and tokens.
