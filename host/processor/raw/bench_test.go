@@ -38,7 +38,9 @@ func BenchmarkTransformToAppMetrics(b *testing.B) {
 func BenchmarkPassthrough(b *testing.B) { benchProcessor(b, proctest.New(b, NewPassthrough, pubnet)) }
 
 // BenchmarkLedgerChanges runs LedgerChanges (full decode and the SDK's change reader).
-func BenchmarkLedgerChanges(b *testing.B) { benchProcessor(b, proctest.New(b, NewLedgerChanges, pubnet)) }
+func BenchmarkLedgerChanges(b *testing.B) {
+	benchProcessor(b, proctest.New(b, NewLedgerChanges, pubnet))
+}
 
 // BenchmarkLedgerToJSON runs LedgerToJSON (full decode and the SDK's transaction reader).
 func BenchmarkLedgerToJSON(b *testing.B) { benchProcessor(b, proctest.New(b, NewLedgerToJSON, pubnet)) }
