@@ -25,6 +25,7 @@ func Table() []c.Spec {
 		c.ProcessorSpec("ContractData", "Contract data ledger entry changes (created, updated, removed, restored).", contract.NewContractData, "ContractDataProcessor"),
 		c.ProcessorSpec("ContractEvent", "Soroban contract events as history_contract_events rows, read from the zero-copy view.", contract.NewContractEvent, "ContractEventProcessor", "StellarContractEvent"),
 		// Processors — ledger.
+		c.ProcessorSpec("BronzeExtractors", "Bronze-layer tables ledgers_row_v2, transactions_row_v2 and ttl_snapshot_v1 from the SDK's transaction and change readers.", raw.NewBronzeExtractors, "SilverLedgerReader"),
 		c.ProcessorSpec("LatestLedger", "One summary row per ledger (transactions, operations, fees), read from the zero-copy view.", raw.NewLatestLedger, "LatestLedgerProcessor", "LatestLedgerRPC"),
 		c.ProcessorSpec("LedgerChanges", "Every ledger entry change (fees, transactions, operations, refunds, upgrades) from the SDK's change reader.", raw.NewLedgerChanges),
 		c.ProcessorSpec("LedgerReader", "One row per transaction (hash, success, envelope, result and meta XDR), read from the zero-copy view.", raw.NewLedgerReader),

@@ -44,3 +44,8 @@ func BenchmarkLedgerChanges(b *testing.B) {
 
 // BenchmarkLedgerToJSON runs LedgerToJSON (full decode and the SDK's transaction reader).
 func BenchmarkLedgerToJSON(b *testing.B) { benchProcessor(b, proctest.New(b, NewLedgerToJSON, pubnet)) }
+
+// BenchmarkBronzeExtractors runs BronzeExtractors (full decode, transaction and change readers).
+func BenchmarkBronzeExtractors(b *testing.B) {
+	benchProcessor(b, proctest.New(b, NewBronzeExtractors, pubnet))
+}

@@ -10,16 +10,15 @@ import (
 	"github.com/withobsrvr/cdpd/host/processor/proctest"
 )
 
-// rawChangeCounts walks the decoded ledger's raw LedgerEntryChanges by hand (fee processing,
-// each transaction's meta, upgrades) and counts the entries that are changes (every type but
-// STATE, which only precedes an update or removal), grouped as "reason tx op".
-func rawChangeCounts(t *testing.T, lcm xdr.LedgerCloseMeta) map[string]int {
+// walkRawChanges walks the decoded ledger's raw LedgerEntryChanges by hand (fee processing,
+// each transaction's meta, upgrades) and calls f for each entry that is a change (every type
+// but STATE, which only precedes an update or removal).
+func walkRawChanges(t *testing.T, lcm xdr.LedgerCloseMeta, f func(reason string, tx, op int, c xdr.LedgerEntryChange)) {
 	t.Helper()
-	n := map[string]int{}
 	add := func(reason string, tx, op int, chs xdr.LedgerEntryChanges) {
 		for _, c := range chs {
 			if c.Type != xdr.LedgerEntryChangeTypeLedgerEntryState {
-				n[fmt.Sprintf("%s %d %d", reason, tx, op)]++
+				f(reason, tx, op, c)
 			}
 		}
 	}
@@ -50,6 +49,14 @@ func rawChangeCounts(t *testing.T, lcm xdr.LedgerCloseMeta) map[string]int {
 	for _, up := range lcm.V1.UpgradesProcessing {
 		add("upgrade", 0, -1, up.Changes)
 	}
+}
+
+// rawChangeCounts counts the raw changes grouped as "reason tx op".
+func rawChangeCounts(t *testing.T, lcm xdr.LedgerCloseMeta) map[string]int {
+	n := map[string]int{}
+	walkRawChanges(t, lcm, func(reason string, tx, op int, _ xdr.LedgerEntryChange) {
+		n[fmt.Sprintf("%s %d %d", reason, tx, op)]++
+	})
 	return n
 }
 
