@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"time"
 
@@ -81,7 +79,7 @@ func (p *BronzeExtractors) Process(ctx context.Context, l *ledger.Ledger, _ []co
 	if err != nil {
 		return nil, fmt.Errorf("BronzeExtractors: ledger %d: %w", l.Sequence(), err)
 	}
-	ttls, err := b.ttls()
+	ttls, err := b.ttls(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("BronzeExtractors: ledger %d: %w", l.Sequence(), err)
 	}
@@ -145,27 +143,12 @@ func (b bronzeLedger) ledgerAndTransactions(ctx context.Context, now time.Time) 
 	}
 	led.LiveSorobanStateSize = led.BucketListSize
 
-	rd, err := ingest.NewLedgerTransactionReaderFromLedgerCloseMeta(b.net.Passphrase, *b.lcm)
-	if err != nil {
-		return led, nil, fmt.Errorf("reading transactions: %w", err)
-	}
-	defer rd.Close()
 	var txs []BronzeTransactionRow
 	var ops, txSetOps uint32
-	for {
-		tx, err := rd.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
+	if err := eachTransaction(ctx, b.net.Passphrase, b.lcm, func(tx *ingest.LedgerTransaction) error {
+		row, err := b.transaction(tx)
 		if err != nil {
-			return led, nil, fmt.Errorf("reading transactions: %w", err)
-		}
-		if err := ctx.Err(); err != nil {
-			return led, nil, err
-		}
-		row, err := b.transaction(&tx)
-		if err != nil {
-			return led, nil, fmt.Errorf("transaction %s: %w", tx.Hash.HexString(), err)
+			return fmt.Errorf("transaction %s: %w", tx.Hash.HexString(), err)
 		}
 		txSetOps += uint32(row.OperationCount) //nolint:gosec // small
 		if row.Successful {
@@ -175,6 +158,9 @@ func (b bronzeLedger) ledgerAndTransactions(ctx context.Context, now time.Time) 
 			led.FailedTxCount++
 		}
 		txs = append(txs, row)
+		return nil
+	}); err != nil {
+		return led, nil, err
 	}
 	led.TransactionCount, led.OperationCount, led.TxSetOperationCount = ptr(uint32(len(txs))), &ops, &txSetOps //nolint:gosec // small
 	return led, txs, nil
@@ -268,23 +254,11 @@ func bronzeMemo(m xdr.Memo) (*string, *string) {
 	return ptr("none"), nil
 }
 
-func (b bronzeLedger) ttls() ([]BronzeTTLRow, error) {
-	rd, err := ingest.NewLedgerChangeReaderFromLedgerCloseMeta(b.net.Passphrase, *b.lcm)
-	if err != nil {
-		return nil, fmt.Errorf("reading changes: %w", err)
-	}
-	defer rd.Close()
+func (b bronzeLedger) ttls(ctx context.Context) ([]BronzeTTLRow, error) {
 	var out []BronzeTTLRow
-	for {
-		ch, err := rd.Read()
-		if errors.Is(err, io.EOF) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("reading changes: %w", err)
-		}
+	err := eachChange(ctx, b.net.Passphrase, b.lcm, func(ch ingest.Change) error {
 		if ch.Type != xdr.LedgerEntryTypeTtl {
-			continue
+			return nil
 		}
 		entry, deleted := ch.Post, false
 		if entry == nil {
@@ -297,5 +271,7 @@ func (b bronzeLedger) ttls() ([]BronzeTTLRow, error) {
 			LedgerSequence: b.l.Sequence(), LiveUntilLedgerSeq: live, TTLRemaining: remaining, Expired: remaining <= 0,
 			LastModifiedLedger: int32(entry.LastModifiedLedgerSeq), Deleted: deleted, ClosedAt: b.l.CloseTime(), //nolint:gosec // ledger seqs fit
 			CreatedAt: b.l.CloseTime(), LedgerRange: b.rng})
-	}
+		return nil
+	})
+	return out, err
 }

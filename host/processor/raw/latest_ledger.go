@@ -1,5 +1,3 @@
-// Package raw owns the processors of whole ledgers and transactions: LatestLedger (one summary
-// row per ledger, read from the zero-copy view).
 package raw
 
 import (

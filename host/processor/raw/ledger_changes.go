@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"time"
 
@@ -94,30 +92,18 @@ func (p *LedgerChanges) Process(ctx context.Context, l *ledger.Ledger, _ []compo
 	if err != nil {
 		return nil, fmt.Errorf("LedgerChanges: %w", err)
 	}
-	rd, err := ingest.NewLedgerChangeReaderFromLedgerCloseMeta(p.net.Passphrase, *lcm)
-	if err != nil {
-		return nil, fmt.Errorf("LedgerChanges: reading changes of ledger %d: %w", l.Sequence(), err)
-	}
-	defer rd.Close()
 	var out []component.Record
 	kinds := map[string]int{}
-	for {
-		ch, err := rd.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("LedgerChanges: reading changes of ledger %d: %w", l.Sequence(), err)
-		}
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
+	if err := eachChange(ctx, p.net.Passphrase, lcm, func(ch ingest.Change) error {
 		r, err := p.record(ch, l, len(out))
 		if err != nil {
-			return nil, fmt.Errorf("LedgerChanges: ledger %d change %d: %w", l.Sequence(), len(out), err)
+			return fmt.Errorf("change %d: %w", len(out), err)
 		}
 		kinds[r.ChangeType]++
 		out = append(out, r)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("LedgerChanges: ledger %d: %w", l.Sequence(), err)
 	}
 	p.stats.Update(func(m map[string]float64) {
 		processor.LedgerDone(m, l.Sequence(), p.now())

@@ -3,9 +3,7 @@ package raw
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -167,26 +165,11 @@ func (p *LedgerToJSON) render(ctx context.Context, l *ledger.Ledger) (LedgerJSON
 		v := int64(ext.V1.SorobanFeeWrite1Kb)
 		r.SorobanFeeWrite1KB = &v
 	}
-	rd, err := ingest.NewLedgerTransactionReaderFromLedgerCloseMeta(p.net.Passphrase, *lcm)
-	if err != nil {
-		return r, 0, fmt.Errorf("reading transactions: %w", err)
-	}
-	defer rd.Close()
 	txs := []TxJSON{}
-	for {
-		tx, err := rd.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
+	if err := eachTransaction(ctx, p.net.Passphrase, lcm, func(tx *ingest.LedgerTransaction) error {
+		t, err := txJSON(tx)
 		if err != nil {
-			return r, 0, fmt.Errorf("reading transactions: %w", err)
-		}
-		if err := ctx.Err(); err != nil {
-			return r, 0, err
-		}
-		t, err := txJSON(&tx)
-		if err != nil {
-			return r, 0, fmt.Errorf("transaction %s: %w", tx.Hash.HexString(), err)
+			return fmt.Errorf("transaction %s: %w", tx.Hash.HexString(), err)
 		}
 		if t.Successful {
 			r.SuccessfulTransactionCount++
@@ -194,6 +177,9 @@ func (p *LedgerToJSON) render(ctx context.Context, l *ledger.Ledger) (LedgerJSON
 			r.FailedTransactionCount++
 		}
 		txs = append(txs, t)
+		return nil
+	}); err != nil {
+		return r, 0, err
 	}
 	if r.Transactions, err = json.Marshal(txs); err != nil {
 		return r, 0, err
