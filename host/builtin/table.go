@@ -25,7 +25,13 @@ func Table() []c.Spec {
 		c.ProcessorSpec("ContractData", "Contract data ledger entry changes (created, updated, removed, restored).", contract.NewContractData, "ContractDataProcessor"),
 		c.ProcessorSpec("ContractEvent", "Soroban contract events as history_contract_events rows, read from the zero-copy view.", contract.NewContractEvent, "ContractEventProcessor", "StellarContractEvent"),
 		// Processors — ledger.
-		c.ProcessorSpec("LatestLedger", "One summary row per ledger (transactions, operations, fees), read from the zero-copy view.", raw.NewLatestLedger, "LatestLedgerProcessor"),
+		c.ProcessorSpec("BronzeExtractors", "Bronze-layer tables ledgers_row_v2, transactions_row_v2 and ttl_snapshot_v1 from the SDK's transaction and change readers.", raw.NewBronzeExtractors, "SilverLedgerReader"),
+		c.ProcessorSpec("LatestLedger", "One summary row per ledger (transactions, operations, fees), read from the zero-copy view.", raw.NewLatestLedger, "LatestLedgerProcessor", "LatestLedgerRPC"),
+		c.ProcessorSpec("LedgerChanges", "Every ledger entry change (fees, transactions, operations, refunds, upgrades) from the SDK's change reader.", raw.NewLedgerChanges),
+		c.ProcessorSpec("LedgerReader", "One row per transaction (hash, success, envelope, result and meta XDR), read from the zero-copy view.", raw.NewLedgerReader),
+		c.ProcessorSpec("LedgerToJSON", "The ledger as one JSON document: header fields, transactions, operations, entry changes and events.", raw.NewLedgerToJSON),
+		c.ProcessorSpec("Passthrough", "Forwards its input records unchanged, followed by the ledger (key fields and, by default, its full XDR).", raw.NewPassthrough),
+		c.ProcessorSpec("TransformToAppMetrics", "One row of network metrics per ledger (transactions, fees, payment volume, accounts, operation kinds), read from the zero-copy view.", raw.NewTransformToAppMetrics),
 		// Processors — payments and tokens.
 		c.ProcessorSpec("FilterPayments", "Payment operations, filtered by amount, asset and account.", payment.NewFilterPayments),
 		c.ProcessorSpec("TokenTransfer", "The SDK's token transfer events (transfers, mints, burns, clawbacks, fees) of every asset.", payment.NewTokenTransfer, "TokenTransferProcessor"),

@@ -1,5 +1,3 @@
-// Package raw owns the processors of whole ledgers and transactions: LatestLedger (one summary
-// row per ledger, read from the zero-copy view).
 package raw
 
 import (
@@ -52,6 +50,13 @@ type latestLedgerConfig struct {
 }
 
 // LatestLedger emits one LedgerSummary per ledger without decoding the ledger.
+//
+// It is also registered as LatestLedgerRPC: upstream computes that one from RPC responses with
+// a subset of these fields under the same names (sequence, hash, transaction_count,
+// operation_count, successful_tx_count, failed_tx_count, total_fee_charged, closed_at,
+// base_fee, soroban_tx_count, total_soroban_fees, total_resource_instructions), and on cdpd's
+// ledger path they are this summary. Upstream's closed_at there is the wall-clock time the
+// RPC answer arrived; here it is the ledger's close time.
 type LatestLedger struct {
 	net   processor.NetID
 	now   func() time.Time
@@ -140,24 +145,12 @@ func summarize(v xdr.LedgerCloseMetaView) (LedgerSummary, error) {
 	}
 
 	if err := processor.WalkEnvelopes(v, func(env xdr.TransactionEnvelopeView) {
-		var tx xdr.TransactionView
-		switch env.MustType() {
-		case xdr.EnvelopeTypeEnvelopeTypeTxV0:
-			s.OperationCount += env.MustV0().MustTx().MustOperations().MustCount()
-			return
-		case xdr.EnvelopeTypeEnvelopeTypeTx:
-			tx = env.MustV1().MustTx()
-		case xdr.EnvelopeTypeEnvelopeTypeTxFeeBump:
-			tx = env.MustFeeBump().MustTx().MustInnerTx().MustV1().MustTx()
-		default:
-			processor.Fail("unknown envelope type %d", env.MustType())
-		}
-		s.OperationCount += tx.MustOperations().MustCount()
-		if ext := tx.MustExt(); ext.MustV() == 1 {
-			sd := ext.MustSorobanData()
+		e := readEnvelope(env)
+		s.OperationCount += e.opCount
+		if e.soroban {
 			s.SorobanTxCount++
-			s.TotalSorobanFees += sd.MustResourceFee().MustValue()
-			s.ResourceInstrTotal += uint64(sd.MustResources().MustInstructions().MustValue())
+			s.TotalSorobanFees += e.resource.MustResourceFee().MustValue()
+			s.ResourceInstrTotal += uint64(e.resource.MustResources().MustInstructions().MustValue())
 		}
 	}); err != nil {
 		return s, fmt.Errorf("walking the transaction set: %w", err)

@@ -77,6 +77,19 @@ func TestLatestLedgerMatchesSDK(t *testing.T) {
 	}
 }
 
+// TestLatestLedgerCarriesLatestLedgerRPCFields checks that the summary has every output field
+// of upstream's LatestLedgerRPC (its JSON names), so LatestLedgerRPC can be an alias.
+func TestLatestLedgerCarriesLatestLedgerRPCFields(t *testing.T) {
+	got := proctest.JSONOf(t, LedgerSummary{})
+	for _, f := range []string{"sequence", "hash", "transaction_count", "operation_count", "successful_tx_count",
+		"failed_tx_count", "total_fee_charged", "closed_at", "base_fee", "soroban_tx_count", "total_soroban_fees",
+		"total_resource_instructions"} {
+		if _, ok := got[f]; !ok {
+			t.Errorf("LedgerSummary has no %q field", f)
+		}
+	}
+}
+
 func sorobanExtV1(meta xdr.TransactionMeta) (xdr.SorobanTransactionMetaExtV1, bool) {
 	switch meta.V {
 	case 3:
