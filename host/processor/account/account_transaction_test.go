@@ -164,7 +164,9 @@ func TestAccountTransactionFilters(t *testing.T) {
 	for a := range only {
 		cands = append(cands, a)
 	}
-	sort.Slice(cands, func(i, j int) bool { return only[cands[i]] > only[cands[j]] || only[cands[i]] == only[cands[j]] && cands[i] < cands[j] })
+	sort.Slice(cands, func(i, j int) bool {
+		return only[cands[i]] > only[cands[j]] || only[cands[i]] == only[cands[j]] && cands[i] < cands[j]
+	})
 	account := cands[0]
 	wantTx, wantOps := map[string]bool{}, 0
 	for _, tx := range txs {
