@@ -83,26 +83,9 @@ func (p *CreateAccount) Stats() map[string]float64 { return p.stats.Snapshot() }
 // Process implements component.Processor. The input records are ignored.
 func (p *CreateAccount) Process(ctx context.Context, l *ledger.Ledger, _ []component.Record) ([]component.Record, error) {
 	out := []component.Record{}
-	err := eachSuccessfulEnvelope(ctx, l, p.net, func(tx ingest.LedgerTransactionView, env *xdr.TransactionEnvelope) error {
-		base := CreateAccountRecord{network: p.net.Name, Type: "create_account", LedgerSequence: l.Sequence(),
-			ClosedAt: l.CloseTime(), Timestamp: strconv.FormatInt(l.CloseTime().Unix(), 10),
-			TransactionHash: xdr.Hash(tx.Hash).HexString(), TransactionIndex: int(tx.ApplicationOrder)}
-		for i, op := range env.Operations() {
-			ca, ok := op.Body.GetCreateAccountOp()
-			if !ok {
-				continue
-			}
-			r := base
-			src := env.SourceAccount()
-			if op.SourceAccount != nil {
-				src = *op.SourceAccount
-			}
-			r.Funder, r.FunderMuxed = accountOf(src)
-			r.Account = ca.Destination.Address()
-			r.StartingBalance = amount.String(ca.StartingBalance)
-			r.OperationIndex, r.OperationID = i, processor.OperationID(l.Sequence(), r.TransactionIndex, i)
-			out = append(out, r)
-		}
+	createAccount := xdr.OperationTypeCreateAccount
+	err := eachSuccessfulEnvelope(ctx, l, p.net, &createAccount, func(tx ingest.LedgerTransactionView, env *xdr.TransactionEnvelope) error {
+		out = p.operations(out, l, xdr.Hash(tx.Hash).HexString(), int(tx.ApplicationOrder), env)
 		return nil
 	})
 	if err != nil {
@@ -115,10 +98,33 @@ func (p *CreateAccount) Process(ctx context.Context, l *ledger.Ledger, _ []compo
 	return out, nil
 }
 
+// operations appends the create_account operations of one successful transaction (index is
+// its 1-based apply order).
+func (p *CreateAccount) operations(out []component.Record, l *ledger.Ledger, hash string, index int, env *xdr.TransactionEnvelope) []component.Record {
+	for i, op := range env.Operations() {
+		ca, ok := op.Body.GetCreateAccountOp()
+		if !ok {
+			continue
+		}
+		src := env.SourceAccount()
+		if op.SourceAccount != nil {
+			src = *op.SourceAccount
+		}
+		r := CreateAccountRecord{network: p.net.Name, Type: "create_account", LedgerSequence: l.Sequence(),
+			ClosedAt: l.CloseTime(), Timestamp: strconv.FormatInt(l.CloseTime().Unix(), 10), TransactionHash: hash,
+			TransactionIndex: index, Account: ca.Destination.Address(), StartingBalance: amount.String(ca.StartingBalance),
+			OperationIndex: i, OperationID: processor.OperationID(l.Sequence(), index, i)}
+		r.Funder, r.FunderMuxed = accountOf(src)
+		out = append(out, r)
+	}
+	return out
+}
+
 // eachSuccessfulEnvelope reads the ledger's transactions through the SDK's zero-copy views and
-// calls f, in apply order, with each successful transaction and its decoded envelope (a copy:
-// the decoder never aliases the view).
-func eachSuccessfulEnvelope(ctx context.Context, l *ledger.Ledger, net processor.NetID,
+// calls f, in apply order, with each successful transaction that has an operation of type
+// want (any, when nil) and its decoded envelope (a copy: the decoder never aliases the view).
+// Envelopes without such an operation are skipped on the view, never decoded.
+func eachSuccessfulEnvelope(ctx context.Context, l *ledger.Ledger, net processor.NetID, want *xdr.OperationType,
 	f func(tx ingest.LedgerTransactionView, env *xdr.TransactionEnvelope) error) error {
 	txs, err := ingest.LedgerTransactionViewRange(l.View(), 0, 0, net.Passphrase)
 	if err != nil {
@@ -131,6 +137,15 @@ func eachSuccessfulEnvelope(ctx context.Context, l *ledger.Ledger, net processor
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		if want != nil {
+			ok, err := hasOperation(tx.Envelope, *want)
+			if err != nil {
+				return fmt.Errorf("ledger %d transaction %d: reading envelope: %w", l.Sequence(), tx.ApplicationOrder, err)
+			}
+			if !ok {
+				continue
+			}
+		}
 		var env xdr.TransactionEnvelope
 		if err := xdr.SafeUnmarshal(tx.Envelope, &env); err != nil {
 			return fmt.Errorf("ledger %d transaction %d: decoding envelope: %w", l.Sequence(), tx.ApplicationOrder, err)
@@ -140,6 +155,33 @@ func eachSuccessfulEnvelope(ctx context.Context, l *ledger.Ledger, net processor
 		}
 	}
 	return nil
+}
+
+// hasOperation says whether the raw envelope has an operation of type t, read on the view.
+func hasOperation(raw []byte, t xdr.OperationType) (found bool, err error) {
+	err = processor.Try(func() {
+		env := xdr.TransactionEnvelopeView(raw)
+		check := func(op xdr.OperationView) {
+			found = found || op.MustBody().MustType() == t
+		}
+		switch typ := env.MustType(); typ {
+		case xdr.EnvelopeTypeEnvelopeTypeTxV0:
+			for op := range env.MustV0().MustTx().MustOperations().MustIter() {
+				check(op)
+			}
+		case xdr.EnvelopeTypeEnvelopeTypeTx:
+			for op := range env.MustV1().MustTx().MustOperations().MustIter() {
+				check(op)
+			}
+		case xdr.EnvelopeTypeEnvelopeTypeTxFeeBump:
+			for op := range env.MustFeeBump().MustTx().MustInnerTx().MustV1().MustTx().MustOperations().MustIter() {
+				check(op)
+			}
+		default:
+			processor.Fail("unknown envelope type %d", typ)
+		}
+	})
+	return found, err
 }
 
 // accountOf is the G... address of a (possibly muxed) account and its M... form when muxed.
