@@ -108,10 +108,7 @@ func (p *AccountData) Process(ctx context.Context, l *ledger.Ledger, in []compon
 	out = append(out, in...)
 	kinds := map[string]int{}
 	err := eachChange(ctx, l, p.net, xdr.LedgerEntryTypeAccount, func(ch ingest.Change, e *xdr.LedgerEntry, c changeContext) error {
-		r, err := p.record(ch, e, c, l, now)
-		if err != nil {
-			return err
-		}
+		r := p.record(ch, e, c, l, now)
 		kinds[r.ChangeType]++
 		out = append(out, r)
 		return nil
@@ -129,7 +126,7 @@ func (p *AccountData) Process(ctx context.Context, l *ledger.Ledger, in []compon
 	return out, nil
 }
 
-func (p *AccountData) record(ch ingest.Change, e *xdr.LedgerEntry, c changeContext, l *ledger.Ledger, now time.Time) (AccountRecord, error) {
+func (p *AccountData) record(ch ingest.Change, e *xdr.LedgerEntry, c changeContext, l *ledger.Ledger, now time.Time) AccountRecord {
 	a := e.Data.MustAccount()
 	liab := a.Liabilities()
 	r := AccountRecord{
@@ -174,7 +171,7 @@ func (p *AccountData) record(ch ingest.Change, e *xdr.LedgerEntry, c changeConte
 		s := sp.Address()
 		r.Sponsor = &s
 	}
-	return r, nil
+	return r
 }
 
 // accountV3 is the account's v3 extension (sequence ledger and time), when it has one.
