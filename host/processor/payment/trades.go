@@ -80,7 +80,9 @@ type transformToAppTradeConfig struct {
 // missed path payment and passive offer trades. cdpd emits the trades that happened, with
 // both parties, the amounts exchanged and the claimed offer's id. The asset details carry the
 // close time (upstream left it zero). trade_type (orderbook|liquidity_pool), price_n/price_d,
-// the operation and its position are cdpd's additions.
+// the operation and its position are cdpd's additions. Horizon calls the claimed offer's owner
+// the seller (its base side) and the taker the buyer; cdpd keeps upstream's orientation, in
+// which the taker sold sell_asset.
 type TransformToAppTrade struct {
 	net   processor.NetID
 	now   func() time.Time
@@ -164,8 +166,7 @@ func (p *TransformToAppTrade) trades(out []component.Record, tx tradeTx, res xdr
 		loaded bool
 	)
 	for i, r := range results {
-		atoms, opType := claimAtoms(r)
-		for order, atom := range atoms {
+		for order, atom := range claimAtoms(r) {
 			if atom.AmountSold() == 0 && atom.AmountBought() == 0 {
 				continue // an offer stellar-core removed without trading (Horizon skips these too)
 			}
@@ -178,6 +179,10 @@ func (p *TransformToAppTrade) trades(out []component.Record, tx tradeTx, res xdr
 			}
 			if i >= len(ops) {
 				return nil, fmt.Errorf("result of operation %d without the operation", i)
+			}
+			opType, ok := tradingOps[ops[i].Body.Type]
+			if !ok {
+				return nil, fmt.Errorf("operation %d: a %v operation with trades in its result", i, ops[i].Body.Type)
 			}
 			src := env.SourceAccount()
 			if ops[i].SourceAccount != nil {
@@ -193,35 +198,46 @@ func (p *TransformToAppTrade) trades(out []component.Record, tx tradeTx, res xdr
 	return out, nil
 }
 
-// claimAtoms are the trades in an operation's result, with Horizon's name of its type.
-func claimAtoms(r xdr.OperationResult) ([]xdr.ClaimAtom, string) {
+// claimAtoms are the trades in an operation's result. It goes by the result's arm, not the
+// operation's type: stellar-core gives some create_passive_sell_offer operations a
+// manage_sell_offer result (a known issue Horizon's trades processor handles the same way).
+func claimAtoms(r xdr.OperationResult) []xdr.ClaimAtom {
 	tr, ok := r.GetTr()
 	if !ok {
-		return nil, ""
+		return nil
 	}
 	switch tr.Type {
 	case xdr.OperationTypeManageSellOffer:
 		if s, ok := tr.MustManageSellOfferResult().GetSuccess(); ok {
-			return s.OffersClaimed, "manage_sell_offer"
+			return s.OffersClaimed
 		}
 	case xdr.OperationTypeManageBuyOffer:
 		if s, ok := tr.MustManageBuyOfferResult().GetSuccess(); ok {
-			return s.OffersClaimed, "manage_buy_offer"
+			return s.OffersClaimed
 		}
 	case xdr.OperationTypeCreatePassiveSellOffer:
 		if s, ok := tr.MustCreatePassiveSellOfferResult().GetSuccess(); ok {
-			return s.OffersClaimed, "create_passive_sell_offer"
+			return s.OffersClaimed
 		}
 	case xdr.OperationTypePathPaymentStrictReceive:
 		if s, ok := tr.MustPathPaymentStrictReceiveResult().GetSuccess(); ok {
-			return s.Offers, "path_payment_strict_receive"
+			return s.Offers
 		}
 	case xdr.OperationTypePathPaymentStrictSend:
 		if s, ok := tr.MustPathPaymentStrictSendResult().GetSuccess(); ok {
-			return s.Offers, "path_payment_strict_send"
+			return s.Offers
 		}
 	}
-	return nil, ""
+	return nil
+}
+
+// tradingOps are Horizon's names of the operation types that trade.
+var tradingOps = map[xdr.OperationType]string{
+	xdr.OperationTypeManageSellOffer:          "manage_sell_offer",
+	xdr.OperationTypeManageBuyOffer:           "manage_buy_offer",
+	xdr.OperationTypeCreatePassiveSellOffer:   "create_passive_sell_offer",
+	xdr.OperationTypePathPaymentStrictReceive: "path_payment_strict_receive",
+	xdr.OperationTypePathPaymentStrictSend:    "path_payment_strict_send",
 }
 
 func (p *TransformToAppTrade) trade(tx tradeTx, atom xdr.ClaimAtom, taker xdr.MuxedAccount, opType string, op, order int) (AppTrade, error) {

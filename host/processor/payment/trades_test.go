@@ -15,11 +15,21 @@ import (
 
 type refTrade struct {
 	key, seller, sellAsset, buyAsset, sellAmount, buyAmount string
+	opType                                                  xdr.OperationType
 	buyer, pool                                             string // one of them
 }
 
+// horizonOpNames are Horizon's names of the trading operations.
+var horizonOpNames = map[xdr.OperationType]string{
+	xdr.OperationTypeManageSellOffer: "manage_sell_offer", xdr.OperationTypeManageBuyOffer: "manage_buy_offer",
+	xdr.OperationTypeCreatePassiveSellOffer:   "create_passive_sell_offer",
+	xdr.OperationTypePathPaymentStrictReceive: "path_payment_strict_receive",
+	xdr.OperationTypePathPaymentStrictSend:    "path_payment_strict_send",
+}
+
 // refTrades walks the claim atoms of the operation results of the successful transactions
-// (the SDK's classic transaction reader on a full decode), by operation type.
+// (the SDK's classic transaction reader on a full decode), by operation type (a passive offer
+// may carry a manage_sell_offer result, as Horizon's trades processor allows).
 func refTrades(t testing.TB, raw []byte) (out []refTrade, zeroed int) {
 	t.Helper()
 	lcm, txs := proctest.RefTxs(t, raw)
@@ -37,7 +47,11 @@ func refTrades(t testing.TB, raw []byte) (out []refTrade, zeroed int) {
 			case xdr.OperationTypeManageBuyOffer:
 				atoms = tr.ManageBuyOfferResult.Success.OffersClaimed
 			case xdr.OperationTypeCreatePassiveSellOffer:
-				atoms = tr.CreatePassiveSellOfferResult.Success.OffersClaimed
+				if tr.Type == xdr.OperationTypeManageSellOffer {
+					atoms = tr.ManageSellOfferResult.Success.OffersClaimed
+				} else {
+					atoms = tr.CreatePassiveSellOfferResult.Success.OffersClaimed
+				}
 			case xdr.OperationTypePathPaymentStrictReceive:
 				atoms = tr.PathPaymentStrictReceiveResult.Success.Offers
 			case xdr.OperationTypePathPaymentStrictSend:
@@ -52,7 +66,7 @@ func refTrades(t testing.TB, raw []byte) (out []refTrade, zeroed int) {
 					zeroed++
 					continue
 				}
-				r := refTrade{key: fmt.Sprintf("pubnet:%d:%s:%d:%d", lcm.LedgerSequence(), tx.Hash.HexString(), i, n),
+				r := refTrade{opType: op.Body.Type, key: fmt.Sprintf("pubnet:%d:%s:%d:%d", lcm.LedgerSequence(), tx.Hash.HexString(), i, n),
 					seller: src.ToAccountId().Address(), sellAsset: a.AssetBought().StringCanonical(), buyAsset: a.AssetSold().StringCanonical(),
 					sellAmount: amount.String(a.AmountBought()), buyAmount: amount.String(a.AmountSold())}
 				if a.Type == xdr.ClaimAtomTypeClaimAtomTypeLiquidityPool {
@@ -89,7 +103,8 @@ func TestTransformToAppTradeMatchesClaimAtoms(t *testing.T) {
 			gk, wk = append(gk, g.NaturalKey()), append(wk, w.key)
 			js := proctest.JSONOf(t, g)
 			if g.NaturalKey() != w.key || g.SellerID != w.seller || g.SellAsset != w.sellAsset || g.BuyAsset != w.buyAsset ||
-				g.SellAmount != w.sellAmount || g.BuyAmount != w.buyAmount || g.Type != "trade" || g.LedgerSequence != rl.Seq {
+				g.SellAmount != w.sellAmount || g.BuyAmount != w.buyAmount || g.Type != "trade" || g.LedgerSequence != rl.Seq ||
+				g.OperationType != horizonOpNames[w.opType] {
 				t.Fatalf("ledger %d trade %d: got %v want %+v", rl.Seq, i, js, w)
 			}
 			if w.pool != "" {
@@ -122,5 +137,34 @@ func TestTransformToAppTradeMatchesClaimAtoms(t *testing.T) {
 			t.Errorf("ledger %d: stats %v (%d pool trades)", rl.Seq, st, pools)
 		}
 		t.Logf("ledger %d: %d trades (%d liquidity pool, %d zeroed atoms skipped)", rl.Seq, len(recs), pools, zeroed)
+	}
+}
+
+// stellar-core gives some create_passive_sell_offer operations a manage_sell_offer result
+// (not on the real ledgers): the trade is found and named after the operation.
+func TestTransformToAppTradePassiveOfferWithSellOfferResult(t *testing.T) {
+	p := proctest.New(t, NewTransformToAppTrade, map[string]any{"network": "pubnet"}).(*TransformToAppTrade)
+	seller := xdr.MustAddress("GCAQSQVXUJZPDND4EUWQYRCJ64IGQ3REQK2CVSXHUQQ26GCTEMIGJDSC")
+	taker := xdr.MustAddress("GBKYZ5F4GXQVAC66ZWL4RXXR4XIFOZRZA74UZFKNAA7VRPKIJ25L7PDN")
+	usd := xdr.MustNewCreditAsset("USD", seller.Address())
+	atom := xdr.ClaimAtom{Type: xdr.ClaimAtomTypeClaimAtomTypeOrderBook, OrderBook: &xdr.ClaimOfferAtom{
+		SellerId: seller, OfferId: 9, AssetSold: usd, AmountSold: 20e7, AssetBought: xdr.MustNewNativeAsset(), AmountBought: 10e7}}
+	res := xdr.TransactionResult{Result: xdr.TransactionResultResult{Code: xdr.TransactionResultCodeTxSuccess, Results: &[]xdr.OperationResult{{
+		Code: xdr.OperationResultCodeOpInner, Tr: &xdr.OperationResultTr{Type: xdr.OperationTypeManageSellOffer,
+			ManageSellOfferResult: &xdr.ManageSellOfferResult{Code: xdr.ManageSellOfferResultCodeManageSellOfferSuccess,
+				Success: &xdr.ManageOfferSuccessResult{OffersClaimed: []xdr.ClaimAtom{atom}}}}}}}}
+	env := xdr.TransactionEnvelope{Type: xdr.EnvelopeTypeEnvelopeTypeTx, V1: &xdr.TransactionV1Envelope{Tx: xdr.Transaction{
+		SourceAccount: taker.ToMuxedAccount(), Operations: []xdr.Operation{{Body: xdr.OperationBody{
+			Type: xdr.OperationTypeCreatePassiveSellOffer, CreatePassiveSellOfferOp: &xdr.CreatePassiveSellOfferOp{
+				Selling: xdr.MustNewNativeAsset(), Buying: usd, Amount: 10e7, Price: xdr.Price{N: 2, D: 1}}}}}}}}
+	out, err := p.trades(nil, tradeTx{seq: 7, hash: "ab", index: 1}, res, func() (xdr.TransactionEnvelope, error) { return env, nil })
+	if err != nil || len(out) != 1 {
+		t.Fatalf("%d trades, %v", len(out), err)
+	}
+	g := out[0].(AppTrade)
+	if g.OperationType != "create_passive_sell_offer" || g.SellerID != taker.Address() || *g.BuyerID != seller.Address() ||
+		g.SellAsset != "native" || g.SellAmount != "10.0000000" || g.BuyAsset != usd.StringCanonical() || g.BuyAmount != "20.0000000" ||
+		g.Price != 2 || *g.OrderbookID != "9" || g.NaturalKey() != "pubnet:7:ab:0:0" {
+		t.Fatalf("%+v", g)
 	}
 }
