@@ -3,6 +3,7 @@ package builtin
 import (
 	c "github.com/withobsrvr/cdpd/host/component"
 	"github.com/withobsrvr/cdpd/host/consumer"
+	"github.com/withobsrvr/cdpd/host/processor/account"
 	"github.com/withobsrvr/cdpd/host/processor/contract"
 	"github.com/withobsrvr/cdpd/host/processor/payment"
 	"github.com/withobsrvr/cdpd/host/processor/raw"
@@ -21,6 +22,11 @@ func Table() []c.Spec {
 		c.SourceSpec("RPCSourceAdapter", "Ledgers from a Stellar RPC server (getLedgers).", source.NewRPC),
 		c.SourceSpec("S3BufferedStorageSourceAdapter", "Ledgers from a galexie datastore in an S3 bucket (or an S3-compatible store).", source.NewS3),
 
+		// Processors — accounts and trustlines.
+		c.ProcessorSpec("AccountTransaction", "The operations of the transactions that involve an account (or of every transaction), one row per operation.", account.NewAccountTransaction),
+		c.ProcessorSpec("CreateAccount", "Successful create_account operations (funder, new account, starting balance), read from the zero-copy transaction views.", account.NewCreateAccount, "CreateAccountTransformer"),
+		c.ProcessorSpec("ProcessAccountDataFull", "Account entry changes from the SDK's change reader, appended to the records it receives (an enricher).", account.NewAccountData, "AccountData"),
+		c.ProcessorSpec("TransformToAppTrustline", "Trustline entry changes (created, updated, removed) from the SDK's change reader.", account.NewTransformToAppTrustline),
 		// Processors — contract (Soroban).
 		c.ProcessorSpec("ContractData", "Contract data ledger entry changes (created, updated, removed, restored).", contract.NewContractData, "ContractDataProcessor"),
 		c.ProcessorSpec("ContractEvent", "Soroban contract events as history_contract_events rows, read from the zero-copy view.", contract.NewContractEvent, "ContractEventProcessor", "StellarContractEvent"),
@@ -33,9 +39,10 @@ func Table() []c.Spec {
 		c.ProcessorSpec("Passthrough", "Forwards its input records unchanged, followed by the ledger (key fields and, by default, its full XDR).", raw.NewPassthrough),
 		c.ProcessorSpec("TransformToAppMetrics", "One row of network metrics per ledger (transactions, fees, payment volume, accounts, operation kinds), read from the zero-copy view.", raw.NewTransformToAppMetrics),
 		// Processors — payments and tokens.
-		c.ProcessorSpec("FilterPayments", "Payment operations, filtered by amount, asset and account.", payment.NewFilterPayments),
+		c.ProcessorSpec("FilterPayments", "Payment operations, filtered by amount, asset and account.", payment.NewFilterPayments, "PaymentProcessor"),
 		c.ProcessorSpec("TokenTransfer", "The SDK's token transfer events (transfers, mints, burns, clawbacks, fees) of every asset.", payment.NewTokenTransfer, "TokenTransferProcessor"),
 		c.ProcessorSpec("TransformToAppPayment", "Payments in the flat app form (from, to, amount, asset, memo).", payment.NewTransformToAppPayment),
+		c.ProcessorSpec("TransformToAppTrade", "Trades as Horizon defines them (the claim atoms of offer and path payment results), read from the zero-copy transaction views.", payment.NewTransformToAppTrade),
 
 		// Consumers.
 		c.ConsumerSpec("SaveToParquet", "Parquet files named by ledger range; a replay replaces a file, never doubles rows.", consumer.NewSaveToParquet, "SaveToParquetConsumer"),

@@ -1,5 +1,6 @@
-// Package payment owns the processors of payments and token movements: FilterPayments,
-// TransformToAppPayment and TokenTransfer (the SDK's token_transfer processor).
+// Package payment owns the processors of payments, trades and token movements: FilterPayments,
+// TransformToAppPayment, TransformToAppTrade and TokenTransfer (the SDK's token_transfer
+// processor).
 package payment
 
 import (
@@ -157,7 +158,9 @@ type filterPaymentsConfig struct {
 // its filters (min_amount in units of the asset, e.g. "100.5"; asset_code, "XLM"/"native" for
 // lumens or CODE or CODE:ISSUER; asset_issuer). It reads the shared decoded ledger. It always
 // returns a non-nil slice, so a TransformToAppPayment after it transforms its records instead
-// of reading the ledger itself.
+// of reading the ledger itself. It is also registered as PaymentProcessor, the name upstream's
+// parquet-multi-consumer-pipeline example uses (upstream cannot load it; its min_amount key is
+// FilterPayments').
 type FilterPayments struct {
 	net    processor.NetID
 	filter paymentFilter
