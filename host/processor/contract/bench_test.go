@@ -70,26 +70,27 @@ func fullDecodeEvents(p *ContractEvent, lcm xdr.LedgerCloseMeta) ([]component.Re
 		info := txInfo{seq: lcm.LedgerSequence(), index: int(tx.Index), closedAt: lcm.ClosedAt(),
 			successful: tx.Result.Successful(), hash: tx.Hash.HexString(), id: processor.TransactionID(lcm.LedgerSequence(), int(tx.Index))}
 		idx := 0
-		one := func(ev xdr.ContractEvent, op int) error {
+		one := func(ev xdr.ContractEvent, op, opIdx int) error {
 			raw, err := ev.MarshalBinary()
 			if err != nil {
 				return err
 			}
 			rec, keep, err := p.event(info, raw, op, idx)
+			rec.opEventIndex = opIdx
 			idx++
 			if keep {
 				out = append(out, rec)
 			}
 			return err
 		}
-		for _, te := range evs.TransactionEvents {
-			if err := one(te.Event, -1); err != nil {
+		for j, te := range evs.TransactionEvents {
+			if err := one(te.Event, -1, j); err != nil {
 				return nil, err
 			}
 		}
 		for op, list := range evs.OperationEvents {
-			for _, ev := range list {
-				if err := one(ev, op); err != nil {
+			for j, ev := range list {
+				if err := one(ev, op, j); err != nil {
 					return nil, err
 				}
 			}

@@ -12,11 +12,9 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/stellar/go-stellar-sdk/ingest"
-	"github.com/stellar/go-stellar-sdk/strkey"
 	"github.com/stellar/go-stellar-sdk/xdr"
 
 	"github.com/withobsrvr/cdpd/host/component"
@@ -63,16 +61,18 @@ func (r ContractDataRecord) NaturalKey() string {
 
 type contractDataConfig struct {
 	processor.NetworkConfig `mapstructure:",squash"`
+	ContractID              string   `mapstructure:"contract_id"`
 	ContractIDs             []string `mapstructure:"contract_ids"`
 }
 
 // ContractData emits contract data entry changes read through the SDK's ledger change reader
 // (ingest.NewLedgerChangeReaderFromLedgerCloseMeta) on the shared decoded ledger.
 //
-// Config: network | network_passphrase; contract_ids (only entries of these contracts).
+// Config: network | network_passphrase; contract_id / contract_ids (only entries of these
+// contracts).
 type ContractData struct {
 	net       processor.NetID
-	contracts map[string]bool
+	contracts contractSet
 	now       func() time.Time
 	stats     *processor.Counters
 }
@@ -85,18 +85,8 @@ func NewContractData(c *contractDataConfig, env component.Env) (component.Proces
 	}
 	p := &ContractData{net: net, now: processor.Clock(env), stats: processor.NewCounters("processed_ledgers", "changes_found",
 		"created", "updated", "removed", "restored", "changes_filtered", "last_ledger", "last_processed_time")}
-	for _, id := range c.ContractIDs {
-		id = strings.TrimSpace(id)
-		if id == "" {
-			continue
-		}
-		if !strkey.IsValidContractAddress(id) {
-			return nil, fmt.Errorf("ContractData: contract_ids: %q is not a contract strkey (C...)", id)
-		}
-		if p.contracts == nil {
-			p.contracts = map[string]bool{}
-		}
-		p.contracts[id] = true
+	if p.contracts, err = parseContracts("ContractData", map[string][]string{"contract_id": {c.ContractID}, "contract_ids": c.ContractIDs}); err != nil {
+		return nil, err
 	}
 	return p, nil
 }
@@ -137,7 +127,7 @@ func (p *ContractData) Process(ctx context.Context, l *ledger.Ledger, _ []compon
 		if err != nil {
 			return nil, fmt.Errorf("ContractData: ledger %d change %d: %w", l.Sequence(), idx-1, err)
 		}
-		if p.contracts != nil && !p.contracts[rec.ContractID] {
+		if !p.contracts.has(rec.ContractID) {
 			filtered++
 			continue
 		}
