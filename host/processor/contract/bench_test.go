@@ -13,19 +13,29 @@ import (
 	"github.com/withobsrvr/cdpd/host/processor/proctest"
 )
 
-// BenchmarkContractEventView runs the ContractEvent processor (view path) on ledger 58752000.
-func BenchmarkContractEventView(b *testing.B) {
-	raw := proctest.RealLedgers(b)[0].Raw
-	p := proctest.New(b, NewContractEvent, map[string]any{"network": "pubnet"})
+// benchLedger runs p on a fresh ledger value of raw per iteration (so a processor that needs
+// the full decode pays for it each time) with the records in, and reports ns/ledger.
+func benchLedger(b *testing.B, p component.Processor, raw []byte, in []component.Record) {
+	b.Helper()
 	b.SetBytes(int64(len(raw)))
 	b.ReportAllocs()
 	for b.Loop() {
 		l, _ := proctest.Wrap(b, raw)
-		if _, err := p.Process(proctest.BG, l, nil); err != nil {
+		if _, err := p.Process(proctest.BG, l, in); err != nil {
 			b.Fatal(err)
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/ledger")
+}
+
+// BenchmarkContractEventView runs the ContractEvent processor (view path) on ledger 58752000.
+func BenchmarkContractEventView(b *testing.B) {
+	benchLedger(b, proctest.New(b, NewContractEvent, map[string]any{"network": "pubnet"}), proctest.RealLedgers(b)[0].Raw, nil)
+}
+
+// BenchmarkGetEventsRPC runs GetEventsRPC (view path, xdrFormat json) on ledger 58752000.
+func BenchmarkGetEventsRPC(b *testing.B) {
+	benchLedger(b, proctest.New(b, NewGetEventsRPC, map[string]any{"network": "pubnet"}), proctest.RealLedgers(b)[0].Raw, nil)
 }
 
 // BenchmarkContractEventFullDecode produces the same records the classic way: full decode of
