@@ -107,3 +107,24 @@ func fullDecodeEvents(p *ContractEvent, lcm xdr.LedgerCloseMeta) ([]component.Re
 		}
 	}
 }
+
+// BenchmarkFullDecodeOnly is the floor of any full-decode processor: decoding 58752000 once
+// (ledger.Decoded), nothing else.
+func BenchmarkFullDecodeOnly(b *testing.B) {
+	raw := proctest.RealLedgers(b)[0].Raw
+	b.SetBytes(int64(len(raw)))
+	b.ReportAllocs()
+	for b.Loop() {
+		l, _ := proctest.Wrap(b, raw)
+		if _, err := l.Decoded(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/ledger")
+}
+
+// BenchmarkContractInvocation runs ContractInvocation (view path: only the 101 Soroban
+// transactions' envelopes, results and operation changes are decoded) on 58752000.
+func BenchmarkContractInvocation(b *testing.B) {
+	benchLedger(b, proctest.New(b, NewContractInvocation, map[string]any{"network": "pubnet"}), proctest.RealLedgers(b)[0].Raw, nil)
+}
