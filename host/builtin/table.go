@@ -22,6 +22,7 @@ func Table() []c.Spec {
 		c.SourceSpec("S3BufferedStorageSourceAdapter", "Ledgers from a galexie datastore in an S3 bucket (or an S3-compatible store).", source.NewS3),
 
 		// Processors — contract (Soroban).
+		c.ProcessorSpec("ContractCreation", "Contracts created by create_contract host functions (v1, v2) and deployed by other contracts.", contract.NewContractCreation),
 		c.ProcessorSpec("ContractData", "Contract data ledger entry changes (created, updated, removed, restored).", contract.NewContractData, "ContractDataProcessor"),
 		c.ProcessorSpec("ContractEvent", "Soroban contract events as history_contract_events rows, read from the zero-copy view.", contract.NewContractEvent, "ContractEventProcessor", "StellarContractEvent"),
 		c.ProcessorSpec("ContractInvocation", "One row per InvokeHostFunction operation: contract, function, arguments, authorized calls, state and TTL changes.", contract.NewContractInvocation),

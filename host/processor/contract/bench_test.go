@@ -128,3 +128,9 @@ func BenchmarkFullDecodeOnly(b *testing.B) {
 func BenchmarkContractInvocation(b *testing.B) {
 	benchLedger(b, proctest.New(b, NewContractInvocation, map[string]any{"network": "pubnet"}), proctest.RealLedgers(b)[0].Raw, nil)
 }
+
+// BenchmarkContractCreation runs ContractCreation (view path; created instances are found by
+// scanning the Soroban operations' changes through the view) on 58752000.
+func BenchmarkContractCreation(b *testing.B) {
+	benchLedger(b, proctest.New(b, NewContractCreation, map[string]any{"network": "pubnet"}), proctest.RealLedgers(b)[0].Raw, nil)
+}

@@ -40,10 +40,9 @@ func (o *sorobanOp) source() xdr.AccountId {
 // txSource is the (inner) transaction's source account.
 func (o *sorobanOp) txSource() xdr.AccountId { return o.env.SourceAccount().ToAccountId() }
 
-// changes decodes the operation's ledger entry changes into the SDK's Change pairs
-// (ingest.GetChangesFromLedgerEntryChanges: state+updated become one change with Pre and
-// Post, as LedgerTransaction.GetOperationChanges returns them). A failed transaction has none.
-func (o *sorobanOp) changes() ([]ingest.Change, error) {
+// changesRaw is the XDR of the operation's LedgerEntryChanges, aliasing the ledger (nil for a
+// transaction whose operations did not run).
+func (o *sorobanOp) changesRaw() ([]byte, error) {
 	var raw []byte
 	err := processor.Try(func() {
 		switch v := processor.Must(o.meta.V()); v {
@@ -61,6 +60,15 @@ func (o *sorobanOp) changes() ([]ingest.Change, error) {
 			processor.Fail("transaction meta version %d carries no Soroban operation changes", v)
 		}
 	})
+	return raw, err
+}
+
+// changes decodes the operation's ledger entry changes into the SDK's Change pairs
+// (ingest.GetChangesFromLedgerEntryChanges: state+updated become one change with Pre and
+// Post, ordered by ledger key, as LedgerTransaction.GetOperationChanges returns them). A
+// failed transaction has none.
+func (o *sorobanOp) changes() ([]ingest.Change, error) {
+	raw, err := o.changesRaw()
 	if err != nil || raw == nil {
 		return nil, err
 	}
