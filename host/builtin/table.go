@@ -25,8 +25,11 @@ func Table() []c.Spec {
 		c.ProcessorSpec("ContractCreation", "Contracts created by create_contract host functions (v1, v2) and deployed by other contracts.", contract.NewContractCreation),
 		c.ProcessorSpec("ContractData", "Contract data ledger entry changes (created, updated, removed, restored).", contract.NewContractData, "ContractDataProcessor"),
 		c.ProcessorSpec("ContractEvent", "Soroban contract events as history_contract_events rows, read from the zero-copy view.", contract.NewContractEvent, "ContractEventProcessor", "StellarContractEvent"),
+		c.ProcessorSpec("ContractFilter", "Passes on the contract records of the processor before it that belong to the given contracts.", contract.NewContractFilter),
 		c.ProcessorSpec("ContractInvocation", "One row per InvokeHostFunction operation: contract, function, arguments, authorized calls, state and TTL changes.", contract.NewContractInvocation),
+		c.ProcessorSpec("EventPaymentExtractor", "Kwickbit payment processor payments from ContractEvent's records.", contract.NewEventPaymentExtractor),
 		c.ProcessorSpec("GetEventsRPC", "Contract events in the shape of Stellar RPC's getEvents, with its filters, read from the zero-copy view.", contract.NewGetEventsRPC),
+		c.ProcessorSpec("Soroswap", "Soroswap new pairs, reserve syncs and swaps from ContractEvent's records.", contract.NewSoroswap),
 		// Processors — ledger.
 		c.ProcessorSpec("LatestLedger", "One summary row per ledger (transactions, operations, fees), read from the zero-copy view.", raw.NewLatestLedger, "LatestLedgerProcessor"),
 		// Processors — payments and tokens.

@@ -134,3 +134,26 @@ func BenchmarkContractInvocation(b *testing.B) {
 func BenchmarkContractCreation(b *testing.B) {
 	benchLedger(b, proctest.New(b, NewContractCreation, map[string]any{"network": "pubnet"}), proctest.RealLedgers(b)[0].Raw, nil)
 }
+
+// benchTransformer runs a transformer of ContractEvent's records on the synthetic
+// application events (the real ledgers carry none of its events).
+func benchTransformer(b *testing.B, p component.Processor) {
+	raw := synthAppEvents(b)
+	events := proctest.Run(b, NewContractEvent, map[string]any{"network": "testnet"}, raw, nil)
+	benchLedger(b, p, raw, events)
+}
+
+// BenchmarkSoroswap: Soroswap on the synthetic ledger's ContractEvent records.
+func BenchmarkSoroswap(b *testing.B) { benchTransformer(b, proctest.New(b, NewSoroswap, nil)) }
+
+// BenchmarkEventPaymentExtractor: EventPaymentExtractor on the same records.
+func BenchmarkEventPaymentExtractor(b *testing.B) {
+	benchTransformer(b, proctest.New(b, NewEventPaymentExtractor, nil))
+}
+
+// BenchmarkContractFilter: ContractFilter (the KALE contract) on 58752000's 18 events.
+func BenchmarkContractFilter(b *testing.B) {
+	raw := proctest.RealLedgers(b)[0].Raw
+	events := proctest.Run(b, NewContractEvent, map[string]any{"network": "pubnet"}, raw, nil)
+	benchLedger(b, proctest.New(b, NewContractFilter, map[string]any{"contract_id": "CB23WRDQWGSP6YPMY4UV5C4OW5CBTXKYN3XEATG7KJEZCXMJBYEHOUOV"}), raw, events)
+}
