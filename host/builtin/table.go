@@ -28,6 +28,7 @@ func Table() []c.Spec {
 		c.ProcessorSpec("ContractFilter", "Passes on the contract records of the processor before it that belong to the given contracts.", contract.NewContractFilter),
 		c.ProcessorSpec("ContractInvocation", "One row per InvokeHostFunction operation: contract, function, arguments, authorized calls, state and TTL changes.", contract.NewContractInvocation),
 		c.ProcessorSpec("EventPaymentExtractor", "Kwickbit payment processor payments from ContractEvent's records.", contract.NewEventPaymentExtractor),
+		c.ProcessorSpec("FilterEventsProcessor", "Contract data changes that match every rule (field, operator, value).", contract.NewFilterEventsProcessor),
 		c.ProcessorSpec("GetEventsRPC", "Contract events in the shape of Stellar RPC's getEvents, with its filters, read from the zero-copy view.", contract.NewGetEventsRPC),
 		c.ProcessorSpec("Soroswap", "Soroswap new pairs, reserve syncs and swaps from ContractEvent's records.", contract.NewSoroswap),
 		// Processors — ledger.

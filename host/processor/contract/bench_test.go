@@ -157,3 +157,16 @@ func BenchmarkContractFilter(b *testing.B) {
 	events := proctest.Run(b, NewContractEvent, map[string]any{"network": "pubnet"}, raw, nil)
 	benchLedger(b, proctest.New(b, NewContractFilter, map[string]any{"contract_id": "CB23WRDQWGSP6YPMY4UV5C4OW5CBTXKYN3XEATG7KJEZCXMJBYEHOUOV"}), raw, events)
 }
+
+// BenchmarkContractData runs ContractData (full decode and the SDK's change reader) on
+// 58752000; FilterEventsProcessor is ContractData with a predicate, at the same cost.
+func BenchmarkContractData(b *testing.B) {
+	benchLedger(b, proctest.New(b, NewContractData, map[string]any{"network": "pubnet"}), proctest.RealLedgers(b)[0].Raw, nil)
+}
+
+// BenchmarkFilterEventsProcessor: one contractId rule on 58752000.
+func BenchmarkFilterEventsProcessor(b *testing.B) {
+	benchLedger(b, proctest.New(b, NewFilterEventsProcessor, map[string]any{"network": "pubnet", "rules": []any{
+		map[string]any{"field": "contract_id", "operator": "eq", "value": "CDL74RF5BLYR2YBLCCI7F5FB6TPSCLKEJUBSD2RSVWZ4YHF3VMFAIGWA"}}}),
+		proctest.RealLedgers(b)[0].Raw, nil)
+}

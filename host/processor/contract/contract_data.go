@@ -71,10 +71,11 @@ type contractDataConfig struct {
 // Config: network | network_passphrase; contract_id / contract_ids (only entries of these
 // contracts).
 type ContractData struct {
-	net       processor.NetID
-	contracts contractSet
-	now       func() time.Time
-	stats     *processor.Counters
+	net   processor.NetID
+	name  string                           // type name in errors
+	keep  func(r *ContractDataRecord) bool // the filter (contracts or FilterEventsProcessor's rules)
+	now   func() time.Time
+	stats *processor.Counters
 }
 
 // NewContractData is the ContractData constructor.
@@ -83,12 +84,18 @@ func NewContractData(c *contractDataConfig, env component.Env) (component.Proces
 	if err != nil {
 		return nil, err
 	}
-	p := &ContractData{net: net, now: processor.Clock(env), stats: processor.NewCounters("processed_ledgers", "changes_found",
-		"created", "updated", "removed", "restored", "changes_filtered", "last_ledger", "last_processed_time")}
-	if p.contracts, err = parseContracts("ContractData", map[string][]string{"contract_id": {c.ContractID}, "contract_ids": c.ContractIDs}); err != nil {
+	contracts, err := parseContracts("ContractData", map[string][]string{"contract_id": {c.ContractID}, "contract_ids": c.ContractIDs})
+	if err != nil {
 		return nil, err
 	}
-	return p, nil
+	return newContractData("ContractData", net, env, func(r *ContractDataRecord) bool { return contracts.has(r.ContractID) }), nil
+}
+
+// newContractData is a contract data change processor under a type name (in errors) with a
+// filter.
+func newContractData(name string, net processor.NetID, env component.Env, keep func(*ContractDataRecord) bool) *ContractData {
+	return &ContractData{name: name, keep: keep, net: net, now: processor.Clock(env), stats: processor.NewCounters("processed_ledgers",
+		"changes_found", "created", "updated", "removed", "restored", "changes_filtered", "last_ledger", "last_processed_time")}
 }
 
 // Stats implements component.StatsReporter.
@@ -98,11 +105,11 @@ func (p *ContractData) Stats() map[string]float64 { return p.stats.Snapshot() }
 func (p *ContractData) Process(ctx context.Context, l *ledger.Ledger, _ []component.Record) ([]component.Record, error) {
 	lcm, err := l.Decoded()
 	if err != nil {
-		return nil, fmt.Errorf("ContractData: %w", err)
+		return nil, fmt.Errorf("%s: %w", p.name, err)
 	}
 	rd, err := ingest.NewLedgerChangeReaderFromLedgerCloseMeta(p.net.Passphrase, *lcm)
 	if err != nil {
-		return nil, fmt.Errorf("ContractData: reading changes of ledger %d: %w", l.Sequence(), err)
+		return nil, fmt.Errorf("%s: reading changes of ledger %d: %w", p.name, l.Sequence(), err)
 	}
 	defer rd.Close()
 	var out []component.Record
@@ -114,7 +121,7 @@ func (p *ContractData) Process(ctx context.Context, l *ledger.Ledger, _ []compon
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("ContractData: reading changes of ledger %d: %w", l.Sequence(), err)
+			return nil, fmt.Errorf("%s: reading changes of ledger %d: %w", p.name, l.Sequence(), err)
 		}
 		if ch.Type != xdr.LedgerEntryTypeContractData {
 			continue
@@ -125,9 +132,9 @@ func (p *ContractData) Process(ctx context.Context, l *ledger.Ledger, _ []compon
 		rec, err := p.record(ch, l, idx)
 		idx++
 		if err != nil {
-			return nil, fmt.Errorf("ContractData: ledger %d change %d: %w", l.Sequence(), idx-1, err)
+			return nil, fmt.Errorf("%s: ledger %d change %d: %w", p.name, l.Sequence(), idx-1, err)
 		}
-		if !p.contracts.has(rec.ContractID) {
+		if !p.keep(&rec) {
 			filtered++
 			continue
 		}
