@@ -129,14 +129,17 @@ func (p *ContractData) Process(ctx context.Context, l *ledger.Ledger, _ []compon
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		rec, err := p.record(ch, l, idx)
+		rec, entry, err := p.head(ch, l, idx)
 		idx++
-		if err != nil {
-			return nil, fmt.Errorf("%s: ledger %d change %d: %w", p.name, l.Sequence(), idx-1, err)
-		}
-		if !p.keep(&rec) {
+		if err == nil && !p.keep(&rec) {
 			filtered++
 			continue
+		}
+		if err == nil {
+			err = p.body(&rec, ch, entry)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: ledger %d change %d: %w", p.name, l.Sequence(), idx-1, err)
 		}
 		kinds[rec.ChangeType]++
 		out = append(out, rec)
@@ -152,7 +155,9 @@ func (p *ContractData) Process(ctx context.Context, l *ledger.Ledger, _ []compon
 	return out, nil
 }
 
-func (p *ContractData) record(ch ingest.Change, l *ledger.Ledger, idx int) (ContractDataRecord, error) {
+// head fills the record's cheap fields, the ones filters test (contract, change type,
+// durability, key type), and returns the entry the record describes.
+func (p *ContractData) head(ch ingest.Change, l *ledger.Ledger, idx int) (ContractDataRecord, *xdr.LedgerEntry, error) {
 	r := ContractDataRecord{network: p.net.Name, LedgerSequence: l.Sequence(), ClosedAt: l.CloseTime(),
 		ChangeIndex: idx, LedgerEntryChange: uint32(ch.ChangeType)} //nolint:gosec // small enum
 	entry := ch.Post
@@ -166,18 +171,18 @@ func (p *ContractData) record(ch ingest.Change, l *ledger.Ledger, idx int) (Cont
 	case xdr.LedgerEntryChangeTypeLedgerEntryRestored:
 		r.ChangeType = "restored"
 	default:
-		return r, fmt.Errorf("unexpected change type %v", ch.ChangeType)
+		return r, nil, fmt.Errorf("unexpected change type %v", ch.ChangeType)
 	}
 	if entry == nil {
-		return r, fmt.Errorf("%s change without its entry", r.ChangeType)
+		return r, nil, fmt.Errorf("%s change without its entry", r.ChangeType)
 	}
 	cd, ok := entry.Data.GetContractData()
 	if !ok {
-		return r, fmt.Errorf("entry is not contract data")
+		return r, nil, fmt.Errorf("entry is not contract data")
 	}
 	var err error
 	if r.ContractID, err = cd.Contract.String(); err != nil {
-		return r, fmt.Errorf("encoding contract address: %w", err)
+		return r, nil, fmt.Errorf("encoding contract address: %w", err)
 	}
 	r.ContractKeyType = cd.Key.Type.String()
 	switch cd.Durability {
@@ -186,33 +191,41 @@ func (p *ContractData) record(ch ingest.Change, l *ledger.Ledger, idx int) (Cont
 	case xdr.ContractDataDurabilityTemporary:
 		r.ContractDurability = "temporary"
 	default:
-		return r, fmt.Errorf("unknown durability %d", cd.Durability)
+		return r, nil, fmt.Errorf("unknown durability %d", cd.Durability)
 	}
+	return r, entry, nil
+}
+
+// body renders the rest of the record: key and value (base64 and JSON), entry XDR, ledger key
+// hash and the transaction that made the change.
+func (p *ContractData) body(r *ContractDataRecord, ch ingest.Change, entry *xdr.LedgerEntry) error {
+	cd := entry.Data.MustContractData()
+	var err error
 	r.LastModifiedLedger = uint32(entry.LastModifiedLedgerSeq)
 	if r.Key, err = xdr.MarshalBase64(cd.Key); err != nil {
-		return r, fmt.Errorf("encoding key: %w", err)
+		return fmt.Errorf("encoding key: %w", err)
 	}
 	if r.KeyDecoded, err = processor.ScValJSON(cd.Key); err != nil {
-		return r, fmt.Errorf("rendering key: %w", err)
+		return fmt.Errorf("rendering key: %w", err)
 	}
 	if r.Val, err = xdr.MarshalBase64(cd.Val); err != nil {
-		return r, fmt.Errorf("encoding value: %w", err)
+		return fmt.Errorf("encoding value: %w", err)
 	}
 	if r.ValDecoded, err = processor.ScValJSON(cd.Val); err != nil {
-		return r, fmt.Errorf("rendering value: %w", err)
+		return fmt.Errorf("rendering value: %w", err)
 	}
 	raw, err := cd.MarshalBinary()
 	if err != nil {
-		return r, fmt.Errorf("encoding entry: %w", err)
+		return fmt.Errorf("encoding entry: %w", err)
 	}
 	r.ContractDataXDR = base64.StdEncoding.EncodeToString(raw)
 	key, err := entry.LedgerKey()
 	if err != nil {
-		return r, fmt.Errorf("building ledger key: %w", err)
+		return fmt.Errorf("building ledger key: %w", err)
 	}
 	kb, err := key.MarshalBinary()
 	if err != nil {
-		return r, fmt.Errorf("encoding ledger key: %w", err)
+		return fmt.Errorf("encoding ledger key: %w", err)
 	}
 	sum := sha256.Sum256(kb)
 	r.LedgerKeyHash = hex.EncodeToString(sum[:])
@@ -220,9 +233,9 @@ func (p *ContractData) record(ch ingest.Change, l *ledger.Ledger, idx int) (Cont
 		h, i := tx.Hash.HexString(), int(tx.Index)
 		r.TransactionHash, r.TransactionIndex = &h, &i
 		if ch.Reason == ingest.LedgerEntryChangeReasonOperation {
-			id := processor.OperationID(l.Sequence(), i, int(ch.OperationIndex))
+			id := processor.OperationID(r.LedgerSequence, i, int(ch.OperationIndex))
 			r.OperationID = &id
 		}
 	}
-	return r, nil
+	return nil
 }
