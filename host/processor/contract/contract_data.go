@@ -1,5 +1,3 @@
-// Package contract owns the processors of Soroban contracts: contract events (ContractEvent,
-// read from the zero-copy view) and contract data changes (ContractData).
 package contract
 
 import (
