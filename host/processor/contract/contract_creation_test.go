@@ -18,7 +18,7 @@ import (
 // host functions of the envelopes.
 func refCreatedInstances(t testing.TB, raw []byte, passphrase string) (created map[string][]string, createOps int) {
 	t.Helper()
-	_, txs := refTxsOn(t, raw, passphrase)
+	_, txs := proctest.RefTxsOn(t, raw, passphrase)
 	created = map[string][]string{}
 	for _, tx := range txs {
 		for i, op := range tx.Envelope.Operations() {

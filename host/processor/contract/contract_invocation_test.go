@@ -28,7 +28,7 @@ type refInvocation struct {
 
 func refInvocations(t testing.TB, raw []byte, passphrase, net string) []refInvocation {
 	t.Helper()
-	lcm, txs := refTxsOn(t, raw, passphrase)
+	lcm, txs := proctest.RefTxsOn(t, raw, passphrase)
 	var out []refInvocation
 	for _, tx := range txs {
 		evs, err := tx.GetTransactionEvents()

@@ -257,7 +257,7 @@ func (p *GetEventsRPC) event(raw []byte) (RPCEventRecord, bool, error) {
 	if err != nil || !keep {
 		return rec, false, err
 	}
-	name, known := protocol.GetEventTypeFromEventTypeXDR()[ev.Type]
+	name, known := eventTypeNames[ev.Type]
 	if !known || ev.Type == xdr.ContractEventTypeDiagnostic {
 		return rec, false, fmt.Errorf("unexpected event type %d", ev.Type)
 	}

@@ -30,7 +30,7 @@ func rpcID(seq, tx, op, idx uint32) string {
 
 func refRPCEvents(t testing.TB, raw []byte, passphrase string) []refRPCEvent {
 	t.Helper()
-	lcm, txs := refTxsOn(t, raw, passphrase)
+	lcm, txs := proctest.RefTxsOn(t, raw, passphrase)
 	seq := lcm.LedgerSequence()
 	var out []refRPCEvent
 	var before, after uint32

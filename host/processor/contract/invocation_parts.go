@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/stellar/go-stellar-sdk/ingest"
+	protocol "github.com/stellar/go-stellar-sdk/protocols/rpc"
 	"github.com/stellar/go-stellar-sdk/strkey"
 	"github.com/stellar/go-stellar-sdk/xdr"
 
@@ -119,14 +120,13 @@ func renderEvents(raws [][]byte) (json.RawMessage, error) {
 	return b, nil
 }
 
+// eventTypeNames are the SDK's names of the event types (protocols/rpc: system, contract,
+// diagnostic).
+var eventTypeNames = protocol.GetEventTypeFromEventTypeXDR()
+
 func eventTypeName(t xdr.ContractEventType) string {
-	switch t {
-	case xdr.ContractEventTypeSystem:
-		return "system"
-	case xdr.ContractEventTypeContract:
-		return "contract"
-	case xdr.ContractEventTypeDiagnostic:
-		return "diagnostic"
+	if n, ok := eventTypeNames[t]; ok {
+		return n
 	}
 	return fmt.Sprintf("unknown_%d", t)
 }

@@ -2,11 +2,8 @@ package contract
 
 import (
 	"crypto/sha256"
-	"errors"
-	"io"
 	"testing"
 
-	"github.com/stellar/go-stellar-sdk/ingest"
 	"github.com/stellar/go-stellar-sdk/network"
 	"github.com/stellar/go-stellar-sdk/xdr"
 )
@@ -96,31 +93,6 @@ func synthLedgerTxs(t testing.TB, seq uint32, passphrase string, specs ...synthS
 		t.Fatal(err)
 	}
 	return raw
-}
-
-// refTxsOn is proctest.RefTxs for any network: the SDK's classic transaction reader drained.
-func refTxsOn(t testing.TB, raw []byte, passphrase string) (xdr.LedgerCloseMeta, []ingest.LedgerTransaction) {
-	t.Helper()
-	var lcm xdr.LedgerCloseMeta
-	if err := xdr.SafeUnmarshal(raw, &lcm); err != nil {
-		t.Fatal(err)
-	}
-	rd, err := ingest.NewLedgerTransactionReaderFromLedgerCloseMeta(passphrase, lcm)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rd.Close()
-	var txs []ingest.LedgerTransaction
-	for {
-		tx, err := rd.Read()
-		if errors.Is(err, io.EOF) {
-			return lcm, txs
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		txs = append(txs, tx)
-	}
 }
 
 // Soroban value and entry helpers.
