@@ -190,7 +190,7 @@ func (p *ContractInvocation) invocation(l *ledger.Ledger, o *sorobanOp) (Contrac
 	if err != nil {
 		return r, 0, false, err
 	}
-	states, ttls, err := stateChanges(chs, footprintContracts(o.env))
+	states, ttls, err := stateChanges(chs, func() map[xdr.Hash]string { return footprintContracts(o.env) })
 	if err != nil {
 		return r, 0, false, err
 	}

@@ -175,9 +175,11 @@ func authorizedCalls(auth []xdr.SorobanAuthorizationEntry, invoked string, succe
 }
 
 // stateChanges splits an operation's changes into its contract data changes and the TTL
-// changes that raised a live-until ledger (owners: footprint key hash -> contract).
-func stateChanges(chs []ingest.Change, owners map[xdr.Hash]string) ([]stateChange, []ttlExtension, error) {
+// changes that raised a live-until ledger (footprint: key hash -> contract, built on first
+// use).
+func stateChanges(chs []ingest.Change, footprint func() map[xdr.Hash]string) ([]stateChange, []ttlExtension, error) {
 	states, ttls := []stateChange{}, []ttlExtension{}
+	var owners map[xdr.Hash]string
 	for _, ch := range chs {
 		switch ch.Type {
 		case xdr.LedgerEntryTypeContractData:
@@ -197,6 +199,9 @@ func stateChanges(chs []ingest.Change, owners map[xdr.Hash]string) ([]stateChang
 			}
 			if uint32(post.LiveUntilLedgerSeq) <= old {
 				continue
+			}
+			if owners == nil {
+				owners = footprint()
 			}
 			ttls = append(ttls, ttlExtension{ContractID: owners[post.KeyHash], KeyHash: keyHashHex(post.KeyHash),
 				OldTTL: old, NewTTL: uint32(post.LiveUntilLedgerSeq)})
