@@ -30,6 +30,8 @@ func TestContractRowsTakeUpstreamConfigs(t *testing.T) {
 		{"ContractData", map[string]any{"contract_id": usdc}},
 		{"ContractDataProcessor", map[string]any{}},
 		{"ContractInvocation", map[string]any{"network_passphrase": "Public Global Stellar Network ; September 2015"}},
+		{"FilteredContractInvocation", map[string]any{"network_passphrase": "Public Global Stellar Network ; September 2015",
+			"contract_ids": []any{usdc}, "account_ids": []any{"GAAZI4TCR3TY5OJHCTJC2A4QSY6CJWJH5IAJTGKIN2ER7LBNVKOCCWN7"}}},
 		{"ContractCreation", map[string]any{"network_passphrase": "Public Global Stellar Network ; September 2015"}},
 		{"ContractFilter", map[string]any{"contract_id": usdc, "contract_ids": []any{usdc}}},
 		{"FilterEventsProcessor", map[string]any{"rules": []any{map[string]any{"field": "contractId", "operator": "eq", "value": "abc"}}}},

@@ -7,8 +7,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/stellar/go-stellar-sdk/strkey"
 	"github.com/stellar/go-stellar-sdk/xdr"
 
 	"github.com/withobsrvr/cdpd/host/component"
@@ -70,6 +72,7 @@ type contractInvocationConfig struct {
 	processor.NetworkConfig `mapstructure:",squash"`
 	ContractID              string   `mapstructure:"contract_id"`
 	ContractIDs             []string `mapstructure:"contract_ids"`
+	AccountIDs              []string `mapstructure:"account_ids"`
 }
 
 // ContractInvocation emits one record per InvokeHostFunction operation (successful or not),
@@ -79,7 +82,9 @@ type contractInvocationConfig struct {
 //
 // Config: network | network_passphrase; contract_id / contract_ids (only invocations of
 // these contracts; create and upload operations have no invoked contract and are then
-// skipped). It reads the ledger and ignores the records before it.
+// skipped); account_ids (G... strkeys: only operations these accounts invoke). It reads the
+// ledger and ignores the records before it. Upstream's FilteredContractInvocation (the same
+// filters, a subset of these fields) is an alias.
 //
 // Upstream differences: upstream's state_changes held the contract data changes of the
 // whole transaction and ttl_extensions was never filled; here both are the operation's own.
@@ -92,6 +97,7 @@ type contractInvocationConfig struct {
 type ContractInvocation struct {
 	net       processor.NetID
 	contracts contractSet
+	accounts  map[string]bool // nil: every account
 	now       func() time.Time
 	stats     *processor.Counters
 }
@@ -107,6 +113,18 @@ func NewContractInvocation(c *contractInvocationConfig, env component.Env) (comp
 		"last_ledger", "last_processed_time")}
 	if p.contracts, err = parseContracts("ContractInvocation", map[string][]string{"contract_id": {c.ContractID}, "contract_ids": c.ContractIDs}); err != nil {
 		return nil, err
+	}
+	for _, a := range c.AccountIDs {
+		if a = strings.TrimSpace(a); a == "" {
+			continue
+		}
+		if !strkey.IsValidEd25519PublicKey(a) {
+			return nil, fmt.Errorf("ContractInvocation: account_ids: %q is not an account strkey (G...)", a)
+		}
+		if p.accounts == nil {
+			p.accounts = map[string]bool{}
+		}
+		p.accounts[a] = true
 	}
 	return p, nil
 }
@@ -169,7 +187,7 @@ func (p *ContractInvocation) invocation(l *ledger.Ledger, o *sorobanOp) (Contrac
 		}
 		r.FunctionName, args = string(ic.FunctionName), ic.Args
 	}
-	if !p.contracts.all() && (r.ContractID == "" || !p.contracts.has(r.ContractID)) {
+	if (!p.contracts.all() && (r.ContractID == "" || !p.contracts.has(r.ContractID))) || (p.accounts != nil && !p.accounts[r.InvokingAccount]) {
 		return r, 0, false, nil
 	}
 	var err error

@@ -210,12 +210,31 @@ func TestContractInvocationSynthetic(t *testing.T) {
 	if len(only) != 2 || only[0].(ContractInvocationRecord).ContractID != a || only[1].(ContractInvocationRecord).Successful {
 		t.Fatalf("filtered: %+v", only)
 	}
+	// account_ids (upstream's FilteredContractInvocation): Bob invoked tx 1 (op source), tx 2
+	// and tx 6; with A's filter, tx 1 and tx 2.
+	bob := synthBob.Address()
+	for cfg, want := range map[string]int{"": 3, a: 2} {
+		m := map[string]any{"network": "testnet", "account_ids": []any{bob}}
+		if cfg != "" {
+			m["contract_ids"] = cfg
+		}
+		recs := proctest.Run(t, NewContractInvocation, m, raw, nil)
+		if len(recs) != want {
+			t.Fatalf("%v: %d invocations, want %d", m, len(recs), want)
+		}
+		for _, r := range recs {
+			if r.(ContractInvocationRecord).InvokingAccount != bob {
+				t.Fatalf("%+v", r)
+			}
+		}
+	}
 }
 
 func TestContractInvocationConfigErrors(t *testing.T) {
 	for _, cfg := range []map[string]any{
 		{"network": "pubnet", "contract_ids": []any{"GAAZI4TCR3TY5OJHCTJC2A4QSY6CJWJH5IAJTGKIN2ER7LBNVKOCCWN7"}},
 		{"network": "nowhere"},
+		{"network": "pubnet", "account_ids": []any{"CB23WRDQWGSP6YPMY4UV5C4OW5CBTXKYN3XEATG7KJEZCXMJBYEHOUOV"}},
 	} {
 		if _, err := component.Construct(NewContractInvocation, cfg, proctest.Env()); err == nil || !strings.Contains(err.Error(), "ContractInvocation") {
 			t.Errorf("%v: %v", cfg, err)
