@@ -193,3 +193,25 @@ func (foreign) RecordKind() string { return "foreign" }
 func (foreign) NaturalKey() string { return "x" }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestKwickbitChain runs upstream's kwickbit chain: ContractEvent (contract_id) ->
+// ContractFilter -> EventPaymentExtractor (payment_contract_id).
+func TestKwickbitChain(t *testing.T) {
+	raw := synthAppEvents(t)
+	kwick := cstr(synthKwick)
+	l := proctest.Shared(t, raw)
+	var recs []component.Record
+	for _, p := range []component.Processor{
+		proctest.New(t, NewContractEvent, map[string]any{"network": "testnet", "contract_id": kwick}),
+		proctest.New(t, NewContractFilter, map[string]any{"contract_id": kwick}),
+		proctest.New(t, NewEventPaymentExtractor, map[string]any{"payment_contract_id": kwick}),
+	} {
+		var err error
+		if recs, err = p.Process(proctest.BG, l, recs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(recs) != 1 || recs[0].(EventPaymentRecord).Amount != 100000 {
+		t.Fatalf("%+v", recs)
+	}
+}
