@@ -74,6 +74,7 @@ func TestFilterEventsProcessor(t *testing.T) {
 			}
 		}
 		// 53312000's changes are all one contract's; 58752000's are several contracts'.
+		t.Logf("ledger %d: %d changes, %d of the busiest contract, %d updates", rl.Seq, len(all), n[top], updates)
 		if (rl.Seq == 58752000 && n[top] == len(all)) || updates == 0 || updates == len(all) {
 			t.Fatalf("ledger %d: rules not selective (top %d, updates %d of %d)", rl.Seq, n[top], updates, len(all))
 		}

@@ -192,6 +192,7 @@ func TestGetEventsRPCFilters(t *testing.T) {
 			if len(recs) != tc.want {
 				t.Fatalf("%d events, want %d", len(recs), tc.want)
 			}
+			t.Logf("%d events", len(recs))
 		})
 	}
 	// The fixture must make the filters selective.
