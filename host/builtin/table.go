@@ -28,8 +28,15 @@ func Table() []c.Spec {
 		c.ProcessorSpec("ProcessAccountDataFull", "Account entry changes from the SDK's change reader, appended to the records it receives (an enricher).", account.NewAccountData, "AccountData"),
 		c.ProcessorSpec("TransformToAppTrustline", "Trustline entry changes (created, updated, removed) from the SDK's change reader.", account.NewTransformToAppTrustline),
 		// Processors — contract (Soroban).
+		c.ProcessorSpec("ContractCreation", "Contracts created by create_contract host functions (v1, v2) and deployed by other contracts.", contract.NewContractCreation),
 		c.ProcessorSpec("ContractData", "Contract data ledger entry changes (created, updated, removed, restored).", contract.NewContractData, "ContractDataProcessor"),
 		c.ProcessorSpec("ContractEvent", "Soroban contract events as history_contract_events rows, read from the zero-copy view.", contract.NewContractEvent, "ContractEventProcessor", "StellarContractEvent"),
+		c.ProcessorSpec("ContractFilter", "Passes on the contract records of the processor before it that belong to the given contracts.", contract.NewContractFilter),
+		c.ProcessorSpec("ContractInvocation", "One row per InvokeHostFunction operation: contract, function, arguments, authorized calls, state and TTL changes.", contract.NewContractInvocation, "FilteredContractInvocation"),
+		c.ProcessorSpec("EventPaymentExtractor", "Kwickbit payment processor payments from ContractEvent's records.", contract.NewEventPaymentExtractor),
+		c.ProcessorSpec("FilterEventsProcessor", "Contract data changes that match every rule (field, operator, value).", contract.NewFilterEventsProcessor),
+		c.ProcessorSpec("GetEventsRPC", "Contract events in the shape of Stellar RPC's getEvents, with its filters, read from the zero-copy view.", contract.NewGetEventsRPC),
+		c.ProcessorSpec("Soroswap", "Soroswap new pairs, reserve syncs and swaps from ContractEvent's records.", contract.NewSoroswap),
 		// Processors — ledger.
 		c.ProcessorSpec("BronzeExtractors", "Bronze-layer tables ledgers_row_v2, transactions_row_v2 and ttl_snapshot_v1 from the SDK's transaction and change readers.", raw.NewBronzeExtractors, "SilverLedgerReader"),
 		c.ProcessorSpec("LatestLedger", "One summary row per ledger (transactions, operations, fees), read from the zero-copy view.", raw.NewLatestLedger, "LatestLedgerProcessor", "LatestLedgerRPC"),

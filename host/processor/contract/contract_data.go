@@ -1,5 +1,3 @@
-// Package contract owns the processors of Soroban contracts: contract events (ContractEvent,
-// read from the zero-copy view) and contract data changes (ContractData).
 package contract
 
 import (
@@ -12,11 +10,9 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/stellar/go-stellar-sdk/ingest"
-	"github.com/stellar/go-stellar-sdk/strkey"
 	"github.com/stellar/go-stellar-sdk/xdr"
 
 	"github.com/withobsrvr/cdpd/host/component"
@@ -63,18 +59,21 @@ func (r ContractDataRecord) NaturalKey() string {
 
 type contractDataConfig struct {
 	processor.NetworkConfig `mapstructure:",squash"`
+	ContractID              string   `mapstructure:"contract_id"`
 	ContractIDs             []string `mapstructure:"contract_ids"`
 }
 
 // ContractData emits contract data entry changes read through the SDK's ledger change reader
 // (ingest.NewLedgerChangeReaderFromLedgerCloseMeta) on the shared decoded ledger.
 //
-// Config: network | network_passphrase; contract_ids (only entries of these contracts).
+// Config: network | network_passphrase; contract_id / contract_ids (only entries of these
+// contracts).
 type ContractData struct {
-	net       processor.NetID
-	contracts map[string]bool
-	now       func() time.Time
-	stats     *processor.Counters
+	net   processor.NetID
+	name  string                           // type name in errors
+	keep  func(r *ContractDataRecord) bool // the filter (contracts or FilterEventsProcessor's rules)
+	now   func() time.Time
+	stats *processor.Counters
 }
 
 // NewContractData is the ContractData constructor.
@@ -83,22 +82,18 @@ func NewContractData(c *contractDataConfig, env component.Env) (component.Proces
 	if err != nil {
 		return nil, err
 	}
-	p := &ContractData{net: net, now: processor.Clock(env), stats: processor.NewCounters("processed_ledgers", "changes_found",
-		"created", "updated", "removed", "restored", "changes_filtered", "last_ledger", "last_processed_time")}
-	for _, id := range c.ContractIDs {
-		id = strings.TrimSpace(id)
-		if id == "" {
-			continue
-		}
-		if !strkey.IsValidContractAddress(id) {
-			return nil, fmt.Errorf("ContractData: contract_ids: %q is not a contract strkey (C...)", id)
-		}
-		if p.contracts == nil {
-			p.contracts = map[string]bool{}
-		}
-		p.contracts[id] = true
+	contracts, err := parseContracts("ContractData", map[string][]string{"contract_id": {c.ContractID}, "contract_ids": c.ContractIDs})
+	if err != nil {
+		return nil, err
 	}
-	return p, nil
+	return newContractData("ContractData", net, env, func(r *ContractDataRecord) bool { return contracts.has(r.ContractID) }), nil
+}
+
+// newContractData is a contract data change processor under a type name (in errors) with a
+// filter.
+func newContractData(name string, net processor.NetID, env component.Env, keep func(*ContractDataRecord) bool) *ContractData {
+	return &ContractData{name: name, keep: keep, net: net, now: processor.Clock(env), stats: processor.NewCounters("processed_ledgers",
+		"changes_found", "created", "updated", "removed", "restored", "changes_filtered", "last_ledger", "last_processed_time")}
 }
 
 // Stats implements component.StatsReporter.
@@ -108,11 +103,11 @@ func (p *ContractData) Stats() map[string]float64 { return p.stats.Snapshot() }
 func (p *ContractData) Process(ctx context.Context, l *ledger.Ledger, _ []component.Record) ([]component.Record, error) {
 	lcm, err := l.Decoded()
 	if err != nil {
-		return nil, fmt.Errorf("ContractData: %w", err)
+		return nil, fmt.Errorf("%s: %w", p.name, err)
 	}
 	rd, err := ingest.NewLedgerChangeReaderFromLedgerCloseMeta(p.net.Passphrase, *lcm)
 	if err != nil {
-		return nil, fmt.Errorf("ContractData: reading changes of ledger %d: %w", l.Sequence(), err)
+		return nil, fmt.Errorf("%s: reading changes of ledger %d: %w", p.name, l.Sequence(), err)
 	}
 	defer rd.Close()
 	var out []component.Record
@@ -124,7 +119,7 @@ func (p *ContractData) Process(ctx context.Context, l *ledger.Ledger, _ []compon
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("ContractData: reading changes of ledger %d: %w", l.Sequence(), err)
+			return nil, fmt.Errorf("%s: reading changes of ledger %d: %w", p.name, l.Sequence(), err)
 		}
 		if ch.Type != xdr.LedgerEntryTypeContractData {
 			continue
@@ -132,14 +127,17 @@ func (p *ContractData) Process(ctx context.Context, l *ledger.Ledger, _ []compon
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		rec, err := p.record(ch, l, idx)
+		rec, entry, err := p.head(ch, l, idx)
 		idx++
-		if err != nil {
-			return nil, fmt.Errorf("ContractData: ledger %d change %d: %w", l.Sequence(), idx-1, err)
-		}
-		if p.contracts != nil && !p.contracts[rec.ContractID] {
+		if err == nil && !p.keep(&rec) {
 			filtered++
 			continue
+		}
+		if err == nil {
+			err = p.body(&rec, ch, entry)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: ledger %d change %d: %w", p.name, l.Sequence(), idx-1, err)
 		}
 		kinds[rec.ChangeType]++
 		out = append(out, rec)
@@ -155,7 +153,9 @@ func (p *ContractData) Process(ctx context.Context, l *ledger.Ledger, _ []compon
 	return out, nil
 }
 
-func (p *ContractData) record(ch ingest.Change, l *ledger.Ledger, idx int) (ContractDataRecord, error) {
+// head fills the record's cheap fields, the ones filters test (contract, change type,
+// durability, key type), and returns the entry the record describes.
+func (p *ContractData) head(ch ingest.Change, l *ledger.Ledger, idx int) (ContractDataRecord, *xdr.LedgerEntry, error) {
 	r := ContractDataRecord{network: p.net.Name, LedgerSequence: l.Sequence(), ClosedAt: l.CloseTime(),
 		ChangeIndex: idx, LedgerEntryChange: uint32(ch.ChangeType)} //nolint:gosec // small enum
 	entry := ch.Post
@@ -169,18 +169,18 @@ func (p *ContractData) record(ch ingest.Change, l *ledger.Ledger, idx int) (Cont
 	case xdr.LedgerEntryChangeTypeLedgerEntryRestored:
 		r.ChangeType = "restored"
 	default:
-		return r, fmt.Errorf("unexpected change type %v", ch.ChangeType)
+		return r, nil, fmt.Errorf("unexpected change type %v", ch.ChangeType)
 	}
 	if entry == nil {
-		return r, fmt.Errorf("%s change without its entry", r.ChangeType)
+		return r, nil, fmt.Errorf("%s change without its entry", r.ChangeType)
 	}
 	cd, ok := entry.Data.GetContractData()
 	if !ok {
-		return r, fmt.Errorf("entry is not contract data")
+		return r, nil, fmt.Errorf("entry is not contract data")
 	}
 	var err error
 	if r.ContractID, err = cd.Contract.String(); err != nil {
-		return r, fmt.Errorf("encoding contract address: %w", err)
+		return r, nil, fmt.Errorf("encoding contract address: %w", err)
 	}
 	r.ContractKeyType = cd.Key.Type.String()
 	switch cd.Durability {
@@ -189,33 +189,41 @@ func (p *ContractData) record(ch ingest.Change, l *ledger.Ledger, idx int) (Cont
 	case xdr.ContractDataDurabilityTemporary:
 		r.ContractDurability = "temporary"
 	default:
-		return r, fmt.Errorf("unknown durability %d", cd.Durability)
+		return r, nil, fmt.Errorf("unknown durability %d", cd.Durability)
 	}
+	return r, entry, nil
+}
+
+// body renders the rest of the record: key and value (base64 and JSON), entry XDR, ledger key
+// hash and the transaction that made the change.
+func (p *ContractData) body(r *ContractDataRecord, ch ingest.Change, entry *xdr.LedgerEntry) error {
+	cd := entry.Data.MustContractData()
+	var err error
 	r.LastModifiedLedger = uint32(entry.LastModifiedLedgerSeq)
 	if r.Key, err = xdr.MarshalBase64(cd.Key); err != nil {
-		return r, fmt.Errorf("encoding key: %w", err)
+		return fmt.Errorf("encoding key: %w", err)
 	}
 	if r.KeyDecoded, err = processor.ScValJSON(cd.Key); err != nil {
-		return r, fmt.Errorf("rendering key: %w", err)
+		return fmt.Errorf("rendering key: %w", err)
 	}
 	if r.Val, err = xdr.MarshalBase64(cd.Val); err != nil {
-		return r, fmt.Errorf("encoding value: %w", err)
+		return fmt.Errorf("encoding value: %w", err)
 	}
 	if r.ValDecoded, err = processor.ScValJSON(cd.Val); err != nil {
-		return r, fmt.Errorf("rendering value: %w", err)
+		return fmt.Errorf("rendering value: %w", err)
 	}
 	raw, err := cd.MarshalBinary()
 	if err != nil {
-		return r, fmt.Errorf("encoding entry: %w", err)
+		return fmt.Errorf("encoding entry: %w", err)
 	}
 	r.ContractDataXDR = base64.StdEncoding.EncodeToString(raw)
 	key, err := entry.LedgerKey()
 	if err != nil {
-		return r, fmt.Errorf("building ledger key: %w", err)
+		return fmt.Errorf("building ledger key: %w", err)
 	}
 	kb, err := key.MarshalBinary()
 	if err != nil {
-		return r, fmt.Errorf("encoding ledger key: %w", err)
+		return fmt.Errorf("encoding ledger key: %w", err)
 	}
 	sum := sha256.Sum256(kb)
 	r.LedgerKeyHash = hex.EncodeToString(sum[:])
@@ -223,9 +231,9 @@ func (p *ContractData) record(ch ingest.Change, l *ledger.Ledger, idx int) (Cont
 		h, i := tx.Hash.HexString(), int(tx.Index)
 		r.TransactionHash, r.TransactionIndex = &h, &i
 		if ch.Reason == ingest.LedgerEntryChangeReasonOperation {
-			id := processor.OperationID(l.Sequence(), i, int(ch.OperationIndex))
+			id := processor.OperationID(r.LedgerSequence, i, int(ch.OperationIndex))
 			r.OperationID = &id
 		}
 	}
-	return r, nil
+	return nil
 }

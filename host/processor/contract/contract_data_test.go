@@ -95,18 +95,20 @@ func TestContractDataFilter(t *testing.T) {
 			top = w.contract
 		}
 	}
-	p := proctest.New(t, NewContractData, map[string]any{"network": "pubnet", "contract_ids": top})
-	l := proctest.Shared(t, rl.Raw)
-	recs, err := p.Process(proctest.BG, l, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(recs) != n[top] || n[top] == len(want) {
-		t.Fatalf("%d changes for %s, want %d of %d", len(recs), top, n[top], len(want))
-	}
-	for _, r := range recs {
-		if r.(ContractDataRecord).ContractID != top {
-			t.Fatalf("filter let through %+v", r)
+	for _, key := range []string{"contract_ids", "contract_id"} {
+		p := proctest.New(t, NewContractData, map[string]any{"network": "pubnet", key: top})
+		l := proctest.Shared(t, rl.Raw)
+		recs, err := p.Process(proctest.BG, l, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recs) != n[top] || n[top] == len(want) {
+			t.Fatalf("%s: %d changes for %s, want %d of %d", key, len(recs), top, n[top], len(want))
+		}
+		for _, r := range recs {
+			if r.(ContractDataRecord).ContractID != top {
+				t.Fatalf("%s: filter let through %+v", key, r)
+			}
 		}
 	}
 	if _, err := component.Construct(NewContractData, map[string]any{"network": "pubnet", "contract_ids": "GAAZI4TCR3TY5OJHCTJC2A4QSY6CJWJH5IAJTGKIN2ER7LBNVKOCCWN7"}, proctest.Env()); err == nil {

@@ -49,7 +49,8 @@ type ContractEventRecord struct {
 	OperationIndex           *int            `json:"operation_index"`   // 0-based; null for transaction-level events
 	EventIndex               int             `json:"event_index"`       // position within the transaction
 
-	network string
+	network      string
+	opEventIndex int // position within its operation's events (or the transaction-level events)
 }
 
 // RecordKind implements component.Record.
@@ -63,6 +64,7 @@ func (r ContractEventRecord) NaturalKey() string {
 
 type contractEventConfig struct {
 	processor.NetworkConfig `mapstructure:",squash"`
+	ContractID              string   `mapstructure:"contract_id"`
 	ContractIDs             []string `mapstructure:"contract_ids"`
 	EventTypes              []string `mapstructure:"event_types"`
 	IncludeFailed           *bool    `mapstructure:"include_failed"`
@@ -72,13 +74,18 @@ type contractEventConfig struct {
 // zero-copy view (ingest.ExtractLedgerTxParts + ingest.EventsFromTxParts): the ledger is never
 // fully decoded, and only the topics and data of events that pass the filters are decoded.
 //
-// Config: network | network_passphrase; contract_ids (C... strkeys; only events of these
-// contracts); event_types (contract, system, diagnostic; also ContractEventTypeContract or
-// 0/1/2); include_failed (default true: events of failed transactions, such as their fee
-// events, are emitted with successful=false).
+// Config: network | network_passphrase; contract_id / contract_ids (C... strkeys; only events of
+// these contracts; upstream's kwickbit file names one with contract_id); event_types (contract,
+// system, diagnostic; also ContractEventTypeContract or 0/1/2, as upstream's
+// StellarContractEvent takes them: `event_types: [1]`); include_failed (default true: events of
+// failed transactions, such as their fee events, are emitted with successful=false).
+//
+// Upstream differences: upstream's ContractEvent emits only contract-type events of successful
+// transactions and takes no filters (its file's contract_id was ignored); here every event
+// is emitted unless filtered, and contract_id is honoured.
 type ContractEvent struct {
 	net           processor.NetID
-	contracts     map[[32]byte]struct{} // nil: every contract
+	contracts     contractSet
 	types         map[xdr.ContractEventType]struct{}
 	includeFailed bool
 	now           func() time.Time
@@ -94,19 +101,8 @@ func NewContractEvent(c *contractEventConfig, env component.Env) (component.Proc
 	p := &ContractEvent{net: net, includeFailed: c.IncludeFailed == nil || *c.IncludeFailed, now: processor.Clock(env),
 		stats: processor.NewCounters("processed_ledgers", "events_found", "successful_events", "failed_events",
 			"events_filtered", "last_ledger", "last_processed_time")}
-	for _, id := range c.ContractIDs {
-		id = strings.TrimSpace(id)
-		if id == "" {
-			continue
-		}
-		b, err := strkey.Decode(strkey.VersionByteContract, id)
-		if err != nil || len(b) != 32 {
-			return nil, fmt.Errorf("ContractEvent: contract_ids: %q is not a contract strkey (C...)", id)
-		}
-		if p.contracts == nil {
-			p.contracts = map[[32]byte]struct{}{}
-		}
-		p.contracts[[32]byte(b)] = struct{}{}
+	if p.contracts, err = parseContracts("ContractEvent", map[string][]string{"contract_id": {c.ContractID}, "contract_ids": c.ContractIDs}); err != nil {
+		return nil, err
 	}
 	for _, t := range c.EventTypes {
 		t = strings.TrimSpace(t)
@@ -171,9 +167,10 @@ func (p *ContractEvent) Process(ctx context.Context, l *ledger.Ledger, _ []compo
 		tx.hash = hex.EncodeToString(parts[i].Hash[:])
 		tx.id = processor.TransactionID(seq, i+1)
 		idx := 0
-		emit := func(raw []byte, op int) error {
+		emit := func(raw []byte, op, opIdx int) error {
 			defer func() { idx++ }()
 			rec, keep, err := p.event(tx, raw, op, idx)
+			rec.opEventIndex = opIdx
 			if err != nil {
 				return fmt.Errorf("ContractEvent: ledger %d transaction %s event %d: %w", seq, tx.hash, idx, err)
 			}
@@ -189,18 +186,18 @@ func (p *ContractEvent) Process(ctx context.Context, l *ledger.Ledger, _ []compo
 			out = append(out, rec)
 			return nil
 		}
-		for _, raw := range events[i].TransactionEvents {
+		for j, raw := range events[i].TransactionEvents {
 			inner, err := xdr.Try(func() []byte { return xdr.TransactionEventView(raw).MustEvent().MustRaw() })
 			if err != nil {
 				return nil, fmt.Errorf("ContractEvent: ledger %d transaction %s: reading transaction event: %w", seq, tx.hash, err)
 			}
-			if err := emit(inner, -1); err != nil {
+			if err := emit(inner, -1, j); err != nil {
 				return nil, err
 			}
 		}
 		for op, list := range events[i].OperationEvents {
-			for _, raw := range list {
-				if err := emit(raw, op); err != nil {
+			for j, raw := range list {
+				if err := emit(raw, op, j); err != nil {
 					return nil, err
 				}
 			}
@@ -244,15 +241,9 @@ func (p *ContractEvent) event(tx txInfo, raw []byte, op, idx int) (ContractEvent
 			}
 		}
 		cid, hasCID := ev.MustContractId().MustUnwrap()
-		if p.contracts != nil {
-			if !hasCID {
-				keep = false
-				return
-			}
-			if _, want := p.contracts[[32]byte(cid.MustRaw())]; !want {
-				keep = false
-				return
-			}
+		if !p.contracts.all() && (!hasCID || !p.contracts.hasID(cid.MustRaw())) {
+			keep = false
+			return
 		}
 		if hasCID {
 			s, err := strkey.Encode(strkey.VersionByteContract, cid.MustRaw())

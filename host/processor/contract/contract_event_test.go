@@ -178,9 +178,15 @@ func TestContractEventFilters(t *testing.T) {
 	}{
 		{"one contract", map[string]any{"contract_ids": []any{top}}, byContract[top],
 			func(r ContractEventRecord) bool { return r.ContractID != nil && *r.ContractID == top }},
+		{"one contract under upstream's contract_id", map[string]any{"contract_id": top}, byContract[top],
+			func(r ContractEventRecord) bool { return r.ContractID != nil && *r.ContractID == top }},
+		{"contract_id and contract_ids together", map[string]any{"contract_id": top, "contract_ids": []any{second}}, byContract[top] + byContract[second],
+			func(r ContractEventRecord) bool { return *r.ContractID == top || *r.ContractID == second }},
 		{"two contracts as a comma list", map[string]any{"contract_ids": top + "," + second}, byContract[top] + byContract[second],
 			func(r ContractEventRecord) bool { return *r.ContractID == top || *r.ContractID == second }},
 		{"contract type", map[string]any{"event_types": []any{"contract"}}, byType[xdr.ContractEventTypeContract],
+			func(r ContractEventRecord) bool { return r.Type == 1 }},
+		{"contract type as upstream's number", map[string]any{"event_types": []any{1}}, byType[xdr.ContractEventTypeContract],
 			func(r ContractEventRecord) bool { return r.Type == 1 }},
 		{"system type", map[string]any{"event_types": []any{"ContractEventTypeSystem"}}, byType[xdr.ContractEventTypeSystem],
 			func(r ContractEventRecord) bool { return r.Type == 0 }},
@@ -254,6 +260,7 @@ func TestContractEventConfigErrors(t *testing.T) {
 		{"network": "pubnet", "event_types": []any{"bogus"}},
 		{"network": "pubnet", "include_failed": "maybe"},
 		{"network": "pubnet", "contractids": []any{}},
+		{"network": "pubnet", "contract_id": "CB23WRDQWGSP6YPMY4UV5C4OW5CBTXKYN3XEATG7KJEZCXMJBYEHOUO"},
 		{},
 	} {
 		if _, err := component.Construct(NewContractEvent, cfg, proctest.Env()); err == nil {

@@ -121,14 +121,20 @@ func Shared(tb testing.TB, raw []byte) *ledger.Ledger {
 }
 
 // RefTxs decodes the ledger and drains the SDK's classic transaction reader: the independent
-// reference processors are checked against.
+// reference processors are checked against (pubnet's, as the real ledgers are).
 func RefTxs(tb testing.TB, raw []byte) (xdr.LedgerCloseMeta, []ingest.LedgerTransaction) {
+	tb.Helper()
+	return RefTxsOn(tb, raw, network.PublicNetworkPassphrase)
+}
+
+// RefTxsOn is RefTxs for a ledger of the network with that passphrase (synthetic ledgers).
+func RefTxsOn(tb testing.TB, raw []byte, passphrase string) (xdr.LedgerCloseMeta, []ingest.LedgerTransaction) {
 	tb.Helper()
 	var lcm xdr.LedgerCloseMeta
 	if err := xdr.SafeUnmarshal(raw, &lcm); err != nil {
 		tb.Fatal(err)
 	}
-	rd, err := ingest.NewLedgerTransactionReaderFromLedgerCloseMeta(network.PublicNetworkPassphrase, lcm)
+	rd, err := ingest.NewLedgerTransactionReaderFromLedgerCloseMeta(passphrase, lcm)
 	if err != nil {
 		tb.Fatal(err)
 	}
