@@ -4,6 +4,7 @@ import (
 	c "github.com/withobsrvr/cdpd/host/component"
 	"github.com/withobsrvr/cdpd/host/consumer"
 	"github.com/withobsrvr/cdpd/host/processor/contract"
+	"github.com/withobsrvr/cdpd/host/processor/effects"
 	"github.com/withobsrvr/cdpd/host/processor/payment"
 	"github.com/withobsrvr/cdpd/host/processor/raw"
 	"github.com/withobsrvr/cdpd/host/source"
@@ -30,6 +31,8 @@ func Table() []c.Spec {
 		c.ProcessorSpec("FilterPayments", "Payment operations, filtered by amount, asset and account.", payment.NewFilterPayments),
 		c.ProcessorSpec("TokenTransfer", "The SDK's token transfer events (transfers, mints, burns, clawbacks, fees) of every asset.", payment.NewTokenTransfer, "TokenTransferProcessor"),
 		c.ProcessorSpec("TransformToAppPayment", "Payments in the flat app form (from, to, amount, asset, memo).", payment.NewTransformToAppPayment),
+		// Processors — wallet / effects (the wallet-backend chain; each forwards what it receives).
+		c.ProcessorSpec("StellarEffects", "Horizon's operation effects (credits, debits, trades, signers, sponsorships ...) as history_effects rows.", effects.NewStellarEffects),
 
 		// Consumers.
 		c.ConsumerSpec("SaveToParquet", "Parquet files named by ledger range; a replay replaces a file, never doubles rows.", consumer.NewSaveToParquet, "SaveToParquetConsumer"),

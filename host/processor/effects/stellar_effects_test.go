@@ -6,8 +6,10 @@ import (
 	"sort"
 	"testing"
 
+	"github.com/stellar/go-stellar-sdk/amount"
 	hz "github.com/stellar/go-stellar-sdk/protocols/horizon/effects"
 	"github.com/stellar/go-stellar-sdk/strkey"
+	"github.com/stellar/go-stellar-sdk/xdr"
 
 	"github.com/withobsrvr/cdpd/host/component"
 	"github.com/withobsrvr/cdpd/host/processor"
@@ -134,4 +136,102 @@ func sortedCounts(m map[string][2]int) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// TestStellarEffectsValues checks the effects' values against the operations and their
+// results on both real ledgers: payments' credits and debits (accounts, amounts, assets), the
+// claimable balance ids create_claimable_balance results report, path payments' amounts from
+// their results, and the pool trades' amounts from the claim atoms.
+func TestStellarEffectsValues(t *testing.T) {
+	checked := map[string]int{}
+	for _, rl := range proctest.RealLedgers(t) {
+		_, txs := proctest.RefTxs(t, rl.Raw)
+		recs := proctest.Run(t, NewStellarEffects, map[string]any{"network": "pubnet"}, rl.Raw, nil)
+		byOp := map[string][]map[string]any{}
+		for _, r := range recs {
+			e := r.(EffectRecord)
+			m := proctest.JSONOf(t, e)
+			k := fmt.Sprintf("%s/%d", e.TransactionHash, e.OperationIndex)
+			byOp[k] = append(byOp[k], m)
+		}
+		for _, tx := range txs {
+			if !tx.Result.Successful() {
+				continue
+			}
+			results, _ := tx.Result.OperationResults()
+			for i, op := range tx.Envelope.Operations() {
+				effs := byOp[fmt.Sprintf("%s/%d", tx.Hash.HexString(), i)]
+				src := tx.Envelope.SourceAccount()
+				if op.SourceAccount != nil {
+					src = *op.SourceAccount
+				}
+				srcID := src.ToAccountId()
+				detail := func(j int, key string) string { return fmt.Sprint(effs[j]["details"].(map[string]any)[key]) }
+				switch op.Body.Type {
+				case xdr.OperationTypePayment:
+					p := op.Body.MustPaymentOp()
+					dest := p.Destination.ToAccountId()
+					if effs[0]["type_string"] != "account_credited" || effs[0]["address"] != dest.Address() ||
+						detail(0, "amount") != amount.String(p.Amount) || detail(0, "asset_type") != assetType(p.Asset) ||
+						effs[1]["type_string"] != "account_debited" || effs[1]["address"] != srcID.Address() {
+						t.Fatalf("payment %s/%d: %v", tx.Hash.HexString(), i, effs)
+					}
+					checked["payment"]++
+				case xdr.OperationTypePathPaymentStrictSend:
+					res := results[i].MustTr().MustPathPaymentStrictSendResult().MustSuccess()
+					if detail(0, "amount") != amount.String(res.Last.Amount) ||
+						detail(1, "amount") != amount.String(op.Body.MustPathPaymentStrictSendOp().SendAmount) {
+						t.Fatalf("path payment %s/%d: %v", tx.Hash.HexString(), i, effs)
+					}
+					checked["path_payment_strict_send"]++
+				case xdr.OperationTypeCreateClaimableBalance:
+					id, err := xdr.MarshalHex(*results[i].MustTr().MustCreateClaimableBalanceResult().BalanceId)
+					if err != nil || effs[0]["type_string"] != "claimable_balance_created" || detail(0, "balance_id") != id {
+						t.Fatalf("create claimable balance %s/%d: %v, want balance %s", tx.Hash.HexString(), i, effs, id)
+					}
+					checked["create_claimable_balance"]++
+				case xdr.OperationTypeManageBuyOffer, xdr.OperationTypeManageSellOffer, xdr.OperationTypePathPaymentStrictReceive:
+					var claims []xdr.ClaimAtom
+					switch op.Body.Type {
+					case xdr.OperationTypeManageBuyOffer:
+						claims = results[i].MustTr().MustManageBuyOfferResult().MustSuccess().OffersClaimed
+					case xdr.OperationTypeManageSellOffer:
+						claims = results[i].MustTr().MustManageSellOfferResult().MustSuccess().OffersClaimed
+					default:
+						claims = results[i].MustTr().MustPathPaymentStrictReceiveResult().MustSuccess().Offers
+					}
+					j := 0
+					for _, e := range effs {
+						if e["type_string"] != "liquidity_pool_trade" {
+							continue
+						}
+						for claims[j].Type != xdr.ClaimAtomTypeClaimAtomTypeLiquidityPool {
+							j++
+						}
+						lp := claims[j].MustLiquidityPool()
+						d := e["details"].(map[string]any)
+						if fmt.Sprint(d["sold"]) != fmt.Sprint(map[string]any{"asset": lp.AssetSold.StringCanonical(), "amount": amount.String(lp.AmountSold)}) {
+							t.Fatalf("pool trade %v, claim %+v", d, lp)
+						}
+						j++
+						checked["liquidity_pool_trade"]++
+					}
+				}
+			}
+		}
+	}
+	t.Logf("checked %v", checked)
+	for _, k := range []string{"payment", "path_payment_strict_send", "create_claimable_balance", "liquidity_pool_trade"} {
+		if checked[k] == 0 {
+			t.Errorf("no %s checked", k)
+		}
+	}
+}
+
+func assetType(a xdr.Asset) string {
+	var typ string
+	if err := a.Extract(&typ, nil, nil); err != nil {
+		return err.Error()
+	}
+	return typ
 }
