@@ -7,6 +7,7 @@ import (
 	"github.com/withobsrvr/cdpd/host/processor/effects"
 	"github.com/withobsrvr/cdpd/host/processor/payment"
 	"github.com/withobsrvr/cdpd/host/processor/raw"
+	"github.com/withobsrvr/cdpd/host/processor/wallet"
 	"github.com/withobsrvr/cdpd/host/source"
 )
 
@@ -32,7 +33,9 @@ func Table() []c.Spec {
 		c.ProcessorSpec("TokenTransfer", "The SDK's token transfer events (transfers, mints, burns, clawbacks, fees) of every asset.", payment.NewTokenTransfer, "TokenTransferProcessor"),
 		c.ProcessorSpec("TransformToAppPayment", "Payments in the flat app form (from, to, amount, asset, memo).", payment.NewTransformToAppPayment),
 		// Processors — wallet / effects (the wallet-backend chain; each forwards what it receives).
+		c.ProcessorSpec("ParticipantExtractor", "The accounts each transaction touches (Horizon's participants), with upstream's roles.", wallet.NewParticipantExtractor),
 		c.ProcessorSpec("StellarEffects", "Horizon's operation effects (credits, debits, trades, signers, sponsorships ...) as history_effects rows.", effects.NewStellarEffects),
+		c.ProcessorSpec("TransactionXDRExtractor", "Each transaction's envelope, result and meta (and each operation) as base64 XDR.", wallet.NewTransactionXDRExtractor),
 
 		// Consumers.
 		c.ConsumerSpec("SaveToParquet", "Parquet files named by ledger range; a replay replaces a file, never doubles rows.", consumer.NewSaveToParquet, "SaveToParquetConsumer"),
