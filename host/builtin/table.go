@@ -36,6 +36,7 @@ func Table() []c.Spec {
 		c.ProcessorSpec("ParticipantExtractor", "The accounts each transaction touches (Horizon's participants), with upstream's roles.", wallet.NewParticipantExtractor),
 		c.ProcessorSpec("StellarEffects", "Horizon's operation effects (credits, debits, trades, signers, sponsorships ...) as history_effects rows.", effects.NewStellarEffects),
 		c.ProcessorSpec("TransactionXDRExtractor", "Each transaction's envelope, result and meta (and each operation) as base64 XDR.", wallet.NewTransactionXDRExtractor),
+		c.ProcessorSpec("WalletBackend", "Per-account state changes (credits, debits, signers, trustlines, offers ...) as wallet-backend state_changes rows.", wallet.NewWalletBackend),
 
 		// Consumers.
 		c.ConsumerSpec("SaveToParquet", "Parquet files named by ledger range; a replay replaces a file, never doubles rows.", consumer.NewSaveToParquet, "SaveToParquetConsumer"),
