@@ -92,8 +92,9 @@ func (c *walletBackendConfig) SetDefaults() {
 //     former one when removed), TRUSTLINE_CREATED / _UPDATED / _REMOVED (amount: the limit;
 //     an authorization change is a TRUSTLINE_UPDATED of the trustor with trustline flag bits),
 //     LIQUIDITY_POOL_DEPOSIT / _WITHDRAW; metadata holds the effect and its details;
-//   - OFFER_CREATED / _UPDATED / _REMOVED from the operation's offer entry changes (the
-//     offer's owner, selling asset, amount; metadata: offer id, buying asset, price);
+//   - OFFER_CREATED / _UPDATED / _REMOVED from the operation's offer entry changes, in the
+//     SDK change reader's order (by ledger key): the offer's owner, selling asset, amount;
+//     metadata: offer id, buying asset, price;
 //   - with extract_contract_events (default true), CONTRACT_EVENT for every contract event of
 //     the operation (account: the operation's source) and of the transaction (operation_index
 //     -1), the event's topics and data as JSON in contract_event_data, its first topic's
