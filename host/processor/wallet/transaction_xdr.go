@@ -10,12 +10,14 @@ package wallet
 import (
 	"context"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
 
 	"github.com/stellar/go-stellar-sdk/ingest"
+	"github.com/stellar/go-stellar-sdk/xdr"
 
 	"github.com/withobsrvr/cdpd/host/component"
 	"github.com/withobsrvr/cdpd/host/ledger"
@@ -70,10 +72,11 @@ type transactionXDRConfig struct {
 }
 
 // TransactionXDRExtractor emits one TransactionXDRRecord per transaction of the ledger,
-// successful or failed, in apply order: the envelope, the result pair and the meta re-encoded
-// as base64 XDR from the SDK's LedgerTransactionReader over the ledger's shared full decode,
-// with the transaction's source, success, operation count and fee, and each operation's own
-// XDR.
+// successful or failed, in apply order: the envelope, the result pair and the meta as base64
+// XDR, the transaction's source, success, operation count and fee, and each operation's own
+// XDR. It reads the SDK's zero-copy transaction views (ingest.LedgerTransactionViewRange,
+// which pairs each result with its envelope by hash): the XDR is the ledger's own bytes, not
+// a re-encoding, and only each (small) envelope is decoded, never the whole ledger.
 //
 // Config: network | network_passphrase (upstream defaults to testnet's passphrase; here the
 // pipeline's network is the default).
@@ -104,19 +107,19 @@ func (p *TransactionXDRExtractor) Stats() map[string]float64 { return p.stats.Sn
 
 // Process implements component.Processor.
 func (p *TransactionXDRExtractor) Process(_ context.Context, l *ledger.Ledger, in []component.Record) ([]component.Record, error) {
-	var own []component.Record
+	views, err := ingest.LedgerTransactionViewRange(l.View(), 0, 0, p.net.Passphrase)
+	if err != nil {
+		return nil, fmt.Errorf("TransactionXDRExtractor: reading the transactions of ledger %d: %w", l.Sequence(), err)
+	}
+	own := make([]component.Record, 0, len(views))
 	ops := 0
-	err := processor.EachTransaction(l, p.net.Passphrase, func(tx *ingest.LedgerTransaction) error {
-		r, err := p.record(l, tx)
+	for i := range views {
+		r, err := p.record(l, &views[i])
 		if err != nil {
-			return fmt.Errorf("transaction %s: %w", tx.Hash.HexString(), err)
+			return nil, fmt.Errorf("TransactionXDRExtractor: ledger %d transaction %x: %w", l.Sequence(), views[i].Hash, err)
 		}
 		ops += r.OperationCount
 		own = append(own, r)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("TransactionXDRExtractor: ledger %d: %w", l.Sequence(), err)
 	}
 	p.stats.Update(func(m map[string]float64) {
 		processor.LedgerDone(m, l.Sequence(), p.now())
@@ -126,50 +129,53 @@ func (p *TransactionXDRExtractor) Process(_ context.Context, l *ledger.Ledger, i
 	return processor.Enrich(in, own), nil
 }
 
-type binaryMarshaler interface{ MarshalBinary() ([]byte, error) }
+func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 
-func b64(v binaryMarshaler, what string) (string, error) {
-	b, err := v.MarshalBinary()
-	if err != nil {
-		return "", fmt.Errorf("encoding the %s: %w", what, err)
+// record builds the row of one transaction view. The view's byte slices alias the ledger:
+// they are only encoded (copied), never kept.
+func (p *TransactionXDRExtractor) record(l *ledger.Ledger, v *ingest.LedgerTransactionView) (TransactionXDRRecord, error) {
+	var env xdr.TransactionEnvelope
+	if err := xdr.SafeUnmarshal(v.Envelope, &env); err != nil {
+		return TransactionXDRRecord{}, fmt.Errorf("decoding the envelope: %w", err)
 	}
-	return base64.StdEncoding.EncodeToString(b), nil
-}
-
-func (p *TransactionXDRExtractor) record(l *ledger.Ledger, tx *ingest.LedgerTransaction) (TransactionXDRRecord, error) {
-	src := tx.Envelope.SourceAccount()
+	fee, err := xdr.TransactionResultView(v.Result).FeeCharged()
+	if err != nil {
+		return TransactionXDRRecord{}, fmt.Errorf("reading the fee charged: %w", err)
+	}
+	feeCharged, err := fee.Value()
+	if err != nil {
+		return TransactionXDRRecord{}, fmt.Errorf("reading the fee charged: %w", err)
+	}
+	// A TransactionResultPair is the transaction hash followed by the result.
+	pair := make([]byte, 0, len(v.Hash)+len(v.Result))
+	pair = append(append(pair, v.Hash[:]...), v.Result...)
+	src := env.SourceAccount()
 	srcID := src.ToAccountId()
 	r := TransactionXDRRecord{
 		LedgerSequence:   l.Sequence(),
-		TransactionHash:  tx.Hash.HexString(),
-		TransactionIndex: int32(tx.Index),
+		TransactionHash:  hex.EncodeToString(v.Hash[:]),
+		TransactionIndex: v.ApplicationOrder,
 		Timestamp:        l.CloseTime(),
+		EnvelopeXDR:      b64(v.Envelope),
+		ResultXDR:        b64(pair),
+		ResultMetaXDR:    b64(v.Meta),
 		SourceAccount:    srcID.Address(),
-		Success:          tx.Result.Successful(),
-		FeeCharged:       int64(tx.Result.Result.FeeCharged),
+		Success:          v.Successful,
+		FeeCharged:       feeCharged,
 		network:          p.net.Name,
 	}
-	var err error
-	if r.EnvelopeXDR, err = b64(tx.Envelope, "envelope"); err != nil {
-		return r, err
-	}
-	if r.ResultXDR, err = b64(tx.Result, "result"); err != nil {
-		return r, err
-	}
-	if r.ResultMetaXDR, err = b64(tx.UnsafeMeta, "meta"); err != nil {
-		return r, err
-	}
-	envOps := tx.Envelope.Operations()
+	envOps := env.Operations()
 	ops := make([]OperationXDR, len(envOps))
 	for i, op := range envOps {
 		opSrc := srcID
 		if op.SourceAccount != nil {
 			opSrc = op.SourceAccount.ToAccountId()
 		}
-		ops[i] = OperationXDR{Index: i, Type: op.Body.Type.String(), SourceAccount: opSrc.Address()}
-		if ops[i].OperationXDR, err = b64(op, fmt.Sprintf("operation %d", i)); err != nil {
-			return r, err
+		raw, err := op.MarshalBinary()
+		if err != nil {
+			return r, fmt.Errorf("encoding operation %d: %w", i, err)
 		}
+		ops[i] = OperationXDR{Index: i, Type: op.Body.Type.String(), SourceAccount: opSrc.Address(), OperationXDR: b64(raw)}
 	}
 	r.OperationCount = len(ops)
 	if r.Operations, err = json.Marshal(ops); err != nil {
