@@ -29,6 +29,7 @@ type synthTx struct {
 	ops    []synthOp
 	failed bool
 	events []xdr.ContractEvent
+	metaV4 bool
 	want   []wantEffect
 }
 
@@ -44,7 +45,7 @@ type synthOp struct {
 func synthLedger(t *testing.T, txs []synthTx) []byte {
 	var out []pt.SynthTx
 	for _, tx := range txs {
-		s := pt.SynthTx{Name: tx.name, Source: tx.source, Failed: tx.failed, Events: tx.events}
+		s := pt.SynthTx{Name: tx.name, Source: tx.source, Failed: tx.failed, Events: tx.events, MetaV4: tx.metaV4}
 		for _, o := range tx.ops {
 			s.Ops = append(s.Ops, pt.SynthOp{Source: o.source, Body: o.body, Type: o.typ, Result: o.result, ResultType: o.resultType, Changes: o.changes})
 		}
@@ -312,6 +313,22 @@ func synthTxs() []synthTx {
 			{0, "account_debited", aA, nil, usdDetails(obj{"amount": "0.0000040"})},
 			{0, "trustline_created", aT, nil, usdDetails(obj{"limit": "0.0001000"})},
 		}},
+		{name: "invoke_host_function with protocol 23 SAC events (muxed destination, admin-less mint and clawback)", source: pt.Plain(aA),
+			metaV4: true, ops: []synthOp{
+				{typ: xdr.OperationTypeInvokeHostFunction, body: xdr.InvokeHostFunctionOp{HostFunction: xdr.HostFunction{
+					Type: xdr.HostFunctionTypeHostFunctionTypeInvokeContract, InvokeContract: &xdr.InvokeContractArgs{
+						ContractAddress: xdr.ScAddress{Type: xdr.ScAddressTypeScAddressTypeContract, ContractId: &contract}, FunctionName: "go"}}},
+					result: xdr.InvokeHostFunctionResult{Code: xdr.InvokeHostFunctionResultCodeInvokeHostFunctionSuccess, Success: &xdr.Hash{}}},
+			}, events: []xdr.ContractEvent{
+				pt.SACEvent(xdr.MustNewNativeAsset(), pt.ScMuxedAmount(1000, 77), pt.ScSym("transfer"), pt.ScAccount(aA), pt.ScAccount(aT)),
+				pt.SACEvent(usdI, pt.ScI128(300), pt.ScSym("mint"), pt.ScAccount(aT)),
+				pt.SACEvent(usdI, pt.ScI128(10), pt.ScSym("clawback"), pt.ScAccount(aT)),
+			}, want: []wantEffect{
+				{0, "account_debited", aA, nil, obj{"asset_type": "native", "amount": "0.0001000"}},
+				{0, "account_credited", aT, ptr(pt.Muxed(aT, 77)), obj{"asset_type": "native", "amount": "0.0001000"}},
+				{0, "account_credited", aT, nil, usdDetails(obj{"amount": "0.0000300"})},
+				{0, "account_debited", aT, nil, usdDetails(obj{"amount": "0.0000010"})},
+			}},
 		{name: "payment between muxed accounts", source: mA, ops: []synthOp{
 			{typ: xdr.OperationTypePayment, body: xdr.PaymentOp{Destination: mB, Asset: xdr.MustNewNativeAsset(), Amount: 1000000},
 				result: xdr.PaymentResult{Code: xdr.PaymentResultCodePaymentSuccess}},

@@ -181,11 +181,12 @@ type SynthTx struct {
 	Source xdr.MuxedAccount
 	Ops    []SynthOp
 	Failed bool
-	Events []xdr.ContractEvent // Soroban events (meta V3); the transaction is then a Soroban one
+	Events []xdr.ContractEvent // Soroban events; the transaction is then a Soroban one
+	MetaV4 bool                // meta V4 (protocol 23: events per operation) instead of V3
 }
 
 // SynthLedger builds a LedgerCloseMeta V1 (protocol 22, sequence SynthSeq) holding the
-// transactions in this order, with results and meta V3, encoded.
+// transactions in this order, with results and meta V3 (or V4), encoded.
 func SynthLedger(t testing.TB, txs []SynthTx) []byte {
 	t.Helper()
 	var envs []xdr.TransactionEnvelope
@@ -229,11 +230,26 @@ func SynthLedger(t testing.TB, txs []SynthTx) []byte {
 		if stx.Events != nil {
 			meta.SorobanMeta = &xdr.SorobanTransactionMeta{Events: stx.Events, ReturnValue: xdr.ScVal{Type: xdr.ScValTypeScvVoid}}
 		}
+		txMeta := xdr.TransactionMeta{V: 3, V3: &meta}
+		if stx.MetaV4 {
+			v4 := xdr.TransactionMetaV4{}
+			for j, m := range meta.Operations {
+				om := xdr.OperationMetaV2{Changes: m.Changes}
+				if j == 0 {
+					om.Events = stx.Events
+				}
+				v4.Operations = append(v4.Operations, om)
+			}
+			if stx.Events != nil {
+				v4.SorobanMeta = &xdr.SorobanTransactionMetaV2{}
+			}
+			txMeta = xdr.TransactionMeta{V: 4, V4: &v4}
+		}
 		envs = append(envs, env)
 		procs = append(procs, xdr.TransactionResultMeta{
 			Result: xdr.TransactionResultPair{TransactionHash: hash, Result: xdr.TransactionResult{FeeCharged: 100,
 				Result: xdr.TransactionResultResult{Code: code, Results: &results}}},
-			TxApplyProcessing: xdr.TransactionMeta{V: 3, V3: &meta},
+			TxApplyProcessing: txMeta,
 		})
 	}
 	comps := []xdr.TxSetComponent{{Type: xdr.TxSetComponentTypeTxsetCompTxsMaybeDiscountedFee,
@@ -270,6 +286,14 @@ func ScAccount(b byte) xdr.ScVal {
 }
 func ScContract(c xdr.ContractId) xdr.ScVal {
 	return xdr.ScVal{Type: xdr.ScValTypeScvAddress, Address: &xdr.ScAddress{Type: xdr.ScAddressTypeScAddressTypeContract, ContractId: &c}}
+}
+
+// ScMuxedAmount is the CAP-67 (protocol 23) token event data: the amount and a muxed id.
+func ScMuxedAmount(n, muxedID uint64) xdr.ScVal {
+	amt, id := ScI128(n), xdr.Uint64(muxedID)
+	m := xdr.ScMap{{Key: ScSym("amount"), Val: amt}, {Key: ScSym("to_muxed_id"), Val: xdr.ScVal{Type: xdr.ScValTypeScvU64, U64: &id}}}
+	pm := &m
+	return xdr.ScVal{Type: xdr.ScValTypeScvMap, Map: &pm}
 }
 
 // SACEvent is an event of asset's Stellar Asset Contract on pubnet.
