@@ -12,25 +12,8 @@ import (
 	"github.com/withobsrvr/cdpd/host/processor/proctest"
 )
 
-// benchProcessor runs p on ledger 58752000: with the full decode (a fresh ledger value each
-// time), or on an already decoded ledger (its own cost in a chain whose decode is shared).
 func benchProcessor(b *testing.B, p component.Processor, decoded bool) {
-	raw := proctest.RealLedgers(b)[0].Raw
-	shared := proctest.Shared(b, raw)
-	if _, err := shared.Decoded(); err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		l := shared
-		if !decoded {
-			l, _ = proctest.Wrap(b, raw)
-		}
-		if _, err := p.Process(proctest.BG, l, nil); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/ledger")
+	proctest.Bench(b, p, proctest.RealLedgers(b)[0].Raw, decoded)
 }
 
 var pubnet = map[string]any{"network": "pubnet"}
