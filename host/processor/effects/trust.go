@@ -77,14 +77,17 @@ func (o *operation) allowTrust() error {
 	var set, clr *xdr.Uint32
 	switch f := xdr.TrustLineFlags(op.Authorize); {
 	case f.IsAuthorized():
+		//lint:ignore SA1019 Horizon still emits it next to trustline_flags_updated
 		o.addMuxed(o.source, hz.EffectTrustlineAuthorized, d)
 		v := xdr.Uint32(xdr.TrustLineFlagsAuthorizedFlag)
 		set = &v
 	case f.IsAuthorizedToMaintainLiabilitiesFlag():
+		//lint:ignore SA1019 Horizon still emits it next to trustline_flags_updated
 		o.addMuxed(o.source, hz.EffectTrustlineAuthorizedToMaintainLiabilities, d)
 		v := xdr.Uint32(xdr.TrustLineFlagsAuthorizedToMaintainLiabilitiesFlag)
 		set = &v
 	default:
+		//lint:ignore SA1019 Horizon still emits it next to trustline_flags_updated
 		o.addMuxed(o.source, hz.EffectTrustlineDeauthorized, d)
 		v := xdr.Uint32(xdr.TrustLineFlagsAuthorizedFlag | xdr.TrustLineFlagsAuthorizedToMaintainLiabilitiesFlag)
 		clr = &v
