@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/withobsrvr/cdpd/host/component"
+	"github.com/withobsrvr/cdpd/host/consumer"
 	"github.com/withobsrvr/cdpd/host/processor/effects"
 	"github.com/withobsrvr/cdpd/host/processor/proctest"
 )
@@ -12,7 +13,7 @@ import (
 // TestWalletChain runs upstream's wallet-backend chain with the configs upstream's
 // wallet_backend_unified*.yaml give each processor (decoded strictly: every key is known):
 // the last processor hands on every kind, each processor's records in order, the ledger
-// decoded once for all four.
+// decoded once for all four, and the sinks' schemas take every record.
 func TestWalletChain(t *testing.T) {
 	rl := proctest.RealLedgers(t)[0]
 	pass := "Public Global Stellar Network ; September 2015"
@@ -56,6 +57,16 @@ func TestWalletChain(t *testing.T) {
 		t.Errorf("counts %v, sizes %v; %d transactions, %d effects, %d state changes", count, sizes, len(txs), len(effs), len(changes))
 	}
 	t.Logf("chain on ledger %d: %v", rl.Seq, count)
+	// The sinks take every kind: a schema per record type, values for every record.
+	for _, r := range recs {
+		s, err := consumer.SchemaOf(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Values(r, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
 	// The pipeline's network is the default.
 	if _, err := component.Construct(NewTransactionXDRExtractor, map[string]any{}, component.Env{Network: "testnet"}); err != nil {
 		t.Errorf("TransactionXDRExtractor with the pipeline's network: %v", err)
