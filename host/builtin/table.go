@@ -5,8 +5,10 @@ import (
 	"github.com/withobsrvr/cdpd/host/consumer"
 	"github.com/withobsrvr/cdpd/host/processor/account"
 	"github.com/withobsrvr/cdpd/host/processor/contract"
+	"github.com/withobsrvr/cdpd/host/processor/effects"
 	"github.com/withobsrvr/cdpd/host/processor/payment"
 	"github.com/withobsrvr/cdpd/host/processor/raw"
+	"github.com/withobsrvr/cdpd/host/processor/wallet"
 	"github.com/withobsrvr/cdpd/host/source"
 )
 
@@ -50,6 +52,11 @@ func Table() []c.Spec {
 		c.ProcessorSpec("TokenTransfer", "The SDK's token transfer events (transfers, mints, burns, clawbacks, fees) of every asset.", payment.NewTokenTransfer, "TokenTransferProcessor"),
 		c.ProcessorSpec("TransformToAppPayment", "Payments in the flat app form (from, to, amount, asset, memo).", payment.NewTransformToAppPayment),
 		c.ProcessorSpec("TransformToAppTrade", "Trades as Horizon defines them (the claim atoms of offer and path payment results), read from the zero-copy transaction views.", payment.NewTransformToAppTrade),
+		// Processors — wallet / effects (the wallet-backend chain; each forwards what it receives).
+		c.ProcessorSpec("ParticipantExtractor", "The accounts each transaction touches (Horizon's participants), with upstream's roles.", wallet.NewParticipantExtractor),
+		c.ProcessorSpec("StellarEffects", "Horizon's operation effects (credits, debits, trades, signers, sponsorships ...) as history_effects rows.", effects.NewStellarEffects),
+		c.ProcessorSpec("TransactionXDRExtractor", "Each transaction's envelope, result and meta (and each operation) as base64 XDR.", wallet.NewTransactionXDRExtractor),
+		c.ProcessorSpec("WalletBackend", "Per-account state changes (credits, debits, signers, trustlines, offers ...) as wallet-backend state_changes rows.", wallet.NewWalletBackend),
 
 		// Consumers.
 		c.ConsumerSpec("SaveToParquet", "Parquet files named by ledger range; a replay replaces a file, never doubles rows.", consumer.NewSaveToParquet, "SaveToParquetConsumer"),

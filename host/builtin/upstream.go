@@ -6,7 +6,7 @@ import "github.com/withobsrvr/cdpd/host/component"
 // main.go's constructor switches) knows: 9 sources, 52 processors, 44 consumers. A config
 // naming one that cdpd does not provide gets an error saying so; `cdpd components --upstream`
 // shows which cdpd provides. Names upstream files use that upstream itself cannot load
-// (CreateAccountTransformer, PaymentProcessor, LedgerTransaction) are not listed here: where
+// (CreateAccountTransformer, PaymentProcessor) are not listed here: where
 // their meaning is clear the table registers them as aliases.
 var upstreamTypes = map[component.Kind][]string{
 	component.KindSource: {

@@ -3,11 +3,15 @@
 // its domain packages, one file (and test) each, registered by host/builtin's table:
 //
 //   - contract: Soroban contracts (ContractEvent, ContractData, ...)
+//   - effects: Horizon's operation effects (StellarEffects)
 //   - payment: payments and token movements (FilterPayments, TransformToAppPayment,
 //     TokenTransfer, ...)
 //   - raw: whole ledgers and transactions (LatestLedger, ...)
+//   - wallet: the wallet-backend chain (TransactionXDRExtractor, WalletBackend,
+//     ParticipantExtractor)
 //
-// proctest holds what their tests share (the SDK's real pubnet ledgers, references).
+// proctest holds what their tests share (the SDK's real pubnet ledgers, references, synthetic
+// ledgers).
 //
 // Rules every processor follows: every record carries the ledger sequence and close time, and
 // its NaturalKey starts with the network name and the ledger sequence, so replays upsert
