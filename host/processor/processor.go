@@ -32,6 +32,7 @@ import (
 
 	"github.com/stellar/go-stellar-sdk/network"
 	"github.com/stellar/go-stellar-sdk/toid"
+	"github.com/stellar/go-stellar-sdk/xdr"
 
 	"github.com/withobsrvr/cdpd/host/component"
 )
@@ -171,4 +172,15 @@ func Clock(env component.Env) func() time.Time {
 		return env.Now
 	}
 	return time.Now
+}
+
+// AccountOf is the G... address of a (possibly muxed) account and its M... form when muxed.
+func AccountOf(m xdr.MuxedAccount) (string, *string) {
+	g := m.ToAccountId().Address()
+	if m.Type == xdr.CryptoKeyTypeKeyTypeMuxedEd25519 {
+		if addr, err := m.GetAddress(); err == nil {
+			return g, &addr
+		}
+	}
+	return g, nil
 }

@@ -170,8 +170,8 @@ func (p *AccountTransaction) read(ctx context.Context, l *ledger.Ledger, out *[]
 // transaction returns the records of one transaction, or nil when it does not involve the
 // account.
 func (p *AccountTransaction) transaction(tx *ingest.LedgerTransaction, l *ledger.Ledger) ([]AccountTransactionRecord, error) {
-	txSrc, _ := accountOf(tx.Envelope.SourceAccount())
-	feeSrc, _ := accountOf(tx.Envelope.FeeAccount())
+	txSrc, _ := processor.AccountOf(tx.Envelope.SourceAccount())
+	feeSrc, _ := processor.AccountOf(tx.Envelope.FeeAccount())
 	involved := p.account == "" || p.account == txSrc || p.account == feeSrc
 	ops := tx.Envelope.Operations()
 	recs := make([]AccountTransactionRecord, len(ops))
@@ -182,7 +182,7 @@ func (p *AccountTransaction) transaction(tx *ingest.LedgerTransaction, l *ledger
 			OperationIndex: i, OperationID: processor.OperationID(l.Sequence(), int(tx.Index), i), AccountID: txSrc,
 			Type: "stellar", network: p.net.Name}
 		if op.SourceAccount != nil {
-			r.AccountID, _ = accountOf(*op.SourceAccount)
+			r.AccountID, _ = processor.AccountOf(*op.SourceAccount)
 		}
 		if err := describe(r, op, tx, uint32(i)); err != nil { //nolint:gosec // op index fits
 			return nil, fmt.Errorf("operation %d: %w", i, err)
@@ -228,7 +228,7 @@ func describe(r *AccountTransactionRecord, op xdr.Operation, tx *ingest.LedgerTr
 			r.Amount, r.AssetCode = &a, &c
 		}
 		if counterparty != nil {
-			g, _ := accountOf(*counterparty)
+			g, _ := processor.AccountOf(*counterparty)
 			r.CounterpartyID = &g
 		}
 	}

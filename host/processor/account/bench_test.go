@@ -11,40 +11,25 @@ import (
 	"github.com/withobsrvr/cdpd/host/processor/proctest"
 )
 
-// benchLedger runs a processor on ledger 58752000, a fresh ledger value (so a fresh decode
-// where the processor needs one) per iteration, and reports ns/ledger.
-func benchLedger(b *testing.B, p component.Processor) {
-	raw := proctest.RealLedgers(b)[0].Raw
-	b.SetBytes(int64(len(raw)))
-	b.ReportAllocs()
-	for b.Loop() {
-		l, _ := proctest.Wrap(b, raw)
-		if _, err := p.Process(proctest.BG, l, nil); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/ledger")
-}
-
 // BenchmarkAccountData: the SDK's change reader on the full decode.
 func BenchmarkAccountData(b *testing.B) {
-	benchLedger(b, proctest.New(b, NewAccountData, map[string]any{"network": "pubnet"}))
+	proctest.Bench(b, proctest.New(b, NewAccountData, map[string]any{"network": "pubnet"}), proctest.RealLedgers(b)[0].Raw, nil, false)
 }
 
 // BenchmarkTransformToAppTrustline: the SDK's change reader on the full decode.
 func BenchmarkTransformToAppTrustline(b *testing.B) {
-	benchLedger(b, proctest.New(b, NewTransformToAppTrustline, map[string]any{"network": "pubnet"}))
+	proctest.Bench(b, proctest.New(b, NewTransformToAppTrustline, map[string]any{"network": "pubnet"}), proctest.RealLedgers(b)[0].Raw, nil, false)
 }
 
 // BenchmarkAccountTransaction: the SDK's transaction reader on the full decode, every
 // transaction (no account filter).
 func BenchmarkAccountTransaction(b *testing.B) {
-	benchLedger(b, proctest.New(b, NewAccountTransaction, map[string]any{"network": "pubnet"}))
+	proctest.Bench(b, proctest.New(b, NewAccountTransaction, map[string]any{"network": "pubnet"}), proctest.RealLedgers(b)[0].Raw, nil, false)
 }
 
 // BenchmarkCreateAccountView: the processor's path, zero-copy transaction views.
 func BenchmarkCreateAccountView(b *testing.B) {
-	benchLedger(b, proctest.New(b, NewCreateAccount, map[string]any{"network": "pubnet"}))
+	proctest.Bench(b, proctest.New(b, NewCreateAccount, map[string]any{"network": "pubnet"}), proctest.RealLedgers(b)[0].Raw, nil, false)
 }
 
 // BenchmarkCreateAccountFullDecode produces the same records the classic way: full decode,

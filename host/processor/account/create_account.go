@@ -114,7 +114,7 @@ func (p *CreateAccount) operations(out []component.Record, l *ledger.Ledger, has
 			ClosedAt: l.CloseTime(), Timestamp: strconv.FormatInt(l.CloseTime().Unix(), 10), TransactionHash: hash,
 			TransactionIndex: index, Account: ca.Destination.Address(), StartingBalance: amount.String(ca.StartingBalance),
 			OperationIndex: i, OperationID: processor.OperationID(l.Sequence(), index, i)}
-		r.Funder, r.FunderMuxed = accountOf(src)
+		r.Funder, r.FunderMuxed = processor.AccountOf(src)
 		out = append(out, r)
 	}
 	return out
@@ -182,15 +182,4 @@ func hasOperation(raw []byte, t xdr.OperationType) (found bool, err error) {
 		}
 	})
 	return found, err
-}
-
-// accountOf is the G... address of a (possibly muxed) account and its M... form when muxed.
-func accountOf(m xdr.MuxedAccount) (string, *string) {
-	g := m.ToAccountId().Address()
-	if m.Type == xdr.CryptoKeyTypeKeyTypeMuxedEd25519 {
-		if addr, err := m.GetAddress(); err == nil {
-			return g, &addr
-		}
-	}
-	return g, nil
 }

@@ -13,29 +13,14 @@ import (
 	"github.com/withobsrvr/cdpd/host/processor/proctest"
 )
 
-// benchLedger runs p on a fresh ledger value of raw per iteration (so a processor that needs
-// the full decode pays for it each time) with the records in, and reports ns/ledger.
-func benchLedger(b *testing.B, p component.Processor, raw []byte, in []component.Record) {
-	b.Helper()
-	b.SetBytes(int64(len(raw)))
-	b.ReportAllocs()
-	for b.Loop() {
-		l, _ := proctest.Wrap(b, raw)
-		if _, err := p.Process(proctest.BG, l, in); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/ledger")
-}
-
 // BenchmarkContractEventView runs the ContractEvent processor (view path) on ledger 58752000.
 func BenchmarkContractEventView(b *testing.B) {
-	benchLedger(b, proctest.New(b, NewContractEvent, map[string]any{"network": "pubnet"}), proctest.RealLedgers(b)[0].Raw, nil)
+	proctest.Bench(b, proctest.New(b, NewContractEvent, map[string]any{"network": "pubnet"}), proctest.RealLedgers(b)[0].Raw, nil, false)
 }
 
 // BenchmarkGetEventsRPC runs GetEventsRPC (view path, xdrFormat json) on ledger 58752000.
 func BenchmarkGetEventsRPC(b *testing.B) {
-	benchLedger(b, proctest.New(b, NewGetEventsRPC, map[string]any{"network": "pubnet"}), proctest.RealLedgers(b)[0].Raw, nil)
+	proctest.Bench(b, proctest.New(b, NewGetEventsRPC, map[string]any{"network": "pubnet"}), proctest.RealLedgers(b)[0].Raw, nil, false)
 }
 
 // BenchmarkContractEventFullDecode produces the same records the classic way: full decode of
@@ -126,13 +111,13 @@ func BenchmarkFullDecodeOnly(b *testing.B) {
 // BenchmarkContractInvocation runs ContractInvocation (view path: only the 101 Soroban
 // transactions' envelopes, results and operation changes are decoded) on 58752000.
 func BenchmarkContractInvocation(b *testing.B) {
-	benchLedger(b, proctest.New(b, NewContractInvocation, map[string]any{"network": "pubnet"}), proctest.RealLedgers(b)[0].Raw, nil)
+	proctest.Bench(b, proctest.New(b, NewContractInvocation, map[string]any{"network": "pubnet"}), proctest.RealLedgers(b)[0].Raw, nil, false)
 }
 
 // BenchmarkContractCreation runs ContractCreation (view path; created instances are found by
 // scanning the Soroban operations' changes through the view) on 58752000.
 func BenchmarkContractCreation(b *testing.B) {
-	benchLedger(b, proctest.New(b, NewContractCreation, map[string]any{"network": "pubnet"}), proctest.RealLedgers(b)[0].Raw, nil)
+	proctest.Bench(b, proctest.New(b, NewContractCreation, map[string]any{"network": "pubnet"}), proctest.RealLedgers(b)[0].Raw, nil, false)
 }
 
 // benchTransformer runs a transformer of ContractEvent's records on the synthetic
@@ -140,7 +125,7 @@ func BenchmarkContractCreation(b *testing.B) {
 func benchTransformer(b *testing.B, p component.Processor) {
 	raw := synthAppEvents(b)
 	events := proctest.Run(b, NewContractEvent, map[string]any{"network": "testnet"}, raw, nil)
-	benchLedger(b, p, raw, events)
+	proctest.Bench(b, p, raw, events, false)
 }
 
 // BenchmarkSoroswap: Soroswap on the synthetic ledger's ContractEvent records.
@@ -155,18 +140,18 @@ func BenchmarkEventPaymentExtractor(b *testing.B) {
 func BenchmarkContractFilter(b *testing.B) {
 	raw := proctest.RealLedgers(b)[0].Raw
 	events := proctest.Run(b, NewContractEvent, map[string]any{"network": "pubnet"}, raw, nil)
-	benchLedger(b, proctest.New(b, NewContractFilter, map[string]any{"contract_id": "CB23WRDQWGSP6YPMY4UV5C4OW5CBTXKYN3XEATG7KJEZCXMJBYEHOUOV"}), raw, events)
+	proctest.Bench(b, proctest.New(b, NewContractFilter, map[string]any{"contract_id": "CB23WRDQWGSP6YPMY4UV5C4OW5CBTXKYN3XEATG7KJEZCXMJBYEHOUOV"}), raw, events, false)
 }
 
 // BenchmarkContractData runs ContractData (full decode and the SDK's change reader) on
 // 58752000; FilterEventsProcessor is ContractData with a predicate, at the same cost.
 func BenchmarkContractData(b *testing.B) {
-	benchLedger(b, proctest.New(b, NewContractData, map[string]any{"network": "pubnet"}), proctest.RealLedgers(b)[0].Raw, nil)
+	proctest.Bench(b, proctest.New(b, NewContractData, map[string]any{"network": "pubnet"}), proctest.RealLedgers(b)[0].Raw, nil, false)
 }
 
 // BenchmarkFilterEventsProcessor: one contractId rule on 58752000.
 func BenchmarkFilterEventsProcessor(b *testing.B) {
-	benchLedger(b, proctest.New(b, NewFilterEventsProcessor, map[string]any{"network": "pubnet", "rules": []any{
+	proctest.Bench(b, proctest.New(b, NewFilterEventsProcessor, map[string]any{"network": "pubnet", "rules": []any{
 		map[string]any{"field": "contract_id", "operator": "eq", "value": "CDL74RF5BLYR2YBLCCI7F5FB6TPSCLKEJUBSD2RSVWZ4YHF3VMFAIGWA"}}}),
-		proctest.RealLedgers(b)[0].Raw, nil)
+		proctest.RealLedgers(b)[0].Raw, nil, false)
 }

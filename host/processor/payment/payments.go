@@ -273,8 +273,8 @@ func ledgerPayments(l *ledger.Ledger, net processor.NetID) ([]PaymentRecord, err
 			default:
 				continue
 			}
-			r.From, r.FromMuxed = accountOf(src)
-			r.To, r.ToMuxed = accountOf(dst)
+			r.From, r.FromMuxed = processor.AccountOf(src)
+			r.To, r.ToMuxed = processor.AccountOf(dst)
 			r.AssetType, r.AssetCode, r.AssetIssuer = assetOf(asset)
 			r.Amount, r.AmountRaw = amount.String(amt), int64(amt)
 			if srcAsset != nil {
@@ -286,16 +286,6 @@ func ledgerPayments(l *ledger.Ledger, net processor.NetID) ([]PaymentRecord, err
 			out = append(out, r)
 		}
 	}
-}
-
-func accountOf(m xdr.MuxedAccount) (string, *string) {
-	g := m.ToAccountId().Address()
-	if m.Type == xdr.CryptoKeyTypeKeyTypeMuxedEd25519 {
-		if addr, err := m.GetAddress(); err == nil {
-			return g, &addr
-		}
-	}
-	return g, nil
 }
 
 func assetOf(a xdr.Asset) (typ string, code, issuer *string) {

@@ -48,17 +48,6 @@ func refPayments(t testing.TB, raw []byte) []refPayment {
 	return out
 }
 
-func runProc[C any](t testing.TB, ctor func(*C, component.Env) (component.Processor, error), cfg map[string]any, raw []byte, in []component.Record) []component.Record {
-	t.Helper()
-	p := proctest.New(t, ctor, cfg)
-	l := proctest.Shared(t, raw)
-	recs, err := p.Process(proctest.BG, l, in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return recs
-}
-
 func TestFilterPaymentsMatchesSDK(t *testing.T) {
 	for _, rl := range proctest.RealLedgers(t) {
 		want := refPayments(t, rl.Raw)

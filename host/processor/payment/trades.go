@@ -251,7 +251,7 @@ func (p *TransformToAppTrade) trade(tx tradeTx, atom xdr.ClaimAtom, taker xdr.Mu
 		LedgerSequence: tx.seq, ClosedAt: tx.closedAt, TransactionHash: tx.hash, TransactionIndex: tx.index,
 		OperationIndex: op, OperationID: processor.OperationID(tx.seq, tx.index, op), Order: order, network: p.net.Name,
 	}
-	t.SellerID, _ = accountOf(taker)
+	t.SellerID, _ = processor.AccountOf(taker)
 	if sold != 0 {
 		t.Price = float64(bought) / float64(sold)
 	}

@@ -6,10 +6,11 @@ import (
 	"github.com/withobsrvr/cdpd/host/component"
 )
 
-// Bench runs p on raw once per iteration and reports ns/ledger: on a fresh ledger value each
-// time (the full decode, if p needs one, included), or with decoded on one ledger decoded
-// beforehand (p's own cost in a chain whose decode is shared).
-func Bench(b *testing.B, p component.Processor, raw []byte, decoded bool) {
+// Bench runs p on raw (with the records in of the processor before it) once per iteration and
+// reports ns/ledger: on a fresh ledger value each time (the full decode, if p needs one,
+// included), or with decoded on one ledger decoded beforehand (p's own cost in a chain whose
+// decode is shared).
+func Bench(b *testing.B, p component.Processor, raw []byte, in []component.Record, decoded bool) {
 	b.Helper()
 	shared := Shared(b, raw)
 	if _, err := shared.Decoded(); err != nil {
@@ -22,7 +23,7 @@ func Bench(b *testing.B, p component.Processor, raw []byte, decoded bool) {
 		if !decoded {
 			l, _ = Wrap(b, raw)
 		}
-		if _, err := p.Process(BG, l, nil); err != nil {
+		if _, err := p.Process(BG, l, in); err != nil {
 			b.Fatal(err)
 		}
 	}

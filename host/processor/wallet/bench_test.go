@@ -13,7 +13,7 @@ import (
 )
 
 func benchProcessor(b *testing.B, p component.Processor, decoded bool) {
-	proctest.Bench(b, p, proctest.RealLedgers(b)[0].Raw, decoded)
+	proctest.Bench(b, p, proctest.RealLedgers(b)[0].Raw, nil, decoded)
 }
 
 var pubnet = map[string]any{"network": "pubnet"}
