@@ -19,7 +19,6 @@ import (
 	"github.com/withobsrvr/cdpd/control"
 	"github.com/withobsrvr/cdpd/host"
 	"github.com/withobsrvr/cdpd/host/builtin"
-	"github.com/withobsrvr/cdpd/host/component"
 	"github.com/withobsrvr/cdpd/loader"
 	"github.com/withobsrvr/cdpd/test/fixture"
 )
@@ -47,9 +46,7 @@ func idleHost(b *testing.B, n int) []*host.Pipeline {
 			b.Errorf("closing the host: %v", err)
 		}
 	})
-	opts := loader.Options{LookupEnv: os.LookupEnv, Check: func(kind, typeName string, cfg map[string]any, network string) error {
-		return reg.Check(component.Kind(kind), typeName, cfg, network)
-	}}
+	opts := loader.Options{LookupEnv: os.LookupEnv, Check: builtin.LoaderCheck(reg)}
 	out := make([]*host.Pipeline, 0, n)
 	for i := range n {
 		name := fmt.Sprintf("idle-%03d", i)

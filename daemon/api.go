@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"sort"
@@ -10,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/withobsrvr/cdpd/host"
+	"github.com/withobsrvr/cdpd/loader"
 )
 
 // PipelineStatus is one pipeline as GET /api/v1/pipelines shows it: the host's snapshot of it
@@ -17,22 +17,25 @@ import (
 // the host refused is listed as "failed" with the error; one that exists only as a definition
 // the loader rejected is listed as "invalid" with its error.
 type PipelineStatus struct {
-	Name          string             `json:"name"`
-	ServiceID     string             `json:"service_id"`
-	File          string             `json:"file"`
-	Status        string             `json:"status"`
-	Health        string             `json:"health"`
-	Generation    int64              `json:"generation"`
-	ConfigHash    string             `json:"config_hash"`
-	Restarts      int                `json:"restarts"`
-	LastError     string             `json:"last_error"`
-	ConfigError   string             `json:"config_error,omitempty"`
-	UptimeSeconds float64            `json:"uptime_seconds"`
-	CurrentLedger uint32             `json:"current_ledger"`
-	Checkpoint    uint32             `json:"checkpoint"`
-	Metrics       map[string]float64 `json:"metrics"`
-	HealthDetails map[string]string  `json:"health_details"`
-	Registered    bool               `json:"registered"`
+	Name        string `json:"name"`
+	ServiceID   string `json:"service_id"`
+	File        string `json:"file"`
+	Status      string `json:"status"`
+	Health      string `json:"health"`
+	Generation  int64  `json:"generation"`
+	ConfigHash  string `json:"config_hash"`
+	Restarts    int    `json:"restarts"`
+	LastError   string `json:"last_error"`
+	ConfigError string `json:"config_error,omitempty"`
+	// ConfigWarnings: config keys a component does not know (ignored), no consumers; each
+	// names file:line:column. Never an error unless cdpd runs with --strict.
+	ConfigWarnings []string           `json:"config_warnings,omitempty"`
+	UptimeSeconds  float64            `json:"uptime_seconds"`
+	CurrentLedger  uint32             `json:"current_ledger"`
+	Checkpoint     uint32             `json:"checkpoint"`
+	Metrics        map[string]float64 `json:"metrics"`
+	HealthDetails  map[string]string  `json:"health_details"`
+	Registered     bool               `json:"registered"`
 }
 
 // ConfigError is one standing configuration error, as GET /api/v1/errors shows it.
@@ -85,15 +88,13 @@ func (d *daemon) routes() http.Handler {
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
+	_ = printJSON(w, v)
 }
 
 func (d *daemon) configErrors() []ConfigError {
 	out := []ConfigError{}
 	for _, e := range d.watcher.Errors() {
-		out = append(out, ConfigError{File: e.File, Line: e.Line, Column: e.Column, Pipeline: e.Pipeline, Message: e.Error()})
+		out = append(out, configError(e))
 	}
 	return out
 }
@@ -140,8 +141,25 @@ func (d *daemon) pipelineStatus(s host.Snapshot, fileErr string) PipelineStatus 
 	return PipelineStatus{
 		Name: s.Name, ServiceID: id, File: s.File, Status: s.Status, Health: s.Health,
 		Generation: s.Generation, ConfigHash: s.ConfigHash, Restarts: s.Restarts,
-		LastError: s.LastError, ConfigError: cfgErr, UptimeSeconds: s.Uptime.Seconds(),
+		LastError: s.LastError, ConfigError: cfgErr, ConfigWarnings: s.Warnings, UptimeSeconds: s.Uptime.Seconds(),
 		CurrentLedger: s.CurrentLedger, Checkpoint: s.Checkpoint, Metrics: s.Metrics,
 		HealthDetails: s.HealthDetails, Registered: d.client.Registered(id),
 	}
+}
+
+// configError is one loader error (or warning) as the API and `cdpd validate --json` show it.
+func configError(e *loader.Error) ConfigError {
+	return ConfigError{File: e.File, Line: e.Line, Column: e.Column, Pipeline: e.Pipeline, Message: e.Error()}
+}
+
+// configWarnings counts the loader's warnings about the applied definitions.
+func (d *daemon) configWarnings() int {
+	if d.host == nil {
+		return 0
+	}
+	n := 0
+	for _, p := range d.host.Pipelines() {
+		n += len(p.Definition().Warnings)
+	}
+	return n
 }

@@ -28,6 +28,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 			return versionCmd(args[1:], stdout, stderr)
 		case "validate":
 			return validateCmd(args[1:], stdout, stderr)
+		case "components":
+			return componentsCmd(args[1:], stdout, stderr)
 		case "help":
 			return helpCmd(args[1:], stdout, stderr)
 		}
@@ -58,10 +60,12 @@ func helpCmd(args []string, stdout, stderr io.Writer) int {
 		return validateCmd([]string{"--help"}, stdout, stderr)
 	case "version":
 		return versionCmd([]string{"--help"}, stdout, stderr)
+	case "components":
+		return componentsCmd([]string{"--help"}, stdout, stderr)
 	case "help":
 		return printUsage(serveFlags(&Config{}), stdout)
 	}
-	fmt.Fprintf(stderr, "cdpd help: unknown command %q (commands: validate, version)\n", args[0])
+	fmt.Fprintf(stderr, "cdpd help: unknown command %q (commands: validate, components, version)\n", args[0])
 	return 2
 }
 
@@ -169,7 +173,8 @@ type validateReport struct {
 	Dir       string             `json:"dir"`
 	OK        bool               `json:"ok"`
 	Pipelines []validatePipeline `json:"pipelines"`
-	Errors    []ConfigError      `json:"errors"` // as GET /api/v1/errors shows them
+	Errors    []ConfigError      `json:"errors"`   // as GET /api/v1/errors shows them
+	Warnings  []ConfigError      `json:"warnings"` // unknown config keys, no consumers (errors under --strict)
 }
 
 type validatePipeline struct {
@@ -184,13 +189,16 @@ type validatePipeline struct {
 func validateCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("cdpd validate", flag.ContinueOnError)
 	out := addOutputFlags(fs)
+	strict := fs.Bool("strict", false, "treat warnings (config keys a component does not know, a pipeline without consumers) as errors")
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), `Usage: cdpd validate [--json | -o json] DIR
+		fmt.Fprint(fs.Output(), `Usage: cdpd validate [--json | -o json] [--strict] DIR
 
 Checks the pipeline files of DIR as cdpd would load them (YAML, component types and their
 config, duplicate names, ${VAR} expansion from this environment; CDP_PIPELINE_NAME applies).
+Config keys a component does not know are warnings (upstream CDP ignores them): printed with
+file:line:column and the keys the component knows, exit 0; --strict makes them errors.
 Exit 0 when every pipeline is valid, 1 when there is an error (each names file, line and
-pipeline), 2 on a usage error. With --json, prints {dir, ok, pipelines, errors} on stdout.
+pipeline), 2 on a usage error. With --json, prints {dir, ok, pipelines, errors, warnings}.
 
 Flags:
 `)
@@ -215,7 +223,7 @@ Flags:
 		return 1
 	}
 	name, _ := os.LookupEnv("CDP_PIPELINE_NAME")
-	pipelines, errs, err := loader.Load(loader.Options{Dir: dir, Check: checkWith(reg), NameOverride: name})
+	pipelines, errs, err := loader.Load(loader.Options{Dir: dir, Check: builtin.LoaderCheck(reg), NameOverride: name, Strict: *strict})
 	if err != nil {
 		fmt.Fprintf(stderr, "cdpd: %v\n", err)
 		return 1
@@ -225,14 +233,22 @@ Flags:
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	var warns []*loader.Error
+	for _, n := range names {
+		warns = append(warns, pipelines[n].Warnings...)
+	}
 	if asJSON {
-		rep := validateReport{Dir: dir, OK: len(errs) == 0, Pipelines: []validatePipeline{}, Errors: []ConfigError{}}
+		rep := validateReport{Dir: dir, OK: len(errs) == 0, Pipelines: []validatePipeline{}, Errors: []ConfigError{},
+			Warnings: []ConfigError{}}
 		for _, n := range names {
 			p := pipelines[n]
 			rep.Pipelines = append(rep.Pipelines, validatePipeline{Name: n, File: p.File, Line: p.Line, Network: p.Network(), Hash: p.Hash})
 		}
 		for _, e := range errs {
-			rep.Errors = append(rep.Errors, ConfigError{File: e.File, Line: e.Line, Column: e.Column, Pipeline: e.Pipeline, Message: e.Error()})
+			rep.Errors = append(rep.Errors, configError(e))
+		}
+		for _, w := range warns {
+			rep.Warnings = append(rep.Warnings, configError(w))
 		}
 		if err := printJSON(stdout, rep); err != nil {
 			fmt.Fprintf(stderr, "cdpd validate: %v\n", err)
@@ -243,12 +259,19 @@ Flags:
 		}
 		return 0
 	}
+	for _, w := range warns {
+		fmt.Fprintln(stderr, "warning: "+w.Error())
+	}
 	for _, e := range errs {
 		fmt.Fprintln(stderr, e.Error())
 	}
 	if len(errs) > 0 {
 		fmt.Fprintf(stderr, "%d error(s); %d valid pipeline(s): %s\n", len(errs), len(names), strings.Join(names, ", "))
 		return 1
+	}
+	if len(warns) > 0 {
+		fmt.Fprintf(stdout, "ok, %d warning(s): %d pipeline(s): %s\n", len(warns), len(names), strings.Join(names, ", "))
+		return 0
 	}
 	fmt.Fprintf(stdout, "ok: %d pipeline(s): %s\n", len(names), strings.Join(names, ", "))
 	return 0

@@ -33,6 +33,7 @@ type Config struct {
 	HeartbeatInterval    time.Duration
 	DrainTimeout         time.Duration
 	StuckAfter           time.Duration
+	Strict               bool
 	LogFormat            string
 	LogLevel             string
 	EmbeddedControlPlane string
@@ -84,13 +85,16 @@ func serveFlags(c *Config) *flag.FlagSet {
 	fs.DurationVar(&c.HeartbeatInterval, "heartbeat-interval", DefaultHeartbeatInterval, "interval of each pipeline's heartbeat to the control plane")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", DefaultDrainTimeout, "hard deadline of a pipeline's drain on remove, update and shutdown")
 	fs.DurationVar(&c.StuckAfter, "stuck-after", DefaultStuckAfter, "report a pipeline degraded when one processor or consumer call on one ledger runs longer than this")
+	fs.BoolVar(&c.Strict, "strict", false, "reject pipelines with config warnings (keys a component does not know, no consumers) instead of running them")
 	fs.StringVar(&c.LogFormat, "log-format", "json", "log format: json or text")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.EmbeddedControlPlane, "embedded-control-plane", "", "serve a flowctl-compatible control plane inside cdpd at this address (e.g. 127.0.0.1:8080) and register with it")
 	fs.Usage = func() {
 		w := fs.Output()
 		fmt.Fprint(w, `Usage: cdpd --config-dir DIR [flags]     run the pipelines of DIR
-       cdpd validate [--json] DIR       check a config directory
+       cdpd validate [--json] [--strict] DIR
+                                        check a config directory
+       cdpd components [--json]         list the component types, their keys and defaults
        cdpd version [--json]            print the version
        cdpd help [COMMAND]              print the usage of cdpd or of COMMAND
 

@@ -28,15 +28,8 @@ import (
 	"github.com/withobsrvr/cdpd/control/plane"
 	"github.com/withobsrvr/cdpd/host"
 	"github.com/withobsrvr/cdpd/host/builtin"
-	"github.com/withobsrvr/cdpd/host/component"
 	"github.com/withobsrvr/cdpd/loader"
 )
-
-func checkWith(reg *component.Registry) func(kind, typeName string, cfg map[string]any, network string) error {
-	return func(kind, typeName string, cfg map[string]any, network string) error {
-		return reg.Check(component.Kind(kind), typeName, cfg, network)
-	}
-}
 
 // daemon is the state shared by the actors of one Run.
 type daemon struct {
@@ -86,6 +79,9 @@ func runWith(ctx context.Context, cfg Config, logger *slog.Logger, httpLis net.L
 	}
 	f.NewGaugeFunc(prometheus.GaugeOpts{Name: "cdpd_build_info", Help: "cdpd build.",
 		ConstLabels: prometheus.Labels{"version": Version}}, func() float64 { return 1 })
+	f.NewGaugeFunc(prometheus.GaugeOpts{Name: "cdpd_config_warnings",
+		Help: "Warnings about the applied pipeline definitions (config keys a component does not know, no consumers); --strict turns them into errors."},
+		func() float64 { return float64(d.configWarnings()) })
 
 	registry, err := builtin.Registry()
 	if err != nil {
@@ -132,8 +128,8 @@ func runWith(ctx context.Context, cfg Config, logger *slog.Logger, httpLis net.L
 	})
 
 	d.watcher, err = loader.NewWatcher(loader.Options{
-		Dir: cfg.ConfigDir, Check: checkWith(registry), NameOverride: cfg.PipelineName,
-		Logger: logger.With("component", "loader"),
+		Dir: cfg.ConfigDir, Check: builtin.LoaderCheck(registry), NameOverride: cfg.PipelineName,
+		Strict: cfg.Strict, Logger: logger.With("component", "loader"),
 	})
 	if err != nil {
 		return fmt.Errorf("watching the config directory: %w", err)

@@ -112,4 +112,9 @@ func (d *daemon) logChange(ev loader.Event, err error) {
 		return
 	}
 	log.Info("pipeline change applied", "change", ev.Kind.String(), "file", ev.Pipeline.File)
+	if ev.Kind != loader.Remove {
+		for _, w := range ev.Pipeline.Warnings {
+			log.Warn("config warning", "file", w.File, "line", w.Line, "column", w.Column, "warning", w.Msg)
+		}
+	}
 }

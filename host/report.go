@@ -34,12 +34,18 @@ type Snapshot struct {
 	Uptime        time.Duration      // since the current (or last) incarnation started; 0 before any
 	Metrics       map[string]float64 // GetMetrics
 	HealthDetails map[string]string  // GetHealthDetails
+	// Warnings are the loader's warnings about the applied definition (config keys a component
+	// does not know, no consumers), each naming file:line:column.
+	Warnings []string
 }
 
 // Snapshot returns the pipeline's state, health, metrics and health details, all from one read.
 func (p *Pipeline) Snapshot() Snapshot {
 	rd := p.read()
 	s := Snapshot{Info: rd.in, Health: p.healthState(rd), Metrics: p.metrics(rd), HealthDetails: p.healthDetails(rd)}
+	for _, w := range rd.def.Warnings {
+		s.Warnings = append(s.Warnings, w.Error())
+	}
 	if !rd.in.StartedAt.IsZero() {
 		s.Uptime = p.h.opts.Now().Sub(rd.in.StartedAt)
 	}

@@ -21,11 +21,29 @@
 //	  name: cdp-latest-ledger
 //	  source: ...
 //
-// Several YAML documents (separated by `---`) may share a file. A pipeline needs a source and
-// at least one consumer; processors may be empty or absent. Each component is `{type, config}`
-// (config optional). Names are 1 to 63 letters, digits, '-' or '_', starting with a letter or
-// digit. Unknown keys are errors, at every level; top-level keys starting with `x-` are free
-// for YAML anchors (`x-defaults: &defaults {...}`, then `<<: *defaults` or `*defaults`). An
+//	name: cdp-latest-ledger         # or flat: source, processors, consumers at the top level,
+//	source: ...                     # named by name:, else by the file's name without .yaml
+//	consumers: ...
+//
+// Several YAML documents (separated by `---`) may share a file. A pipeline needs a source;
+// processors and consumers may be empty or absent (a pipeline without consumers runs, counts
+// the records of its last processor and drops them; its checkpoint follows the ledgers it
+// processed: a warning). Each component is `{type, config}` (config optional) with an optional
+// `name` (1 to 63 letters, digits, '-' or '_'), which the host uses as the component's name in
+// metrics and health details. Pipeline names are 1 to 63 letters, digits, '-' or '_', starting
+// with a letter or digit. Unknown keys of the file's structure are errors, at every level;
+// top-level keys starting with `x-` are free for YAML anchors (`x-defaults: &defaults {...}`,
+// then `<<: *defaults` or `*defaults`).
+//
+// # Warnings and --strict
+//
+// Upstream CDP ignores config keys a component does not read, so existing files carry such
+// keys (`buffer_size` on processors, `format` on StdoutSink). Keys a component does not know
+// (Options.Check returns them) are warnings, not errors: each names the file, line and column
+// of the key, the pipeline and the component, and the keys the component knows, nearest first.
+// Pipeline.Warnings holds them; the pipeline loads. With Options.Strict (`cdpd validate
+// --strict`, `cdpd --strict`) every warning is an error instead, for config repositories' CI.
+// A type name the registry does not know is always an error. An
 // empty file defines no pipeline and is no error (but one modified less than a second ago is
 // taken as being written in place, truncated with its content not there yet: it keeps its
 // pipelines until it is written or the second has passed). When CDP_PIPELINE_NAME (Options.NameOverride)

@@ -53,7 +53,7 @@ func FuzzParse(f *testing.F) {
 			t.Fatal("parsing twice gave different results")
 		}
 		for i, p := range ps {
-			if !NamePattern.MatchString(p.Name) || p.Source.Type == "" || len(p.Consumers) == 0 || len(p.Hash) != 64 {
+			if !NamePattern.MatchString(p.Name) || p.Source.Type == "" || len(p.Hash) != 64 || (len(p.Consumers) == 0) != hasNoConsumersWarning(p) {
 				t.Fatalf("invalid pipeline returned: %+v", p)
 			}
 			switch p.Restart {
@@ -66,4 +66,13 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+func hasNoConsumersWarning(p *Pipeline) bool {
+	for _, w := range p.Warnings {
+		if strings.Contains(w.Msg, "no consumers") {
+			return true
+		}
+	}
+	return false
 }

@@ -70,7 +70,11 @@ func componentMap(c Component) map[string]any {
 	if cfg == nil {
 		cfg = map[string]any{}
 	}
-	return map[string]any{"type": c.Type, "config": cfg}
+	m := map[string]any{"type": c.Type, "config": cfg}
+	if c.Name != "" { // absent from hashes of entries without a name, as before names existed
+		m["name"] = c.Name
+	}
+	return m
 }
 
 func encodeString(buf *bytes.Buffer, s string) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 )
 
 // testEnv is the environment the parse tests see.
@@ -31,17 +32,34 @@ var knownTypes = map[string][]string{
 
 var errUnknownType = errors.New("unknown component type")
 
-// testCheck plays component.Registry.Check: known type names, and one config rule.
-func testCheck(kind, typeName string, cfg map[string]any, _ string) error {
+// knownKeys are the config keys testCheck knows of some types (nearest-first order is the
+// registry's business: here they are listed as they are).
+var knownKeys = map[string][]string{
+	"SaveToParquet": {"local_path", "buffer_size", "compression"},
+	"ContractEvent": {"network", "network_passphrase", "contract_ids"},
+}
+
+// testCheck plays component.Registry.Check: known type names, one config rule, and unknown
+// keys of the types in knownKeys.
+func testCheck(kind, typeName string, cfg map[string]any, _ string) ([]UnknownKey, error) {
 	if !slices.Contains(knownTypes[kind], typeName) {
-		return fmt.Errorf("%w: %s %q", errUnknownType, kind, typeName)
+		return nil, fmt.Errorf("%w: %s %q", errUnknownType, kind, typeName)
 	}
 	if typeName == "SaveToParquet" {
 		if n, ok := cfg["buffer_size"].(int); ok && n <= 0 {
-			return errors.New("buffer_size must be positive")
+			return nil, errors.New("buffer_size must be positive")
 		}
 	}
-	return nil
+	var unknown []UnknownKey
+	if known, ok := knownKeys[typeName]; ok {
+		for k := range cfg {
+			if !slices.Contains(known, k) {
+				unknown = append(unknown, UnknownKey{Key: k, Known: known})
+			}
+		}
+	}
+	slices.SortFunc(unknown, func(a, b UnknownKey) int { return strings.Compare(a.Key, b.Key) })
+	return unknown, nil
 }
 
 func testOpts() Options {

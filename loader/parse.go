@@ -35,9 +35,13 @@ type Options struct {
 	Dir string
 	// Check validates one component: kind is "source", "processor" or "consumer"; network is
 	// the pipeline's network (see Pipeline.Network), which processors that name none follow.
-	// It returns an error for an unknown type or a bad config (the daemon passes
-	// component.Registry.Check). nil = accept everything. It must not modify config.
-	Check func(kind, typeName string, config map[string]any, network string) error
+	// It returns an error for an unknown type or a bad config, and the config keys the
+	// component does not know (the daemon passes component.Registry.Check). nil = accept
+	// everything. It must not modify config.
+	Check func(kind, typeName string, config map[string]any, network string) ([]UnknownKey, error)
+	// Strict turns warnings (unknown config keys, a pipeline without consumers) into errors:
+	// `cdpd validate --strict` and `cdpd --strict`, for config repositories' CI.
+	Strict bool
 	// LookupEnv resolves ${VAR} references; default os.LookupEnv.
 	LookupEnv func(string) (string, bool)
 	// NameOverride (CDP_PIPELINE_NAME) renames the pipeline of a file that defines exactly one;
@@ -82,6 +86,10 @@ const (
 // NamePattern is what a pipeline name must match: it becomes part of the flowctl service id,
 // metric labels and file names under the state dir.
 var NamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$`)
+
+// componentNameRE is what a component's optional `name:` must match: it becomes part of metric
+// names and health details.
+var componentNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,63}$`)
 
 var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
@@ -185,6 +193,9 @@ type fileParser struct {
 	// them (`x: &a [1, *a]`, a cycle) is reported once as such instead of as one "nested
 	// too deep" error per item at the depth limit.
 	inside map[*yaml.Node]bool
+	// configs are the config mappings of the components read, by the component's line and
+	// column: where check finds the keys a component does not know.
+	configs map[[2]int]*yaml.Node
 }
 
 // entry is one pipeline definition found in a document, before it is parsed.
@@ -193,6 +204,7 @@ type entry struct {
 	key     *yaml.Node // position of the definition
 	body    *yaml.Node // the mapping of the pipeline
 	single  bool       // from the `pipeline:` shape (name given by a `name:` key)
+	flat    bool       // the flat shape: source, processors, consumers at the top level
 	nameErr *Error     // no usable name: reported unless NameOverride supplies one
 }
 
@@ -431,107 +443,6 @@ func isNull(n *yaml.Node) bool {
 	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
 }
 
-// documentEntries finds the pipeline definitions of one YAML document.
-func (p *fileParser) documentEntries(doc *yaml.Node) []entry {
-	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
-		return nil
-	}
-	root := p.deref(doc.Content[0])
-	if root == nil {
-		return nil
-	}
-	if isNull(root) {
-		return nil // an empty document defines nothing
-	}
-	if root.Kind != yaml.MappingNode {
-		p.errorf(root, "", "the file must be a map with a pipeline: or pipelines: key, not %s", kindName(root))
-		return nil
-	}
-	top, ok := p.pairs(root, "", "", 1)
-	if !ok {
-		return nil
-	}
-	var out []entry
-	found := false
-	before := len(p.errs)
-	for _, kv := range top {
-		switch kv.key {
-		case "pipeline":
-			found = true
-			v := p.deref(kv.value)
-			if v == nil {
-				return nil
-			}
-			if v.Kind != yaml.MappingNode {
-				p.errorf(kv.kn, "", "pipeline: must be a map with name, source, processors and consumers, not %s", kindName(v))
-				continue
-			}
-			e := entry{key: kv.kn, body: v, single: true}
-			e.name, e.nameErr = p.singleName(kv.kn, v)
-			out = append(out, e)
-		case "pipelines":
-			found = true
-			v := p.deref(kv.value)
-			if v == nil {
-				return nil
-			}
-			if isNull(v) {
-				continue
-			}
-			if v.Kind != yaml.MappingNode {
-				p.errorf(kv.kn, "", "pipelines: must be a map of pipeline name to pipeline, not %s", kindName(v))
-				continue
-			}
-			ps, ok := p.pairs(v, "", "pipelines: ", 2)
-			if !ok {
-				continue
-			}
-			for _, pp := range ps {
-				body := p.deref(pp.value)
-				if body == nil {
-					return nil
-				}
-				out = append(out, entry{name: pp.key, key: pp.kn, body: body})
-			}
-		default:
-			if strings.HasPrefix(kv.key, "x-") {
-				continue // an extension key, e.g. `x-defaults: &defaults {...}` for anchors
-			}
-			p.errorf(kv.kn, "", "unknown top-level key %q (want pipeline or pipelines; x-... keys are free for YAML anchors)", kv.key)
-		}
-	}
-	if !found && len(p.errs) == before {
-		p.errorf(root, "", "the file defines no pipeline (want a pipeline: or pipelines: key)")
-	}
-	return out
-}
-
-// singleName reads the `name:` of the `pipeline:` shape. Without a usable name it returns an
-// error, not yet recorded: NameOverride may still supply the name.
-func (p *fileParser) singleName(at *yaml.Node, body *yaml.Node) (string, *Error) {
-	pending := func(n *yaml.Node, format string, args ...any) *Error {
-		return &Error{File: p.file, Line: n.Line, Column: n.Column, Msg: fmt.Sprintf(format, args...)}
-	}
-	for i := 0; i+1 < len(body.Content); i += 2 {
-		k := body.Content[i]
-		if k.Kind == yaml.ScalarNode && k.Value == "name" {
-			v := p.deref(body.Content[i+1])
-			if v == nil {
-				return "", pending(k, "pipeline: name: invalid alias")
-			}
-			if v.Kind != yaml.ScalarNode || isNull(v) {
-				return "", pending(k, "pipeline: name must be a single value, not %s", kindName(v))
-			}
-			s, err := expandEnv(v.Value, p.lookup)
-			if err != nil {
-				return "", pending(v, "pipeline: name: %v", err)
-			}
-			return s, nil
-		}
-	}
-	return "", pending(at, "pipeline: name is required")
-}
-
 // clipName shortens an (invalid) pipeline name longer than 64 bytes for error messages.
 func clipName(name string) string {
 	const keep = 64
@@ -564,7 +475,8 @@ func (p *fileParser) pipeline(e entry) *Pipeline {
 	if !ok {
 		return nil
 	}
-	var haveSource, haveConsumers bool
+	var haveSource bool
+	var consumersAt *yaml.Node
 	for _, kv := range kvs {
 		v := p.deref(kv.value)
 		if v == nil {
@@ -575,6 +487,10 @@ func (p *fileParser) pipeline(e entry) *Pipeline {
 			if !e.single {
 				p.errorf(kv.kn, name, "unknown key \"name\": under pipelines: the key above gives the name")
 			}
+		case "pipeline", "pipelines":
+			if !e.flat {
+				p.errorf(kv.kn, name, "unknown key %q (want source, processors, consumers, restart or description)", kv.key)
+			}
 		case "source":
 			haveSource = true
 			if c, ok := p.component(name, KindSource, "source", kv.kn, v); ok {
@@ -583,11 +499,7 @@ func (p *fileParser) pipeline(e entry) *Pipeline {
 		case "processors":
 			pl.Processors = p.components(name, KindProcessor, kv.kn, v)
 		case "consumers":
-			haveConsumers = true
-			if isNull(v) || (v.Kind == yaml.SequenceNode && len(v.Content) == 0) {
-				p.errorf(kv.kn, name, "at least one consumer is required")
-				break
-			}
+			consumersAt = kv.kn
 			pl.Consumers = p.components(name, KindConsumer, kv.kn, v)
 		case "restart":
 			s, ok := p.stringValue(name, "restart: ", v)
@@ -608,6 +520,9 @@ func (p *fileParser) pipeline(e entry) *Pipeline {
 				pl.Description = s
 			}
 		default:
+			if e.flat && strings.HasPrefix(kv.key, "x-") {
+				break // an extension key of a flat file, free for YAML anchors
+			}
 			p.errorf(kv.kn, name, "unknown key %q (want source, processors, consumers, restart or description)", kv.key)
 		}
 		if p.over {
@@ -617,11 +532,15 @@ func (p *fileParser) pipeline(e entry) *Pipeline {
 	if !haveSource {
 		p.errorf(e.key, name, "source is required")
 	}
-	if !haveConsumers {
-		p.errorf(e.key, name, "at least one consumer is required (consumers: is missing)")
-	}
 	if len(p.errs) > before {
 		return nil
+	}
+	if len(pl.Consumers) == 0 {
+		at := consumersAt
+		if at == nil {
+			at = e.key
+		}
+		p.warn(pl, at, "no consumers: the pipeline runs and counts its records (events_out of its last processor), then drops them; its checkpoint follows the ledgers processed")
 	}
 	if p.check(pl); len(p.errs) > before {
 		return nil
@@ -703,10 +622,25 @@ func (p *fileParser) component(pipeline, kind, label string, at, n *yaml.Node) (
 				m, ok := p.value(v, pipeline, &vpath{key: label + ": config", index: -1}, 4)
 				if ok {
 					c.Config = m.(map[string]any)
+					if p.configs == nil {
+						p.configs = map[[2]int]*yaml.Node{}
+					}
+					p.configs[[2]int{c.Line, c.Column}] = v
 				}
 			}
+		case "name":
+			v := p.deref(kv.value)
+			if v == nil {
+				return c, false
+			}
+			if s, ok := p.stringValue(pipeline, label+": name ", v); ok {
+				if !componentNameRE.MatchString(s) {
+					p.errorf(v, pipeline, "%s: name %q: use 1 to 63 letters, digits, '-' or '_'", label, clipName(s))
+				}
+				c.Name = s
+			}
 		default:
-			p.errorf(kv.kn, pipeline, "%s: unknown key %q (want type and config)", label, kv.key)
+			p.errorf(kv.kn, pipeline, "%s: unknown key %q (want type, config and an optional name)", label, kv.key)
 		}
 		if p.over {
 			return c, false
@@ -724,28 +658,6 @@ func (p *fileParser) component(pipeline, kind, label string, at, n *yaml.Node) (
 		c.Config = map[string]any{}
 	}
 	return c, true
-}
-
-// check runs the caller's Check on every component of an assembled pipeline (after the whole
-// pipeline is read, so that processors see the source's network).
-func (p *fileParser) check(pl *Pipeline) {
-	if p.opts.Check == nil {
-		return
-	}
-	network := pl.Network()
-	try := func(kind, label string, c Component) {
-		if err := safeCheck(p.opts.Check, kind, c.Type, c.Config, network); err != nil {
-			p.errs = append(p.errs, &Error{File: p.file, Line: c.Line, Column: c.Column, Pipeline: pl.Name,
-				Msg: fmt.Sprintf("%s (%s): %v", label, c.Type, err), Err: err})
-		}
-	}
-	try(KindSource, "source", pl.Source)
-	for i, c := range pl.Processors {
-		try(KindProcessor, fmt.Sprintf("%s %d", KindProcessor, i+1), c)
-	}
-	for i, c := range pl.Consumers {
-		try(KindConsumer, fmt.Sprintf("%s %d", KindConsumer, i+1), c)
-	}
 }
 
 // vpath names a value inside a component (e.g. "config.buckets[2].name"); built into a string
@@ -767,17 +679,6 @@ func (v *vpath) String() string {
 		return v.key
 	}
 	return v.parent.String() + "." + v.key
-}
-
-// safeCheck calls the caller's Check; a panic in it (a component constructor) is an error of
-// that component.
-func safeCheck(check func(string, string, map[string]any, string) error, kind, typeName string, cfg map[string]any, network string) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("config check panicked: %v", r)
-		}
-	}()
-	return check(kind, typeName, cfg, network)
 }
 
 // value turns a YAML node into plain Go values (map[string]any, []any, string, int, uint64,

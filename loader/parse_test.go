@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -95,6 +96,18 @@ func TestParseGood(t *testing.T) {
 				consumers: []Component{{Type: "StdoutConsumer", Line: 9, Column: 15, Config: map[string]any{}}}},
 		}},
 		{"empty.yaml", nil},
+		{"flat.yaml", []wantPipeline{
+			{name: "flat_named", line: 2, restart: RestartOnFailure, description: "contract events, flat",
+				source: Component{Type: "FSBufferedStorageSourceAdapter", Line: 5, Column: 1,
+					Config: map[string]any{"path": "/data/ledgers", "network": "pubnet"}},
+				processors: []string{"ContractEvent"},
+				consumers:  []Component{{Type: "StdoutConsumer", Line: 14, Column: 5, Config: map[string]any{}}}},
+		}},
+		{"flat-from-file.yaml", []wantPipeline{
+			{name: "flat-from-file", line: 1, restart: RestartOnFailure,
+				source:    Component{Type: "BufferedStorageSourceAdapter", Line: 1, Column: 1, Config: map[string]any{"bucket_name": "b"}},
+				consumers: []Component{{Type: "StdoutConsumer", Line: 5, Column: 5, Config: map[string]any{}}}},
+		}},
 		{"short.yml", []wantPipeline{
 			{name: "Short", line: 2, restart: RestartOnFailure,
 				source:    Component{Type: "BufferedStorageSourceAdapter", Line: 3, Column: 5, Config: map[string]any{}},
@@ -107,6 +120,11 @@ func TestParseGood(t *testing.T) {
 			ps, errs := parseTestFile(t, path, testOpts())
 			if len(errs) > 0 {
 				t.Fatalf("errors: %q", errStrings(errs))
+			}
+			for _, p := range ps {
+				if len(p.Warnings) > 0 {
+					t.Errorf("%s: unexpected warnings %q", p.Name, errStrings(p.Warnings))
+				}
 			}
 			if len(ps) != len(tt.want) {
 				t.Fatalf("got %d pipelines, want %d", len(ps), len(tt.want))
@@ -148,14 +166,15 @@ func TestParseBad(t *testing.T) {
 			":3: invalid YAML: did not find expected ',' or '}'"}},
 		{file: "no_source.yaml", errs: []string{
 			":2:3: pipeline NoSource: source is required"}},
-		{file: "no_consumers.yaml", errs: []string{
-			":2:3: pipeline Missing: at least one consumer is required (consumers: is missing)",
-			":6:5: pipeline Empty: at least one consumer is required"}},
 		{file: "unknown_key.yaml", errs: []string{
 			`:4:5: pipeline Typo: unknown key "consumer" (want source, processors, consumers, restart or description)`,
-			`:5:40: pipeline Typo: consumer 1: unknown key "confg" (want type and config)`}},
+			`:5:40: pipeline Typo: consumer 1: unknown key "confg" (want type, config and an optional name)`}},
 		{file: "unknown_top.yaml", errs: []string{
-			`:1:1: unknown top-level key "version" (want pipeline or pipelines; x-... keys are free for YAML anchors)`}},
+			`:1:1: unknown top-level key "version" (want pipeline, pipelines, or source/processors/consumers of a flat file; x-... keys are free for YAML anchors)`}},
+		{file: "mixed_shapes.yaml", errs: []string{
+			`:5:1: top-level source next to pipelines: (a file is either flat, with source, processors and consumers at the top, or holds pipeline: / pipelines:)`}},
+		{file: "component_name.yaml", errs: []string{
+			`:4:46: pipeline BadName: consumer 1: name "two words": use 1 to 63 letters, digits, '-' or '_'`}},
 		{file: "unknown_type.yaml", errs: []string{
 			`:3:5: pipeline Unknown: source (NoSuchSource): unknown component type: source "NoSuchSource"`,
 			`:7:9: pipeline Unknown: processor 2 (NoSuchProcessor): unknown component type: processor "NoSuchProcessor"`,
@@ -374,11 +393,11 @@ pipelines:
 
 func TestParseCheckPanics(t *testing.T) {
 	opts := testOpts()
-	opts.Check = func(kind, typeName string, _ map[string]any, _ string) error {
+	opts.Check = func(kind, typeName string, _ map[string]any, _ string) ([]UnknownKey, error) {
 		if kind == KindConsumer {
 			panic("boom")
 		}
-		return nil
+		return nil, nil
 	}
 	ps, errs := parseTestFile(t, "testdata/good/short.yml", opts)
 	want := []string{"testdata/good/short.yml:5:17: pipeline Short: consumer 1 (StdoutConsumer): config check panicked: boom"}
@@ -386,3 +405,88 @@ func TestParseCheckPanics(t *testing.T) {
 		t.Fatalf("pipelines %d, errors %q, want %q", len(ps), got, want)
 	}
 }
+
+// TestParseWarnings: what upstream CDP accepts silently (config keys a component does not
+// read, a pipeline without consumers) loads with a warning naming file:line:column; under
+// Strict the same is an error and the pipeline is rejected.
+func TestParseWarnings(t *testing.T) {
+	tests := []struct {
+		file  string
+		names []string
+		warns []string // without the "testdata/warn/<file>" prefix
+	}{
+		{file: "unknown_keys.yaml", names: []string{"Upstream"}, warns: []string{
+			`:10:11: pipeline Upstream: processor 1 (ContractEvent): unknown config key "buffer_size", ignored (known: network, network_passphrase, contract_ids)`,
+			`:11:11: pipeline Upstream: processor 1 (ContractEvent): unknown config key "contract_idz", ignored (known: network, network_passphrase, contract_ids)`,
+			`:16:11: pipeline Upstream: consumer 1 (SaveToParquet): unknown config key "format", ignored (known: local_path, buffer_size, compression)`,
+			// A key merged in from an anchor is reported where the anchor defines it.
+			`:16:11: pipeline Upstream: consumer 2 (SaveToParquet): unknown config key "format", ignored (known: local_path, buffer_size, compression)`,
+			`:20:11: pipeline Upstream: consumer 2 (SaveToParquet): unknown config key "compresion", ignored (known: local_path, buffer_size, compression)`,
+		}},
+		{file: "no_consumers.yaml", names: []string{"Empty", "Missing"}, warns: []string{
+			":2:3: pipeline Missing: no consumers: the pipeline runs and counts its records (events_out of its last processor), then drops them; its checkpoint follows the ledgers processed",
+			":6:5: pipeline Empty: no consumers: the pipeline runs and counts its records (events_out of its last processor), then drops them; its checkpoint follows the ledgers processed",
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			path := filepath.Join("testdata", "warn", tt.file)
+			ps, errs := parseTestFile(t, path, testOpts())
+			if len(errs) > 0 {
+				t.Fatalf("errors: %q", errStrings(errs))
+			}
+			var names, warns []string
+			for _, p := range ps {
+				names = append(names, p.Name)
+				warns = append(warns, errStrings(p.Warnings)...)
+			}
+			sortStrings(names)
+			if !reflect.DeepEqual(names, tt.names) {
+				t.Errorf("pipelines %v, want %v", names, tt.names)
+			}
+			var want []string
+			for _, w := range tt.warns {
+				want = append(want, path+w)
+			}
+			sortStrings(warns)
+			sortStrings(want)
+			if !reflect.DeepEqual(warns, want) {
+				t.Errorf("warnings:\n%s\nwant:\n%s", strings.Join(warns, "\n"), strings.Join(want, "\n"))
+			}
+
+			strict := testOpts()
+			strict.Strict = true
+			ps, errs = parseTestFile(t, path, strict)
+			if len(ps) != 0 {
+				t.Errorf("strict: %d pipelines loaded, want none", len(ps))
+			}
+			if len(errs) != len(tt.warns) {
+				t.Fatalf("strict: %d errors, want %d: %q", len(errs), len(tt.warns), errStrings(errs))
+			}
+			for _, e := range errs {
+				if !strings.HasSuffix(e.Msg, "(an error under --strict)") {
+					t.Errorf("strict error %q does not say it is one because of --strict", e)
+				}
+			}
+		})
+	}
+}
+
+// A component's optional name (upstream files carry it) is kept, and changes the hash only
+// when it is given.
+func TestComponentName(t *testing.T) {
+	ps, errs := parseTestFile(t, filepath.Join("testdata", "good", "flat.yaml"), testOpts())
+	if len(errs) > 0 || len(ps) != 1 {
+		t.Fatalf("pipelines %d, errors %q", len(ps), errStrings(errs))
+	}
+	if got := ps[0].Processors[0].Name; got != "events" {
+		t.Errorf("processor name = %q, want events", got)
+	}
+	before := ps[0].Hash
+	ps[0].Processors[0].Name = ""
+	if hashPipeline(ps[0]) == before {
+		t.Error("removing a component's name did not change the hash")
+	}
+}
+
+func sortStrings(s []string) { slices.Sort(s) }

@@ -2,12 +2,24 @@ package loader
 
 import "fmt"
 
-// Component is one `{type, config}` entry of a pipeline.
+// Component is one `{type, config}` entry of a pipeline (upstream CDP files may also give it
+// a `name`).
 type Component struct {
-	Type   string         // CDP type name, e.g. "ContractEvent"
+	Type string // CDP type name, e.g. "ContractEvent"
+	// Name is the entry's optional `name:`; when set the host names the component after it
+	// (metrics, health details) instead of <Type> / <Type>_2.
+	Name   string
 	Config map[string]any // after ${VAR} expansion; may hold secrets: never log it
 	Line   int            // 1-based line of the entry in its file (0 if unknown)
 	Column int            // 1-based column of the entry (0 if unknown)
+}
+
+// UnknownKey is a config key a component does not know (Options.Check): Key is its path in
+// the config ("buffer_size", "gcs_options.project"); Known the keys the component knows at
+// that level, nearest first.
+type UnknownKey struct {
+	Key   string
+	Known []string
 }
 
 // Restart policies of a pipeline (`restart:` key of a pipeline; default on-failure).
@@ -29,6 +41,10 @@ type Pipeline struct {
 	Processors  []Component
 	Consumers   []Component
 	Restart     string // RestartAlways, RestartOnFailure or RestartNever
+	// Warnings are what upstream CDP accepts silently and cdpd reports: config keys a
+	// component does not know (ignored), a pipeline without consumers. Under Options.Strict
+	// they are errors instead. Never part of Hash.
+	Warnings []*Error
 	// Hash is the hex SHA-256 of the pipeline's definition after expansion: equal hashes mean
 	// equal content, so an event whose hash did not change is never emitted.
 	Hash string

@@ -14,11 +14,11 @@ func TestErrorsRedactExpandedValues(t *testing.T) {
 	env := map[string]string{"SECRET_NET": "s3cr3t-network-value", "SHORT": "1"}
 	opts := Options{
 		LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok },
-		Check: func(kind, typ string, cfg map[string]any, network string) error {
+		Check: func(kind, typ string, cfg map[string]any, network string) ([]UnknownKey, error) {
 			if kind == KindSource {
-				return fmt.Errorf("unknown network %q (retries %v): %w", cfg["network"], cfg["retries"], errBad)
+				return nil, fmt.Errorf("unknown network %q (retries %v): %w", cfg["network"], cfg["retries"], errBad)
 			}
-			return nil
+			return nil, nil
 		},
 	}
 	data := []byte("pipeline:\n  name: p\n  source: {type: S, config: {network: \"${SECRET_NET}\", retries: \"${SHORT}\"}}\n" +

@@ -321,10 +321,10 @@ func TestWatcherInvalidNewFile(t *testing.T) {
 	dir := t.TempDir()
 	h, _ := start(t, dir, 20*time.Millisecond)
 	bad := filepath.Join(dir, "bad.yaml")
-	writeFile(t, bad, "pipeline:\n  name: X\n  source: {type: BufferedStorageSourceAdapter}\n")
+	writeFile(t, bad, "pipeline:\n  name: X\n  consumers: [{type: StdoutConsumer}]\n")
 	b := h.next()
 	expectEvents(t, events(b))
-	want := []string{bad + ":1:1: pipeline X: at least one consumer is required (consumers: is missing)"}
+	want := []string{bad + ":1:1: pipeline X: source is required"}
 	if got := errStrings(b.Errors); !reflect.DeepEqual(got, want) {
 		t.Fatalf("errors %q, want %q", got, want)
 	}
@@ -643,7 +643,7 @@ func TestLoad(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "a.yaml"), pipelineYAML("a", "Dup", "A"))
 	writeFile(t, filepath.Join(dir, "b.yml"), pipelineYAML("b", "Dup", "B"))
-	writeFile(t, filepath.Join(dir, "c.yaml"), "pipelines:\n  C:\n    source: {type: BufferedStorageSourceAdapter}\n")
+	writeFile(t, filepath.Join(dir, "c.yaml"), "pipelines:\n  C:\n    consumers: [{type: StdoutConsumer}]\n")
 	writeFile(t, filepath.Join(dir, ".ignored.yaml"), "not: [valid")
 	ps, errs, err := Load(Options{Dir: dir, Check: testCheck, LookupEnv: lookupIn(nil)})
 	if err != nil {
@@ -664,7 +664,7 @@ func TestLoad(t *testing.T) {
 	}
 	want := []string{
 		filepath.Join(dir, "b.yml") + ":2:3: pipeline Dup: pipeline name already defined in " + filepath.Join(dir, "a.yaml") + ":2; this definition is ignored",
-		filepath.Join(dir, "c.yaml") + ":2:3: pipeline C: at least one consumer is required (consumers: is missing)",
+		filepath.Join(dir, "c.yaml") + ":2:3: pipeline C: source is required",
 	}
 	if got := errStrings(errs); !reflect.DeepEqual(got, want) {
 		t.Fatalf("errors:\n got  %q\n want %q", got, want)

@@ -1,36 +1,28 @@
-// Package builtin owns the one place where cdpd's component registry is built: every source,
-// processor and consumer type name the daemon (and the loader's validation) knows, from
-// host/source, host/processor and host/consumer.
+// Package builtin owns the one place where cdpd's component registry is built: the table of
+// every source, processor and consumer type the daemon (and the loader's validation) knows
+// (table.go), the upstream CDP type names it is measured against (upstream.go), and the
+// components compiled in under a build tag (the fault injectors of the reliability suite).
 package builtin
 
 import (
 	"fmt"
 
 	"github.com/withobsrvr/cdpd/host/component"
-	"github.com/withobsrvr/cdpd/host/consumer"
-	"github.com/withobsrvr/cdpd/host/processor"
-	"github.com/withobsrvr/cdpd/host/source"
+	"github.com/withobsrvr/cdpd/loader"
 )
 
-// extra holds registration hooks of components compiled in only under a build tag (faults.go,
-// tag faultinject, adds the test/faults components for the reliability suite).
-var extra []func(*component.Registry) error
-
-// Register adds every built-in component to r.
+// Register adds every built-in component, and the upstream type names, to r.
 func Register(r *component.Registry) error {
-	if err := source.Register(r); err != nil {
-		return fmt.Errorf("registering the built-in sources: %w", err)
+	if err := r.Add(Table()...); err != nil {
+		return fmt.Errorf("registering the built-in components: %w", err)
 	}
-	if err := processor.Register(r); err != nil {
-		return fmt.Errorf("registering the built-in processors: %w", err)
-	}
-	if err := consumer.Register(r); err != nil {
-		return fmt.Errorf("registering the built-in consumers: %w", err)
-	}
-	for _, f := range extra {
+	for _, f := range tagged {
 		if err := f(r); err != nil {
 			return fmt.Errorf("registering the build-tagged components: %w", err)
 		}
+	}
+	for kind, names := range upstreamTypes {
+		r.AddUpstream(kind, names...)
 	}
 	return nil
 }
@@ -42,4 +34,17 @@ func Registry() (*component.Registry, error) {
 		return nil, err
 	}
 	return r, nil
+}
+
+// LoaderCheck adapts r.Check to the loader's validation hook (loader.Options.Check), which
+// knows nothing of the component package.
+func LoaderCheck(r *component.Registry) func(kind, typeName string, cfg map[string]any, network string) ([]loader.UnknownKey, error) {
+	return func(kind, typeName string, cfg map[string]any, network string) ([]loader.UnknownKey, error) {
+		unknown, err := r.Check(component.Kind(kind), typeName, cfg, network)
+		out := make([]loader.UnknownKey, len(unknown))
+		for i, u := range unknown {
+			out[i] = loader.UnknownKey{Key: u.Key, Known: u.Known}
+		}
+		return out, err
+	}
 }

@@ -2,8 +2,11 @@
 
 package builtin
 
-import "github.com/withobsrvr/cdpd/test/faults"
+import (
+	"github.com/withobsrvr/cdpd/host/component"
+	"github.com/withobsrvr/cdpd/test/faults"
+)
 
-// With the build tag faultinject (the reliability suite's cdpd), the fault-injecting
+// tagged: with the build tag faultinject (the reliability suite's cdpd), the fault-injecting
 // components FaultInjector and FaultyConsumer are registered too.
-func init() { extra = append(extra, faults.Register) }
+var tagged = []func(*component.Registry) error{faults.Register}

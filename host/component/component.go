@@ -81,6 +81,15 @@ type Durable interface {
 	DurableLedger() uint32
 }
 
+// TimedFlusher is implemented by consumers that buffer (Parquet, DuckDB, COPY batches): besides
+// flushing on size, they are flushed by the host when FlushInterval has passed since the first
+// ledger accepted after their last flush, so that a pipeline at the tip makes its rows durable
+// (and its checkpoint moves) within the interval. The host calls Flush from the consumer's own
+// goroutine, between two Consume calls. 0 means no timed flush.
+type TimedFlusher interface {
+	FlushInterval() time.Duration
+}
+
 // Positioned is implemented by consumers that keep their own cursor with their data (the
 // PostgreSQL sink writes its rows and its last ledger in one transaction). Position returns
 // the last ledger the consumer holds; ok is false when it holds none.

@@ -45,7 +45,7 @@ func BenchmarkParquet(b *testing.B) {
 	for _, comp := range []string{"snappy", "zstd"} {
 		b.Run(comp, func(b *testing.B) {
 			benchConsumer(b, func(int) component.Consumer {
-				p, err := NewParquet(map[string]any{"local_path": b.TempDir(), "compression": comp, "partition_by": "none"}, component.Env{})
+				p, err := component.Construct(NewParquet, map[string]any{"local_path": b.TempDir(), "compression": comp, "partition_by": "none"}, component.Env{})
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -62,7 +62,7 @@ func BenchmarkParquet(b *testing.B) {
 func BenchmarkPostgres(b *testing.B) {
 	srv := pgtest.Shared(b)
 	benchConsumer(b, func(i int) component.Consumer {
-		p, err := NewPostgres(map[string]any{"connection_string": srv.DSN(), "table_name": fmt.Sprintf("bench_%d_%d", b.N, i)},
+		p, err := component.Construct(NewPostgres, map[string]any{"connection_string": srv.DSN(), "table_name": fmt.Sprintf("bench_%d_%d", b.N, i)},
 			component.Env{Pipeline: "bench", Name: fmt.Sprintf("bench_%d_%d", b.N, i)})
 		if err != nil {
 			b.Fatal(err)

@@ -125,18 +125,20 @@ const (
 
 var fileNameRE = regexp.MustCompile(`^(.+)_(\d{10})-(\d{10})\.parquet$`)
 
-// NewSaveToParquet is the component.ConsumerFactory of SaveToParquet.
-func NewSaveToParquet(cfg map[string]any, env component.Env) (component.Consumer, error) {
-	return NewParquet(cfg, env)
+// SetDefaults implements component.Defaulter.
+func (c *ParquetConfig) SetDefaults() {
+	*c = ParquetConfig{Compression: "snappy", BufferSize: 10000, MaxFileSizeMB: 128,
+		RotationIntervalMinutes: 60, PartitionBy: "ledger_day", LedgersPerFile: 10000}
 }
 
-// NewParquet decodes and validates the config; it opens nothing (see Start).
-func NewParquet(cfg map[string]any, env component.Env) (*Parquet, error) {
-	c := ParquetConfig{Compression: "snappy", BufferSize: 10000, MaxFileSizeMB: 128,
-		RotationIntervalMinutes: 60, PartitionBy: "ledger_day", LedgersPerFile: 10000}
-	if err := component.Decode(cfg, &c); err != nil {
-		return nil, fmt.Errorf("SaveToParquet: %w", err)
-	}
+// NewSaveToParquet is SaveToParquet's constructor.
+func NewSaveToParquet(c *ParquetConfig, env component.Env) (component.Consumer, error) {
+	return NewParquet(c, env)
+}
+
+// NewParquet validates the config; it opens nothing (see Start).
+func NewParquet(cp *ParquetConfig, env component.Env) (*Parquet, error) {
+	c := *cp
 	switch strings.ToUpper(c.StorageType) {
 	case "", "FS", "LOCAL":
 	case "GCS", "S3":

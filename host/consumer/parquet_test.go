@@ -25,7 +25,7 @@ func newTestParquet(t *testing.T, dir string, cfg map[string]any) *Parquet {
 	for k, v := range cfg {
 		full[k] = v
 	}
-	p, err := NewParquet(full, component.Env{})
+	p, err := component.Construct(NewParquet, full, component.Env{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -424,13 +424,13 @@ func TestParquetConfigErrors(t *testing.T) {
 		{map[string]any{"local_path": "x", "bogus": 1}, "bogus"},
 		{map[string]any{"local_path": "x", "path_prefix": "../up"}, "relative path"},
 	} {
-		_, err := NewParquet(tc.cfg, component.Env{})
+		_, err := component.Construct(NewParquet, tc.cfg, component.Env{})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("config %v: error %v, want one containing %q", tc.cfg, err, tc.want)
 		}
 	}
 	// An upstream CDP config loads (numbers as strings, as ${VAR} expansion yields them).
-	_, err := NewParquet(map[string]any{"storage_type": "FS", "local_path": "/tmp/x", "path_prefix": "contract_events",
+	_, err := component.Construct(NewParquet, map[string]any{"storage_type": "FS", "local_path": "/tmp/x", "path_prefix": "contract_events",
 		"compression": "zstd", "buffer_size": "10000", "max_file_size_mb": 128, "rotation_interval_minutes": 60,
 		"partition_by": "ledger_range", "ledgers_per_file": 10000, "schema_evolution": true, "include_metadata": true}, component.Env{})
 	if err != nil {

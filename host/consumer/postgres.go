@@ -111,17 +111,19 @@ type pgPending struct {
 const pgMaxParams = 65535
 
 // NewSaveToPostgreSQL is the component.ConsumerFactory of SaveToPostgreSQL.
-func NewSaveToPostgreSQL(cfg map[string]any, env component.Env) (component.Consumer, error) {
-	return NewPostgres(cfg, env)
+func NewSaveToPostgreSQL(c *PostgresConfig, env component.Env) (component.Consumer, error) {
+	return NewPostgres(c, env)
 }
 
-// NewPostgres decodes and validates the config; it connects to nothing (see Start).
-func NewPostgres(cfg map[string]any, env component.Env) (*Postgres, error) {
-	c := PostgresConfig{BatchSize: 1000, MaxOpenConns: 4, ConnectTimeout: 10, CursorTable: "cdpd_cursors",
+// SetDefaults implements component.Defaulter.
+func (c *PostgresConfig) SetDefaults() {
+	*c = PostgresConfig{BatchSize: 1000, MaxOpenConns: 4, ConnectTimeout: 10, CursorTable: "cdpd_cursors",
 		MaxRetryWait: 30 * time.Second}
-	if err := component.Decode(cfg, &c); err != nil {
-		return nil, fmt.Errorf("SaveToPostgreSQL: %w", err)
-	}
+}
+
+// NewPostgres validates the config; it connects to nothing (see Start).
+func NewPostgres(cp *PostgresConfig, env component.Env) (*Postgres, error) {
+	c := *cp
 	conn := c.ConnectionString
 	if conn == "" {
 		if c.Host == "" {

@@ -27,7 +27,7 @@ func newTestPostgres(t *testing.T, srv *pgtest.Server, pipeline, table string, c
 	for k, v := range cfg {
 		full[k] = v
 	}
-	p, err := NewPostgres(full, component.Env{Pipeline: pipeline, Name: "SaveToPostgreSQL"})
+	p, err := component.Construct(NewPostgres, full, component.Env{Pipeline: pipeline, Name: "SaveToPostgreSQL"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -380,7 +380,7 @@ func TestPostgresConfig(t *testing.T) {
 		{map[string]any{"connection_string": "postgres://127.0.0.1/db", "batch_size": -1}, "positive"},
 		{map[string]any{"connection_string": "postgres://127.0.0.1/db", "bogus": 1}, "bogus"},
 	} {
-		_, err := NewPostgres(tc.cfg, component.Env{})
+		_, err := component.Construct(NewPostgres, tc.cfg, component.Env{})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("config %v: error %v, want one containing %q", tc.cfg, err, tc.want)
 		}
@@ -389,7 +389,7 @@ func TestPostgresConfig(t *testing.T) {
 		}
 	}
 	// Upstream CDP keys build the connection string.
-	p, err := NewPostgres(map[string]any{"host": "127.0.0.1", "port": "5433", "database": "stellar",
+	p, err := component.Construct(NewPostgres, map[string]any{"host": "127.0.0.1", "port": "5433", "database": "stellar",
 		"username": "cdp", "password": "it's secret", "sslmode": "disable", "max_open_conns": 10,
 		"max_idle_conns": 5, "connect_timeout": 30}, component.Env{})
 	if err != nil {

@@ -36,11 +36,7 @@ type Stdout struct {
 }
 
 // NewStdoutConsumer is the component.ConsumerFactory of StdoutConsumer.
-func NewStdoutConsumer(cfg map[string]any, _ component.Env) (component.Consumer, error) {
-	var c StdoutConfig
-	if err := component.Decode(cfg, &c); err != nil {
-		return nil, fmt.Errorf("StdoutConsumer: %w", err)
-	}
+func NewStdoutConsumer(_ *StdoutConfig, _ component.Env) (component.Consumer, error) {
 	return &Stdout{w: os.Stdout, mu: &stdoutMu}, nil
 }
 

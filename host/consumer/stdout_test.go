@@ -75,31 +75,19 @@ func TestStdoutConcurrentLinesStayWhole(t *testing.T) {
 	}
 }
 
-func TestRegister(t *testing.T) {
-	r := component.NewRegistry()
-	if err := Register(r); err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range []string{"StdoutConsumer", "StdoutSink", "SaveToParquet", "SaveToPostgreSQL"} {
-		if !r.Known(component.KindConsumer, n) {
-			t.Errorf("%s not registered", n)
-		}
-	}
-	if err := r.Check(component.KindConsumer, "StdoutConsumer", map[string]any{"bogus": 1}, ""); err == nil {
-		t.Error("unknown key accepted")
-	}
-	if err := r.Check(component.KindConsumer, "StdoutConsumer", nil, ""); err != nil {
-		t.Error(err)
-	}
-	// Checking a config opens nothing: no directory is created, no connection is made.
+// Constructing a consumer opens nothing: no directory is created, no connection is made.
+func TestConstructorsOpenNothing(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "out")
-	if err := r.Check(component.KindConsumer, "SaveToParquet", map[string]any{"local_path": dir}, ""); err != nil {
+	if _, err := component.Construct(NewSaveToParquet, map[string]any{"local_path": dir}, component.Env{}); err != nil {
 		t.Error(err)
 	}
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
-		t.Errorf("checking a SaveToParquet config touched %s: %v", dir, err)
+		t.Errorf("constructing a SaveToParquet touched %s: %v", dir, err)
 	}
-	if err := r.Check(component.KindConsumer, "SaveToPostgreSQL", map[string]any{"connection_string": "postgres://127.0.0.1:1/none"}, ""); err != nil {
+	if _, err := component.Construct(NewSaveToPostgreSQL, map[string]any{"connection_string": "postgres://127.0.0.1:1/none"}, component.Env{}); err != nil {
 		t.Error(err)
+	}
+	if _, err := component.Construct(NewStdoutConsumer, map[string]any{"bogus": 1}, component.Env{}); err == nil {
+		t.Error("strict construction accepted an unknown key")
 	}
 }

@@ -1,18 +1,25 @@
-// Package processor owns cdpd's built-in CDP processors: the components that turn a ledger
-// (and the records of the processor before them) into output records. Each is registered by
-// its CDP type name and aliases through Register:
+// Package processor owns what cdpd's built-in CDP processors share (the network a processor
+// follows, TOIDs, stats counters, Soroban value encoding, view walks); the processors live in
+// its domain packages, one file (and test) each, registered by host/builtin's table:
 //
-//   - LatestLedger: one summary record per ledger, read from the zero-copy view.
-//   - ContractEvent (ContractEventProcessor, StellarContractEvent): Soroban contract events as
-//     history_contract_events rows, read from the view (no full ledger decode).
-//   - TokenTransfer: the SDK's token_transfer events as token_transfers_raw rows.
-//   - ContractData (ContractDataProcessor): contract data ledger entry changes.
-//   - FilterPayments and TransformToAppPayment: payment operations and their flat app form.
+//   - contract: Soroban contracts (ContractEvent, ContractData, ...)
+//   - effects: Horizon's operation effects (StellarEffects)
+//   - payment: payments and token movements (FilterPayments, TransformToAppPayment,
+//     TokenTransfer, ...)
+//   - raw: whole ledgers and transactions (LatestLedger, ...)
+//   - wallet: the wallet-backend chain (TransactionXDRExtractor, WalletBackend,
+//     ParticipantExtractor)
 //
-// Every record carries the ledger sequence and close time, and its NaturalKey starts with the
-// network name and the ledger sequence, so replays upsert instead of doubling rows.
-// Processors are called from one goroutine per pipeline in ledger order; their stats are
-// guarded by a mutex anyway, because the host reads them from another goroutine.
+// proctest holds what their tests share (the SDK's real pubnet ledgers, references, synthetic
+// ledgers).
+//
+// Rules every processor follows: every record carries the ledger sequence and close time, and
+// its NaturalKey starts with the network name and the ledger sequence, so replays upsert
+// instead of doubling rows. The zero-copy view is used wherever it serves; a processor that
+// needs the full decode takes the ledger's shared decoded value (ledger.Decoded: decoded once
+// for every processor of the ledger) and never mutates it. Processors are called from one
+// goroutine per pipeline in ledger order; their stats are guarded (Counters) because the host
+// reads them from another goroutine.
 package processor
 
 import (
@@ -25,135 +32,109 @@ import (
 
 	"github.com/stellar/go-stellar-sdk/network"
 	"github.com/stellar/go-stellar-sdk/toid"
+	"github.com/stellar/go-stellar-sdk/xdr"
 
 	"github.com/withobsrvr/cdpd/host/component"
 )
 
-// Register adds every processor of this package to r under its CDP type name and aliases.
-func Register(r *component.Registry) error {
-	regs := []struct {
-		f     component.ProcessorFactory
-		names []string
-	}{
-		{NewLatestLedger, []string{"LatestLedger", "LatestLedgerProcessor"}},
-		{NewContractEvent, []string{"ContractEvent", "ContractEventProcessor", "StellarContractEvent"}},
-		{NewTokenTransfer, []string{"TokenTransfer", "TokenTransferProcessor"}},
-		{NewContractData, []string{"ContractData", "ContractDataProcessor"}},
-		{NewFilterPayments, []string{"FilterPayments"}},
-		{NewTransformToAppPayment, []string{"TransformToAppPayment"}},
-	}
-	for _, reg := range regs {
-		if err := r.AddProcessor(reg.f, reg.names...); err != nil {
-			return fmt.Errorf("registering processor %s: %w", reg.names[0], err)
-		}
-	}
-	return nil
-}
-
-// networkConfig holds the keys that select the network; every processor accepts them.
-type networkConfig struct {
+// NetworkConfig holds the keys that select the network; every processor accepts them.
+type NetworkConfig struct {
 	Network           string `mapstructure:"network"`
 	NetworkPassphrase string `mapstructure:"network_passphrase"`
 }
 
-// netID is a resolved network: its passphrase and the short name used in natural keys.
-type netID struct {
+// NetID is a resolved network: its passphrase and the short name used in natural keys.
+type NetID struct {
 	Name       string
 	Passphrase string
 }
 
-// resolve turns the network keys into a netID. `network` names a well-known network
+// resolve turns the network keys into a NetID. `network` names a well-known network
 // (pubnet|mainnet|public, testnet, futurenet); `network_passphrase` gives one explicitly.
 // When both are given they must agree. A passphrase that is not a well-known one gets the name
 // "custom-<first 8 hex of its sha256>". A processor that names neither follows the pipeline's
 // network (pipelineNetwork: its source's `network`, or its `network_passphrase`).
-func (c networkConfig) resolve(pipelineNetwork string) (netID, error) {
+func (c NetworkConfig) Resolve(pipelineNetwork string) (NetID, error) {
 	if c.Network == "" && c.NetworkPassphrase == "" && pipelineNetwork != "" {
-		if _, known := wellKnownPassphrase(pipelineNetwork); known {
+		if _, known := WellKnownPassphrase(pipelineNetwork); known {
 			c.Network = pipelineNetwork
 		} else {
 			c.NetworkPassphrase = pipelineNetwork
 		}
 	}
-	var fromName netID
+	var fromName NetID
 	if c.Network != "" {
 		var ok bool
-		if fromName, ok = wellKnownPassphrase(c.Network); !ok {
-			return netID{}, fmt.Errorf("unknown network %q (want pubnet, mainnet, testnet or futurenet, or give network_passphrase)", c.Network)
+		if fromName, ok = WellKnownPassphrase(c.Network); !ok {
+			return NetID{}, fmt.Errorf("unknown network %q (want pubnet, mainnet, testnet or futurenet, or give network_passphrase)", c.Network)
 		}
 	}
 	if c.NetworkPassphrase == "" {
 		if c.Network == "" {
-			return netID{}, fmt.Errorf("network or network_passphrase is required (in the processor or the pipeline's source)")
+			return NetID{}, fmt.Errorf("network or network_passphrase is required (in the processor or the pipeline's source)")
 		}
 		return fromName, nil
 	}
-	var fromPass netID
+	var fromPass NetID
 	switch c.NetworkPassphrase {
 	case network.PublicNetworkPassphrase:
-		fromPass = netID{"pubnet", c.NetworkPassphrase}
+		fromPass = NetID{"pubnet", c.NetworkPassphrase}
 	case network.TestNetworkPassphrase:
-		fromPass = netID{"testnet", c.NetworkPassphrase}
+		fromPass = NetID{"testnet", c.NetworkPassphrase}
 	case network.FutureNetworkPassphrase:
-		fromPass = netID{"futurenet", c.NetworkPassphrase}
+		fromPass = NetID{"futurenet", c.NetworkPassphrase}
 	default:
 		sum := sha256.Sum256([]byte(c.NetworkPassphrase))
-		fromPass = netID{"custom-" + hex.EncodeToString(sum[:4]), c.NetworkPassphrase}
+		fromPass = NetID{"custom-" + hex.EncodeToString(sum[:4]), c.NetworkPassphrase}
 	}
 	if c.Network != "" && fromName != fromPass {
-		return netID{}, fmt.Errorf("network %q does not match the given network_passphrase", c.Network)
+		return NetID{}, fmt.Errorf("network %q does not match the given network_passphrase", c.Network)
 	}
 	return fromPass, nil
 }
 
-// decodeConfig decodes a processor's config strictly into c (a pointer to its config struct,
-// which embeds networkConfig) and resolves the network it names, or else the pipeline's.
-// Errors start with the processor's type name.
-func decodeConfig(typeName string, cfg map[string]any, env component.Env, c interface {
-	resolve(pipelineNetwork string) (netID, error)
-}) (netID, error) {
-	if err := component.Decode(cfg, c); err != nil {
-		return netID{}, fmt.Errorf("%s: %w", typeName, err)
-	}
-	net, err := c.resolve(env.Network)
+// ResolveFor resolves the network the processor's config names, or else the pipeline's
+// (env.Network). Errors start with the processor's type name.
+func (c NetworkConfig) ResolveFor(typeName string, env component.Env) (NetID, error) {
+	net, err := c.Resolve(env.Network)
 	if err != nil {
-		return netID{}, fmt.Errorf("%s: %w", typeName, err)
+		return NetID{}, fmt.Errorf("%s: %w", typeName, err)
 	}
 	return net, nil
 }
 
-// wellKnownPassphrase maps a network name (pubnet|mainnet|public, testnet, futurenet) to its
+// WellKnownPassphrase maps a network name (pubnet|mainnet|public, testnet, futurenet) to its
 // passphrase.
-func wellKnownPassphrase(name string) (netID, bool) {
+func WellKnownPassphrase(name string) (NetID, bool) {
 	switch strings.ToLower(strings.TrimSpace(name)) {
 	case "pubnet", "mainnet", "public":
-		return netID{"pubnet", network.PublicNetworkPassphrase}, true
+		return NetID{"pubnet", network.PublicNetworkPassphrase}, true
 	case "testnet":
-		return netID{"testnet", network.TestNetworkPassphrase}, true
+		return NetID{"testnet", network.TestNetworkPassphrase}, true
 	case "futurenet":
-		return netID{"futurenet", network.FutureNetworkPassphrase}, true
+		return NetID{"futurenet", network.FutureNetworkPassphrase}, true
 	}
-	return netID{}, false
+	return NetID{}, false
 }
 
-// transactionID is the TOID of a transaction (index is 1-based, in apply order).
-func transactionID(seq uint32, txIndex int) int64 {
+// TransactionID is the TOID of a transaction (index is 1-based, in apply order).
+func TransactionID(seq uint32, txIndex int) int64 {
 	return toid.New(int32(seq), int32(txIndex), 0).ToInt64() //nolint:gosec // ledger seqs fit int32
 }
 
-// operationID is the TOID of an operation (opIndex is 0-based; TOIDs count operations from 1).
-func operationID(seq uint32, txIndex, opIndex int) int64 {
+// OperationID is the TOID of an operation (opIndex is 0-based; TOIDs count operations from 1).
+func OperationID(seq uint32, txIndex, opIndex int) int64 {
 	return toid.New(int32(seq), int32(txIndex), int32(opIndex)+1).ToInt64() //nolint:gosec // as above
 }
 
-// counters is a small mutex-guarded stats map shared by the processors.
-type counters struct {
+// Counters is a small mutex-guarded stats map shared by the processors.
+type Counters struct {
 	mu   sync.Mutex
 	vals map[string]float64
 }
 
-func newCounters(keys ...string) *counters {
-	c := &counters{vals: make(map[string]float64, len(keys))}
+func NewCounters(keys ...string) *Counters {
+	c := &Counters{vals: make(map[string]float64, len(keys))}
 	for _, k := range keys {
 		c.vals[k] = 0
 	}
@@ -161,14 +142,14 @@ func newCounters(keys ...string) *counters {
 }
 
 // update applies f to the map under the lock.
-func (c *counters) update(f func(m map[string]float64)) {
+func (c *Counters) Update(f func(m map[string]float64)) {
 	c.mu.Lock()
 	f(c.vals)
 	c.mu.Unlock()
 }
 
 // snapshot returns a copy of the map.
-func (c *counters) snapshot() map[string]float64 {
+func (c *Counters) Snapshot() map[string]float64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out := make(map[string]float64, len(c.vals))
@@ -178,17 +159,28 @@ func (c *counters) snapshot() map[string]float64 {
 	return out
 }
 
-// ledgerDone records the common per-ledger stats.
-func ledgerDone(m map[string]float64, seq uint32, now time.Time) {
+// LedgerDone records the common per-ledger stats.
+func LedgerDone(m map[string]float64, seq uint32, now time.Time) {
 	m["processed_ledgers"]++
 	m["last_ledger"] = float64(seq)
 	m["last_processed_time"] = float64(now.Unix())
 }
 
 // clock returns env.Now or time.Now.
-func clock(env component.Env) func() time.Time {
+func Clock(env component.Env) func() time.Time {
 	if env.Now != nil {
 		return env.Now
 	}
 	return time.Now
+}
+
+// AccountOf is the G... address of a (possibly muxed) account and its M... form when muxed.
+func AccountOf(m xdr.MuxedAccount) (string, *string) {
+	g := m.ToAccountId().Address()
+	if m.Type == xdr.CryptoKeyTypeKeyTypeMuxedEd25519 {
+		if addr, err := m.GetAddress(); err == nil {
+			return g, &addr
+		}
+	}
+	return g, nil
 }

@@ -12,12 +12,12 @@ import (
 	"github.com/stellar/go-stellar-sdk/xdr"
 )
 
-// scValJSON renders a Soroban value as JSON in the shape of the stellar-xdr JSON encoding that
+// ScValJSON renders a Soroban value as JSON in the shape of the stellar-xdr JSON encoding that
 // Hubble's *_decoded columns use: a one-key object naming the type ({"symbol":"transfer"},
 // {"i128":"-5"}, {"address":"G..."}, {"vec":[...]}, {"map":[{"key":..,"val":..}]}), bare
 // strings for unit variants ("void", "ledger_key_contract_instance"); 64-bit and wider
 // integers are decimal strings so no JSON reader loses precision.
-func scValJSON(v xdr.ScVal) (json.RawMessage, error) {
+func ScValJSON(v xdr.ScVal) (json.RawMessage, error) {
 	x, err := scValAny(v, 0)
 	if err != nil {
 		return nil, err
@@ -29,8 +29,8 @@ func scValJSON(v xdr.ScVal) (json.RawMessage, error) {
 	return b, nil
 }
 
-// scValsJSON renders a list of values as a JSON array.
-func scValsJSON(vs []xdr.ScVal) (json.RawMessage, error) {
+// ScValsJSON renders a list of values as a JSON array.
+func ScValsJSON(vs []xdr.ScVal) (json.RawMessage, error) {
 	arr := make([]any, 0, len(vs))
 	for i := range vs {
 		x, err := scValAny(vs[i], 0)

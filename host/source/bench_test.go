@@ -45,7 +45,7 @@ func newSourceB(b *testing.B, cfg map[string]any, env component.Env) interface {
 	Run(context.Context, uint32, func(*ledger.Ledger) error) error
 	Close() error
 } {
-	s, err := newFS(cfg, env)
+	s, err := component.Construct(NewFS, cfg, env)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -33,11 +33,8 @@ var (
 	_ component.StatsReporter = (*rpcSource)(nil)
 )
 
-func newRPC(cfg map[string]any, env component.Env) (component.Source, error) {
-	var c rpcConfig
-	if err := component.Decode(cfg, &c); err != nil {
-		return nil, err
-	}
+// NewRPC is RPCSourceAdapter.
+func NewRPC(c *rpcConfig, env component.Env) (component.Source, error) {
 	if c.RPCEndpoint == "" {
 		return nil, errors.New("rpc_endpoint is required")
 	}

@@ -56,26 +56,3 @@
 // Constructors only decode and validate; storage sources open their datastore and read its
 // manifest in Start (Run calls Start itself if the host did not).
 package source
-
-import (
-	"github.com/withobsrvr/cdpd/host/component"
-)
-
-// Register adds the sources of this package to r under their CDP type names.
-func Register(r *component.Registry) error {
-	for _, s := range []struct {
-		f     component.SourceFactory
-		names []string
-	}{
-		{newAnyStorage, []string{"BufferedStorageSourceAdapter"}},
-		{newGCS, []string{"GCSBufferedStorageSourceAdapter"}},
-		{newS3, []string{"S3BufferedStorageSourceAdapter"}},
-		{newFS, []string{"FSBufferedStorageSourceAdapter"}},
-		{newRPC, []string{"RPCSourceAdapter"}},
-	} {
-		if err := r.AddSource(s.f, s.names...); err != nil {
-			return err
-		}
-	}
-	return nil
-}

@@ -56,38 +56,26 @@ var (
 	_ component.StatsReporter = (*storageSource)(nil)
 )
 
-func newGCS(cfg map[string]any, env component.Env) (component.Source, error) {
-	var c gcsConfig
-	if err := component.Decode(cfg, &c); err != nil {
-		return nil, err
-	}
+// NewGCS is GCSBufferedStorageSourceAdapter.
+func NewGCS(c *gcsConfig, env component.Env) (component.Source, error) {
 	return buildStorage("GCSBufferedStorageSourceAdapter", StorageGCS, c.commonConfig,
 		anyStorageConfig{BucketName: c.BucketName}, env)
 }
 
-func newS3(cfg map[string]any, env component.Env) (component.Source, error) {
-	var c s3Config
-	if err := component.Decode(cfg, &c); err != nil {
-		return nil, err
-	}
+// NewS3 is S3BufferedStorageSourceAdapter.
+func NewS3(c *s3Config, env component.Env) (component.Source, error) {
 	return buildStorage("S3BufferedStorageSourceAdapter", StorageS3, c.commonConfig,
 		anyStorageConfig{BucketName: c.BucketName, Region: c.Region, Endpoint: c.Endpoint}, env)
 }
 
-func newFS(cfg map[string]any, env component.Env) (component.Source, error) {
-	var c fsConfig
-	if err := component.Decode(cfg, &c); err != nil {
-		return nil, err
-	}
+// NewFS is FSBufferedStorageSourceAdapter.
+func NewFS(c *fsConfig, env component.Env) (component.Source, error) {
 	return buildStorage("FSBufferedStorageSourceAdapter", StorageFS, c.commonConfig,
 		anyStorageConfig{Path: c.Path, BasePath: c.BasePath}, env)
 }
 
-func newAnyStorage(cfg map[string]any, env component.Env) (component.Source, error) {
-	var c anyStorageConfig
-	if err := component.Decode(cfg, &c); err != nil {
-		return nil, err
-	}
+// NewBufferedStorage is BufferedStorageSourceAdapter: GCS, S3 or FS by storage_type.
+func NewBufferedStorage(c *anyStorageConfig, env component.Env) (component.Source, error) {
 	var kind string
 	switch strings.ToUpper(strings.TrimSpace(c.StorageType)) {
 	case "", "GCS":
@@ -110,7 +98,7 @@ func newAnyStorage(cfg map[string]any, env component.Env) (component.Source, err
 			return nil, fmt.Errorf("%s is not used with storage_type %s", key, kind)
 		}
 	}
-	return buildStorage("BufferedStorageSourceAdapter", kind, c.commonConfig, c, env)
+	return buildStorage("BufferedStorageSourceAdapter", kind, c.commonConfig, *c, env)
 }
 
 func buildStorage(typeName, kind string, c commonConfig, loc anyStorageConfig, env component.Env) (*storageSource, error) {

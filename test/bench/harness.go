@@ -40,7 +40,7 @@ import (
 
 	"github.com/withobsrvr/cdpd/host/component"
 	"github.com/withobsrvr/cdpd/host/ledger"
-	"github.com/withobsrvr/cdpd/host/processor"
+	"github.com/withobsrvr/cdpd/host/processor/contract"
 )
 
 // Goal is a threshold on a ratio: AtLeast (ratio >= Value) or at most (ratio <= Value). The zero
@@ -417,7 +417,7 @@ func (d *Discard) Consume(_ context.Context, _ *ledger.Ledger, recs []component.
 		return nil
 	}
 	for _, r := range recs {
-		ev, ok := r.(processor.ContractEventRecord)
+		ev, ok := r.(contract.ContractEventRecord)
 		if !ok {
 			return fmt.Errorf("Discard: digest needs ContractEventRecord, got %T", r)
 		}

@@ -11,7 +11,8 @@ import (
 	"time"
 
 	"github.com/withobsrvr/cdpd/host/component"
-	"github.com/withobsrvr/cdpd/host/processor"
+	"github.com/withobsrvr/cdpd/host/processor/contract"
+	"github.com/withobsrvr/cdpd/host/processor/payment"
 )
 
 func TestLineAndVerdict(t *testing.T) {
@@ -167,7 +168,7 @@ func TestDiscardConsumer(t *testing.T) {
 		t.Fatal(err)
 	}
 	op := 2
-	rec := processor.ContractEventRecord{TransactionHash: "h", EventIndex: 1, OperationIndex: &op, ContractEventXDR: "x", Data: "d"}
+	rec := contract.ContractEventRecord{TransactionHash: "h", EventIndex: 1, OperationIndex: &op, ContractEventXDR: "x", Data: "d"}
 	if err := c.Consume(context.Background(), nil, []component.Record{rec, rec}); err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +182,7 @@ func TestDiscardConsumer(t *testing.T) {
 	if !d.Digest().Equal(&want) {
 		t.Errorf("digest %s, want %s", d.Digest(), &want)
 	}
-	if err := c.Consume(context.Background(), nil, []component.Record{processor.TokenTransferRecord{}}); err == nil {
+	if err := c.Consume(context.Background(), nil, []component.Record{payment.TokenTransferRecord{}}); err == nil {
 		t.Error("a digesting Discard accepted a record that is not a contract event")
 	}
 }

@@ -24,7 +24,6 @@ import (
 
 	"github.com/withobsrvr/cdpd/host"
 	"github.com/withobsrvr/cdpd/host/builtin"
-	"github.com/withobsrvr/cdpd/host/component"
 	"github.com/withobsrvr/cdpd/internal/testutil"
 	"github.com/withobsrvr/cdpd/loader"
 	"github.com/withobsrvr/cdpd/test/fixture"
@@ -153,9 +152,7 @@ func TestUpstreamConfigsRunUnchanged(t *testing.T) {
 	}
 	opts := loader.Options{
 		LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok },
-		Check: func(kind, typ string, cfg map[string]any, network string) error {
-			return reg.Check(component.Kind(kind), typ, cfg, network)
-		},
+		Check:     builtin.LoaderCheck(reg),
 	}
 	want := sdkEvents(t, ds, 58752000, 58752009)
 	total := 0

@@ -28,7 +28,8 @@ import (
 
 	"github.com/withobsrvr/cdpd/host/component"
 	"github.com/withobsrvr/cdpd/host/ledger"
-	"github.com/withobsrvr/cdpd/host/processor"
+	"github.com/withobsrvr/cdpd/host/processor/contract"
+	"github.com/withobsrvr/cdpd/host/processor/raw"
 	"github.com/withobsrvr/cdpd/test/fixture"
 	"github.com/withobsrvr/cdpd/test/pgtest"
 	"github.com/withobsrvr/cdpd/test/testproc"
@@ -241,11 +242,11 @@ func crashYAML(dsPath string, end uint32, dsn, out string) string {
 func expectedRows(t *testing.T, ds *fixture.Datastore, from, to uint32) map[string]map[uint32]int {
 	t.Helper()
 	env := component.Env{Pipeline: "expected", Network: "pubnet", Now: time.Now}
-	ll, err := processor.NewLatestLedger(map[string]any{}, env)
+	ll, err := component.Construct(raw.NewLatestLedger, map[string]any{}, env)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ce, err := processor.NewContractEvent(map[string]any{}, env)
+	ce, err := component.Construct(contract.NewContractEvent, map[string]any{}, env)
 	if err != nil {
 		t.Fatal(err)
 	}

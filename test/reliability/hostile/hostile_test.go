@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/withobsrvr/cdpd/host/builtin"
-	"github.com/withobsrvr/cdpd/host/component"
 	"github.com/withobsrvr/cdpd/loader"
 )
 
@@ -50,9 +49,7 @@ func TestEveryCaseOneError(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	ps, errs, err := loader.Load(loader.Options{Dir: dir, Check: func(kind, typeName string, cfg map[string]any, network string) error {
-		return reg.Check(component.Kind(kind), typeName, cfg, network)
-	}})
+	ps, errs, err := loader.Load(loader.Options{Dir: dir, Check: builtin.LoaderCheck(reg)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,66 @@
+package builtin
+
+import (
+	c "github.com/withobsrvr/cdpd/host/component"
+	"github.com/withobsrvr/cdpd/host/consumer"
+	"github.com/withobsrvr/cdpd/host/processor/account"
+	"github.com/withobsrvr/cdpd/host/processor/contract"
+	"github.com/withobsrvr/cdpd/host/processor/effects"
+	"github.com/withobsrvr/cdpd/host/processor/payment"
+	"github.com/withobsrvr/cdpd/host/processor/raw"
+	"github.com/withobsrvr/cdpd/host/processor/wallet"
+	"github.com/withobsrvr/cdpd/host/source"
+)
+
+// Table is every built-in component: CDP type name, one-line description, constructor (whose
+// config struct gives the keys and defaults), aliases. `cdpd components` and the README's
+// component table are generated from it. Keep each section sorted by type name.
+func Table() []c.Spec {
+	return []c.Spec{
+		// Sources: galexie datastores (GCS, S3, a directory) and Stellar RPC.
+		c.SourceSpec("BufferedStorageSourceAdapter", "Ledgers from a galexie datastore on GCS, S3 or a local directory (storage_type).", source.NewBufferedStorage),
+		c.SourceSpec("FSBufferedStorageSourceAdapter", "Ledgers from a galexie datastore in a local directory.", source.NewFS),
+		c.SourceSpec("GCSBufferedStorageSourceAdapter", "Ledgers from a galexie datastore in a GCS bucket.", source.NewGCS),
+		c.SourceSpec("RPCSourceAdapter", "Ledgers from a Stellar RPC server (getLedgers).", source.NewRPC),
+		c.SourceSpec("S3BufferedStorageSourceAdapter", "Ledgers from a galexie datastore in an S3 bucket (or an S3-compatible store).", source.NewS3),
+
+		// Processors — accounts and trustlines.
+		c.ProcessorSpec("AccountTransaction", "The operations of the transactions that involve an account (or of every transaction), one row per operation.", account.NewAccountTransaction),
+		c.ProcessorSpec("CreateAccount", "Successful create_account operations (funder, new account, starting balance), read from the zero-copy transaction views.", account.NewCreateAccount, "CreateAccountTransformer"),
+		c.ProcessorSpec("ProcessAccountDataFull", "Account entry changes from the SDK's change reader, appended to the records it receives (an enricher).", account.NewAccountData, "AccountData"),
+		c.ProcessorSpec("TransformToAppTrustline", "Trustline entry changes (created, updated, removed) from the SDK's change reader.", account.NewTransformToAppTrustline),
+		// Processors — contract (Soroban).
+		c.ProcessorSpec("ContractCreation", "Contracts created by create_contract host functions (v1, v2) and deployed by other contracts.", contract.NewContractCreation),
+		c.ProcessorSpec("ContractData", "Contract data ledger entry changes (created, updated, removed, restored).", contract.NewContractData, "ContractDataProcessor"),
+		c.ProcessorSpec("ContractEvent", "Soroban contract events as history_contract_events rows, read from the zero-copy view.", contract.NewContractEvent, "ContractEventProcessor", "StellarContractEvent"),
+		c.ProcessorSpec("ContractFilter", "Passes on the contract records of the processor before it that belong to the given contracts.", contract.NewContractFilter),
+		c.ProcessorSpec("ContractInvocation", "One row per InvokeHostFunction operation: contract, function, arguments, authorized calls, state and TTL changes.", contract.NewContractInvocation, "FilteredContractInvocation"),
+		c.ProcessorSpec("EventPaymentExtractor", "Kwickbit payment processor payments from ContractEvent's records.", contract.NewEventPaymentExtractor),
+		c.ProcessorSpec("FilterEventsProcessor", "Contract data changes that match every rule (field, operator, value).", contract.NewFilterEventsProcessor),
+		c.ProcessorSpec("GetEventsRPC", "Contract events in the shape of Stellar RPC's getEvents, with its filters, read from the zero-copy view.", contract.NewGetEventsRPC),
+		c.ProcessorSpec("Soroswap", "Soroswap new pairs, reserve syncs and swaps from ContractEvent's records.", contract.NewSoroswap),
+		// Processors — ledger.
+		c.ProcessorSpec("BronzeExtractors", "Bronze-layer tables ledgers_row_v2, transactions_row_v2 and ttl_snapshot_v1 from the SDK's transaction and change readers.", raw.NewBronzeExtractors, "SilverLedgerReader"),
+		c.ProcessorSpec("LatestLedger", "One summary row per ledger (transactions, operations, fees), read from the zero-copy view.", raw.NewLatestLedger, "LatestLedgerProcessor", "LatestLedgerRPC"),
+		c.ProcessorSpec("LedgerChanges", "Every ledger entry change (fees, transactions, operations, refunds, upgrades) from the SDK's change reader.", raw.NewLedgerChanges),
+		c.ProcessorSpec("LedgerReader", "One row per transaction (hash, success, envelope, result and meta XDR), read from the zero-copy view.", raw.NewLedgerReader),
+		c.ProcessorSpec("LedgerToJSON", "The ledger as one JSON document: header fields, transactions, operations, entry changes and events.", raw.NewLedgerToJSON),
+		c.ProcessorSpec("Passthrough", "Forwards its input records unchanged, followed by the ledger (key fields and, by default, its full XDR).", raw.NewPassthrough),
+		c.ProcessorSpec("TransformToAppMetrics", "One row of network metrics per ledger (transactions, fees, payment volume, accounts, operation kinds), read from the zero-copy view.", raw.NewTransformToAppMetrics),
+		// Processors — payments and tokens.
+		c.ProcessorSpec("FilterPayments", "Payment operations, filtered by amount, asset and account.", payment.NewFilterPayments, "PaymentProcessor"),
+		c.ProcessorSpec("TokenTransfer", "The SDK's token transfer events (transfers, mints, burns, clawbacks, fees) of every asset.", payment.NewTokenTransfer, "TokenTransferProcessor"),
+		c.ProcessorSpec("TransformToAppPayment", "Payments in the flat app form (from, to, amount, asset, memo).", payment.NewTransformToAppPayment),
+		c.ProcessorSpec("TransformToAppTrade", "Trades as Horizon defines them (the claim atoms of offer and path payment results), read from the zero-copy transaction views.", payment.NewTransformToAppTrade),
+		// Processors — wallet / effects (the wallet-backend chain; each forwards what it receives).
+		c.ProcessorSpec("ParticipantExtractor", "The accounts each transaction touches (Horizon's participants), with upstream's roles.", wallet.NewParticipantExtractor),
+		c.ProcessorSpec("StellarEffects", "Horizon's operation effects (credits, debits, trades, signers, sponsorships ...) as history_effects rows.", effects.NewStellarEffects),
+		c.ProcessorSpec("TransactionXDRExtractor", "Each transaction's envelope, result and meta (and each operation) as base64 XDR.", wallet.NewTransactionXDRExtractor),
+		c.ProcessorSpec("WalletBackend", "Per-account state changes (credits, debits, signers, trustlines, offers ...) as wallet-backend state_changes rows.", wallet.NewWalletBackend),
+
+		// Consumers.
+		c.ConsumerSpec("SaveToParquet", "Parquet files named by ledger range; a replay replaces a file, never doubles rows.", consumer.NewSaveToParquet, "SaveToParquetConsumer"),
+		c.ConsumerSpec("SaveToPostgreSQL", "Upserts on each record's natural key, with the consumer's cursor in the same transaction.", consumer.NewSaveToPostgreSQL, "SaveToPostgreSQLConsumer"),
+		c.ConsumerSpec("StdoutConsumer", "Every record as one JSON line on standard output.", consumer.NewStdoutConsumer, "StdoutSink"),
+	}
+}

@@ -1,0 +1,18 @@
+// Package contract owns the processors of Soroban contracts, each in its own file:
+//
+//   - ContractEvent: contract events as Hubble's history_contract_events rows (view path);
+//   - GetEventsRPC: contract events as Stellar RPC's getEvents returns them, with its filters
+//     (view path);
+//   - ContractInvocation and ContractCreation: InvokeHostFunction operations, and the
+//     contracts they create (view path: only Soroban transactions are decoded; soroban_ops.go
+//     walks them);
+//   - ContractData and FilterEventsProcessor: contract data entry changes (the SDK's change
+//     reader on the shared decoded ledger);
+//   - transformers of ContractEvent's records: ContractFilter (by contract; it also filters
+//     the other record kinds of this package), EventPaymentExtractor (Kwickbit payments) and
+//     Soroswap (pairs, reserves, swaps).
+//
+// Processors that read the ledger ignore the records before them and return their own;
+// transformers take theirs from the records before them and return only what they make (or
+// keep). Contract filters share upstream's keys (contract_id, contract_ids; ids.go).
+package contract

@@ -1,0 +1,84 @@
+package processor
+
+import (
+	"fmt"
+
+	"github.com/stellar/go-stellar-sdk/xdr"
+)
+
+// Walking a ledger through the SDK's zero-copy views: the Must accessors panic on malformed
+// input, so a walk runs under Try, which turns that (and Fail / Must) into an error.
+
+// WalkEnvelopes calls f for every transaction envelope of the ledger's tx set, in tx-set order
+// (not apply order). f may use Must accessors, Must and Fail: a failure is returned as an error.
+func WalkEnvelopes(v xdr.LedgerCloseMetaView, f func(xdr.TransactionEnvelopeView)) error {
+	return Try(func() {
+		walkGen := func(ts xdr.GeneralizedTransactionSetView) {
+			for phase := range ts.MustV1TxSet().MustPhases().MustIter() {
+				switch pv := phase.MustV(); pv {
+				case 0:
+					for comp := range phase.MustV0Components().MustIter() {
+						for env := range comp.MustTxsMaybeDiscountedFee().MustTxs().MustIter() {
+							f(env)
+						}
+					}
+				case 1:
+					for stage := range phase.MustParallelTxsComponent().MustExecutionStages().MustIter() {
+						for cluster := range stage.MustIter() {
+							for env := range cluster.MustIter() {
+								f(env)
+							}
+						}
+					}
+				default:
+					Fail("unknown transaction phase %d", pv)
+				}
+			}
+		}
+		switch lv := Must(v.V()); lv {
+		case 0:
+			for env := range Must(v.V0()).MustTxSet().MustTxs().MustIter() {
+				f(env)
+			}
+		case 1:
+			walkGen(Must(v.V1()).MustTxSet())
+		case 2:
+			walkGen(Must(v.V2()).MustTxSet())
+		default:
+			Fail("unknown LedgerCloseMeta version %d", lv)
+		}
+	})
+}
+
+// walkError carries an error out of a Must-style walk (see Try).
+type walkError struct{ err error }
+
+// Fail aborts a Must-style walk with an error; Try returns it.
+func Fail(format string, args ...any) { panic(walkError{fmt.Errorf(format, args...)}) }
+
+// Must returns v or aborts a Must-style walk with err.
+func Must[T any](v T, err error) T {
+	if err != nil {
+		panic(walkError{err})
+	}
+	return v
+}
+
+// Try runs a walk that uses the views' Must accessors (which panic with *xdr.ViewError on
+// malformed input), Fail and Must, and returns their failure as an error. Other panics pass.
+func Try(fn func()) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			switch e := r.(type) {
+			case *xdr.ViewError:
+				err = e
+			case walkError:
+				err = e.err
+			default:
+				panic(r)
+			}
+		}
+	}()
+	fn()
+	return nil
+}
