@@ -18,8 +18,9 @@ func Table() []c.Spec {
 		c.SourceSpec("BufferedStorageSourceAdapter", "Ledgers from a galexie datastore on GCS, S3 or a local directory (storage_type).", source.NewBufferedStorage),
 		c.SourceSpec("FSBufferedStorageSourceAdapter", "Ledgers from a galexie datastore in a local directory.", source.NewFS),
 		c.SourceSpec("GCSBufferedStorageSourceAdapter", "Ledgers from a galexie datastore in a GCS bucket.", source.NewGCS),
-		c.SourceSpec("RPCSourceAdapter", "Ledgers from a Stellar RPC server (getLedgers).", source.NewRPC),
+		c.SourceSpec("RPCSourceAdapter", "Ledgers from a Stellar RPC server (getLedgers, whatever rpc_method says).", source.NewRPC),
 		c.SourceSpec("S3BufferedStorageSourceAdapter", "Ledgers from a galexie datastore in an S3 bucket (or an S3-compatible store).", source.NewS3),
+		c.SourceSpec("SorobanSourceAdapter", "Ledgers from a Stellar RPC server (getLedgers), with upstream's checkpoint keys accepted.", source.NewSoroban),
 
 		// Processors — contract (Soroban).
 		c.ProcessorSpec("ContractData", "Contract data ledger entry changes (created, updated, removed, restored).", contract.NewContractData, "ContractDataProcessor"),

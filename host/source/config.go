@@ -83,20 +83,6 @@ type anyStorageConfig struct {
 	BasePath       string `mapstructure:"base_path"`
 }
 
-type rpcConfig struct {
-	RPCEndpoint       string `mapstructure:"rpc_endpoint"`
-	StartLedger       uint32 `mapstructure:"start_ledger"`
-	EndLedger         uint32 `mapstructure:"end_ledger"`
-	BufferSize        uint32 `mapstructure:"buffer_size"`
-	Network           string `mapstructure:"network"`
-	NetworkPassphrase string `mapstructure:"network_passphrase"`
-	APIKey            string `mapstructure:"api_key"`
-	// PollInterval and Format are accepted for upstream compatibility: the SDK's RPC backend
-	// polls every 2 s and reads base64 XDR only.
-	PollInterval any    `mapstructure:"poll_interval"`
-	Format       string `mapstructure:"format"`
-}
-
 // Passphrase returns the network passphrase of network (pubnet|mainnet|public, testnet,
 // futurenet), or passphrase when it is given.
 func Passphrase(networkName, passphrase string) (string, error) {

@@ -5,8 +5,8 @@
 //     GCSBufferedStorageSourceAdapter, S3BufferedStorageSourceAdapter and
 //     FSBufferedStorageSourceAdapter read a galexie datastore with go-stellar-sdk's buffered
 //     storage stream (ledgerbackend.NewBufferedStorageStream(...).RawLedgers).
-//   - RPCSourceAdapter reads a Stellar RPC server (getHealth, getLedgers) with the SDK's RPC
-//     stream (ledgerbackend.NewRPCStream).
+//   - RPCSourceAdapter and SorobanSourceAdapter read a Stellar RPC server (getHealth,
+//     getLedgers) with the SDK's RPC stream (ledgerbackend.NewRPCStream).
 //
 // Each yielded ledger is copied (the SDK's bytes are borrowed until the next iteration) into a
 // pooled ledger.Ledger (ledger.CopyPooled: the host releases it when its consumers are done)
@@ -14,7 +14,8 @@
 // The stream's ingest_ledger_fetch_duration_seconds summary goes to the pipeline incarnation's own registry
 // (Env.Metrics) under the namespace cdp_pipeline_source.
 //
-// Config keys (CDP spelling; unknown keys are errors):
+// Config keys (CDP spelling; the loader reports keys a source does not know as warnings).
+// Storage sources:
 //
 //	bucket_name          GCS/S3: bucket, optionally followed by a path prefix ("bucket/prefix")
 //	region, endpoint     S3: region (required unless endpoint is set; then us-east-1) and a custom
@@ -32,10 +33,49 @@
 //	ledgers_per_file,    taken from the datastore's .config.json manifest; if given they must
 //	files_per_partition  agree with it. Without a manifest: as given, else 64 and 10 (upstream
 //	                     CDP defaults)
-//	rpc_endpoint         RPC: the server URL; with start_ledger, end_ledger, buffer_size (ledgers
-//	                     per getLedgers request, default 10), optional api_key (sent as
-//	                     "Authorization: Api-Key <key>"), network/network_passphrase (validated),
-//	                     and poll_interval/format accepted for upstream compatibility
+//
+// RPC sources (RPCSourceAdapter, SorobanSourceAdapter; upstream CDP's keys):
+//
+//	rpc_url              the server URL (rpc_endpoint, cdpd's first name for it, is the same key;
+//	                     giving both with different values is an error)
+//	start_ledger         required, >= 2 (upstream's SorobanSourceAdapter started at the server's
+//	                     latest ledger without one; here that is an error: a start that moves with
+//	                     every restart would skip ledgers)
+//	end_ledger           0 or absent: follow the tip. Inclusive, as for every cdpd source
+//	                     (upstream's SorobanSourceAdapter stopped before it)
+//	batch_size           ledgers per getLedgers request (buffer_size is the same key; default 10,
+//	                     upstream's default was 100, about 100 MB of base64 per pubnet request)
+//	auth_header          sent verbatim as the Authorization header ("Api-Key ...", "Bearer ...");
+//	                     "" sends none. api_key is sent as "Authorization: Api-Key <key>"; giving
+//	                     both is an error. Neither, nor the URL's password or query, ever appears
+//	                     in an error, a log or a stat: Run's errors and the tip poll's are redacted
+//	                     (the SDK quotes the URL it failed on; a server may echo the header).
+//	rpc_method           getLedgers (default), getEvents or getLatestLedger; anything else is an
+//	                     error. Whatever the method, a cdpd source emits whole ledgers read with
+//	                     getLedgers: with getEvents the pipeline still receives every ledger and
+//	                     the GetEventsRPC processor extracts the events from it; with
+//	                     getLatestLedger the LatestLedgerRPC processor summarises every ledger.
+//	filters, pagination, xdrFormat
+//	                     getEvents request keys: accepted (shape and values checked) and not
+//	                     applied by the source, whose ledgers are whole. GetEventsRPC reads
+//	                     filters and xdrFormat from its OWN config: an upstream file that puts
+//	                     them on the source only gets every event until they are moved to the
+//	                     processor. pagination has no meaning on the ledger path (getLedgers
+//	                     pages by batch_size). Run logs the key names (never values) it ignores.
+//	poll_interval, poll_interval_seconds
+//	                     seconds or a duration, validated, not applied: the SDK's RPC backend
+//	                     fetches back to back while behind and re-polls every 2 s at the tip, a
+//	                     constant with no option (ledgerbackend.RPCLedgerBackendOptions has
+//	                     none), so cdpd follows at 2 s whatever the file says
+//	checkpoint_dir, checkpoint_interval
+//	                     SorobanSourceAdapter: accepted, not used. The host checkpoints every
+//	                     pipeline after its consumers durably accepted each ledger and resumes
+//	                     from there; upstream's source-side checkpoint also recorded ledgers
+//	                     whose decoding or processing had failed (it logged the error and went
+//	                     on), so a restart skipped them
+//	network, network_passphrase
+//	                     optional; validated
+//	format               base64 or xdr (the source reads base64 XDR)
 //
 // Following the tip: in an unbounded range the SDK asks for the next missing file again every
 // retry_wait. The defaults are 1 s for FS, so a file an exporter adds to a local datastore is
