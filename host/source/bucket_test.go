@@ -78,6 +78,11 @@ func TestS3Bucket(t *testing.T) {
 			"endpoint": srv.URL, "network": "pubnet", "start_ledger": 58752000, "end_ledger": 58752003}},
 		{"BufferedStorageSourceAdapter", map[string]any{"storage_type": "S3", "bucket_name": "ledgers/pubnet",
 			"endpoint": srv.URL, "network": "pubnet", "start_ledger": 58752000, "end_ledger": 58752003}},
+		// upstream's path_prefix, and a url_template locating the same datastore.
+		{"S3BufferedStorageSourceAdapter", map[string]any{"bucket_name": "ledgers", "path_prefix": "pubnet", "region": "us-east-1",
+			"endpoint": srv.URL, "network": "pubnet", "start_ledger": 58752000, "end_ledger": 58752003}},
+		{"BufferedStorageSourceAdapter", map[string]any{"url_template": "s3://ledgers/pubnet/{0}.xdr.zst",
+			"endpoint": srv.URL, "network": "pubnet", "start_ledger": 58752000, "end_ledger": 58752003}},
 	}
 	for _, c := range cases {
 		env, _, _ := testEnv(t)

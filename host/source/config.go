@@ -49,6 +49,9 @@ type commonConfig struct {
 	RetryWait         any    `mapstructure:"retry_wait"`
 	LedgersPerFile    uint32 `mapstructure:"ledgers_per_file"`
 	FilesPerPartition uint32 `mapstructure:"files_per_partition"`
+	// PathPrefix is a path inside the bucket (GCS, S3) or directory (FS) where the datastore
+	// starts.
+	PathPrefix string `mapstructure:"path_prefix"`
 }
 
 type gcsConfig struct {
@@ -81,6 +84,8 @@ type anyStorageConfig struct {
 	ForcePathStyle *bool  `mapstructure:"force_path_style"`
 	Path           string `mapstructure:"path"`
 	BasePath       string `mapstructure:"base_path"`
+	// URLTemplate locates the datastore by URL (file://, gs://, s3://); see location.go.
+	URLTemplate string `mapstructure:"url_template"`
 }
 
 // Passphrase returns the network passphrase of network (pubnet|mainnet|public, testnet,

@@ -22,6 +22,19 @@
 //	                     endpoint URL for S3-compatible stores and emulators; force_path_style is
 //	                     accepted (the SDK always uses path-style requests)
 //	path (or base_path)  FS: the datastore directory
+//	path_prefix          a path inside the bucket (GCS, S3) or directory (FS) where the datastore
+//	                     starts: bucket_name "b" with path_prefix "landing/pubnet" reads
+//	                     b/landing/pubnet (upstream's storage adapters ignored this key)
+//	url_template         BufferedStorageSourceAdapter: the datastore's location as a URL,
+//	                     file://, gs:// or s3://; the scheme sets the storage type and the path
+//	                     up to the first segment with a placeholder ("{0}") is the root, so
+//	                     upstream's "file://path/to/ledgers/{0}.xdr.gz" reads the directory
+//	                     path/to/ledgers (everything after file:// is the path; file:///x is
+//	                     absolute). The file-name part is not used: a galexie datastore names its
+//	                     files as its manifest says, and Start refuses a root without a manifest,
+//	                     so a template describing a per-ledger .xdr.gz layout (which upstream
+//	                     could not read either: its adapter required bucket_name) fails with that
+//	                     reason instead of being misread. Not with bucket_name/path/base_path.
 //	network              pubnet (or mainnet, public), testnet, futurenet; network_passphrase
 //	                     overrides it. Checked against the datastore manifest's passphrase.
 //	start_ledger         required, >= 2; the host passes the resume point to Run

@@ -39,6 +39,7 @@ type storageSource struct {
 	retryWait         time.Duration
 	ledgersPerFile    uint32 // 0: from the manifest
 	filesPerPartition uint32 // 0: from the manifest
+	requireManifest   bool   // located by url_template: only a galexie datastore is read
 	tipInterval       time.Duration
 
 	stats *sourceStats
@@ -87,6 +88,25 @@ func NewBufferedStorage(c *anyStorageConfig, env component.Env) (component.Sourc
 	default:
 		return nil, fmt.Errorf("storage_type %q is not one of GCS, S3, FS", c.StorageType)
 	}
+	loc := *c
+	if c.URLTemplate != "" {
+		tkind, root, err := templateLocation(c.URLTemplate)
+		if err != nil {
+			return nil, err
+		}
+		if c.StorageType != "" && tkind != kind {
+			return nil, fmt.Errorf("url_template is a %s location but storage_type says %s", tkind, kind)
+		}
+		if c.BucketName != "" || c.Path != "" || c.BasePath != "" {
+			return nil, errors.New("give url_template or bucket_name/path, not both")
+		}
+		kind = tkind
+		if kind == StorageFS {
+			loc.Path = root
+		} else {
+			loc.BucketName = root
+		}
+	}
 	for key, used := range map[string]bool{
 		"bucket_name": c.BucketName != "" && kind == StorageFS,
 		"region":      c.Region != "" && kind != StorageS3,
@@ -98,7 +118,12 @@ func NewBufferedStorage(c *anyStorageConfig, env component.Env) (component.Sourc
 			return nil, fmt.Errorf("%s is not used with storage_type %s", key, kind)
 		}
 	}
-	return buildStorage("BufferedStorageSourceAdapter", kind, c.commonConfig, *c, env)
+	s, err := buildStorage("BufferedStorageSourceAdapter", kind, c.commonConfig, loc, env)
+	if err != nil {
+		return nil, err
+	}
+	s.requireManifest = c.URLTemplate != ""
+	return s, nil
 }
 
 func buildStorage(typeName, kind string, c commonConfig, loc anyStorageConfig, env component.Env) (*storageSource, error) {
@@ -142,8 +167,12 @@ func buildStorage(typeName, kind string, c commonConfig, loc anyStorageConfig, e
 		if loc.BucketName == "" {
 			return nil, errors.New("bucket_name is required")
 		}
+		bucket, err := withPrefix(kind, loc.BucketName, c.PathPrefix)
+		if err != nil {
+			return nil, err
+		}
 		s.dsType = "GCS"
-		s.params = map[string]string{"destination_bucket_path": strings.Trim(loc.BucketName, "/")}
+		s.params = map[string]string{"destination_bucket_path": bucket}
 	case StorageS3:
 		if loc.BucketName == "" {
 			return nil, errors.New("bucket_name is required")
@@ -160,8 +189,12 @@ func buildStorage(typeName, kind string, c commonConfig, loc anyStorageConfig, e
 				return nil, err
 			}
 		}
+		bucket, err := withPrefix(kind, loc.BucketName, c.PathPrefix)
+		if err != nil {
+			return nil, err
+		}
 		s.dsType = "S3"
-		s.params = map[string]string{"destination_bucket_path": strings.Trim(loc.BucketName, "/"), "region": region}
+		s.params = map[string]string{"destination_bucket_path": bucket, "region": region}
 		if loc.Endpoint != "" {
 			s.params["endpoint_url"] = loc.Endpoint
 		}
@@ -174,6 +207,10 @@ func buildStorage(typeName, kind string, c commonConfig, loc anyStorageConfig, e
 		}
 		if p == "" {
 			return nil, errors.New("path is required")
+		}
+		p, err = withPrefix(kind, p, c.PathPrefix)
+		if err != nil {
+			return nil, err
 		}
 		s.dsType = "Filesystem"
 		s.params = map[string]string{"destination_path": p}
@@ -229,6 +266,11 @@ func (s *storageSource) Start(ctx context.Context) error {
 	if err != nil {
 		_ = store.Close()
 		return fmt.Errorf("opening %s datastore: %w", s.kind, err)
+	}
+	if !found && s.requireManifest {
+		_ = store.Close()
+		return fmt.Errorf("opening %s datastore: url_template names a location without a galexie manifest (%s); cdpd reads galexie datastores, whose manifest names their files, not the per-file layout a template spells",
+			s.kind, manifestFile)
 	}
 	lpf, fpp := s.ledgersPerFile, s.filesPerPartition
 	if found {
