@@ -41,8 +41,15 @@ type commonConfig struct {
 	NetworkPassphrase string `mapstructure:"network_passphrase"`
 	StartLedger       uint32 `mapstructure:"start_ledger"`
 	EndLedger         uint32 `mapstructure:"end_ledger"`
-	BufferSize        uint32 `mapstructure:"buffer_size"`
-	NumWorkers        uint32 `mapstructure:"num_workers"`
+	// The range by time (timespec.go): a duration before now or a time, resolved to ledgers
+	// in Start. ContinuousMode is upstream's explicit "follow the tip".
+	StartTimeAgo   string `mapstructure:"start_time_ago"`
+	EndTimeAgo     string `mapstructure:"end_time_ago"`
+	StartTime      string `mapstructure:"start_time"`
+	EndTime        string `mapstructure:"end_time"`
+	ContinuousMode bool   `mapstructure:"continuous_mode"`
+	BufferSize     uint32 `mapstructure:"buffer_size"`
+	NumWorkers     uint32 `mapstructure:"num_workers"`
 	// RetryLimit is a pointer so an explicit 0 (fail on the first error) is kept.
 	RetryLimit *uint32 `mapstructure:"retry_limit"`
 	// RetryWait is seconds as a number (the upstream CDP spelling) or a Go duration string.

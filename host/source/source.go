@@ -37,8 +37,27 @@
 //	                     reason instead of being misread. Not with bucket_name/path/base_path.
 //	network              pubnet (or mainnet, public), testnet, futurenet; network_passphrase
 //	                     overrides it. Checked against the datastore manifest's passphrase.
-//	start_ledger         required, >= 2; the host passes the resume point to Run
+//	start_ledger         >= 2, or the range by time below; the host passes the resume point to Run
 //	end_ledger           0 or absent: follow the tip forever; else Run returns nil after it
+//	start_time_ago, end_time_ago
+//	                     the range's ends as a duration before now: "30d", "6mo", "1y", "2w",
+//	                     "1h30m", seconds, or "now" (end only: the datastore's newest ledger).
+//	start_time, end_time the same as an RFC 3339 time or a date (upstream's absolute keys).
+//	                     Resolved in Start on the datastore itself: the first ledger closed at
+//	                     or after the start time, the last one closed at or before the end time
+//	                     (the SDK has no datastore helper for it: a binary search over ledger
+//	                     sequences reading close times from galexie's object metadata, or from
+//	                     the files; see storage_times.go for the edges). Combinations as
+//	                     upstream: ledgers; times; start_ledger with an end time; a start with
+//	                     continuous_mode. The resolved range is pinned in the pipeline's state
+//	                     directory, so a restart resumes from its checkpoint instead of from a
+//	                     start that moved with the clock (upstream re-resolved on every start);
+//	                     changing these keys resolves again. Without a state directory (no
+//	                     checkpoints) every start resolves anew. Range() is 0 until Start.
+//	continuous_mode      true: follow the tip (the default whenever no end is given); an error
+//	                     with an end. Upstream's "rolling window" (start_ledger + end_time_ago +
+//	                     continuous_mode: emit each ledger once it is older than end_time_ago)
+//	                     is not provided: that combination is an error.
 //	buffer_size          files buffered ahead (default 100, or 10 when files hold >= 64 ledgers)
 //	num_workers          parallel downloads (default 10, or 2 when files hold >= 64 ledgers)
 //	retry_limit          retries of a failing download (default 5)

@@ -29,7 +29,8 @@ type storageSource struct {
 	kind     string // StorageGCS, StorageS3, StorageFS
 	env      component.Env
 
-	start, end        uint32
+	start, end        uint32 // resolved in Start when given by time (guarded by mu then)
+	times             timeRange
 	passphrase        string
 	dsType            string
 	params            map[string]string
@@ -131,12 +132,13 @@ func buildStorage(typeName, kind string, c commonConfig, loc anyStorageConfig, e
 	if err != nil {
 		return nil, err
 	}
-	if err := validateRange(c.StartLedger, c.EndLedger); err != nil {
+	times, err := parseTimeRange(c)
+	if err != nil {
 		return nil, err
 	}
 	s := &storageSource{
 		typeName: typeName, kind: kind, env: env,
-		start: c.StartLedger, end: c.EndLedger, passphrase: passphrase,
+		start: c.StartLedger, end: c.EndLedger, times: times, passphrase: passphrase,
 		bufferSize: c.BufferSize, numWorkers: c.NumWorkers,
 		retryLimit:     defaultRetryLimit,
 		ledgersPerFile: c.LedgersPerFile, filesPerPartition: c.FilesPerPartition,
@@ -218,8 +220,13 @@ func buildStorage(typeName, kind string, c commonConfig, loc anyStorageConfig, e
 	return s, nil
 }
 
-// Range implements component.Source.
-func (s *storageSource) Range() (start, end uint32) { return s.start, s.end }
+// Range implements component.Source. A range given by time is known after Start (before, its
+// unresolved ends are 0).
+func (s *storageSource) Range() (start, end uint32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.start, s.end
+}
 
 // Stats implements component.StatsReporter.
 func (s *storageSource) Stats() map[string]float64 { return s.stats.values() }
@@ -314,6 +321,14 @@ func (s *storageSource) Start(ctx context.Context) error {
 	if bs.NumWorkers == 0 {
 		bs.NumWorkers = min(defWorkers, bs.BufferSize)
 	}
+	if s.times.resolves() {
+		start, end, err := s.resolveTimes(ctx, store, cfg.Schema)
+		if err != nil {
+			_ = store.Close()
+			return fmt.Errorf("resolving the range given by time: %w", err)
+		}
+		s.start, s.end = start, end
+	}
 	s.store, s.dsCfg, s.bsCfg, s.started = store, cfg, bs, true
 	s.stats.register(s.env.Metrics, s.env.Logger)
 	return nil
@@ -345,15 +360,16 @@ func (s *storageSource) Run(ctx context.Context, from uint32, emit func(*ledger.
 	if err := s.Start(ctx); err != nil {
 		return err
 	}
+	start, end := s.Range()
 	if from == 0 {
-		from = s.start
+		from = start
 	}
-	if s.end != 0 && from > s.end {
+	if end != 0 && from > end {
 		return nil
 	}
 	rng := ledgerbackend.UnboundedRange(from)
-	if s.end != 0 {
-		rng = ledgerbackend.BoundedRange(from, s.end)
+	if end != 0 {
+		rng = ledgerbackend.BoundedRange(from, end)
 	}
 	s.stats.base.Store(from - 1)
 
@@ -374,11 +390,11 @@ func (s *storageSource) Run(ctx context.Context, from uint32, emit func(*ledger.
 		wg.Wait()
 	}()
 
-	s.env.Logger.Info("source streaming", "type", s.typeName, "storage", s.kind, "from", from, "to", s.end,
+	s.env.Logger.Info("source streaming", "type", s.typeName, "storage", s.kind, "from", from, "to", end,
 		"ledgers_per_file", dsCfg.Schema.LedgersPerFile, "buffer_size", bsCfg.BufferSize,
 		"num_workers", bsCfg.NumWorkers, "retry_wait", bsCfg.RetryWait)
 	ls := ledgerbackend.NewBufferedStorageStream(bsCfg, dsCfg, sdkLogger())
-	if err := stream(ctx, ls, rng, s.end != 0, s.env.Metrics, s.env, s.stats, emit); err != nil {
+	if err := stream(ctx, ls, rng, end != 0, s.env.Metrics, s.env, s.stats, emit); err != nil {
 		if errors.Is(err, ctx.Err()) {
 			return err
 		}

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/withobsrvr/cdpd/host/component"
 	"github.com/withobsrvr/cdpd/test/fixture"
@@ -131,5 +132,13 @@ func TestStorageLocationsStream(t *testing.T) {
 			checkLedgers(t, ds, runBounded(t, newSource(t, "BufferedStorageSourceAdapter", cfg, env), 0),
 				seqRange(58752000, 58752002))
 		}
+		// A range given by time, resolved on the bucket.
+		closes := closeTimesOf(t, ds)
+		now := closes[58752002].Add(time.Hour)
+		env, _, _ := testEnv(t)
+		env.Now = func() time.Time { return now }
+		s := newSource(t, "GCSBufferedStorageSourceAdapter", map[string]any{"bucket_name": "ledgers/landing/pubnet",
+			"network": "pubnet", "start_time_ago": ago(now, closes[58752001]), "end_time_ago": "1h"}, env)
+		checkLedgers(t, ds, runBounded(t, s, 0), seqRange(58752001, 58752002))
 	})
 }
