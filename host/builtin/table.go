@@ -14,8 +14,9 @@ import (
 // component table are generated from it. Keep each section sorted by type name.
 func Table() []c.Spec {
 	return []c.Spec{
-		// Sources: galexie datastores (GCS, S3, a directory) and Stellar RPC.
+		// Sources: galexie datastores (GCS, S3, a directory), Stellar RPC and captive core.
 		c.SourceSpec("BufferedStorageSourceAdapter", "Ledgers from a galexie datastore on GCS, S3 or a local directory (storage_type).", source.NewBufferedStorage),
+		c.SourceSpec("CaptiveCoreInboundAdapter", "Ledgers from a captive stellar-core run by the SDK's captive-core backend (needs the stellar-core binary).", source.NewCaptiveCore),
 		c.SourceSpec("FSBufferedStorageSourceAdapter", "Ledgers from a galexie datastore in a local directory.", source.NewFS),
 		c.SourceSpec("GCSBufferedStorageSourceAdapter", "Ledgers from a galexie datastore in a GCS bucket.", source.NewGCS),
 		c.SourceSpec("RPCSourceAdapter", "Ledgers from a Stellar RPC server (getLedgers, whatever rpc_method says).", source.NewRPC),

@@ -3,7 +3,6 @@ package source
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 )
 
@@ -200,16 +199,5 @@ func secretsOf(s rpcSettings) []string {
 			out = append(out, strings.TrimSpace(tok))
 		}
 	}
-	if u, err := url.Parse(s.endpoint); err == nil {
-		if p, ok := u.User.Password(); ok {
-			out = append(out, p)
-		}
-		if u.RawQuery != "" {
-			out = append(out, u.RawQuery)
-			for _, vs := range u.Query() {
-				out = append(out, vs...)
-			}
-		}
-	}
-	return out
+	return append(out, urlSecrets(s.endpoint)...)
 }

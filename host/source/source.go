@@ -7,6 +7,8 @@
 //     storage stream (ledgerbackend.NewBufferedStorageStream(...).RawLedgers).
 //   - RPCSourceAdapter and SorobanSourceAdapter read a Stellar RPC server (getHealth,
 //     getLedgers) with the SDK's RPC stream (ledgerbackend.NewRPCStream).
+//   - CaptiveCoreInboundAdapter runs captive stellar-core with the SDK's captive-core stream
+//     (ledgerbackend.NewCaptiveCoreStream, built on ledgerbackend.NewCaptive).
 //
 // Each yielded ledger is copied (the SDK's bytes are borrowed until the next iteration) into a
 // pooled ledger.Ledger (ledger.CopyPooled: the host releases it when its consumers are done)
@@ -108,6 +110,28 @@
 //	network, network_passphrase
 //	                     optional; validated
 //	format               base64 or xdr (the source reads base64 XDR)
+//
+// CaptiveCoreInboundAdapter (upstream's keys, then cdpd's):
+//
+//	network              pubnet (mainnet, public), testnet, futurenet; network_passphrase
+//	                     overrides it (then captive_core_toml_path is required)
+//	history_archive_urls required, http(s) URLs of the network's history archives
+//	core_binary_path     required, the stellar-core binary. Looked for in Start, run in Run: a
+//	                     missing or non-executable binary fails Start with an error naming the
+//	                     path (and no other config value)
+//	start_ledger         optional. Without it the source starts at the archives' latest
+//	                     checkpoint ledger (root HAS currentLedger), as upstream always did
+//	                     (upstream ignored start_ledger), pinned in the state directory like a
+//	                     range given by time; with it, captive core catches up from there
+//	end_ledger           optional (with start_ledger): a bounded replay
+//	captive_core_toml_path
+//	                     a stellar-core config for captive core; default: the SDK's embedded
+//	                     config for the network (ledgerbackend.PubnetDefaultConfig, ...)
+//	storage_path         captive core's bucket directory (default: the pipeline's state
+//	                     directory)
+//
+// stellar-core cannot be installed where cdpd's tests run: they cover the config path, the
+// start from the archives (a local fake archive) and the binary errors, not a live core.
 //
 // Following the tip: in an unbounded range the SDK asks for the next missing file again every
 // retry_wait. The defaults are 1 s for FS, so a file an exporter adds to a local datastore is
