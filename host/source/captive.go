@@ -213,15 +213,9 @@ func (s *captiveSource) Run(ctx context.Context, from uint32, emit func(*ledger.
 		return err
 	}
 	start, end := s.Range()
-	if from == 0 {
-		from = start
-	}
-	if end != 0 && from > end {
+	rng, from, ok := runRange(start, end, from)
+	if !ok {
 		return nil
-	}
-	rng := ledgerbackend.UnboundedRange(from)
-	if end != 0 {
-		rng = ledgerbackend.BoundedRange(from, end)
 	}
 	s.stats.base.Store(from - 1)
 

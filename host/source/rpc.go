@@ -80,19 +80,13 @@ func (t authTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 
 // Run implements component.Source.
 func (s *rpcSource) Run(ctx context.Context, from uint32, emit func(*ledger.Ledger) error) error {
-	start, end := s.set.start, s.set.end
-	if from == 0 {
-		from = start
-	}
-	if end != 0 && from > end {
+	end := s.set.end
+	rng, from, ok := runRange(s.set.start, end, from)
+	if !ok {
 		return nil
 	}
 	s.stats.register(s.env.Metrics, s.env.Logger)
 	s.stats.base.Store(from - 1)
-	rng := ledgerbackend.UnboundedRange(from)
-	if end != 0 {
-		rng = ledgerbackend.BoundedRange(from, end)
-	}
 
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	defer transport.CloseIdleConnections()

@@ -4,15 +4,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net/http/httptest"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/johannesboyne/gofakes3"
-	"github.com/johannesboyne/gofakes3/backend/s3mem"
 	"github.com/stellar/go-stellar-sdk/support/datastore"
 	"github.com/stellar/go-stellar-sdk/xdr"
 
@@ -204,17 +201,7 @@ func TestTimeRangeStreamsAndIsPinned(t *testing.T) {
 func TestCloseTimesUseObjectMetadata(t *testing.T) {
 	ds := buildFixture(t, fixture.Options{Count: 12, LedgersPerFile: 2})
 	closes := closeTimesOf(t, ds)
-	backend := s3mem.New()
-	if err := backend.CreateBucket("ledgers"); err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(gofakes3.New(backend, gofakes3.WithLogger(gofakes3.DiscardLog())).Server())
-	defer srv.Close()
-	t.Setenv("AWS_ACCESS_KEY_ID", "test")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+	_, srv := s3Emulator(t)
 	ctx := context.Background()
 	s3store, err := datastore.NewDataStore(ctx, datastore.DataStoreConfig{Type: "S3", Params: map[string]string{
 		"destination_bucket_path": "ledgers/pubnet", "region": "us-east-1", "endpoint_url": srv.URL}})
