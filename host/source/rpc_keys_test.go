@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/withobsrvr/cdpd/host/component"
 	"github.com/withobsrvr/cdpd/host/ledger"
 	"github.com/withobsrvr/cdpd/test/fixture"
 )
@@ -171,7 +170,7 @@ func TestRPCSecretsNeverShown(t *testing.T) {
 			if err == nil {
 				t.Fatal("Run succeeded")
 			}
-			_ = s.(component.Source).Close()
+			_ = s.Close()
 			for _, sec := range c.secrets {
 				if strings.Contains(err.Error(), sec) {
 					t.Errorf("Run's error shows a secret: %v", err)
