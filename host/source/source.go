@@ -142,13 +142,15 @@
 // soon as it exists.
 //
 // Stats (StatsReporter): processed_ledgers, last_ledger, bytes (raw XDR), last_processed_time
-// (unix), lag_seconds, and, once the backend has been polled, tip_ledger and
-// ledgers_behind_tip. Prometheus gauges on the pipeline registry:
+// (unix), lag_seconds, and, once the backend has been polled (storage and RPC sources; captive
+// core has no tip to poll), tip_ledger and ledgers_behind_tip. Prometheus gauges on the pipeline registry:
 // cdp_pipeline_source_lag_seconds (now minus the close time of the last ledger emitted),
 // cdp_pipeline_source_ledgers_behind_tip and cdp_pipeline_source_tip_ledger (the newest ledger
 // the datastore holds, by datastore.FindLatestLedgerSequence, or the RPC server's
 // getLatestLedger; polled every 5 s while Run runs), cdp_pipeline_source_last_ledger.
 //
-// Constructors only decode and validate; storage sources open their datastore and read its
-// manifest in Start (Run calls Start itself if the host did not).
+// Constructors only decode and validate. Storage sources open their datastore, read its
+// manifest and resolve a range given by time in Start; the captive-core source looks for its
+// binary (and, without start_ledger, asks the archives for its start) in Start. Run calls
+// Start itself if the host did not.
 package source
