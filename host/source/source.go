@@ -89,6 +89,11 @@
 //	                     getLedgers: with getEvents the pipeline still receives every ledger and
 //	                     the GetEventsRPC processor extracts the events from it; with
 //	                     getLatestLedger the LatestLedgerRPC processor summarises every ledger.
+//	                     Upstream differences: upstream's RPCSourceAdapter did nothing without
+//	                     rpc_method and, with getEvents, sent the same request (same
+//	                     start_ledger, no cursor) at every poll, so each poll re-emitted the same
+//	                     events; its SorobanSourceAdapter only logged a getEvents answer. Here
+//	                     every ledger of the range is emitted once.
 //	filters, pagination, xdrFormat
 //	                     getEvents request keys: accepted (shape and values checked) and not
 //	                     applied by the source, whose ledgers are whole. GetEventsRPC reads
