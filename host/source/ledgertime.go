@@ -15,8 +15,8 @@ import (
 )
 
 // closeTimes finds ledgers by close time in a galexie datastore. The SDK has no such helper
-// for a datastore (historyarchive.LedgerForTime does it for history archives), so it binary
-// searches ledger sequences: each probe asks the datastore for the file at or below a
+// for a datastore (historyarchive.LedgerForTime does it for history archives), so it searches
+// ledger sequences (galloping back from the newest, then binary): each probe asks the datastore for the file at or below a
 // sequence (one listing from that key: galexie keys sort newest first, as the SDK's
 // FindLatestLedgerUpToSequence uses them) and reads the close time of that file's last
 // ledger, from the object metadata galexie writes (end-ledger-close-time) or, without it,
@@ -31,6 +31,7 @@ type closeTimes struct {
 	lastOf map[string]int64   // file key -> close time of its last ledger
 	allOf  map[string][]int64 // file key -> close time of each of its ledgers
 	reads  int                // files downloaded (for tests)
+	lists  int                // listings (probes) made (for tests)
 }
 
 func newCloseTimes(store datastore.DataStore, schema datastore.DataStoreSchema) *closeTimes {
@@ -39,6 +40,7 @@ func newCloseTimes(store datastore.DataStore, schema datastore.DataStoreSchema) 
 
 // fileAtOrBelow returns the datastore's file holding seq, or else the nearest one below it.
 func (c *closeTimes) fileAtOrBelow(ctx context.Context, seq uint32) (datastore.LedgerFile, bool, error) {
+	c.lists++
 	startAfter := ""
 	if b := c.schema.GetSequenceNumberEndBoundary(seq); b < math.MaxUint32 {
 		startAfter = c.schema.GetObjectKeyFromSequenceNumber(b + 1)
@@ -121,8 +123,15 @@ func (c *closeTimes) closes(ctx context.Context, f datastore.LedgerFile) ([]int6
 	return all, nil
 }
 
+// minLedgerInterval bounds how often a network closes ledgers (pubnet closes one every 5 to 6
+// s): counting back (now - t) / 4 s ledgers from the newest usually lands before t, so the
+// search starts in a bracket near t instead of over the whole chain.
+const minLedgerInterval = 4
+
 // first returns the first ledger up to latest that the datastore holds and that closed at or
 // after t (strictly after with strict), with its close time; found is false when none did.
+// It gallops back from latest (an estimate from the close times, doubled while it is not far
+// enough) and then binary searches the bracket: a recent t costs a few probes near the tip.
 func (c *closeTimes) first(ctx context.Context, t time.Time, strict bool, latest uint32) (seq uint32, closed int64, found bool, err error) {
 	match := func(ct int64) bool {
 		if strict {
@@ -130,37 +139,60 @@ func (c *closeTimes) first(ctx context.Context, t time.Time, strict bool, latest
 		}
 		return !time.Unix(ct, 0).Before(t)
 	}
-	if latest < 2 {
-		return 0, 0, false, nil
-	}
-	n := int(latest - 1) // sequences 2..latest
-	var probeErr error
-	i := sort.Search(n, func(i int) bool {
-		if probeErr != nil {
-			return true
-		}
-		f, ok, err := c.fileAtOrBelow(ctx, uint32(i)+2) //nolint:gosec // i < n <= MaxUint32
-		if err != nil {
-			probeErr = err
-			return true
-		}
-		if !ok {
-			return false
+	// probe reports whether the last ledger of the file at or below s closed at or after t
+	// (monotone in s), and that close time.
+	probe := func(s uint32) (bool, int64, error) {
+		f, ok, err := c.fileAtOrBelow(ctx, s)
+		if err != nil || !ok {
+			return false, 0, err
 		}
 		ct, err := c.lastClose(ctx, f)
 		if err != nil {
+			return false, 0, err
+		}
+		return match(ct), ct, nil
+	}
+	if latest < 2 {
+		return 0, 0, false, nil
+	}
+	ok, newest, err := probe(latest)
+	if err != nil || !ok {
+		return 0, 0, false, err
+	}
+	// Bracket [lo, hi]: the probe holds at hi; below lo it does not.
+	hi, lo := latest, uint32(2)
+	step := uint64(1)
+	if d := newest - t.Unix(); d > minLedgerInterval {
+		step = uint64(d / minLedgerInterval)
+	}
+	for uint64(hi) > uint64(lo)+step {
+		s := hi - uint32(step) //nolint:gosec // step < hi - lo
+		ok, _, err := probe(s)
+		if err != nil {
+			return 0, 0, false, err
+		}
+		if !ok {
+			lo = s + 1
+			break
+		}
+		hi, step = s, 2*step
+	}
+	var probeErr error
+	i := sort.Search(int(hi-lo), func(i int) bool {
+		if probeErr != nil {
+			return true
+		}
+		ok, _, err := probe(lo + uint32(i)) //nolint:gosec // i < hi - lo
+		if err != nil {
 			probeErr = err
 			return true
 		}
-		return match(ct)
+		return ok
 	})
 	if probeErr != nil {
 		return 0, 0, false, probeErr
 	}
-	if i == n {
-		return 0, 0, false, nil
-	}
-	f, ok, err := c.fileAtOrBelow(ctx, uint32(i)+2) //nolint:gosec // as above
+	f, ok, err := c.fileAtOrBelow(ctx, lo+uint32(i)) //nolint:gosec // as above
 	if err != nil {
 		return 0, 0, false, err
 	}
