@@ -47,9 +47,10 @@
 //	start_time, end_time the same as an RFC 3339 time or a date (upstream's absolute keys).
 //	                     Resolved in Start on the datastore itself: the first ledger closed at
 //	                     or after the start time, the last one closed at or before the end time
-//	                     (the SDK has no datastore helper for it: a binary search over ledger
-//	                     sequences reading close times from galexie's object metadata, or from
-//	                     the files; see storage_times.go for the edges). Combinations as
+//	                     (the SDK has no datastore helper for it: a search over ledger
+//	                     sequences, galloping back from the newest, reading close times from
+//	                     galexie's object metadata or else the files; see storage_times.go for
+//	                     the edges). Combinations as
 //	                     upstream: ledgers; times; start_ledger with an end time; a start with
 //	                     continuous_mode. The resolved range is pinned in the pipeline's state
 //	                     directory, so a restart resumes from its checkpoint instead of from a
