@@ -61,6 +61,13 @@ type commonConfig struct {
 	PathPrefix string `mapstructure:"path_prefix"`
 }
 
+// SetDefaults implements component.Defaulter for every storage source (the other defaults
+// depend on the storage type and the datastore's manifest: see buildStorage and Start).
+func (c *commonConfig) SetDefaults() {
+	limit := defaultRetryLimit
+	c.RetryLimit = &limit
+}
+
 type gcsConfig struct {
 	commonConfig `mapstructure:",squash"`
 	BucketName   string `mapstructure:"bucket_name"`

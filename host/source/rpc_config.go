@@ -39,6 +39,10 @@ type rpcConfig struct {
 	Pagination          *rpcPagination   `mapstructure:"pagination"`
 }
 
+// SetDefaults implements component.Defaulter (batch_size's default, 10, stays in settings: it
+// has two spellings).
+func (c *rpcConfig) SetDefaults() { c.RPCMethod = rpcMethodLedgers }
+
 // rpcEventFilter is one getEvents filter as upstream CDP files write it.
 type rpcEventFilter struct {
 	Type        string     `mapstructure:"type"`
