@@ -22,7 +22,8 @@ func TestRegistryKnowsTheCDPTypeNames(t *testing.T) {
 	r := registry(t)
 	for kind, names := range map[component.Kind][]string{
 		component.KindSource: {"BufferedStorageSourceAdapter", "GCSBufferedStorageSourceAdapter",
-			"S3BufferedStorageSourceAdapter", "FSBufferedStorageSourceAdapter", "RPCSourceAdapter"},
+			"S3BufferedStorageSourceAdapter", "FSBufferedStorageSourceAdapter", "RPCSourceAdapter", "SorobanSourceAdapter",
+			"CaptiveCoreInboundAdapter"},
 		component.KindProcessor: {"LatestLedger", "ContractEvent", "ContractEventProcessor", "StellarContractEvent",
 			"TokenTransfer", "ContractData", "ContractDataProcessor", "FilterPayments", "TransformToAppPayment"},
 		component.KindConsumer: {"StdoutConsumer", "StdoutSink", "SaveToParquet", "SaveToPostgreSQL"},

@@ -17,12 +17,14 @@ import (
 // component table are generated from it. Keep each section sorted by type name.
 func Table() []c.Spec {
 	return []c.Spec{
-		// Sources: galexie datastores (GCS, S3, a directory) and Stellar RPC.
+		// Sources: galexie datastores (GCS, S3, a directory), Stellar RPC and captive core.
 		c.SourceSpec("BufferedStorageSourceAdapter", "Ledgers from a galexie datastore on GCS, S3 or a local directory (storage_type).", source.NewBufferedStorage),
+		c.SourceSpec("CaptiveCoreInboundAdapter", "Ledgers from a captive stellar-core run by the SDK's captive-core backend (needs the stellar-core binary).", source.NewCaptiveCore),
 		c.SourceSpec("FSBufferedStorageSourceAdapter", "Ledgers from a galexie datastore in a local directory.", source.NewFS),
 		c.SourceSpec("GCSBufferedStorageSourceAdapter", "Ledgers from a galexie datastore in a GCS bucket.", source.NewGCS),
-		c.SourceSpec("RPCSourceAdapter", "Ledgers from a Stellar RPC server (getLedgers).", source.NewRPC),
+		c.SourceSpec("RPCSourceAdapter", "Ledgers from a Stellar RPC server (getLedgers, whatever rpc_method says).", source.NewRPC),
 		c.SourceSpec("S3BufferedStorageSourceAdapter", "Ledgers from a galexie datastore in an S3 bucket (or an S3-compatible store).", source.NewS3),
+		c.SourceSpec("SorobanSourceAdapter", "Ledgers from a Stellar RPC server (getLedgers), with upstream's checkpoint keys accepted.", source.NewSoroban),
 
 		// Processors — accounts and trustlines.
 		c.ProcessorSpec("AccountTransaction", "The operations of the transactions that involve an account (or of every transaction), one row per operation.", account.NewAccountTransaction),

@@ -53,22 +53,12 @@ func TestS3Bucket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	backend := s3mem.New()
-	if err := backend.CreateBucket("ledgers"); err != nil {
-		t.Fatal(err)
-	}
+	backend, srv := s3Emulator(t)
 	for key, b := range objs {
 		if _, err := backend.PutObject("ledgers", "pubnet/"+key, map[string]string{}, bytes.NewReader(b), int64(len(b)), nil); err != nil {
 			t.Fatal(err)
 		}
 	}
-	srv := httptest.NewServer(gofakes3.New(backend, gofakes3.WithLogger(gofakes3.DiscardLog())).Server())
-	defer srv.Close()
-	t.Setenv("AWS_ACCESS_KEY_ID", "test")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
 
 	cases := []struct {
 		typeName string
@@ -78,10 +68,33 @@ func TestS3Bucket(t *testing.T) {
 			"endpoint": srv.URL, "network": "pubnet", "start_ledger": 58752000, "end_ledger": 58752003}},
 		{"BufferedStorageSourceAdapter", map[string]any{"storage_type": "S3", "bucket_name": "ledgers/pubnet",
 			"endpoint": srv.URL, "network": "pubnet", "start_ledger": 58752000, "end_ledger": 58752003}},
+		// upstream's path_prefix, and a url_template locating the same datastore.
+		{"S3BufferedStorageSourceAdapter", map[string]any{"bucket_name": "ledgers", "path_prefix": "pubnet", "region": "us-east-1",
+			"endpoint": srv.URL, "network": "pubnet", "start_ledger": 58752000, "end_ledger": 58752003}},
+		{"BufferedStorageSourceAdapter", map[string]any{"url_template": "s3://ledgers/pubnet/{0}.xdr.zst",
+			"endpoint": srv.URL, "network": "pubnet", "start_ledger": 58752000, "end_ledger": 58752003}},
 	}
 	for _, c := range cases {
 		env, _, _ := testEnv(t)
 		got := runBounded(t, newSource(t, c.typeName, c.cfg, env), 0)
 		checkLedgers(t, ds, got, seqRange(58752000, 58752003))
 	}
+}
+
+// s3Emulator starts gofakes3 on 127.0.0.1 with an empty bucket "ledgers" and points the AWS
+// client of the test at static test credentials.
+func s3Emulator(t *testing.T) (*s3mem.Backend, *httptest.Server) {
+	t.Helper()
+	backend := s3mem.New()
+	if err := backend.CreateBucket("ledgers"); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(gofakes3.New(backend, gofakes3.WithLogger(gofakes3.DiscardLog())).Server())
+	t.Cleanup(srv.Close)
+	t.Setenv("AWS_ACCESS_KEY_ID", "test")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+	return backend, srv
 }

@@ -41,14 +41,31 @@ type commonConfig struct {
 	NetworkPassphrase string `mapstructure:"network_passphrase"`
 	StartLedger       uint32 `mapstructure:"start_ledger"`
 	EndLedger         uint32 `mapstructure:"end_ledger"`
-	BufferSize        uint32 `mapstructure:"buffer_size"`
-	NumWorkers        uint32 `mapstructure:"num_workers"`
+	// The range by time (timespec.go): a duration before now or a time, resolved to ledgers
+	// in Start. ContinuousMode is upstream's explicit "follow the tip".
+	StartTimeAgo   string `mapstructure:"start_time_ago"`
+	EndTimeAgo     string `mapstructure:"end_time_ago"`
+	StartTime      string `mapstructure:"start_time"`
+	EndTime        string `mapstructure:"end_time"`
+	ContinuousMode bool   `mapstructure:"continuous_mode"`
+	BufferSize     uint32 `mapstructure:"buffer_size"`
+	NumWorkers     uint32 `mapstructure:"num_workers"`
 	// RetryLimit is a pointer so an explicit 0 (fail on the first error) is kept.
 	RetryLimit *uint32 `mapstructure:"retry_limit"`
 	// RetryWait is seconds as a number (the upstream CDP spelling) or a Go duration string.
 	RetryWait         any    `mapstructure:"retry_wait"`
 	LedgersPerFile    uint32 `mapstructure:"ledgers_per_file"`
 	FilesPerPartition uint32 `mapstructure:"files_per_partition"`
+	// PathPrefix is a path inside the bucket (GCS, S3) or directory (FS) where the datastore
+	// starts.
+	PathPrefix string `mapstructure:"path_prefix"`
+}
+
+// SetDefaults implements component.Defaulter for every storage source (the other defaults
+// depend on the storage type and the datastore's manifest: see buildStorage and Start).
+func (c *commonConfig) SetDefaults() {
+	limit := defaultRetryLimit
+	c.RetryLimit = &limit
 }
 
 type gcsConfig struct {
@@ -81,20 +98,8 @@ type anyStorageConfig struct {
 	ForcePathStyle *bool  `mapstructure:"force_path_style"`
 	Path           string `mapstructure:"path"`
 	BasePath       string `mapstructure:"base_path"`
-}
-
-type rpcConfig struct {
-	RPCEndpoint       string `mapstructure:"rpc_endpoint"`
-	StartLedger       uint32 `mapstructure:"start_ledger"`
-	EndLedger         uint32 `mapstructure:"end_ledger"`
-	BufferSize        uint32 `mapstructure:"buffer_size"`
-	Network           string `mapstructure:"network"`
-	NetworkPassphrase string `mapstructure:"network_passphrase"`
-	APIKey            string `mapstructure:"api_key"`
-	// PollInterval and Format are accepted for upstream compatibility: the SDK's RPC backend
-	// polls every 2 s and reads base64 XDR only.
-	PollInterval any    `mapstructure:"poll_interval"`
-	Format       string `mapstructure:"format"`
+	// URLTemplate locates the datastore by URL (file://, gs://, s3://); see location.go.
+	URLTemplate string `mapstructure:"url_template"`
 }
 
 // Passphrase returns the network passphrase of network (pubnet|mainnet|public, testnet,

@@ -123,18 +123,19 @@ func TestRPCConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := s.(*rpcSource); r.bufferSize != defaultRPCBufferSize || r.start != 100 || r.end != 110 {
+	if r := s.(*rpcSource); r.set.bufferSize != defaultRPCBufferSize || r.set.start != 100 || r.set.end != 110 ||
+		r.set.method != rpcMethodLedgers || r.set.authHeader != "Api-Key k" {
 		t.Fatalf("got %+v", r)
 	}
 	for name, c := range map[string]struct {
 		cfg  map[string]any
 		want string
 	}{
-		"no endpoint":   {map[string]any{"start_ledger": 2}, "rpc_endpoint is required"},
+		"no endpoint":   {map[string]any{"start_ledger": 2}, "rpc_url (or rpc_endpoint) is required"},
 		"not a URL":     {map[string]any{"rpc_endpoint": "localhost:8000", "start_ledger": 2}, "http(s) URL"},
 		"json format":   {map[string]any{"rpc_endpoint": "http://h", "start_ledger": 2, "format": "json"}, "format"},
 		"bad network":   {map[string]any{"rpc_endpoint": "http://h", "start_ledger": 2, "network": "x"}, "unknown network"},
-		"unknown key":   {map[string]any{"rpc_endpoint": "http://h", "start_ledger": 2, "rpc_url": "http://h"}, "rpc_url"},
+		"unknown key":   {map[string]any{"rpc_endpoint": "http://h", "start_ledger": 2, "rpc_uri": "http://h"}, "rpc_uri"},
 		"bad range":     {map[string]any{"rpc_endpoint": "http://h", "start_ledger": 10, "end_ledger": 9}, "end_ledger"},
 		"secret in url": {map[string]any{"rpc_endpoint": "ftp://user:s3cret@h", "start_ledger": 2}, "http(s) URL"},
 	} {

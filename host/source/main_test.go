@@ -46,6 +46,7 @@ var sourceCtors = map[string]func(map[string]any, component.Env) (component.Sour
 	"GCSBufferedStorageSourceAdapter": construct(NewGCS),
 	"S3BufferedStorageSourceAdapter":  construct(NewS3),
 	"RPCSourceAdapter":                construct(NewRPC),
+	"SorobanSourceAdapter":            construct(NewSoroban),
 }
 
 func construct[C any](ctor func(*C, component.Env) (component.Source, error)) func(map[string]any, component.Env) (component.Source, error) {

@@ -17,13 +17,12 @@ import (
 )
 
 // rpcSource streams ledgers from a Stellar RPC server (getHealth + getLedgers) with the SDK's
-// RPC ledger stream.
+// RPC ledger stream. RPCSourceAdapter and SorobanSourceAdapter are both this source.
 type rpcSource struct {
+	typeName    string
 	env         component.Env
-	endpoint    string
-	apiKey      string
-	start, end  uint32
-	bufferSize  uint32
+	set         rpcSettings
+	redact      redactor
 	tipInterval time.Duration
 	stats       *sourceStats
 }
@@ -35,39 +34,30 @@ var (
 
 // NewRPC is RPCSourceAdapter.
 func NewRPC(c *rpcConfig, env component.Env) (component.Source, error) {
-	if c.RPCEndpoint == "" {
-		return nil, errors.New("rpc_endpoint is required")
-	}
-	if err := validateHTTPURL("rpc_endpoint", c.RPCEndpoint); err != nil {
+	set, err := c.settings()
+	if err != nil {
 		return nil, err
 	}
-	if err := validateRange(c.StartLedger, c.EndLedger); err != nil {
+	return newRPCSource("RPCSourceAdapter", set, env), nil
+}
+
+// NewSoroban is SorobanSourceAdapter: upstream's getLedgers RPC source, here the RPC source
+// with upstream's checkpoint_dir and checkpoint_interval accepted (the host checkpoints).
+func NewSoroban(c *sorobanConfig, env component.Env) (component.Source, error) {
+	set, err := c.settings()
+	if err != nil {
 		return nil, err
 	}
-	if c.Network != "" || c.NetworkPassphrase != "" {
-		if _, err := Passphrase(c.Network, c.NetworkPassphrase); err != nil {
-			return nil, err
-		}
-	}
-	if f := strings.ToLower(c.Format); f != "" && f != "base64" && f != "xdr" {
-		return nil, fmt.Errorf("format %q is not supported: the source reads base64 XDR", c.Format)
-	}
-	if _, _, err := parseSeconds("poll_interval", c.PollInterval); err != nil {
-		return nil, err
-	}
-	s := &rpcSource{
-		env: env, endpoint: c.RPCEndpoint, apiKey: c.APIKey,
-		start: c.StartLedger, end: c.EndLedger, bufferSize: c.BufferSize,
-		tipInterval: defaultTipInterval, stats: newSourceStats(env.Now),
-	}
-	if s.bufferSize == 0 {
-		s.bufferSize = defaultRPCBufferSize
-	}
-	return s, nil
+	return newRPCSource("SorobanSourceAdapter", set, env), nil
+}
+
+func newRPCSource(typeName string, set rpcSettings, env component.Env) *rpcSource {
+	return &rpcSource{typeName: typeName, env: env, set: set, redact: newRedactor(secretsOf(set)),
+		tipInterval: defaultTipInterval, stats: newSourceStats(env.Now)}
 }
 
 // Range implements component.Source.
-func (s *rpcSource) Range() (start, end uint32) { return s.start, s.end }
+func (s *rpcSource) Range() (start, end uint32) { return s.set.start, s.set.end }
 
 // Stats implements component.StatsReporter.
 func (s *rpcSource) Stats() map[string]float64 { return s.stats.values() }
@@ -75,45 +65,37 @@ func (s *rpcSource) Stats() map[string]float64 { return s.stats.values() }
 // Close implements component.Source.
 func (s *rpcSource) Close() error { return nil }
 
-// apiKeyTransport sends api_key as the upstream CDP RPC adapter does ("Authorization: Api-Key <key>").
-type apiKeyTransport struct {
-	key string
-	rt  http.RoundTripper
+// authTransport sets the Authorization header of every request (auth_header verbatim, or
+// "Api-Key <api_key>").
+type authTransport struct {
+	value string
+	rt    http.RoundTripper
 }
 
-func (t apiKeyTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+func (t authTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	r = r.Clone(r.Context())
-	v := t.key
-	if !strings.HasPrefix(v, "Api-Key ") {
-		v = "Api-Key " + v
-	}
-	r.Header.Set("Authorization", v)
+	r.Header.Set("Authorization", t.value)
 	return t.rt.RoundTrip(r)
 }
 
 // Run implements component.Source.
 func (s *rpcSource) Run(ctx context.Context, from uint32, emit func(*ledger.Ledger) error) error {
-	if from == 0 {
-		from = s.start
-	}
-	if s.end != 0 && from > s.end {
+	end := s.set.end
+	rng, from, ok := runRange(s.set.start, end, from)
+	if !ok {
 		return nil
 	}
 	s.stats.register(s.env.Metrics, s.env.Logger)
 	s.stats.base.Store(from - 1)
-	rng := ledgerbackend.UnboundedRange(from)
-	if s.end != 0 {
-		rng = ledgerbackend.BoundedRange(from, s.end)
-	}
 
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	defer transport.CloseIdleConnections()
 	hc := &http.Client{Transport: transport}
-	if s.apiKey != "" {
-		hc.Transport = apiKeyTransport{key: s.apiKey, rt: transport}
+	if s.set.authHeader != "" {
+		hc.Transport = authTransport{value: s.set.authHeader, rt: transport}
 	}
 
-	tipClient := rpcclient.NewClient(s.endpoint, hc)
+	tipClient := rpcclient.NewClient(s.set.endpoint, hc)
 	pctx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -121,7 +103,7 @@ func (s *rpcSource) Run(ctx context.Context, from uint32, emit func(*ledger.Ledg
 		defer wg.Done()
 		s.stats.pollTip(pctx, s.tipInterval, s.env.Logger, func(ctx context.Context) (uint32, error) {
 			r, err := tipClient.GetLatestLedger(ctx)
-			return r.Sequence, err
+			return r.Sequence, s.redact.err(err)
 		})
 	}()
 	defer func() {
@@ -130,15 +112,21 @@ func (s *rpcSource) Run(ctx context.Context, from uint32, emit func(*ledger.Ledg
 		_ = tipClient.Close()
 	}()
 
-	s.env.Logger.Info("source streaming", "type", "RPCSourceAdapter", "from", from, "to", s.end, "buffer_size", s.bufferSize)
+	s.env.Logger.Info("source streaming", "type", s.typeName, "from", from, "to", end,
+		"rpc_method", s.set.method, "buffer_size", s.set.bufferSize)
+	if len(s.set.ignored) > 0 {
+		// Key names only, never their values.
+		s.env.Logger.Warn("source keys accepted but not applied: the source emits whole ledgers read with getLedgers, polling every 2 s at the tip; getEvents filters belong on the GetEventsRPC processor",
+			"type", s.typeName, "keys", strings.Join(s.set.ignored, ","))
+	}
 	ls := ledgerbackend.NewRPCStream(ledgerbackend.RPCLedgerBackendOptions{
-		RPCServerURL: s.endpoint, BufferSize: s.bufferSize, HttpClient: hc,
+		RPCServerURL: s.set.endpoint, BufferSize: s.set.bufferSize, HttpClient: hc,
 	}, sdkLogger())
-	if err := stream(ctx, ls, rng, s.end != 0, s.env.Metrics, s.env, s.stats, emit); err != nil {
+	if err := stream(ctx, ls, rng, end != 0, s.env.Metrics, s.env, s.stats, emit); err != nil {
 		if errors.Is(err, ctx.Err()) {
 			return err
 		}
-		return fmt.Errorf("RPCSourceAdapter: streaming ledgers from %d: %w", from, err)
+		return s.redact.err(fmt.Errorf("%s: streaming ledgers from %d: %w", s.typeName, from, err))
 	}
 	return nil
 }

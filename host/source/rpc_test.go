@@ -33,14 +33,19 @@ type rpcServer struct {
 	oldest  uint32
 	latest  atomic.Uint32
 
-	mu    sync.Mutex
-	calls map[string]int
-	auth  map[string]bool // Authorization headers seen
+	mu     sync.Mutex
+	calls  map[string]int
+	auth   map[string]bool // Authorization headers seen
+	limits map[uint]int    // getLedgers pagination limits asked for
+	// echoAuth makes every call fail with an error quoting the Authorization header, as a
+	// careless server might.
+	echoAuth bool
 }
 
 func newRPCServer(t *testing.T, ds *fixture.Datastore, oldest, latest uint32) (*rpcServer, *httptest.Server) {
 	t.Helper()
-	s := &rpcServer{t: t, ledgers: map[uint32][]byte{}, oldest: oldest, calls: map[string]int{}, auth: map[string]bool{}}
+	s := &rpcServer{t: t, ledgers: map[uint32][]byte{}, oldest: oldest, calls: map[string]int{}, auth: map[string]bool{},
+		limits: map[uint]int{}}
 	for _, seq := range ds.Ledgers {
 		if seq < oldest {
 			continue
@@ -77,6 +82,7 @@ func (s *rpcServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	s.auth[r.Header.Get("Authorization")] = true
+	echo := s.echoAuth
 	s.mu.Unlock()
 	var reqs []rpcRequest
 	batch := bytes.HasPrefix(bytes.TrimSpace(body), []byte("["))
@@ -94,6 +100,9 @@ func (s *rpcServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var resps []map[string]any
 	for _, req := range reqs {
 		result, rerr := s.call(req.Method, req.Params)
+		if echo {
+			result, rerr = nil, &rpcError{-32000, "unauthorized: " + r.Header.Get("Authorization")}
+		}
 		resp := map[string]any{"jsonrpc": "2.0", "id": req.ID}
 		if rerr != nil {
 			resp["error"] = rerr
@@ -151,6 +160,9 @@ func (s *rpcServer) call(method string, params json.RawMessage) (any, *rpcError)
 		if p.Pagination != nil && p.Pagination.Limit > 0 {
 			limit = p.Pagination.Limit
 		}
+		s.mu.Lock()
+		s.limits[limit]++
+		s.mu.Unlock()
 		var out []map[string]any
 		var last uint32
 		for seq := p.StartLedger; seq <= latest && uint(len(out)) < limit; seq++ {

@@ -170,6 +170,21 @@ func (s *sourceStats) pollTip(ctx context.Context, interval time.Duration, logge
 	}
 }
 
+// runRange is what a Run from `from` streams: from (start when from is 0) to end (0: follow
+// the tip); ok is false when from is past a bounded end (nothing to do).
+func runRange(start, end, from uint32) (rng ledgerbackend.Range, first uint32, ok bool) {
+	if from == 0 {
+		from = start
+	}
+	if end != 0 && from > end {
+		return rng, from, false
+	}
+	if end != 0 {
+		return ledgerbackend.BoundedRange(from, end), from, true
+	}
+	return ledgerbackend.UnboundedRange(from), from, true
+}
+
 // stream runs one RawLedgers iteration over rng and emits a copy of each ledger (a pooled one:
 // emit takes over its reference, see ledger.CopyPooled). It returns nil when a bounded range
 // is done, ctx.Err() when cancelled, else the error. Stream metrics

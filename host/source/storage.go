@@ -29,7 +29,8 @@ type storageSource struct {
 	kind     string // StorageGCS, StorageS3, StorageFS
 	env      component.Env
 
-	start, end        uint32
+	start, end        uint32 // resolved in Start when given by time (guarded by mu then)
+	times             timeRange
 	passphrase        string
 	dsType            string
 	params            map[string]string
@@ -39,6 +40,7 @@ type storageSource struct {
 	retryWait         time.Duration
 	ledgersPerFile    uint32 // 0: from the manifest
 	filesPerPartition uint32 // 0: from the manifest
+	requireManifest   bool   // located by url_template: only a galexie datastore is read
 	tipInterval       time.Duration
 
 	stats *sourceStats
@@ -87,6 +89,25 @@ func NewBufferedStorage(c *anyStorageConfig, env component.Env) (component.Sourc
 	default:
 		return nil, fmt.Errorf("storage_type %q is not one of GCS, S3, FS", c.StorageType)
 	}
+	loc := *c
+	if c.URLTemplate != "" {
+		tkind, root, err := templateLocation(c.URLTemplate)
+		if err != nil {
+			return nil, err
+		}
+		if c.StorageType != "" && tkind != kind {
+			return nil, fmt.Errorf("url_template is a %s location but storage_type says %s", tkind, kind)
+		}
+		if c.BucketName != "" || c.Path != "" || c.BasePath != "" {
+			return nil, errors.New("give url_template or bucket_name/path, not both")
+		}
+		kind = tkind
+		if kind == StorageFS {
+			loc.Path = root
+		} else {
+			loc.BucketName = root
+		}
+	}
 	for key, used := range map[string]bool{
 		"bucket_name": c.BucketName != "" && kind == StorageFS,
 		"region":      c.Region != "" && kind != StorageS3,
@@ -98,7 +119,12 @@ func NewBufferedStorage(c *anyStorageConfig, env component.Env) (component.Sourc
 			return nil, fmt.Errorf("%s is not used with storage_type %s", key, kind)
 		}
 	}
-	return buildStorage("BufferedStorageSourceAdapter", kind, c.commonConfig, *c, env)
+	s, err := buildStorage("BufferedStorageSourceAdapter", kind, c.commonConfig, loc, env)
+	if err != nil {
+		return nil, err
+	}
+	s.requireManifest = c.URLTemplate != ""
+	return s, nil
 }
 
 func buildStorage(typeName, kind string, c commonConfig, loc anyStorageConfig, env component.Env) (*storageSource, error) {
@@ -106,12 +132,13 @@ func buildStorage(typeName, kind string, c commonConfig, loc anyStorageConfig, e
 	if err != nil {
 		return nil, err
 	}
-	if err := validateRange(c.StartLedger, c.EndLedger); err != nil {
+	times, err := parseTimeRange(c)
+	if err != nil {
 		return nil, err
 	}
 	s := &storageSource{
 		typeName: typeName, kind: kind, env: env,
-		start: c.StartLedger, end: c.EndLedger, passphrase: passphrase,
+		start: c.StartLedger, end: c.EndLedger, times: times, passphrase: passphrase,
 		bufferSize: c.BufferSize, numWorkers: c.NumWorkers,
 		retryLimit:     defaultRetryLimit,
 		ledgersPerFile: c.LedgersPerFile, filesPerPartition: c.FilesPerPartition,
@@ -142,8 +169,12 @@ func buildStorage(typeName, kind string, c commonConfig, loc anyStorageConfig, e
 		if loc.BucketName == "" {
 			return nil, errors.New("bucket_name is required")
 		}
+		bucket, err := withPrefix(kind, loc.BucketName, c.PathPrefix)
+		if err != nil {
+			return nil, err
+		}
 		s.dsType = "GCS"
-		s.params = map[string]string{"destination_bucket_path": strings.Trim(loc.BucketName, "/")}
+		s.params = map[string]string{"destination_bucket_path": bucket}
 	case StorageS3:
 		if loc.BucketName == "" {
 			return nil, errors.New("bucket_name is required")
@@ -160,8 +191,12 @@ func buildStorage(typeName, kind string, c commonConfig, loc anyStorageConfig, e
 				return nil, err
 			}
 		}
+		bucket, err := withPrefix(kind, loc.BucketName, c.PathPrefix)
+		if err != nil {
+			return nil, err
+		}
 		s.dsType = "S3"
-		s.params = map[string]string{"destination_bucket_path": strings.Trim(loc.BucketName, "/"), "region": region}
+		s.params = map[string]string{"destination_bucket_path": bucket, "region": region}
 		if loc.Endpoint != "" {
 			s.params["endpoint_url"] = loc.Endpoint
 		}
@@ -175,14 +210,23 @@ func buildStorage(typeName, kind string, c commonConfig, loc anyStorageConfig, e
 		if p == "" {
 			return nil, errors.New("path is required")
 		}
+		p, err = withPrefix(kind, p, c.PathPrefix)
+		if err != nil {
+			return nil, err
+		}
 		s.dsType = "Filesystem"
 		s.params = map[string]string{"destination_path": p}
 	}
 	return s, nil
 }
 
-// Range implements component.Source.
-func (s *storageSource) Range() (start, end uint32) { return s.start, s.end }
+// Range implements component.Source. A range given by time is known after Start (before, its
+// unresolved ends are 0).
+func (s *storageSource) Range() (start, end uint32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.start, s.end
+}
 
 // Stats implements component.StatsReporter.
 func (s *storageSource) Stats() map[string]float64 { return s.stats.values() }
@@ -230,6 +274,11 @@ func (s *storageSource) Start(ctx context.Context) error {
 		_ = store.Close()
 		return fmt.Errorf("opening %s datastore: %w", s.kind, err)
 	}
+	if !found && s.requireManifest {
+		_ = store.Close()
+		return fmt.Errorf("opening %s datastore: url_template names a location without a galexie manifest (%s); cdpd reads galexie datastores, whose manifest names their files, not the per-file layout a template spells",
+			s.kind, manifestFile)
+	}
 	lpf, fpp := s.ledgersPerFile, s.filesPerPartition
 	if found {
 		if lpf != 0 && lpf != m.LedgersPerFile || fpp != 0 && fpp != m.FilesPerPartition {
@@ -272,6 +321,14 @@ func (s *storageSource) Start(ctx context.Context) error {
 	if bs.NumWorkers == 0 {
 		bs.NumWorkers = min(defWorkers, bs.BufferSize)
 	}
+	if s.times.resolves() {
+		start, end, err := s.resolveTimes(ctx, store, cfg.Schema)
+		if err != nil {
+			_ = store.Close()
+			return fmt.Errorf("resolving the range given by time: %w", err)
+		}
+		s.start, s.end = start, end
+	}
 	s.store, s.dsCfg, s.bsCfg, s.started = store, cfg, bs, true
 	s.stats.register(s.env.Metrics, s.env.Logger)
 	return nil
@@ -303,15 +360,10 @@ func (s *storageSource) Run(ctx context.Context, from uint32, emit func(*ledger.
 	if err := s.Start(ctx); err != nil {
 		return err
 	}
-	if from == 0 {
-		from = s.start
-	}
-	if s.end != 0 && from > s.end {
+	start, end := s.Range()
+	rng, from, ok := runRange(start, end, from)
+	if !ok {
 		return nil
-	}
-	rng := ledgerbackend.UnboundedRange(from)
-	if s.end != 0 {
-		rng = ledgerbackend.BoundedRange(from, s.end)
 	}
 	s.stats.base.Store(from - 1)
 
@@ -332,11 +384,11 @@ func (s *storageSource) Run(ctx context.Context, from uint32, emit func(*ledger.
 		wg.Wait()
 	}()
 
-	s.env.Logger.Info("source streaming", "type", s.typeName, "storage", s.kind, "from", from, "to", s.end,
+	s.env.Logger.Info("source streaming", "type", s.typeName, "storage", s.kind, "from", from, "to", end,
 		"ledgers_per_file", dsCfg.Schema.LedgersPerFile, "buffer_size", bsCfg.BufferSize,
 		"num_workers", bsCfg.NumWorkers, "retry_wait", bsCfg.RetryWait)
 	ls := ledgerbackend.NewBufferedStorageStream(bsCfg, dsCfg, sdkLogger())
-	if err := stream(ctx, ls, rng, s.end != 0, s.env.Metrics, s.env, s.stats, emit); err != nil {
+	if err := stream(ctx, ls, rng, end != 0, s.env.Metrics, s.env, s.stats, emit); err != nil {
 		if errors.Is(err, ctx.Err()) {
 			return err
 		}
