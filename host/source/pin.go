@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/withobsrvr/cdpd/host/checkpoint"
+	"github.com/withobsrvr/cdpd/internal/atomicfile"
 )
 
 // pinFile holds, in the pipeline's state directory, the range a source resolved at its first
@@ -61,7 +61,7 @@ func savePin(dir string, p pinned) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("recording the resolved range: %w", err)
 	}
-	if err := checkpoint.WriteFileAtomic(dir, pinFile, b); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, pinFile), b); err != nil {
 		return fmt.Errorf("recording the resolved range: %w", err)
 	}
 	return nil
