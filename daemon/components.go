@@ -108,7 +108,6 @@ func upstreamCoverage(reg *component.Registry) []upstreamInfo {
 	return out
 }
 
-
 func printComponents(w io.Writer, infos []componentInfo) {
 	for i, c := range infos {
 		if i > 0 {
