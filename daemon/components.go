@@ -128,6 +128,9 @@ func printKeys(w io.Writer, keys []component.Key, indent string) {
 		if k.Default != "" {
 			fmt.Fprintf(w, " = %s", k.Default)
 		}
+		if k.Ignored != "" {
+			fmt.Fprintf(w, " (no effect: %s)", k.Ignored)
+		}
 		fmt.Fprintln(w)
 		printKeys(w, k.Keys, indent+"  ")
 	}

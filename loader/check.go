@@ -26,6 +26,10 @@ func (p *fileParser) check(pl *Pipeline) {
 			if at == nil {
 				at = &yaml.Node{Line: c.Line, Column: c.Column}
 			}
+			if u.Ignored != "" {
+				p.warn(pl, at, "%s (%s): config key %q has no effect in cdpd (%s)", label, c.Type, u.Key, u.Ignored)
+				continue
+			}
 			p.warn(pl, at, "%s (%s): unknown config key %q, ignored (known: %s)", label, c.Type, u.Key, knownList(u.Known))
 		}
 	}

@@ -423,7 +423,10 @@ func TestParseWarnings(t *testing.T) {
 			`:16:11: pipeline Upstream: consumer 1 (SaveToParquet): unknown config key "format", ignored (known: local_path, buffer_size, compression)`,
 			// A key merged in from an anchor is reported where the anchor defines it.
 			`:16:11: pipeline Upstream: consumer 2 (SaveToParquet): unknown config key "format", ignored (known: local_path, buffer_size, compression)`,
-			`:20:11: pipeline Upstream: consumer 2 (SaveToParquet): unknown config key "compresion", ignored (known: local_path, buffer_size, compression)`,
+			// A key the component accepts without effect says so, and why.
+			`:17:11: pipeline Upstream: consumer 1 (SaveToParquet): config key "debug" has no effect in cdpd (use --log-level debug)`,
+			`:17:11: pipeline Upstream: consumer 2 (SaveToParquet): config key "debug" has no effect in cdpd (use --log-level debug)`,
+			`:21:11: pipeline Upstream: consumer 2 (SaveToParquet): unknown config key "compresion", ignored (known: local_path, buffer_size, compression)`,
 		}},
 		{file: "no_consumers.yaml", names: []string{"Empty", "Missing"}, warns: []string{
 			":2:3: pipeline Missing: no consumers: the pipeline runs and counts its records (events_out of its last processor), then drops them; its checkpoint follows the ledgers processed",

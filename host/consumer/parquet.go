@@ -51,10 +51,10 @@ type ParquetConfig struct {
 	// Accepted so upstream files load; cloud keys are rejected with a clear error.
 	BucketName      string `mapstructure:"bucket_name"`
 	Region          string `mapstructure:"region"`
-	SchemaEvolution bool   `mapstructure:"schema_evolution"` // ignored: the schema is the record type
-	IncludeMetadata bool   `mapstructure:"include_metadata"` // ignored
-	Debug           bool   `mapstructure:"debug"`            // ignored: use the log level
-	DryRun          bool   `mapstructure:"dry_run"`          // not supported: an error when true
+	SchemaEvolution bool   `mapstructure:"schema_evolution" cdpd:"ignored: the schema is the record type"`
+	IncludeMetadata bool   `mapstructure:"include_metadata" cdpd:"ignored: the ledger range is in each file's metadata and name"`
+	Debug           bool   `mapstructure:"debug" cdpd:"ignored: use --log-level debug"`
+	DryRun          bool   `mapstructure:"dry_run"` // not supported: an error when true
 }
 
 // Parquet is the SaveToParquet consumer: records are buffered per record kind and written as

@@ -40,7 +40,7 @@ type PostgresConfig struct {
 	BatchSize int `mapstructure:"batch_size"`
 	// MaxOpenConns caps the connection pool (default 4).
 	MaxOpenConns int `mapstructure:"max_open_conns"`
-	MaxIdleConns int `mapstructure:"max_idle_conns"` // accepted for upstream files; unused
+	MaxIdleConns int `mapstructure:"max_idle_conns" cdpd:"ignored: the pool keeps idle connections up to max_open_conns"`
 	// ConnectTimeout in seconds (default 10).
 	ConnectTimeout int `mapstructure:"connect_timeout"`
 	// CreateTable creates missing tables from the record type (default true).
