@@ -3,6 +3,7 @@ package builtin
 import (
 	c "github.com/withobsrvr/cdpd/host/component"
 	"github.com/withobsrvr/cdpd/host/consumer"
+	"github.com/withobsrvr/cdpd/host/consumer/kv"
 	"github.com/withobsrvr/cdpd/host/processor/contract"
 	"github.com/withobsrvr/cdpd/host/processor/payment"
 	"github.com/withobsrvr/cdpd/host/processor/raw"
@@ -32,8 +33,12 @@ func Table() []c.Spec {
 		c.ProcessorSpec("TransformToAppPayment", "Payments in the flat app form (from, to, amount, asset, memo).", payment.NewTransformToAppPayment),
 
 		// Consumers.
+		c.ConsumerSpec("SaveLatestLedgerToRedis", "The latest ledger and the last 1000 ledger hashes in Redis, with the cursor in the same transaction.", kv.NewSaveLatestLedgerToRedis),
+		c.ConsumerSpec("SavePaymentsToRedis", "App payments as Redis hashes indexed by source and destination account, with the cursor in the same transaction.", kv.NewSavePaymentsToRedis),
 		c.ConsumerSpec("SaveToParquet", "Parquet files named by ledger range; a replay replaces a file, never doubles rows.", consumer.NewSaveToParquet, "SaveToParquetConsumer"),
 		c.ConsumerSpec("SaveToPostgreSQL", "Upserts on each record's natural key, with the consumer's cursor in the same transaction.", consumer.NewSaveToPostgreSQL, "SaveToPostgreSQLConsumer"),
+		c.ConsumerSpec("SaveToRedis", "Every record as JSON under its natural key in Redis (with a TTL), with the cursor in the same transaction.", kv.NewSaveToRedis),
+		c.ConsumerSpec("SaveToRedisOrderbook", "Orderbook snapshots and their bid, ask, spread and volume series in Redis, with the cursor in the same transaction.", kv.NewSaveToRedisOrderbook),
 		c.ConsumerSpec("StdoutConsumer", "Every record as one JSON line on standard output.", consumer.NewStdoutConsumer, "StdoutSink"),
 	}
 }
