@@ -76,22 +76,7 @@ func (e *redisCrash) run(t *testing.T, n int, moments []killMoment) {
 		t.Logf("run %d kill %d (%s; resumed at %s): Redis cursors at %d (latest_ledger) %d (contract_events), data exactly up to them",
 			n, i+1, m, resumePoints(d.Output()), cl, ce)
 	}
-	d := startDaemon(t, DaemonOptions{ConfDir: conf, StateDir: state})
-	testproc.Eventually(t, 3*time.Minute, fmt.Sprintf("run %d: both pipelines complete", n), func() (bool, string) {
-		if d.Exited() {
-			t.Fatalf("cdpd exited: %v", d.Err())
-		}
-		ps := d.Pipelines(t)
-		for _, name := range []string{"crash-ledgers", "crash-events"} {
-			if ps[name].Status != "completed" {
-				return false, fmt.Sprintf("%s: %s at %d (%s)", name, ps[name].Status, ps[name].CurrentLedger, ps[name].LastError)
-			}
-		}
-		return true, ""
-	})
-	if code, err := d.Stop(60 * time.Second); err != nil || code != 0 {
-		t.Fatalf("run %d: cdpd after SIGTERM: exit %d, %v", n, code, err)
-	}
+	completeRun(t, n, conf, state)
 	e.check(t, prefix, true)
 }
 

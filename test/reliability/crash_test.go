@@ -158,6 +158,18 @@ func (e *crashEnv) run(t *testing.T, n int, moments []killMoment) {
 		t.Logf("run %d kill %d (%s; resumed at %s): PostgreSQL cursors at %d (latest_ledger) %d (contract_events), data a gap-free prefix",
 			n, i+1, m, resumed, pl, pe)
 	}
+	completeRun(t, n, conf, state)
+	e.checkPGComplete(t, dsn)
+	for kind, dir := range map[string]string{"latest_ledger": filepath.Join(out, "ledgers"), "contract_events": filepath.Join(out, "events")} {
+		files := e.checkParquet(t, dir, kind)
+		t.Logf("run %d: %s: %d Parquet files hold every ledger exactly once", n, kind, files)
+	}
+}
+
+// completeRun starts cdpd once more, waits until both crash pipelines completed and stops it
+// with SIGTERM.
+func completeRun(t *testing.T, n int, conf, state string) {
+	t.Helper()
 	d := startDaemon(t, DaemonOptions{ConfDir: conf, StateDir: state})
 	testproc.Eventually(t, 3*time.Minute, fmt.Sprintf("run %d: both pipelines complete", n), func() (bool, string) {
 		if d.Exited() {
@@ -173,11 +185,6 @@ func (e *crashEnv) run(t *testing.T, n int, moments []killMoment) {
 	})
 	if code, err := d.Stop(60 * time.Second); err != nil || code != 0 {
 		t.Fatalf("run %d: cdpd after SIGTERM: exit %d, %v", n, code, err)
-	}
-	e.checkPGComplete(t, dsn)
-	for kind, dir := range map[string]string{"latest_ledger": filepath.Join(out, "ledgers"), "contract_events": filepath.Join(out, "events")} {
-		files := e.checkParquet(t, dir, kind)
-		t.Logf("run %d: %s: %d Parquet files hold every ledger exactly once", n, kind, files)
 	}
 }
 

@@ -12,10 +12,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
-	"github.com/stellar/go-stellar-sdk/xdr"
 	"go.uber.org/goleak"
 
 	"github.com/withobsrvr/cdpd/host/component"
+	"github.com/withobsrvr/cdpd/host/consumer/consumertest"
 	"github.com/withobsrvr/cdpd/host/ledger"
 	ttu "github.com/withobsrvr/cdpd/internal/testutil"
 	"github.com/withobsrvr/cdpd/test/redistest"
@@ -38,21 +38,7 @@ func TestMain(m *testing.M) {
 
 var bg = context.Background()
 
-// testLedger is a minimal ledger with sequence seq (no transactions).
-func testLedger(t testing.TB, seq uint32) *ledger.Ledger {
-	t.Helper()
-	lcm := xdr.LedgerCloseMeta{V: 0, V0: &xdr.LedgerCloseMetaV0{
-		LedgerHeader: xdr.LedgerHeaderHistoryEntry{Header: xdr.LedgerHeader{LedgerSeq: xdr.Uint32(seq)}}}}
-	raw, err := lcm.MarshalBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := ledger.New(raw, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return l
-}
+func testLedger(t testing.TB, seq uint32) *ledger.Ledger { return consumertest.Ledger(t, seq) }
 
 // rec is a test record.
 type rec struct {

@@ -59,18 +59,41 @@ func (sh recordShape) prepare(seq uint32, recs []component.Record, _ time.Time) 
 	return b, nil
 }
 
-// decodeAs reads a record through its JSON encoding into T (the fields a shape needs, by
-// their json names), so a shape takes any record type carrying them.
-func decodeAs[T any](r component.Record) (T, []byte, error) {
-	var v T
-	raw, err := json.Marshal(r)
-	if err != nil {
-		return v, nil, fmt.Errorf("encoding %s record %q as JSON: %w", r.RecordKind(), r.NaturalKey(), err)
+// decodeAll reads every record through its JSON encoding into T (the fields a shape needs, by
+// their json names), so a shape takes any record type carrying them; check, when set, refuses
+// a record (its error says why). The batch counts the records and their JSON bytes.
+func decodeAll[T any](recs []component.Record, check func(component.Record, T) error) ([]T, *batch, error) {
+	out := make([]T, 0, len(recs))
+	b := &batch{}
+	for _, r := range recs {
+		raw, err := json.Marshal(r)
+		if err != nil {
+			return nil, nil, fmt.Errorf("encoding %s record %q as JSON: %w", r.RecordKind(), r.NaturalKey(), err)
+		}
+		var v T
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return nil, nil, fmt.Errorf("reading %s record %q: %w", r.RecordKind(), r.NaturalKey(), err)
+		}
+		if check != nil {
+			if err := check(r, v); err != nil {
+				return nil, nil, err
+			}
+		}
+		out = append(out, v)
+		b.records++
+		b.bytes += len(raw)
 	}
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return v, nil, fmt.Errorf("reading %s record %q: %w", r.RecordKind(), r.NaturalKey(), err)
+	return out, b, nil
+}
+
+// kind is a check that every record is of kind k (what typ takes, made by what).
+func kind[T any](typ, k, by string) func(component.Record, T) error {
+	return func(r component.Record, _ T) error {
+		if r.RecordKind() != k {
+			return fmt.Errorf("%s takes %s records (%s), got %s", typ, k, by, r.RecordKind())
+		}
+		return nil
 	}
-	return v, raw, nil
 }
 
 // LatestLedgerConfig is the config of SaveLatestLedgerToRedis.
@@ -101,19 +124,9 @@ func (sh latestShape) prepare(_ uint32, recs []component.Record, now time.Time) 
 		Sequence uint32 `json:"sequence"`
 		Hash     string `json:"hash"`
 	}
-	var ls []summary
-	b := &batch{}
-	for _, r := range recs {
-		if r.RecordKind() != "latest_ledger" {
-			return nil, fmt.Errorf("SaveLatestLedgerToRedis takes latest_ledger records (the LatestLedger processor), got %s", r.RecordKind())
-		}
-		s, raw, err := decodeAs[summary](r)
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, s)
-		b.records++
-		b.bytes += len(raw)
+	ls, b, err := decodeAll(recs, kind[summary]("SaveLatestLedgerToRedis", "latest_ledger", "the LatestLedger processor"))
+	if err != nil {
+		return nil, err
 	}
 	updated := now.UTC().Format(time.RFC3339)
 	b.apply = func(ctx context.Context, p redis.Pipeliner) {
@@ -175,19 +188,9 @@ func (sh paymentShape) prepare(_ uint32, recs []component.Record, now time.Time)
 		Ledger      uint32  `json:"ledger_sequence"`
 		OperationID int64   `json:"operation_id"`
 	}
-	var ps []payment
-	b := &batch{}
-	for _, r := range recs {
-		if r.RecordKind() != "app_payments" {
-			return nil, fmt.Errorf("SavePaymentsToRedis takes app_payments records (TransformToAppPayment), got %s", r.RecordKind())
-		}
-		p, raw, err := decodeAs[payment](r)
-		if err != nil {
-			return nil, err
-		}
-		ps = append(ps, p)
-		b.records++
-		b.bytes += len(raw)
+	ps, b, err := decodeAll(recs, kind[payment]("SavePaymentsToRedis", "app_payments", "TransformToAppPayment"))
+	if err != nil {
+		return nil, err
 	}
 	stored := now.UTC().Format(time.RFC3339)
 	b.apply = func(ctx context.Context, p redis.Pipeliner) {
@@ -254,19 +257,14 @@ func (sh orderbookShape) prepare(_ uint32, recs []component.Record, _ time.Time)
 		SpreadMid    float64   `json:"spread_mid"`
 		LastModified time.Time `json:"last_modified"`
 	}
-	var bs []book
-	b := &batch{}
-	for _, r := range recs {
-		x, raw, err := decodeAs[book](r)
-		if err != nil {
-			return nil, err
-		}
+	bs, b, err := decodeAll(recs, func(r component.Record, x book) error {
 		if x.Base == "" || x.Quote == "" {
-			return nil, fmt.Errorf("SaveToRedisOrderbook takes orderbook records with base_asset and quote_asset; %s record %q has none", r.RecordKind(), r.NaturalKey())
+			return fmt.Errorf("SaveToRedisOrderbook takes orderbook records with base_asset and quote_asset; %s record %q has none", r.RecordKind(), r.NaturalKey())
 		}
-		bs = append(bs, x)
-		b.records++
-		b.bytes += len(raw)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	b.apply = func(ctx context.Context, p redis.Pipeliner) {
 		for _, x := range bs {

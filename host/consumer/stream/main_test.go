@@ -7,10 +7,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/stellar/go-stellar-sdk/xdr"
 	"go.uber.org/goleak"
 
 	"github.com/withobsrvr/cdpd/host/component"
+	"github.com/withobsrvr/cdpd/host/consumer/consumertest"
 	"github.com/withobsrvr/cdpd/host/ledger"
 )
 
@@ -26,22 +26,7 @@ func TestMain(m *testing.M) {
 
 var bg = context.Background()
 
-// testLedger is a minimal ledger with sequence seq and a close time (no transactions).
-func testLedger(t testing.TB, seq uint32) *ledger.Ledger {
-	t.Helper()
-	lcm := xdr.LedgerCloseMeta{V: 0, V0: &xdr.LedgerCloseMetaV0{
-		LedgerHeader: xdr.LedgerHeaderHistoryEntry{Header: xdr.LedgerHeader{LedgerSeq: xdr.Uint32(seq),
-			ScpValue: xdr.StellarValue{CloseTime: xdr.TimePoint(1751328000 + int64(seq)*5)}}}}}
-	raw, err := lcm.MarshalBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := ledger.New(raw, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return l
-}
+func testLedger(t testing.TB, seq uint32) *ledger.Ledger { return consumertest.Ledger(t, seq) }
 
 // payment is a test record shaped like a payment.
 type payment struct {
