@@ -13,7 +13,9 @@ import (
 
 // startFake runs the Pub/Sub library's in-process fake server and points the client at it
 // the way users point it at an emulator (PUBSUB_EMULATOR_HOST).
-func startFake(t *testing.T) *pstest.Server {
+func startFake(t *testing.T) *pstest.Server { return startFakeB(t) }
+
+func startFakeB(t testing.TB) *pstest.Server {
 	t.Helper()
 	srv := pstest.NewServer()
 	t.Cleanup(func() { _ = srv.Close() })
