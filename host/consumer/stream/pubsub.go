@@ -3,7 +3,6 @@ package stream
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -21,8 +20,8 @@ import (
 	"github.com/withobsrvr/cdpd/host/ledger"
 )
 
-// PubSubConfig is the config of PublishToGooglePubSub and PublishToGooglePubSubV2 (upstream's
-// keys). As upstream, PUBSUB_PROJECT_ID stands in for a missing project_id and
+// PubSubConfig is the config of PublishToGooglePubSub (upstream's keys; PubSubV2Config adds
+// chain_identifier). As upstream, PUBSUB_PROJECT_ID stands in for a missing project_id and
 // GCLOUD_PUBSUB_PUBLISHER_SERVICE_ACCOUNT_KEY for missing credentials; PUBSUB_EMULATOR_HOST
 // points the client at an emulator, GOOGLE_APPLICATION_CREDENTIALS at a key file (the
 // library's own variables).
@@ -31,8 +30,13 @@ type PubSubConfig struct {
 	TopicID         string `mapstructure:"topic_id"`
 	CredentialsJSON string `mapstructure:"credentials_json"` // a service account key (secret)
 	CredentialsFile string `mapstructure:"credentials_file"` // a service account key file
-	// ChainIdentifier (V2 only): StellarMainnet or StellarTestnet; by default the pipeline's
-	// network (pubnet: StellarMainnet), else StellarTestnet as upstream.
+}
+
+// PubSubV2Config is the config of PublishToGooglePubSubV2.
+type PubSubV2Config struct {
+	PubSubConfig `mapstructure:",squash"`
+	// ChainIdentifier is StellarMainnet or StellarTestnet; by default the pipeline's network
+	// (pubnet: StellarMainnet), else StellarTestnet as upstream.
 	ChainIdentifier string `mapstructure:"chain_identifier"`
 }
 
@@ -75,18 +79,15 @@ type PubSub struct {
 
 // NewPublishToGooglePubSub is the constructor of PublishToGooglePubSub.
 func NewPublishToGooglePubSub(c *PubSubConfig, env component.Env) (component.Consumer, error) {
-	if c.ChainIdentifier != "" {
-		return nil, errors.New("PublishToGooglePubSub: chain_identifier belongs to PublishToGooglePubSubV2")
-	}
-	return newPubSub("PublishToGooglePubSub", false, c, env)
+	return newPubSub("PublishToGooglePubSub", false, c, "", env)
 }
 
 // NewPublishToGooglePubSubV2 is the constructor of PublishToGooglePubSubV2.
-func NewPublishToGooglePubSubV2(c *PubSubConfig, env component.Env) (component.Consumer, error) {
-	return newPubSub("PublishToGooglePubSubV2", true, c, env)
+func NewPublishToGooglePubSubV2(c *PubSubV2Config, env component.Env) (component.Consumer, error) {
+	return newPubSub("PublishToGooglePubSubV2", true, &c.PubSubConfig, c.ChainIdentifier, env)
 }
 
-func newPubSub(typ string, v2 bool, cp *PubSubConfig, env component.Env) (*PubSub, error) {
+func newPubSub(typ string, v2 bool, cp *PubSubConfig, chain string, env component.Env) (*PubSub, error) {
 	c := *cp
 	if c.ProjectID == "" {
 		c.ProjectID = os.Getenv("PUBSUB_PROJECT_ID")
@@ -103,7 +104,6 @@ func newPubSub(typ string, v2 bool, cp *PubSubConfig, env component.Env) (*PubSu
 	if c.CredentialsJSON != "" && c.CredentialsFile != "" {
 		return nil, fmt.Errorf("%s: give credentials_json or credentials_file, not both", typ)
 	}
-	chain := c.ChainIdentifier
 	if v2 && chain == "" {
 		chain = "StellarTestnet"
 		if env.Network == "pubnet" || env.Network == "mainnet" || env.Network == "public" {

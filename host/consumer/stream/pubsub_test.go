@@ -114,15 +114,17 @@ func TestPubSubConfig(t *testing.T) {
 	}{
 		{false, map[string]any{"topic_id": "t"}, "project_id"},
 		{false, map[string]any{"project_id": "p"}, "topic_id"},
-		{false, map[string]any{"project_id": "p", "topic_id": "t", "chain_identifier": "StellarMainnet"}, "V2"},
+		{false, map[string]any{"project_id": "p", "topic_id": "t", "chain_identifier": "StellarMainnet"}, "chain_identifier"},
 		{true, map[string]any{"project_id": "p", "topic_id": "t", "chain_identifier": "Ethereum"}, "chain_identifier"},
 		{true, map[string]any{"project_id": "p", "topic_id": "t", "credentials_json": "{}", "credentials_file": "f"}, "not both"},
 	} {
-		ctor := NewPublishToGooglePubSub
+		var err error
 		if tt.v2 {
-			ctor = NewPublishToGooglePubSubV2
+			_, err = component.Construct(NewPublishToGooglePubSubV2, tt.cfg, env("c"))
+		} else {
+			_, err = component.Construct(NewPublishToGooglePubSub, tt.cfg, env("c"))
 		}
-		if _, err := component.Construct(ctor, tt.cfg, env("c")); err == nil || !strings.Contains(err.Error(), tt.want) {
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%v: %v, want %q", tt.cfg, err, tt.want)
 		}
 	}
