@@ -27,7 +27,8 @@ func (c *RedisConfig) SetDefaults() {
 }
 
 // NewSaveToRedis is the constructor of SaveToRedis: each record as its JSON (encoding/json of
-// the record) under <key_prefix><record kind>:<natural key> (SET with ttl_hours).
+// the record) under <key_prefix><record kind>:<natural key> (SET with ttl_hours). Exactly-once:
+// each ledger's keys and the cursor land in one MULTI/EXEC (see the package doc).
 func NewSaveToRedis(c *RedisConfig, env component.Env) (component.Consumer, error) {
 	if c.TTLHours < 0 {
 		return nil, fmt.Errorf("SaveToRedis: ttl_hours must not be negative")
@@ -113,6 +114,7 @@ const historyLen = 1000
 
 // NewSaveLatestLedgerToRedis is the constructor of SaveLatestLedgerToRedis: latest_ledger
 // records (LatestLedger) into <key_prefix>latest and <key_prefix>history. No TTL (as upstream).
+// Exactly-once, with the cursor in the same MULTI/EXEC: latest never moves back on a replay.
 func NewSaveLatestLedgerToRedis(c *LatestLedgerConfig, env component.Env) (component.Consumer, error) {
 	return newSink("SaveLatestLedgerToRedis", &c.ConnConfig, latestShape{prefix: c.KeyPrefix}, env)
 }
@@ -157,7 +159,8 @@ func (c *PaymentsConfig) SetDefaults() {
 // NewSavePaymentsToRedis is the constructor of SavePaymentsToRedis: app_payments records
 // (TransformToAppPayment) as hashes <key_prefix>payment:<source>:<ledger>:<operation id>,
 // indexed by <key_prefix>source:<account> and <key_prefix>destination:<account> (sorted sets
-// of payment keys by ledger), all expiring after ttl_hours.
+// of payment keys by ledger), all expiring after ttl_hours. Exactly-once, with the cursor in
+// the same MULTI/EXEC (see the package doc).
 func NewSavePaymentsToRedis(c *PaymentsConfig, env component.Env) (component.Consumer, error) {
 	if c.ConnectionString != "" {
 		if c.URL != "" {
@@ -236,7 +239,8 @@ const orderbookTTL = 30 * 24 * time.Hour
 // spread, spread_mid, last_modified: upstream's TickerOrderbook) as the hash
 // <key_prefix><base>:<quote>:current and the sorted sets :bids, :asks, :spread and :volume
 // scored by last_modified (a value is a set member, so a value seen again moves to its latest
-// time, as upstream), every key kept 30 days.
+// time, as upstream), every key kept 30 days. Exactly-once, with the cursor in the same
+// MULTI/EXEC (see the package doc).
 func NewSaveToRedisOrderbook(c *OrderbookConfig, env component.Env) (component.Consumer, error) {
 	return newSink("SaveToRedisOrderbook", &c.ConnConfig, orderbookShape{prefix: c.KeyPrefix}, env)
 }
