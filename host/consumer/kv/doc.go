@@ -13,7 +13,8 @@
 // Connection keys (every type): redis_url (redis:// or rediss://), or redis_address,
 // redis_password, redis_db and use_tls; cdpd adds cursor_key (default cdpd_cursors) and
 // max_retry_wait (default 30s). SavePaymentsToRedis also takes connection_string (a URL, as
-// upstream). Neither the URL nor the password is ever logged or quoted in an error.
+// upstream). Neither the URL nor the password is ever logged or quoted in an error; go-redis's
+// own log lines (dial failures that the retry loop reports anyway) go to slog at debug level.
 //
 // Data safety, the same for every type: exactly-once. A ledger's writes and the consumer's
 // cursor (field "<pipeline>/<consumer>" of the hash cursor_key, in the same database) are sent

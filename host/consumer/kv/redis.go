@@ -128,7 +128,18 @@ type Sink struct {
 	last                                      atomic.Uint32
 }
 
+// clientLog sends go-redis's own log lines (dial failures, pool notes: the outages our retry
+// loop already reports with the pipeline) to slog at debug level instead of standard error.
+type clientLog struct{}
+
+func (clientLog) Printf(ctx context.Context, format string, v ...any) {
+	slog.Default().DebugContext(ctx, "redis client", "detail", fmt.Sprintf(format, v...))
+}
+
+var setClientLog sync.Once
+
 func newSink(typ string, c *ConnConfig, sh shape, env component.Env) (*Sink, error) {
+	setClientLog.Do(func() { redis.SetLogger(clientLog{}) })
 	o, err := c.options(typ)
 	if err != nil {
 		return nil, err

@@ -77,6 +77,19 @@ func startSink[C any](t *testing.T, ctor func(*C, component.Env) (component.Cons
 	return s
 }
 
+// sharedRedis is the package's shared server, emptied for the test (tests do not run in
+// parallel; -count=N reruns start clean).
+func sharedRedis(t *testing.T) *redistest.Server {
+	t.Helper()
+	srv := redistest.Shared(t)
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr(), DisableIdentity: true})
+	defer c.Close()
+	if err := c.FlushAll(bg).Err(); err != nil {
+		t.Fatal(err)
+	}
+	return srv
+}
+
 func client(t *testing.T, srv *redistest.Server) *redis.Client {
 	t.Helper()
 	c := redis.NewClient(&redis.Options{Addr: srv.Addr(), DisableIdentity: true})
@@ -96,7 +109,7 @@ func position(t *testing.T, s *Sink) (uint32, bool) {
 // SaveToRedis stores each record's JSON under <prefix><kind>:<natural key> with ttl_hours, and
 // the cursor with it; a replay at or below the cursor is skipped, a new sink resumes there.
 func TestSaveToRedisRecordsCursorReplay(t *testing.T) {
-	srv := redistest.Shared(t)
+	srv := sharedRedis(t)
 	c := client(t, srv)
 	cfg := map[string]any{"redis_address": srv.Addr(), "key_prefix": "t1:"}
 	e := env("p1")
@@ -174,7 +187,7 @@ func TestSaveToRedisRecordsCursorReplay(t *testing.T) {
 // ttl_hours: 0 keeps keys forever (upstream expired them at once); redis_url and redis_db
 // select the database.
 func TestSaveToRedisNoTTLAndURL(t *testing.T) {
-	srv := redistest.Shared(t)
+	srv := sharedRedis(t)
 	s := startSink(t, NewSaveToRedis, map[string]any{"redis_url": srv.URL(5), "key_prefix": "t2:", "ttl_hours": 0}, env("t2"))
 	if err := s.Consume(bg, testLedger(t, 7), recs(7, 1, "x")); err != nil {
 		t.Fatal(err)
@@ -243,7 +256,7 @@ func TestSaveToRedisGivesUpOnCancel(t *testing.T) {
 // An error Redis answers inside the transaction (a key of another type) fails the ledger and
 // leaves the cursor where it was.
 func TestWrongTypeKeepsCursor(t *testing.T) {
-	srv := redistest.Shared(t)
+	srv := sharedRedis(t)
 	c := client(t, srv)
 	s := startSink(t, NewSavePaymentsToRedis, map[string]any{"redis_address": srv.Addr(), "key_prefix": "t5:"}, env("t5"))
 	pay := func(seq uint32, src string) []component.Record {

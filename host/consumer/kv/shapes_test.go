@@ -10,7 +10,6 @@ import (
 	"github.com/withobsrvr/cdpd/host/processor/payment"
 	"github.com/withobsrvr/cdpd/host/processor/proctest"
 	"github.com/withobsrvr/cdpd/host/processor/raw"
-	"github.com/withobsrvr/cdpd/test/redistest"
 )
 
 // appPayment carries the fields of TransformToAppPayment's records (test inputs).
@@ -31,7 +30,7 @@ func (p appPayment) NaturalKey() string { return fmt.Sprintf("testnet:%d:%d", p.
 // SaveLatestLedgerToRedis on the LatestLedger records of both real pubnet ledgers: latest is
 // the last one consumed, history holds both hashes by sequence.
 func TestSaveLatestLedgerToRedisRealLedgers(t *testing.T) {
-	srv := redistest.Shared(t)
+	srv := sharedRedis(t)
 	c := client(t, srv)
 	s := startSink(t, NewSaveLatestLedgerToRedis, map[string]any{"redis_address": srv.Addr(), "key_prefix": "t6:"}, env("t6"))
 	rls := proctest.RealLedgers(t)
@@ -67,7 +66,7 @@ func TestSaveLatestLedgerToRedisRealLedgers(t *testing.T) {
 
 // The history keeps the last 1000 ledgers.
 func TestLatestLedgerHistoryBounded(t *testing.T) {
-	srv := redistest.Shared(t)
+	srv := sharedRedis(t)
 	c := client(t, srv)
 	s := startSink(t, NewSaveLatestLedgerToRedis, map[string]any{"redis_address": srv.Addr(), "key_prefix": "t7:"}, env("t7"))
 	for seq := uint32(1); seq <= historyLen+5; seq++ {
@@ -95,7 +94,7 @@ func (s summary) NaturalKey() string { return "testnet:" + strconv.Itoa(int(s.Se
 // SavePaymentsToRedis on the app payments of a real pubnet ledger: one hash per payment (even
 // two of one account in the ledger), in both indexes, every key with the TTL.
 func TestSavePaymentsToRedisRealLedger(t *testing.T) {
-	srv := redistest.Shared(t)
+	srv := sharedRedis(t)
 	c := client(t, srv)
 	s := startSink(t, NewSavePaymentsToRedis, map[string]any{"connection_string": srv.URL(0), "key_prefix": "t8:", "ttl_hours": 2}, env("t8"))
 	rl := proctest.RealLedgers(t)[0]
@@ -158,7 +157,7 @@ func (b book) MarshalJSON() ([]byte, error) {
 
 // SaveToRedisOrderbook: the current hash and the four series, every key kept 30 days.
 func TestSaveToRedisOrderbook(t *testing.T) {
-	srv := redistest.Shared(t)
+	srv := sharedRedis(t)
 	c := client(t, srv)
 	s := startSink(t, NewSaveToRedisOrderbook, map[string]any{"redis_address": srv.Addr(), "key_prefix": "t9:"}, env("t9"))
 	at := time.Date(2025, 7, 1, 12, 0, 0, 0, time.UTC)
