@@ -16,8 +16,6 @@ import (
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m,
-		// The Pub/Sub client's OpenCensus/OpenTelemetry exporters start process-wide workers.
-		goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"),
 		// zmq4 v0.17.0: a PUB socket's Close does not stop its writer goroutine, which waits,
 		// idle and with an empty queue, for ever (one per closed socket; see ZeroMQ's doc).
 		goleak.IgnoreAnyFunction("github.com/go-zeromq/zmq4.(*pubMWriter).run"),

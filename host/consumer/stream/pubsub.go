@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"sync/atomic"
 
-	"cloud.google.com/go/pubsub/v2"
+	pubsubapi "cloud.google.com/go/pubsub/v2/apiv1"
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc/codes"
@@ -70,8 +70,8 @@ type PubSub struct {
 	log     *slog.Logger
 	metrics *consumer.Metrics
 
-	client *pubsub.Client
-	pub    *pubsub.Publisher
+	client *pubsubapi.TopicAdminClient
+	topic  string // projects/<project>/topics/<topic>
 
 	records, bytes, ledgers, failed atomic.Int64
 	last                            atomic.Uint32
@@ -124,7 +124,9 @@ func newPubSub(typ string, v2 bool, cp *PubSubConfig, chain string, env componen
 	return p, nil
 }
 
-// Start opens the client, creates the topic when missing and opens an ordered publisher.
+// Start opens the client and creates the topic when missing. It uses the library's generated
+// topic client (apiv1, which honours PUBSUB_EMULATOR_HOST itself): the high-level package's
+// init starts an OpenCensus worker goroutine in every process that links it.
 func (p *PubSub) Start(ctx context.Context) error {
 	var opts []option.ClientOption
 	switch {
@@ -133,13 +135,13 @@ func (p *PubSub) Start(ctx context.Context) error {
 	case p.cfg.CredentialsFile != "":
 		opts = append(opts, option.WithAuthCredentialsFile(option.ServiceAccount, p.cfg.CredentialsFile))
 	}
-	client, err := pubsub.NewClient(ctx, p.cfg.ProjectID, opts...)
+	client, err := pubsubapi.NewTopicAdminClient(ctx, opts...)
 	if err != nil {
 		return fmt.Errorf("%s: creating the Pub/Sub client: %w", p.typ, err)
 	}
 	topic := "projects/" + p.cfg.ProjectID + "/topics/" + p.cfg.TopicID
-	if _, err := client.TopicAdminClient.GetTopic(ctx, &pubsubpb.GetTopicRequest{Topic: topic}); status.Code(err) == codes.NotFound {
-		_, err = client.TopicAdminClient.CreateTopic(ctx, &pubsubpb.Topic{Name: topic})
+	if _, err := client.GetTopic(ctx, &pubsubpb.GetTopicRequest{Topic: topic}); status.Code(err) == codes.NotFound {
+		_, err = client.CreateTopic(ctx, &pubsubpb.Topic{Name: topic})
 		if err != nil && status.Code(err) != codes.AlreadyExists {
 			client.Close()
 			return fmt.Errorf("%s: creating topic %s: %w", p.typ, p.cfg.TopicID, err)
@@ -149,14 +151,12 @@ func (p *PubSub) Start(ctx context.Context) error {
 		client.Close()
 		return fmt.Errorf("%s: looking up topic %s: %w", p.typ, p.cfg.TopicID, err)
 	}
-	p.client = client
-	p.pub = client.Publisher(topic)
-	p.pub.EnableMessageOrdering = true
+	p.client, p.topic = client, topic
 	return nil
 }
 
 // message builds the Pub/Sub message of one record.
-func (p *PubSub) message(seq uint32, r component.Record) (*pubsub.Message, error) {
+func (p *PubSub) message(seq uint32, r component.Record) (*pubsubpb.PubsubMessage, error) {
 	raw, err := encode(r)
 	if err != nil {
 		return nil, err
@@ -169,7 +169,7 @@ func (p *PubSub) message(seq uint32, r component.Record) (*pubsub.Message, error
 		if id := text(f, "payment_id"); id != "" {
 			attrs["payment_id"] = id
 		}
-		return &pubsub.Message{Data: raw, Attributes: attrs, OrderingKey: key}, nil
+		return &pubsubpb.PubsubMessage{Data: raw, Attributes: attrs, OrderingKey: key}, nil
 	}
 	id := text(f, "payment_id")
 	if id == "" {
@@ -205,37 +205,59 @@ func (p *PubSub) message(seq uint32, r component.Record) (*pubsub.Message, error
 	}
 	attrs["event_type"], attrs["chain_identifier"], attrs["payment_id"], attrs["message_version"] = "payment", p.chain, id, "v2"
 	attrs["block_height"] = strconv.FormatUint(uint64(block), 10)
-	return &pubsub.Message{Data: data, Attributes: attrs, OrderingKey: key}, nil
+	return &pubsubpb.PubsubMessage{Data: data, Attributes: attrs, OrderingKey: key}, nil
 }
 
-// Consume publishes the ledger's messages and waits until Pub/Sub acknowledged all of them.
+// Pub/Sub's limits of one publish request, with room for the request's own fields.
+const (
+	maxBatchMessages = 1000
+	maxBatchBytes    = 9 << 20
+)
+
+// Consume publishes the ledger's messages, in record order, in requests of at most 1000
+// messages and 9 MiB sent one after the other (so the ledger's ordering key keeps the order),
+// and returns when Pub/Sub has acknowledged all of them. The generated client retries
+// transient failures (Unavailable, DeadlineExceeded, ...) with its own backoff.
 func (p *PubSub) Consume(ctx context.Context, l *ledger.Ledger, recs []component.Record) error {
-	if p.pub == nil {
+	if p.client == nil {
 		return fmt.Errorf("%s: not started", p.typ)
 	}
 	seq := l.Sequence()
-	results := make([]*pubsub.PublishResult, 0, len(recs))
-	var n int
+	var batch []*pubsubpb.PubsubMessage
+	var n, size, sent int
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		if _, err := p.client.Publish(ctx, &pubsubpb.PublishRequest{Topic: p.topic, Messages: batch}); err != nil {
+			p.failed.Add(int64(len(recs) - sent))
+			p.metrics.Errors.Inc()
+			return fmt.Errorf("%s: ledger %d: publishing messages %d..%d of %d: %w", p.typ, seq, sent+1, sent+len(batch), len(recs), err)
+		}
+		sent += len(batch)
+		batch, size = batch[:0], 0
+		return nil
+	}
 	for _, r := range recs {
 		m, err := p.message(seq, r)
 		if err != nil {
 			return fmt.Errorf("%s: ledger %d: %w", p.typ, seq, err)
 		}
-		n += len(m.Data)
-		results = append(results, p.pub.Publish(ctx, m))
-	}
-	var errs []error
-	for _, res := range results {
-		if _, err := res.Get(ctx); err != nil {
-			errs = append(errs, err)
+		msize := len(m.Data) + len(m.OrderingKey) + 64
+		for k, v := range m.Attributes {
+			msize += len(k) + len(v)
 		}
+		if len(batch) == maxBatchMessages || (len(batch) > 0 && size+msize > maxBatchBytes) {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		batch = append(batch, m)
+		size += msize
+		n += len(m.Data)
 	}
-	if len(errs) > 0 {
-		// An ordering key pauses after a failure; the retry (the pipeline's restart) resumes it.
-		p.pub.ResumePublish(strconv.FormatUint(uint64(seq), 10))
-		p.failed.Add(int64(len(errs)))
-		p.metrics.Errors.Add(float64(len(errs)))
-		return fmt.Errorf("%s: ledger %d: %d of %d messages not published: %w", p.typ, seq, len(errs), len(results), errs[0])
+	if err := flush(); err != nil {
+		return err
 	}
 	p.records.Add(int64(len(recs)))
 	p.bytes.Add(int64(n))
@@ -250,12 +272,8 @@ func (p *PubSub) Consume(ctx context.Context, l *ledger.Ledger, recs []component
 // Flush does nothing: Consume waits for its ledger's acknowledgements.
 func (p *PubSub) Flush(context.Context) error { return nil }
 
-// Close stops the publisher and closes the client.
+// Close closes the client.
 func (p *PubSub) Close(context.Context) error {
-	if p.pub != nil {
-		p.pub.Stop()
-		p.pub = nil
-	}
 	if p.client != nil {
 		err := p.client.Close()
 		p.client = nil
