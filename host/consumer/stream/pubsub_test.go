@@ -3,6 +3,7 @@ package stream
 import (
 	"encoding/json"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -136,4 +137,32 @@ func TestPubSubConfig(t *testing.T) {
 	if p := c.(*PubSub); p.cfg.ProjectID != "from-env" || p.chain != "StellarTestnet" {
 		t.Fatalf("project %q chain %q", p.cfg.ProjectID, p.chain)
 	}
+}
+
+// A ledger of more than 1000 records goes out in several requests, in record order.
+func TestPublishToGooglePubSubLargeLedger(t *testing.T) {
+	srv := startFake(t)
+	p := construct(t, NewPublishToGooglePubSub, map[string]any{"project_id": "proj", "topic_id": "big"}, env("big"))
+	recs := payments(30, 2500)
+	if err := p.Consume(bg, testLedger(t, 30), recs); err != nil {
+		t.Fatal(err)
+	}
+	ms := srv.Messages()
+	if len(ms) != len(recs) {
+		t.Fatalf("%d messages, want %d", len(ms), len(recs))
+	}
+	sort.Slice(ms, func(i, j int) bool { return msgID(t, ms[i]) < msgID(t, ms[j]) }) // the fake numbers messages as it receives them
+	for i, m := range ms {
+		if m.Attributes[AttrNaturalKey] != recs[i].NaturalKey() {
+			t.Fatalf("message %d is %s, want %s (record order)", i, m.Attributes[AttrNaturalKey], recs[i].NaturalKey())
+		}
+	}
+}
+
+func msgID(t *testing.T, m *pstest.Message) int {
+	n, err := strconv.Atoi(strings.TrimPrefix(m.ID, "m"))
+	if err != nil {
+		t.Fatalf("message id %q", m.ID)
+	}
+	return n
 }
