@@ -3,15 +3,13 @@ package kv
 import (
 	"testing"
 	"time"
-
-	"github.com/withobsrvr/cdpd/test/redistest"
 )
 
 // BenchmarkSaveToRedis: ledgers of 500 records (a busy ledger's contract events) through
 // SaveToRedis into the test redis-server: one pipelined MULTI/EXEC per ledger. Reports
 // records/s.
 func BenchmarkSaveToRedis(b *testing.B) {
-	srv := redistest.Shared(b)
+	srv := sharedRedis(b) // empty: no cursor from an earlier run skips the ledgers
 	s, err := NewSaveToRedis(&RedisConfig{ConnConfig: ConnConfig{Address: srv.Addr(), CursorKey: "bench_cursors", MaxRetryWait: time.Second},
 		KeyPrefix: "bench:", TTLHours: 1}, env("bench"))
 	if err != nil {

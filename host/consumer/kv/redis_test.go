@@ -79,7 +79,7 @@ func startSink[C any](t *testing.T, ctor func(*C, component.Env) (component.Cons
 
 // sharedRedis is the package's shared server, emptied for the test (tests do not run in
 // parallel; -count=N reruns start clean).
-func sharedRedis(t *testing.T) *redistest.Server {
+func sharedRedis(t testing.TB) *redistest.Server {
 	t.Helper()
 	srv := redistest.Shared(t)
 	c := redis.NewClient(&redis.Options{Addr: srv.Addr(), DisableIdentity: true})
