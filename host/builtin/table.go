@@ -3,6 +3,8 @@ package builtin
 import (
 	c "github.com/withobsrvr/cdpd/host/component"
 	"github.com/withobsrvr/cdpd/host/consumer"
+	"github.com/withobsrvr/cdpd/host/consumer/kv"
+	"github.com/withobsrvr/cdpd/host/consumer/stream"
 	"github.com/withobsrvr/cdpd/host/processor/account"
 	"github.com/withobsrvr/cdpd/host/processor/contract"
 	"github.com/withobsrvr/cdpd/host/processor/effects"
@@ -61,8 +63,17 @@ func Table() []c.Spec {
 		c.ProcessorSpec("WalletBackend", "Per-account state changes (credits, debits, signers, trustlines, offers ...) as wallet-backend state_changes rows.", wallet.NewWalletBackend),
 
 		// Consumers.
+		c.ConsumerSpec("NotificationDispatcher", "Webhook notifications for records that match rules, delivered as the control plane's alerts are.", stream.NewNotificationDispatcher),
+		c.ConsumerSpec("PublishToGooglePubSub", "Every record as a Google Pub/Sub message, ordered by ledger, with its natural key as an attribute.", stream.NewPublishToGooglePubSub),
+		c.ConsumerSpec("PublishToGooglePubSubV2", "Payment records as Google Pub/Sub messages in upstream's V2 envelope, ordered by ledger.", stream.NewPublishToGooglePubSubV2),
+		c.ConsumerSpec("SaveLatestLedgerToRedis", "The latest ledger and the last 1000 ledger hashes in Redis, with the cursor in the same transaction.", kv.NewSaveLatestLedgerToRedis),
+		c.ConsumerSpec("SavePaymentsToRedis", "App payments as Redis hashes indexed by source and destination account, with the cursor in the same transaction.", kv.NewSavePaymentsToRedis),
 		c.ConsumerSpec("SaveToParquet", "Parquet files named by ledger range; a replay replaces a file, never doubles rows.", consumer.NewSaveToParquet, "SaveToParquetConsumer"),
 		c.ConsumerSpec("SaveToPostgreSQL", "Upserts on each record's natural key, with the consumer's cursor in the same transaction.", consumer.NewSaveToPostgreSQL, "SaveToPostgreSQLConsumer"),
+		c.ConsumerSpec("SaveToRedis", "Every record as JSON under its natural key in Redis (with a TTL), with the cursor in the same transaction.", kv.NewSaveToRedis),
+		c.ConsumerSpec("SaveToRedisOrderbook", "Orderbook snapshots and their bid, ask, spread and volume series in Redis, with the cursor in the same transaction.", kv.NewSaveToRedisOrderbook),
+		c.ConsumerSpec("SaveToWebSocket", "A WebSocket server streaming records to registered clients; slow clients are dropped.", stream.NewSaveToWebSocket),
+		c.ConsumerSpec("SaveToZeroMQ", "Every record as a message on a ZeroMQ PUB socket (pure Go).", stream.NewSaveToZeroMQ),
 		c.ConsumerSpec("StdoutConsumer", "Every record as one JSON line on standard output.", consumer.NewStdoutConsumer, "StdoutSink"),
 	}
 }

@@ -6,4 +6,8 @@
 //
 // Both table-shaped sinks derive their columns from the record's Go type through one
 // reflection-based schema (see Schema), cached per type.
+//
+// It is also the kit of the consumer domain packages (kv: Redis; stream: ZeroMQ, WebSocket,
+// Pub/Sub, notifications; consumertest: their tests' ledgers): Metrics, the
+// cdp_pipeline_consumer_* counters every consumer reports, labelled with its component name.
 package consumer

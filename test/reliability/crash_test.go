@@ -61,16 +61,7 @@ type crashEnv struct {
 func runCrash(t *testing.T, plan crashPlan) {
 	pg := pgtest.Start(t)
 	ds := newDatastore(t, crashLedgers)
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("CDPD_CRASH_SEED"); s != "" {
-		v, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			t.Fatalf("CDPD_CRASH_SEED: %v", err)
-		}
-		seed = v
-	}
-	t.Logf("crash seed %d (rerun with CDPD_CRASH_SEED=%d)", seed, seed)
-	env := &crashEnv{ds: ds, pg: pg, rng: rand.New(rand.NewPCG(seed, 0x5eed)),
+	env := &crashEnv{ds: ds, pg: pg, rng: crashRNG(t),
 		end: fixture.Ledger58752000 + crashLedgers - 1}
 	env.want = expectedRows(t, ds, fixture.Ledger58752000, env.end)
 	t.Logf("expected rows per ledger: latest_ledger 1, contract_events %d (ledgers %d..%d)",
@@ -85,24 +76,45 @@ func runCrash(t *testing.T, plan crashPlan) {
 
 	kills := 0
 	for r := 1; r <= plan.runs; r++ {
-		moments := make([]killMoment, plan.killsPerRun)
-		for i := range moments {
-			if env.rng.IntN(2) == 0 {
-				// By time, uniform over [0, clean run]: these land in start-up (config load,
-				// sink Start, Parquet repair, resume) as often as in the writing.
-				moments[i].delay = time.Duration(env.rng.Int64N(int64(clean)))
-			} else {
-				// By progress: once a pipeline (either) reports a random ledger of the range,
-				// plus up to 50 ms, so that kills land inside the writing whatever its speed.
-				moments[i].pipeline = []string{"crash-ledgers", "crash-events"}[env.rng.IntN(2)]
-				moments[i].ledger = fixture.Ledger58752000 + uint32(env.rng.IntN(crashLedgers))
-				moments[i].delay = time.Duration(env.rng.Int64N(int64(50 * time.Millisecond)))
-			}
-		}
+		moments := randomMoments(env.rng, plan.killsPerRun, clean, "crash-ledgers", "crash-events")
 		env.run(t, r, moments)
 		kills += len(moments)
 	}
 	t.Logf("%d SIGKILLs in %d runs; every run ended with every ledger exactly once in both sinks", kills, plan.runs)
+}
+
+// crashRNG is the seeded source of kill moments: the seed is CDPD_CRASH_SEED or the clock,
+// logged so that a failing run can be repeated.
+func crashRNG(t *testing.T) *rand.Rand {
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("CDPD_CRASH_SEED"); s != "" {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("CDPD_CRASH_SEED: %v", err)
+		}
+		seed = v
+	}
+	t.Logf("crash seed %d (rerun with CDPD_CRASH_SEED=%d)", seed, seed)
+	return rand.New(rand.NewPCG(seed, 0x5eed))
+}
+
+// randomMoments draws n kill moments: half by time, half by the progress of one of pipelines.
+func randomMoments(rng *rand.Rand, n int, clean time.Duration, pipelines ...string) []killMoment {
+	moments := make([]killMoment, n)
+	for i := range moments {
+		if rng.IntN(2) == 0 {
+			// By time, uniform over [0, clean run]: these land in start-up (config load,
+			// sink Start, Parquet repair, resume) as often as in the writing.
+			moments[i].delay = time.Duration(rng.Int64N(int64(clean)))
+		} else {
+			// By progress: once a pipeline reports a random ledger of the range, plus up to
+			// 50 ms, so that kills land inside the writing whatever its speed.
+			moments[i].pipeline = pipelines[rng.IntN(len(pipelines))]
+			moments[i].ledger = fixture.Ledger58752000 + uint32(rng.IntN(crashLedgers))
+			moments[i].delay = time.Duration(rng.Int64N(int64(50 * time.Millisecond)))
+		}
+	}
+	return moments
 }
 
 // killMoment is when one SIGKILL lands: delay after the process started or, when pipeline is
@@ -146,6 +158,18 @@ func (e *crashEnv) run(t *testing.T, n int, moments []killMoment) {
 		t.Logf("run %d kill %d (%s; resumed at %s): PostgreSQL cursors at %d (latest_ledger) %d (contract_events), data a gap-free prefix",
 			n, i+1, m, resumed, pl, pe)
 	}
+	completeRun(t, n, conf, state)
+	e.checkPGComplete(t, dsn)
+	for kind, dir := range map[string]string{"latest_ledger": filepath.Join(out, "ledgers"), "contract_events": filepath.Join(out, "events")} {
+		files := e.checkParquet(t, dir, kind)
+		t.Logf("run %d: %s: %d Parquet files hold every ledger exactly once", n, kind, files)
+	}
+}
+
+// completeRun starts cdpd once more, waits until both crash pipelines completed and stops it
+// with SIGTERM.
+func completeRun(t *testing.T, n int, conf, state string) {
+	t.Helper()
 	d := startDaemon(t, DaemonOptions{ConfDir: conf, StateDir: state})
 	testproc.Eventually(t, 3*time.Minute, fmt.Sprintf("run %d: both pipelines complete", n), func() (bool, string) {
 		if d.Exited() {
@@ -161,11 +185,6 @@ func (e *crashEnv) run(t *testing.T, n int, moments []killMoment) {
 	})
 	if code, err := d.Stop(60 * time.Second); err != nil || code != 0 {
 		t.Fatalf("run %d: cdpd after SIGTERM: exit %d, %v", n, code, err)
-	}
-	e.checkPGComplete(t, dsn)
-	for kind, dir := range map[string]string{"latest_ledger": filepath.Join(out, "ledgers"), "contract_events": filepath.Join(out, "events")} {
-		files := e.checkParquet(t, dir, kind)
-		t.Logf("run %d: %s: %d Parquet files hold every ledger exactly once", n, kind, files)
 	}
 }
 
