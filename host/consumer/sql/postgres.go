@@ -1,4 +1,4 @@
-package consumer
+package sql
 
 import (
 	"context"
@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/withobsrvr/cdpd/host/component"
+	"github.com/withobsrvr/cdpd/host/consumer"
 	"github.com/withobsrvr/cdpd/host/ledger"
 )
 
@@ -102,7 +103,7 @@ type Postgres struct {
 }
 
 type pgPending struct {
-	schema *Schema
+	schema *consumer.Schema
 	table  string // sanitized
 	index  map[string]int
 	keys   []string
@@ -270,7 +271,7 @@ func (p *Postgres) Consume(ctx context.Context, l *ledger.Ledger, recs []compone
 	defer p.mu.Unlock()
 	seq := l.Sequence()
 	for _, r := range recs {
-		s, err := SchemaOf(r)
+		s, err := consumer.SchemaOf(r)
 		if err != nil {
 			return fmt.Errorf("SaveToPostgreSQL: ledger %d: %w", seq, err)
 		}
@@ -479,10 +480,10 @@ func upsertStatement(pp *pgPending, start, end int) (string, []any) {
 	return b.String(), args
 }
 
-func pgType(c Column) string {
-	t := map[ColumnType]string{ColString: "text", ColBool: "boolean", ColInt32: "integer", ColInt64: "bigint",
-		ColUint32: "bigint", ColUint64: "numeric(20,0)", ColFloat64: "double precision", ColTime: "timestamptz",
-		ColStringList: "text[]", ColJSON: "jsonb"}[c.Type]
+func pgType(c consumer.Column) string {
+	t := map[consumer.ColumnType]string{consumer.ColString: "text", consumer.ColBool: "boolean", consumer.ColInt32: "integer", consumer.ColInt64: "bigint",
+		consumer.ColUint32: "bigint", consumer.ColUint64: "numeric(20,0)", consumer.ColFloat64: "double precision", consumer.ColTime: "timestamptz",
+		consumer.ColStringList: "text[]", consumer.ColJSON: "jsonb"}[c.Type]
 	if !c.Nullable {
 		t += " NOT NULL"
 	}
