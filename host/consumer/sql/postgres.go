@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -36,10 +35,13 @@ type PostgresConfig struct {
 	// TableName is the table of every record (default: each record kind in its own table named
 	// after the kind). May be schema-qualified ("analytics.contract_events").
 	TableName string `mapstructure:"table_name"`
-	// BatchSize: records per transaction (default 1000). A transaction holds whole ledgers; it is
-	// committed when a ledger arrives and BatchSize records are pending or the last commit is a
-	// second old (so a live pipeline commits every ledger, a catch-up batches).
+	// BatchSize: records per transaction (default 5000). A transaction holds whole ledgers; it
+	// is committed when a ledger arrives and BatchSize records are pending or the last commit
+	// is FlushInterval old (so a live pipeline commits every ledger, a catch-up batches).
 	BatchSize int `mapstructure:"batch_size"`
+	// FlushInterval: the host flushes a pending batch this long after its first ledger
+	// (component.TimedFlusher), so a quiet pipeline's last ledgers become visible (default 2s).
+	FlushInterval time.Duration `mapstructure:"flush_interval"`
 	// MaxOpenConns caps the connection pool (default 4).
 	MaxOpenConns int `mapstructure:"max_open_conns"`
 	MaxIdleConns int `mapstructure:"max_idle_conns"` // accepted for upstream files; unused
@@ -61,8 +63,9 @@ type PostgresConfig struct {
 //	float64 double precision, time.Time timestamptz, []string text[], json.RawMessage jsonb;
 //	non-nullable fields are NOT NULL.
 //
-// Rows are written with multi-row INSERT ... ON CONFLICT (natural_key) DO UPDATE (skipped when
-// the row is unchanged), so a replay is a no-op. In the same transaction the consumer's cursor
+// Each batch is copied (COPY, pgx.CopyFrom) into a temporary table and merged into the table
+// by one INSERT ... SELECT ... ON CONFLICT (natural_key) DO UPDATE (skipped when the row is
+// unchanged), so a replay is a no-op. In the same transaction the consumer's cursor
 // row in cdpd_cursors(pipeline, consumer, last_ledger, updated_at) is raised to the
 // transaction's last ledger (never lowered: a replay of ledgers it already holds, e.g. when
 // another consumer of the pipeline lags behind, leaves it where it is): data and position
@@ -72,6 +75,8 @@ type PostgresConfig struct {
 // reports "database unreachable: ..." meanwhile. Other database errors (bad data, a table of
 // another shape) are returned.
 type Postgres struct {
+	typ      string  // CDP type name, in errors
+	layout   *Layout // which table each record kind goes to
 	cfg      PostgresConfig
 	poolCfg  *pgxpool.Config
 	pipeline string
@@ -85,9 +90,10 @@ type Postgres struct {
 	closed bool
 	tables map[string]bool // tables known to exist
 
-	mu      sync.Mutex // pending batch; held by Consume/Flush/Close
-	pending map[string]*pgPending
-	kinds   []string // pending kinds in arrival order
+	mu      sync.Mutex            // pending batch and targets; held by Consume/Flush/Close
+	targets map[string]*target    // by record kind
+	pending map[string]*pgPending // by table (quoted)
+	kinds   []string              // pending tables in arrival order
 	nRecs   int
 	last    uint32    // last ledger consumed
 	commit  time.Time // time of the last commit
@@ -102,15 +108,15 @@ type Postgres struct {
 	retries atomic.Int64
 }
 
+// pgPending is the batch of one table.
 type pgPending struct {
 	schema *consumer.Schema
-	table  string // sanitized
+	table  string   // quoted
+	cols   []string // natural_key, then the schema's columns under their table names
+	types  []string // column types, without NOT NULL
 	index  map[string]int
-	keys   []string
-	rows   [][]any
+	rows   [][]any // natural key, then the column values
 }
-
-const pgMaxParams = 65535
 
 // NewSaveToPostgreSQL is the component.ConsumerFactory of SaveToPostgreSQL.
 func NewSaveToPostgreSQL(c *PostgresConfig, env component.Env) (component.Consumer, error) {
@@ -119,41 +125,48 @@ func NewSaveToPostgreSQL(c *PostgresConfig, env component.Env) (component.Consum
 
 // SetDefaults implements component.Defaulter.
 func (c *PostgresConfig) SetDefaults() {
-	*c = PostgresConfig{BatchSize: 1000, MaxOpenConns: 4, ConnectTimeout: 10, CursorTable: "cdpd_cursors",
-		MaxRetryWait: 30 * time.Second}
+	*c = PostgresConfig{BatchSize: 5000, FlushInterval: 2 * time.Second, MaxOpenConns: 4, ConnectTimeout: 10,
+		CursorTable: "cdpd_cursors", MaxRetryWait: 30 * time.Second}
 }
 
 // NewPostgres validates the config; it connects to nothing (see Start).
 func NewPostgres(cp *PostgresConfig, env component.Env) (*Postgres, error) {
+	return newPostgres("SaveToPostgreSQL", genericLayout, cp, env)
+}
+
+// newPostgres is the writer of every PostgreSQL consumer: typ is its CDP type name, layout
+// where its records go.
+func newPostgres(typ string, layout *Layout, cp *PostgresConfig, env component.Env) (*Postgres, error) {
 	c := *cp
 	conn := c.ConnectionString
 	if conn == "" {
 		if c.Host == "" {
-			return nil, errors.New("SaveToPostgreSQL: connection_string (or host, database, username) is required")
+			return nil, errors.New(typ + ": connection_string (or host, database, username) is required")
 		}
 		conn = keyValueConnString(c)
 	} else if c.Host != "" || c.Database != "" || c.Username != "" || c.Password != "" {
-		return nil, errors.New("SaveToPostgreSQL: give either connection_string or host/port/database/username/password, not both")
+		return nil, errors.New(typ + ": give either connection_string or host/port/database/username/password, not both")
 	}
-	if c.BatchSize <= 0 || c.MaxOpenConns <= 0 || c.ConnectTimeout <= 0 || c.MaxRetryWait <= 0 {
-		return nil, errors.New("SaveToPostgreSQL: batch_size, max_open_conns, connect_timeout and max_retry_wait must be positive")
+	if c.BatchSize <= 0 || c.MaxOpenConns <= 0 || c.ConnectTimeout <= 0 || c.MaxRetryWait <= 0 || c.FlushInterval <= 0 {
+		return nil, errors.New(typ + ": batch_size, flush_interval, max_open_conns, connect_timeout and max_retry_wait must be positive")
 	}
 	pc, err := pgxpool.ParseConfig(conn)
 	if err != nil {
 		// pgx redacts the password; drop the string itself anyway: it may hold secrets.
 		msg := strings.ReplaceAll(err.Error(), conn, "<connection_string>")
-		return nil, fmt.Errorf("SaveToPostgreSQL: connection_string is invalid: %s", msg)
+		return nil, fmt.Errorf("%s: connection_string is invalid: %s", typ, msg)
 	}
 	pc.MaxConns = int32(c.MaxOpenConns)
 	pc.ConnConfig.ConnectTimeout = time.Duration(c.ConnectTimeout) * time.Second
 	pc.HealthCheckPeriod = 5 * time.Second
 	if c.CursorTable == "" {
-		return nil, errors.New("SaveToPostgreSQL: cursor_table must not be empty")
+		return nil, errors.New(typ + ": cursor_table must not be empty")
 	}
-	p := &Postgres{cfg: c, poolCfg: pc, pipeline: env.Pipeline, name: env.Name, log: env.Logger, now: env.Now,
-		cursor: sanitizeTable(c.CursorTable), tables: map[string]bool{}, pending: map[string]*pgPending{}}
+	p := &Postgres{typ: typ, layout: layout, cfg: c, poolCfg: pc, pipeline: env.Pipeline, name: env.Name, log: env.Logger,
+		now: env.Now, cursor: sanitizeTable(c.CursorTable), tables: map[string]bool{}, targets: map[string]*target{},
+		pending: map[string]*pgPending{}}
 	if p.name == "" {
-		p.name = "SaveToPostgreSQL"
+		p.name = typ
 	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
@@ -208,11 +221,11 @@ func (p *Postgres) ensurePool(ctx context.Context) (*pgxpool.Pool, error) {
 		return p.pool, nil
 	}
 	if p.closed {
-		return nil, permanent(errors.New("SaveToPostgreSQL: used after Close"))
+		return nil, permanent(errors.New(p.typ + ": used after Close"))
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, p.poolCfg)
 	if err != nil {
-		return nil, fmt.Errorf("SaveToPostgreSQL: creating connection pool: %w", err)
+		return nil, fmt.Errorf("%s: creating connection pool: %w", p.typ, err)
 	}
 	_, err = pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+p.cursor+` (
 	pipeline text NOT NULL,
@@ -223,7 +236,7 @@ func (p *Postgres) ensurePool(ctx context.Context) (*pgxpool.Pool, error) {
 	if err != nil {
 		pool.Close()
 		p.setHealth("database unreachable: " + err.Error())
-		return nil, fmt.Errorf("SaveToPostgreSQL: creating cursor table %s: %w", p.cfg.CursorTable, err)
+		return nil, fmt.Errorf("%s: creating cursor table %s: %w", p.typ, p.cfg.CursorTable, err)
 	}
 	p.pool = pool
 	return pool, nil
@@ -241,7 +254,7 @@ func (p *Postgres) Position(ctx context.Context) (uint32, bool, error) {
 	if closed { // after Close: a connection of its own
 		conn, err := pgx.ConnectConfig(ctx, p.poolCfg.ConnConfig)
 		if err != nil {
-			return 0, false, fmt.Errorf("SaveToPostgreSQL: connecting to read the cursor: %w", err)
+			return 0, false, fmt.Errorf("%s: connecting to read the cursor: %w", p.typ, err)
 		}
 		defer conn.Close(context.WithoutCancel(ctx))
 		q = conn
@@ -259,7 +272,7 @@ func (p *Postgres) Position(ctx context.Context) (uint32, bool, error) {
 		return 0, false, nil
 	}
 	if err != nil {
-		return 0, false, fmt.Errorf("SaveToPostgreSQL: reading cursor: %w", err)
+		return 0, false, fmt.Errorf("%s: reading cursor: %w", p.typ, err)
 	}
 	return uint32(last), true, nil
 }
@@ -271,48 +284,79 @@ func (p *Postgres) Consume(ctx context.Context, l *ledger.Ledger, recs []compone
 	defer p.mu.Unlock()
 	seq := l.Sequence()
 	for _, r := range recs {
-		s, err := consumer.SchemaOf(r)
-		if err != nil {
-			return fmt.Errorf("SaveToPostgreSQL: ledger %d: %w", seq, err)
+		if err := p.add(r); err != nil {
+			return fmt.Errorf("%s: ledger %d: %w", p.typ, seq, err)
 		}
-		pp := p.pending[s.Kind]
-		if pp == nil {
-			table := s.Kind
-			if p.cfg.TableName != "" {
-				table = p.cfg.TableName
-				for k := range p.pending {
-					if k != s.Kind {
-						return fmt.Errorf("SaveToPostgreSQL: table_name %q is set but records of kinds %q and %q arrived (leave table_name unset to get one table per kind)", table, k, s.Kind)
-					}
-				}
-			}
-			pp = &pgPending{schema: s, table: sanitizeTable(table), index: map[string]int{}}
-			p.pending[s.Kind] = pp
-			p.kinds = append(p.kinds, s.Kind)
-		}
-		vals, err := s.Values(r, make([]any, 0, len(s.Columns)))
-		if err != nil {
-			return fmt.Errorf("SaveToPostgreSQL: ledger %d: %w", seq, err)
-		}
-		for i, v := range vals {
-			vals[i] = pgValue(v)
-		}
-		key := r.NaturalKey()
-		if i, dup := pp.index[key]; dup {
-			pp.rows[i] = vals // the same row twice in one statement is an error in PostgreSQL
-			continue
-		}
-		pp.index[key] = len(pp.keys)
-		pp.keys = append(pp.keys, key)
-		pp.rows = append(pp.rows, vals)
-		p.nRecs++
 	}
 	p.open = true
 	p.last = seq
-	if p.nRecs >= p.cfg.BatchSize || p.now().Sub(p.commit) >= time.Second {
+	if p.nRecs >= p.cfg.BatchSize || p.now().Sub(p.commit) >= p.cfg.FlushInterval {
 		return p.commitLocked(ctx)
 	}
 	return nil
+}
+
+// add puts one record in its table's batch.
+func (p *Postgres) add(r component.Record) error {
+	t, err := p.target(r)
+	if err != nil {
+		return err
+	}
+	if t.json {
+		if r, err = wrap(r); err != nil {
+			return err
+		}
+	}
+	table := sanitizeTable(t.table)
+	pp := p.pending[table]
+	if pp == nil {
+		types := []string{"text"}
+		for _, c := range t.schema.Columns {
+			types = append(types, pgTypes[c.Type])
+		}
+		pp = &pgPending{schema: t.schema, table: table, cols: t.cols, types: types, index: map[string]int{}}
+		p.pending[table] = pp
+		p.kinds = append(p.kinds, table)
+	} else if pp.schema != t.schema {
+		return fmt.Errorf("records of kinds %q and %q both go to table %s (give each kind its own table)", pp.schema.Kind, t.schema.Kind, t.table)
+	}
+	key := r.NaturalKey()
+	row := make([]any, 1, len(pp.cols))
+	row[0] = key
+	row, err = t.schema.Values(r, row)
+	if err != nil {
+		return err
+	}
+	for i, v := range row {
+		row[i] = pgValue(v)
+	}
+	if i, dup := pp.index[key]; dup {
+		pp.rows[i] = row // the same row twice in one statement is an error in PostgreSQL
+		return nil
+	}
+	pp.index[key] = len(pp.rows)
+	pp.rows = append(pp.rows, row)
+	p.nRecs++
+	return nil
+}
+
+// target resolves (once per kind) where a record goes.
+func (p *Postgres) target(r component.Record) (*target, error) {
+	kind := r.RecordKind()
+	if t, ok := p.targets[kind]; ok {
+		return t, nil
+	}
+	t, err := p.layout.resolve(r, p.cfg.TableName)
+	if err != nil {
+		return nil, err
+	}
+	if p.cfg.TableName != "" && p.layout.Others == OthersOwnTable && len(p.layout.Tables) == 0 {
+		for k := range p.targets {
+			return nil, fmt.Errorf("table_name %q is set but records of kinds %q and %q arrived (leave table_name unset to get one table per kind)", p.cfg.TableName, k, kind)
+		}
+	}
+	p.targets[kind] = t
+	return t, nil
 }
 
 // pgValue converts a Schema value to what pgx encodes into the column type.
@@ -327,6 +371,9 @@ func pgValue(v any) any {
 	}
 	return v
 }
+
+// FlushInterval implements component.TimedFlusher (flush_interval).
+func (p *Postgres) FlushInterval() time.Duration { return p.cfg.FlushInterval }
 
 // Flush commits the pending transaction.
 func (p *Postgres) Flush(ctx context.Context) error {
@@ -374,195 +421,4 @@ func (p *Postgres) setHealth(s string) {
 	p.healthMu.Lock()
 	p.health = s
 	p.healthMu.Unlock()
-}
-
-func (p *Postgres) commitLocked(ctx context.Context) error {
-	if !p.open {
-		return nil
-	}
-	pool, err := p.ensurePool(ctx)
-	if err != nil {
-		// Start was skipped or failed: treat like an outage and keep trying.
-		err = p.retry(ctx, func(ctx context.Context) error {
-			var e error
-			pool, e = p.ensurePool(ctx)
-			return e
-		})
-		if err != nil {
-			return err
-		}
-	}
-	err = p.retry(ctx, func(ctx context.Context) error { return p.writeBatch(ctx, pool) })
-	if err != nil {
-		return err
-	}
-	p.records.Add(int64(p.nRecs))
-	p.batches.Add(1)
-	p.durable.Store(p.last)
-	p.pending, p.kinds, p.nRecs, p.open = map[string]*pgPending{}, nil, 0, false
-	p.commit = p.now()
-	return nil
-}
-
-// writeBatch writes the pending rows and the cursor in one transaction.
-func (p *Postgres) writeBatch(ctx context.Context, pool *pgxpool.Pool) error {
-	for _, kind := range p.kinds {
-		if err := p.ensureTable(ctx, pool, p.pending[kind]); err != nil {
-			return err
-		}
-	}
-	tx, err := pool.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("beginning transaction: %w", err)
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
-	for _, kind := range p.kinds {
-		pp := p.pending[kind]
-		ncols := len(pp.schema.Columns) + 1
-		per := min(pgMaxParams/ncols, p.cfg.BatchSize)
-		for start := 0; start < len(pp.keys); start += per {
-			end := min(start+per, len(pp.keys))
-			sql, args := upsertStatement(pp, start, end)
-			if _, err := tx.Exec(ctx, sql, args...); err != nil {
-				return fmt.Errorf("writing %d %s records to %s: %w", end-start, kind, pp.table, err)
-			}
-		}
-	}
-	if _, err := tx.Exec(ctx, `INSERT INTO `+p.cursor+` (pipeline, consumer, last_ledger, updated_at)
-VALUES ($1, $2, $3, now())
-ON CONFLICT (pipeline, consumer) DO UPDATE
-SET last_ledger = GREATEST(`+p.cursor+`.last_ledger, EXCLUDED.last_ledger), updated_at = EXCLUDED.updated_at`,
-		p.pipeline, p.name, int64(p.last)); err != nil {
-		return fmt.Errorf("updating cursor: %w", err)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("committing ledgers up to %d: %w", p.last, err)
-	}
-	return nil
-}
-
-func upsertStatement(pp *pgPending, start, end int) (string, []any) {
-	cols := make([]string, 0, len(pp.schema.Columns)+1)
-	cols = append(cols, "natural_key")
-	for _, c := range pp.schema.Columns {
-		cols = append(cols, pgx.Identifier{c.Name}.Sanitize())
-	}
-	var b strings.Builder
-	b.WriteString("INSERT INTO " + pp.table + " AS t (" + strings.Join(cols, ", ") + ") VALUES ")
-	args := make([]any, 0, (end-start)*len(cols))
-	for i := start; i < end; i++ {
-		if i > start {
-			b.WriteString(", ")
-		}
-		b.WriteByte('(')
-		for j := range cols {
-			if j > 0 {
-				b.WriteString(", ")
-			}
-			fmt.Fprintf(&b, "$%d", len(args)+j+1)
-		}
-		b.WriteByte(')')
-		args = append(args, pp.keys[i])
-		args = append(args, pp.rows[i]...)
-	}
-	b.WriteString(" ON CONFLICT (natural_key) DO UPDATE SET ")
-	var tcols, ecols []string
-	for j, c := range cols[1:] {
-		if j > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(c + " = EXCLUDED." + c)
-		tcols = append(tcols, "t."+c)
-		ecols = append(ecols, "EXCLUDED."+c)
-	}
-	// Skip unchanged rows: a replay then writes nothing.
-	b.WriteString(" WHERE (" + strings.Join(tcols, ", ") + ") IS DISTINCT FROM (" + strings.Join(ecols, ", ") + ")")
-	return b.String(), args
-}
-
-func pgType(c consumer.Column) string {
-	t := map[consumer.ColumnType]string{consumer.ColString: "text", consumer.ColBool: "boolean", consumer.ColInt32: "integer", consumer.ColInt64: "bigint",
-		consumer.ColUint32: "bigint", consumer.ColUint64: "numeric(20,0)", consumer.ColFloat64: "double precision", consumer.ColTime: "timestamptz",
-		consumer.ColStringList: "text[]", consumer.ColJSON: "jsonb"}[c.Type]
-	if !c.Nullable {
-		t += " NOT NULL"
-	}
-	return t
-}
-
-// ensureTable creates a kind's table when create_table is on and it is not known yet.
-func (p *Postgres) ensureTable(ctx context.Context, pool *pgxpool.Pool, pp *pgPending) error {
-	if p.tables[pp.table] || (p.cfg.CreateTable != nil && !*p.cfg.CreateTable) {
-		return nil
-	}
-	defs := []string{"natural_key text PRIMARY KEY"}
-	for _, c := range pp.schema.Columns {
-		if c.Name == "natural_key" {
-			return permanent(fmt.Errorf("record kind %s has a field named natural_key, the sink's key column", pp.schema.Kind))
-		}
-		defs = append(defs, pgx.Identifier{c.Name}.Sanitize()+" "+pgType(c))
-	}
-	if _, err := pool.Exec(ctx, "CREATE TABLE IF NOT EXISTS "+pp.table+" (\n\t"+strings.Join(defs, ",\n\t")+")"); err != nil {
-		return fmt.Errorf("creating table %s: %w", pp.table, err)
-	}
-	p.tables[pp.table] = true
-	return nil
-}
-
-type permanentError struct{ error }
-
-func (e permanentError) Unwrap() error { return e.error }
-
-func permanent(err error) error { return permanentError{err} }
-
-// retryable reports whether err means the database is (temporarily) unreachable, as opposed
-// to a problem with the data or the schema, which retrying cannot fix.
-func retryable(err error) bool {
-	var perm permanentError
-	if errors.As(err, &perm) {
-		return false
-	}
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		switch {
-		case strings.HasPrefix(pgErr.Code, "08"), // connection exception
-			pgErr.Code == "57P01", pgErr.Code == "57P02", pgErr.Code == "57P03", // shutdown, crash, cannot connect now
-			pgErr.Code == "53300",                        // too many connections
-			pgErr.Code == "40001", pgErr.Code == "40P01": // serialization failure, deadlock
-			return true
-		}
-		return false
-	}
-	return true // network errors, closed connections, connect failures
-}
-
-// retry runs fn until it succeeds, fails permanently or ctx is cancelled, backing off
-// exponentially (100 ms doubling up to max_retry_wait) while the database is unreachable.
-func (p *Postgres) retry(ctx context.Context, fn func(context.Context) error) error {
-	wait := 100 * time.Millisecond
-	for {
-		err := fn(ctx)
-		if err == nil {
-			p.setHealth("")
-			return nil
-		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("SaveToPostgreSQL: %w (gave up: %w)", err, context.Cause(ctx))
-		}
-		if !retryable(err) {
-			return fmt.Errorf("SaveToPostgreSQL: %w", err)
-		}
-		p.retries.Add(1)
-		p.setHealth("database unreachable: " + err.Error())
-		p.log.Warn("database unreachable, retrying",
-			"error", err.Error(), "retry_in", wait, "pending_records", p.nRecs)
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("SaveToPostgreSQL: database unreachable: %w (gave up: %w)", err, context.Cause(ctx))
-		case <-t.C:
-		}
-		wait = min(wait*2, p.cfg.MaxRetryWait)
-	}
 }

@@ -410,3 +410,60 @@ func TestPostgresConstructorConnectsToNothing(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// A batch is committed when flush_interval has passed since the last commit (checked as a
+// ledger arrives) or when the host calls Flush (component.TimedFlusher).
+func TestPostgresFlushInterval(t *testing.T) {
+	srv := pgtest.Shared(t)
+	var now atomic.Int64
+	now.Store(time.Date(2025, 7, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	clock := func() time.Time { return time.Unix(0, now.Load()) }
+	p, err := component.Construct(NewPostgres, map[string]any{"connection_string": srv.DSN(), "table_name": "flush_interval",
+		"flush_interval": "3s"}, component.Env{Pipeline: "flush-interval", Name: "SaveToPostgreSQL", Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tf component.TimedFlusher = p
+	if tf.FlushInterval() != 3*time.Second {
+		t.Fatalf("FlushInterval = %s, want 3s", tf.FlushInterval())
+	}
+	ctx := context.Background()
+	if err := p.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	consume := func(seq uint32) {
+		t.Helper()
+		if err := p.Consume(ctx, consumertest.Ledger(t, seq), consumertest.MakeRecords(seq, 2)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	consume(1) // the first ledger commits: no commit yet
+	consume(2)
+	now.Add(int64(2 * time.Second))
+	consume(3)
+	if d := p.DurableLedger(); d != 1 {
+		t.Fatalf("DurableLedger = %d within the interval, want 1", d)
+	}
+	now.Add(int64(time.Second))
+	consume(4) // 3 s after the last commit
+	if d := p.DurableLedger(); d != 4 {
+		t.Fatalf("DurableLedger = %d once the interval passed, want 4", d)
+	}
+	consume(5)
+	if d := p.DurableLedger(); d != 4 {
+		t.Fatalf("DurableLedger = %d, want 4", d)
+	}
+	if err := tf.(component.Consumer).Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d, pos := p.DurableLedger(), position(t, p); d != 5 || pos != 5 {
+		t.Fatalf("after Flush: DurableLedger %d, Position %d, want 5", d, pos)
+	}
+	if err := p.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := connect(t, srv).QueryRow(ctx, "SELECT count(*) FROM flush_interval").Scan(&n); err != nil || n != 10 {
+		t.Fatalf("rows %d (%v), want 10", n, err)
+	}
+}
