@@ -79,8 +79,28 @@ SET last_ledger = GREATEST(`+p.cursor+`.last_ledger, EXCLUDED.last_ledger), upda
 	return nil
 }
 
-// copyMerge copies a kind's rows into the temporary table stage and merges them into its table.
+// copyMerge writes a table's batch. Rows new to the table (a catch-up, the common case) are
+// copied straight into it under a savepoint; when a key is already there (a replay) the
+// savepoint is rolled back and the rows are copied into the temporary table stage and merged.
 func copyMerge(ctx context.Context, tx pgx.Tx, pp *pgPending, stage string) error {
+	sp, err := tx.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("creating savepoint: %w", err)
+	}
+	_, err = sp.CopyFrom(ctx, pp.ident, pp.cols, pgx.CopyFromRows(pp.rows))
+	if err == nil {
+		if err := sp.Commit(ctx); err != nil {
+			return fmt.Errorf("releasing savepoint: %w", err)
+		}
+		return nil
+	}
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "23505" { // unique_violation: a key is there
+		return fmt.Errorf("copying: %w", err)
+	}
+	if err := sp.Rollback(ctx); err != nil {
+		return fmt.Errorf("rolling back to savepoint: %w", err)
+	}
 	defs := make([]string, len(pp.cols))
 	for i, c := range pp.cols {
 		defs[i] = pgx.Identifier{c}.Sanitize() + " " + pp.types[i]

@@ -35,7 +35,7 @@ type PostgresConfig struct {
 	// TableName is the table of every record (default: each record kind in its own table named
 	// after the kind). May be schema-qualified ("analytics.contract_events").
 	TableName string `mapstructure:"table_name"`
-	// BatchSize: records per transaction (default 5000). A transaction holds whole ledgers; it
+	// BatchSize: records per transaction (default 10000). A transaction holds whole ledgers; it
 	// is committed when a ledger arrives and BatchSize records are pending or the last commit
 	// is FlushInterval old (so a live pipeline commits every ledger, a catch-up batches).
 	BatchSize int `mapstructure:"batch_size"`
@@ -111,7 +111,8 @@ type Postgres struct {
 // pgPending is the batch of one table.
 type pgPending struct {
 	schema *consumer.Schema
-	table  string   // quoted
+	table  string // quoted
+	ident  pgx.Identifier
 	cols   []string // natural_key, then the schema's columns under their table names
 	types  []string // column types, without NOT NULL
 	index  map[string]int
@@ -125,7 +126,7 @@ func NewSaveToPostgreSQL(c *PostgresConfig, env component.Env) (component.Consum
 
 // SetDefaults implements component.Defaulter.
 func (c *PostgresConfig) SetDefaults() {
-	*c = PostgresConfig{BatchSize: 5000, FlushInterval: 2 * time.Second, MaxOpenConns: 4, ConnectTimeout: 10,
+	*c = PostgresConfig{BatchSize: 10000, FlushInterval: 2 * time.Second, MaxOpenConns: 4, ConnectTimeout: 10,
 		CursorTable: "cdpd_cursors", MaxRetryWait: 30 * time.Second}
 }
 
@@ -314,7 +315,7 @@ func (p *Postgres) add(r component.Record) error {
 		for _, c := range t.schema.Columns {
 			types = append(types, pgTypes[c.Type])
 		}
-		pp = &pgPending{schema: t.schema, table: table, cols: t.cols, types: types, index: map[string]int{}}
+		pp = &pgPending{schema: t.schema, table: table, ident: strings.Split(t.table, "."), cols: t.cols, types: types, index: map[string]int{}}
 		p.pending[table] = pp
 		p.kinds = append(p.kinds, table)
 	} else if pp.schema != t.schema {
