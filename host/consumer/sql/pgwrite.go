@@ -37,10 +37,11 @@ func (p *Postgres) commitLocked(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	p.records.Add(int64(p.nRecs))
+	p.records.Add(int64(p.pending.records))
 	p.batches.Add(1)
 	p.durable.Store(p.last)
-	p.pending, p.kinds, p.nRecs, p.open = map[string]*pgPending{}, nil, 0, false
+	p.pending.reset()
+	p.open = false
 	p.commit = p.now()
 	return nil
 }
@@ -50,8 +51,8 @@ func (p *Postgres) commitLocked(ctx context.Context) error {
 // table by one INSERT ... SELECT ... ON CONFLICT (natural_key) DO UPDATE that skips unchanged
 // rows, so that a replay rewrites nothing.
 func (p *Postgres) writeBatch(ctx context.Context, pool *pgxpool.Pool) error {
-	for _, kind := range p.kinds {
-		if err := p.ensureTable(ctx, pool, p.pending[kind]); err != nil {
+	for _, tb := range p.pending.order {
+		if err := p.ensureTable(ctx, pool, tb); err != nil {
 			return err
 		}
 	}
@@ -60,10 +61,9 @@ func (p *Postgres) writeBatch(ctx context.Context, pool *pgxpool.Pool) error {
 		return fmt.Errorf("beginning transaction: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
-	for i, kind := range p.kinds {
-		pp := p.pending[kind]
-		if err := copyMerge(ctx, tx, pp, fmt.Sprintf("cdpd_stage_%d", i)); err != nil {
-			return fmt.Errorf("writing %d %s records to %s: %w", len(pp.rows), kind, pp.table, err)
+	for i, tb := range p.pending.order {
+		if err := copyMerge(ctx, tx, tb, fmt.Sprintf("cdpd_stage_%d", i)); err != nil {
+			return fmt.Errorf("writing %d %s records to %s: %w", len(tb.rows), tb.schema.Kind, tb.table, err)
 		}
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO `+p.cursor+` (pipeline, consumer, last_ledger, updated_at)
@@ -82,12 +82,12 @@ SET last_ledger = GREATEST(`+p.cursor+`.last_ledger, EXCLUDED.last_ledger), upda
 // copyMerge writes a table's batch. Rows new to the table (a catch-up, the common case) are
 // copied straight into it under a savepoint; when a key is already there (a replay) the
 // savepoint is rolled back and the rows are copied into the temporary table stage and merged.
-func copyMerge(ctx context.Context, tx pgx.Tx, pp *pgPending, stage string) error {
+func copyMerge(ctx context.Context, tx pgx.Tx, pp *tableBatch, stage string) error {
 	sp, err := tx.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("creating savepoint: %w", err)
 	}
-	_, err = sp.CopyFrom(ctx, pp.ident, pp.cols, pgx.CopyFromRows(pp.rows))
+	_, err = sp.CopyFrom(ctx, pgx.Identifier(strings.Split(pp.table, ".")), pp.cols, pgx.CopyFromRows(pp.rows))
 	if err == nil {
 		if err := sp.Commit(ctx); err != nil {
 			return fmt.Errorf("releasing savepoint: %w", err)
@@ -103,7 +103,7 @@ func copyMerge(ctx context.Context, tx pgx.Tx, pp *pgPending, stage string) erro
 	}
 	defs := make([]string, len(pp.cols))
 	for i, c := range pp.cols {
-		defs[i] = pgx.Identifier{c}.Sanitize() + " " + pp.types[i]
+		defs[i] = pgx.Identifier{c}.Sanitize() + " " + pgColumnType(pp.schema, i)
 	}
 	st := pgx.Identifier{stage}.Sanitize()
 	if _, err := tx.Exec(ctx, "CREATE TEMP TABLE "+st+" ("+strings.Join(defs, ", ")+") ON COMMIT DROP"); err != nil {
@@ -112,7 +112,7 @@ func copyMerge(ctx context.Context, tx pgx.Tx, pp *pgPending, stage string) erro
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{stage}, pp.cols, pgx.CopyFromRows(pp.rows)); err != nil {
 		return fmt.Errorf("copying into staging table: %w", err)
 	}
-	if _, err := tx.Exec(ctx, mergeStatement(pp.table, st, pp.cols)); err != nil {
+	if _, err := tx.Exec(ctx, mergeStatement(sanitizeTable(pp.table), st, pp.cols)); err != nil {
 		return fmt.Errorf("merging: %w", err)
 	}
 	return nil
@@ -143,23 +143,37 @@ var pgTypes = map[consumer.ColumnType]string{consumer.ColString: "text", consume
 	consumer.ColUint64: "numeric(20,0)", consumer.ColFloat64: "double precision", consumer.ColTime: "timestamptz",
 	consumer.ColStringList: "text[]", consumer.ColJSON: "jsonb"}
 
-// ensureTable creates a kind's table when create_table is on and it is not known yet.
-func (p *Postgres) ensureTable(ctx context.Context, pool *pgxpool.Pool, pp *pgPending) error {
-	if p.tables[pp.table] || (p.cfg.CreateTable != nil && !*p.cfg.CreateTable) {
+// pgColumnType is the type of column i (0: natural_key) of a table batch, without NOT NULL.
+func pgColumnType(s *consumer.Schema, i int) string {
+	if i == 0 {
+		return "text"
+	}
+	return pgTypes[s.Columns[i-1].Type]
+}
+
+// ensureTable creates a table (and its schema) when create_table is on and it is not known yet.
+func (p *Postgres) ensureTable(ctx context.Context, pool *pgxpool.Pool, tb *tableBatch) error {
+	if p.tables[tb.table] || (p.cfg.CreateTable != nil && !*p.cfg.CreateTable) {
 		return nil
 	}
 	defs := []string{"natural_key text PRIMARY KEY"}
-	for i, c := range pp.schema.Columns {
-		t := pp.types[i+1]
+	for i, c := range tb.schema.Columns {
+		t := pgColumnType(tb.schema, i+1)
 		if !c.Nullable {
 			t += " NOT NULL"
 		}
-		defs = append(defs, pgx.Identifier{pp.cols[i+1]}.Sanitize()+" "+t)
+		defs = append(defs, pgx.Identifier{tb.cols[i+1]}.Sanitize()+" "+t)
 	}
-	if _, err := pool.Exec(ctx, "CREATE TABLE IF NOT EXISTS "+pp.table+" (\n\t"+strings.Join(defs, ",\n\t")+")"); err != nil {
-		return fmt.Errorf("creating table %s: %w", pp.table, err)
+	if schema, _, ok := strings.Cut(tb.table, "."); ok {
+		if _, err := pool.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{schema}.Sanitize()); err != nil {
+			return fmt.Errorf("creating schema %s: %w", schema, err)
+		}
 	}
-	p.tables[pp.table] = true
+	table := sanitizeTable(tb.table)
+	if _, err := pool.Exec(ctx, "CREATE TABLE IF NOT EXISTS "+table+" (\n\t"+strings.Join(defs, ",\n\t")+")"); err != nil {
+		return fmt.Errorf("creating table %s: %w", table, err)
+	}
+	p.tables[tb.table] = true
 	return nil
 }
 
@@ -210,7 +224,7 @@ func (p *Postgres) retry(ctx context.Context, fn func(context.Context) error) er
 		wait := policy.Delay(n)
 		p.setHealth("database unreachable: " + err.Error())
 		p.log.Warn("database unreachable, retrying",
-			"error", err.Error(), "retry_in", wait, "pending_records", p.nRecs)
+			"error", err.Error(), "retry_in", wait, "pending_records", p.pending.records)
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():

@@ -17,7 +17,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/withobsrvr/cdpd/host/component"
-	"github.com/withobsrvr/cdpd/host/consumer"
 	"github.com/withobsrvr/cdpd/host/ledger"
 )
 
@@ -90,11 +89,8 @@ type Postgres struct {
 	closed bool
 	tables map[string]bool // tables known to exist
 
-	mu      sync.Mutex            // pending batch and targets; held by Consume/Flush/Close
-	targets map[string]*target    // by record kind
-	pending map[string]*pgPending // by table (quoted)
-	kinds   []string              // pending tables in arrival order
-	nRecs   int
+	mu      sync.Mutex // pending batch; held by Consume/Flush/Close
+	pending *batch
 	last    uint32    // last ledger consumed
 	commit  time.Time // time of the last commit
 	open    bool      // ledgers pending
@@ -106,17 +102,6 @@ type Postgres struct {
 	records atomic.Int64
 	batches atomic.Int64
 	retries atomic.Int64
-}
-
-// pgPending is the batch of one table.
-type pgPending struct {
-	schema *consumer.Schema
-	table  string // quoted
-	ident  pgx.Identifier
-	cols   []string // natural_key, then the schema's columns under their table names
-	types  []string // column types, without NOT NULL
-	index  map[string]int
-	rows   [][]any // natural key, then the column values
 }
 
 // NewSaveToPostgreSQL is the component.ConsumerFactory of SaveToPostgreSQL.
@@ -164,8 +149,8 @@ func newPostgres(typ string, layout *Layout, cp *PostgresConfig, env component.E
 		return nil, errors.New(typ + ": cursor_table must not be empty")
 	}
 	p := &Postgres{typ: typ, layout: layout, cfg: c, poolCfg: pc, pipeline: env.Pipeline, name: env.Name, log: env.Logger,
-		now: env.Now, cursor: sanitizeTable(c.CursorTable), tables: map[string]bool{}, targets: map[string]*target{},
-		pending: map[string]*pgPending{}}
+		now: env.Now, cursor: sanitizeTable(c.CursorTable), tables: map[string]bool{},
+		pending: newBatch(layout, c.TableName, pgValue)}
 	if p.name == "" {
 		p.name = typ
 	}
@@ -285,79 +270,16 @@ func (p *Postgres) Consume(ctx context.Context, l *ledger.Ledger, recs []compone
 	defer p.mu.Unlock()
 	seq := l.Sequence()
 	for _, r := range recs {
-		if err := p.add(r); err != nil {
+		if err := p.pending.add(r); err != nil {
 			return fmt.Errorf("%s: ledger %d: %w", p.typ, seq, err)
 		}
 	}
 	p.open = true
 	p.last = seq
-	if p.nRecs >= p.cfg.BatchSize || p.now().Sub(p.commit) >= p.cfg.FlushInterval {
+	if p.pending.records >= p.cfg.BatchSize || p.now().Sub(p.commit) >= p.cfg.FlushInterval {
 		return p.commitLocked(ctx)
 	}
 	return nil
-}
-
-// add puts one record in its table's batch.
-func (p *Postgres) add(r component.Record) error {
-	t, err := p.target(r)
-	if err != nil {
-		return err
-	}
-	if t.json {
-		if r, err = wrap(r); err != nil {
-			return err
-		}
-	}
-	table := sanitizeTable(t.table)
-	pp := p.pending[table]
-	if pp == nil {
-		types := []string{"text"}
-		for _, c := range t.schema.Columns {
-			types = append(types, pgTypes[c.Type])
-		}
-		pp = &pgPending{schema: t.schema, table: table, ident: strings.Split(t.table, "."), cols: t.cols, types: types, index: map[string]int{}}
-		p.pending[table] = pp
-		p.kinds = append(p.kinds, table)
-	} else if pp.schema != t.schema {
-		return fmt.Errorf("records of kinds %q and %q both go to table %s (give each kind its own table)", pp.schema.Kind, t.schema.Kind, t.table)
-	}
-	key := r.NaturalKey()
-	row := make([]any, 1, len(pp.cols))
-	row[0] = key
-	row, err = t.schema.Values(r, row)
-	if err != nil {
-		return err
-	}
-	for i, v := range row {
-		row[i] = pgValue(v)
-	}
-	if i, dup := pp.index[key]; dup {
-		pp.rows[i] = row // the same row twice in one statement is an error in PostgreSQL
-		return nil
-	}
-	pp.index[key] = len(pp.rows)
-	pp.rows = append(pp.rows, row)
-	p.nRecs++
-	return nil
-}
-
-// target resolves (once per kind) where a record goes.
-func (p *Postgres) target(r component.Record) (*target, error) {
-	kind := r.RecordKind()
-	if t, ok := p.targets[kind]; ok {
-		return t, nil
-	}
-	t, err := p.layout.resolve(r, p.cfg.TableName)
-	if err != nil {
-		return nil, err
-	}
-	if p.cfg.TableName != "" && p.layout.Others == OthersOwnTable && len(p.layout.Tables) == 0 {
-		for k := range p.targets {
-			return nil, fmt.Errorf("table_name %q is set but records of kinds %q and %q arrived (leave table_name unset to get one table per kind)", p.cfg.TableName, k, kind)
-		}
-	}
-	p.targets[kind] = t
-	return t, nil
 }
 
 // pgValue converts a Schema value to what pgx encodes into the column type.
