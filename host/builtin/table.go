@@ -46,8 +46,20 @@ func Table() []c.Spec {
 		c.ProcessorSpec("TransformToAppTrade", "Trades as Horizon defines them (the claim atoms of offer and path payment results), read from the zero-copy transaction views.", payment.NewTransformToAppTrade),
 
 		// Consumers.
+		c.ConsumerSpec("BufferedPostgreSQL", "Wallet-backend state changes and participants in upstream's tables, other records as JSON in generic_events, through the PostgreSQL writer.", sql.NewBufferedPostgreSQL),
+		c.ConsumerSpec("SaveAccountDataToDuckDB", "ProcessAccountDataFull's account changes in upstream's stellar.accounts table of a DuckDB file, with the cursor in the same transaction.", sql.NewSaveAccountDataToDuckDB),
+		c.ConsumerSpec("SaveAccountDataToPostgreSQL", "ProcessAccountDataFull's account changes in upstream's stellar.accounts table, through the PostgreSQL writer.", sql.NewSaveAccountDataToPostgreSQL),
+		c.ConsumerSpec("SaveContractDataToPostgreSQL", "ContractData's entry changes in one table (table_name), through the PostgreSQL writer.", sql.NewSaveContractDataToPostgreSQL),
+		c.ConsumerSpec("SaveContractEventsToPostgreSQL", "ContractEvent's events in upstream's contract_events table, through the PostgreSQL writer.", sql.NewSaveContractEventsToPostgreSQL),
+		c.ConsumerSpec("SaveContractInvocationsToPostgreSQL", "ContractInvocation's invocations in upstream's contract_invocations table, through the PostgreSQL writer.", sql.NewSaveContractInvocationsToPostgreSQL),
+		c.ConsumerSpec("SaveContractToDuckDB", "GetEventsRPC's events in upstream's soroban_events table of a DuckDB file (other kinds in their own tables).", sql.NewSaveContractToDuckDB),
+		c.ConsumerSpec("SaveEventPaymentToPostgreSQL", "EventPaymentExtractor's payments in upstream's event_payments table, through the PostgreSQL writer.", sql.NewSaveEventPaymentToPostgreSQL),
+		c.ConsumerSpec("SavePaymentToPostgreSQL", "TransformToAppPayment's payments in upstream's payments table, through the PostgreSQL writer.", sql.NewSavePaymentToPostgreSQL),
+		c.ConsumerSpec("SaveSoroswapToPostgreSQL", "Soroswap's new pairs, syncs and swaps in soroswap_pairs, soroswap_syncs and soroswap_swaps, through the PostgreSQL writer.", sql.NewSaveSoroswapToPostgreSQL),
+		c.ConsumerSpec("SaveToDuckDB", "Upserts on natural keys into a DuckDB file (upstream's payments and create_accounts tables, other kinds in their own), with the cursor in the same transaction.", sql.NewSaveToDuckDB),
 		c.ConsumerSpec("SaveToParquet", "Parquet files named by ledger range; a replay replaces a file, never doubles rows.", consumer.NewSaveToParquet, "SaveToParquetConsumer"),
 		c.ConsumerSpec("SaveToPostgreSQL", "Upserts on each record's natural key, with the consumer's cursor in the same transaction.", sql.NewSaveToPostgreSQL, "SaveToPostgreSQLConsumer"),
 		c.ConsumerSpec("StdoutConsumer", "Every record as one JSON line on standard output.", consumer.NewStdoutConsumer, "StdoutSink"),
+		c.ConsumerSpec("WalletBackendPostgreSQL", "Wallet-backend transactions, state changes, participants, effects and accounts in upstream's tables, through the PostgreSQL writer.", sql.NewWalletBackendPostgreSQL),
 	}
 }
