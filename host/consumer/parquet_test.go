@@ -35,22 +35,6 @@ func newTestParquet(t *testing.T, dir string, cfg map[string]any) *Parquet {
 	return p
 }
 
-func consumeRange(t *testing.T, c component.Consumer, from, to uint32, perLedger int) []component.Record {
-	t.Helper()
-	var all []component.Record
-	for seq := from; seq <= to; seq++ {
-		recs := makeRecords(seq, perLedger)
-		if seq%5 == 0 {
-			recs = nil // some ledgers have no records
-		}
-		if err := c.Consume(context.Background(), testLedger(t, seq), recs); err != nil {
-			t.Fatalf("consuming ledger %d: %v", seq, err)
-		}
-		all = append(all, recs...)
-	}
-	return all
-}
-
 // readParquetDir reads every .parquet file under dir back into allTypes records, decoding
 // the Parquet rows column by column with their levels.
 func readParquetDir(t *testing.T, dir string) (recs []allTypes, files []string) {
@@ -171,36 +155,6 @@ func decodeRow(t *testing.T, s *Schema, row parquet.Row) allTypes {
 		return true
 	})
 	return out
-}
-
-// sameRecords compares records as sets keyed by natural key and fails on duplicates.
-func sameRecords(t *testing.T, got []allTypes, want []component.Record) {
-	t.Helper()
-	byKey := map[string]allTypes{}
-	for _, g := range got {
-		k := g.NaturalKey()
-		if _, dup := byKey[k]; dup {
-			t.Errorf("duplicate row %s", k)
-		}
-		byKey[k] = g
-	}
-	if len(got) != len(want) {
-		t.Errorf("got %d rows, want %d", len(got), len(want))
-	}
-	for _, w := range want {
-		wr := w.(allTypes)
-		wr.Ignored = ""
-		g, ok := byKey[wr.NaturalKey()]
-		if !ok {
-			t.Errorf("missing row %s", wr.NaturalKey())
-			continue
-		}
-		if !reflect.DeepEqual(g, wr) {
-			gj, _ := json.Marshal(g)
-			wj, _ := json.Marshal(wr)
-			t.Errorf("row %s:\n got %s\nwant %s", wr.NaturalKey(), gj, wj)
-		}
-	}
 }
 
 func TestParquetRoundTrip(t *testing.T) {

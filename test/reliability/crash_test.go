@@ -1,10 +1,11 @@
 package reliability
 
-// Crash consistency (issue 9, part 3): cdpd is killed with SIGKILL at random moments while two
-// bounded pipelines write a range of ledgers to PostgreSQL and Parquet; after every restart
-// the PostgreSQL tables hold a gap-free prefix of the range whose cursor agrees with the data,
-// and once the range is complete both sinks hold every ledger exactly once, checked by SQL and
-// by reading every Parquet file back.
+// Crash consistency (issue 9, part 3; DuckDB: issue 16): cdpd is killed with SIGKILL at random
+// moments while two bounded pipelines write a range of ledgers to PostgreSQL, Parquet and
+// DuckDB (when built with cgo); after every restart the PostgreSQL and DuckDB tables hold a
+// gap-free prefix of the range whose cursor agrees with the data, and once the range is
+// complete every sink holds every ledger exactly once, checked by SQL and by reading every
+// Parquet file back.
 
 import (
 	"context"
@@ -155,11 +156,13 @@ func (e *crashEnv) run(t *testing.T, n int, moments []killMoment) {
 		d.Kill()
 		resumed := resumePoints(d.Output())
 		pl, pe := e.checkPGPrefix(t, dsn)
-		t.Logf("run %d kill %d (%s; resumed at %s): PostgreSQL cursors at %d (latest_ledger) %d (contract_events), data a gap-free prefix",
-			n, i+1, m, resumed, pl, pe)
+		dl, de := e.checkDuckPrefix(t, out)
+		t.Logf("run %d kill %d (%s; resumed at %s): cursors at %d (latest_ledger) %d (contract_events) in PostgreSQL, %d %d in DuckDB, data a gap-free prefix",
+			n, i+1, m, resumed, pl, pe, dl, de)
 	}
 	completeRun(t, n, conf, state)
 	e.checkPGComplete(t, dsn)
+	e.checkDuckComplete(t, out)
 	for kind, dir := range map[string]string{"latest_ledger": filepath.Join(out, "ledgers"), "contract_events": filepath.Join(out, "events")} {
 		files := e.checkParquet(t, dir, kind)
 		t.Logf("run %d: %s: %d Parquet files hold every ledger exactly once", n, kind, files)
@@ -252,6 +255,9 @@ func crashYAML(dsPath string, end uint32, dsn, out string) string {
       - {type: SaveToPostgreSQL, config: {connection_string: %q, table_name: %s, batch_size: 50}}
       - {type: SaveToParquet, config: {local_path: %q, buffer_size: %d, partition_by: ledger_range, ledgers_per_file: 25}}
 `, p.name, dsPath, fixture.Ledger58752000, end, p.proc, dsn, p.table, filepath.Join(out, p.dir), p.buffer)
+		if duckEnabled {
+			fmt.Fprintf(&b, "      - {type: SaveToDuckDB, config: {db_path: %q, table_name: %s, batch_size: 50}}\n", duckPath(out, p.table), p.table)
+		}
 	}
 	return b.String()
 }
@@ -395,30 +401,33 @@ func (e *crashEnv) checkPGPrefix(t *testing.T, dsn string) (lastLedgers, lastEve
 			t.Fatalf("reading cdpd_cursors: %v", err)
 		}
 	}
-	// The invariant: the ledgers present (with the ledgers that have no rows) form a gap-free
-	// prefix of the range, each with exactly its rows; the cursor row says c and every ledger
-	// up to c is present. Ledgers after c may be present too: a resume after the lowest
-	// position of all consumers (the Parquet sink's checkpoint may lag) replays ledgers the
-	// table already holds, rewriting identical rows and moving the cursor back meanwhile.
-	check := func(kind, pipeline, query string) uint32 {
-		got := pgLedgerCounts(t, conn, query)
-		c := cursors[pipeline]
-		var top uint32 // the last ledger present
-		for seq := range got {
-			top = max(top, seq)
-			if seq < fixture.Ledger58752000 || seq > e.end {
-				t.Errorf("PostgreSQL %s: ledger %d is outside the range", kind, seq)
-			}
+	lastLedgers = e.checkPrefix(t, "PostgreSQL latest_ledger", pgLedgerCounts(t, conn, pgLedgersQuery), e.want["latest_ledger"], cursors["crash-ledgers"])
+	lastEvents = e.checkPrefix(t, "PostgreSQL contract_events", pgLedgerCounts(t, conn, pgEventsQuery), e.want["contract_events"], cursors["crash-events"])
+	return lastLedgers, lastEvents
+}
+
+// checkPrefix checks the invariant of a transactional sink after a SIGKILL: the ledgers present
+// (with the ledgers that have no rows) form a gap-free prefix of the range, each with exactly
+// its rows; the cursor says c and every ledger up to c is present. Ledgers after c may be
+// present too: a resume after the lowest position of all consumers (the Parquet sink's
+// checkpoint may lag) replays ledgers the table already holds, rewriting identical rows. It
+// returns c.
+func (e *crashEnv) checkPrefix(t *testing.T, what string, got, want map[uint32]int, c uint32) uint32 {
+	t.Helper()
+	var top uint32 // the last ledger present
+	for seq := range got {
+		top = max(top, seq)
+		if seq < fixture.Ledger58752000 || seq > e.end {
+			t.Errorf("%s: ledger %d is outside the range", what, seq)
 		}
-		for seq := fixture.Ledger58752000; seq <= max(top, c) && seq <= e.end; seq++ {
-			if got[seq] != e.want[kind][seq] {
-				t.Errorf("PostgreSQL %s: ledger %d has %d rows, want %d (cursor of %s at %d, data up to %d): a gap or a duplicate",
-					kind, seq, got[seq], e.want[kind][seq], pipeline, c, top)
-			}
-		}
-		return c
 	}
-	return check("latest_ledger", "crash-ledgers", pgLedgersQuery), check("contract_events", "crash-events", pgEventsQuery)
+	for seq := fixture.Ledger58752000; seq <= max(top, c) && seq <= e.end; seq++ {
+		if got[seq] != want[seq] {
+			t.Errorf("%s: ledger %d has %d rows, want %d (cursor at %d, data up to %d): a gap or a duplicate",
+				what, seq, got[seq], want[seq], c, top)
+		}
+	}
+	return c
 }
 
 // checkPGComplete checks that the tables hold every ledger of the range exactly once.
