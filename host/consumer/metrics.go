@@ -22,7 +22,7 @@ type Metrics struct {
 
 // NewMetrics registers the cdp_pipeline_consumer_* counters of component name in reg (the
 // pipeline incarnation's registry, Env.Metrics; nil registers nothing).
-func NewMetrics(reg prometheus.Registerer, name string) *Metrics {
+func NewMetrics(reg *prometheus.Registry, name string) *Metrics {
 	f := Factory(reg, name)
 	// Each name is written out: the deploy drift tests read metric names from the source.
 	return &Metrics{
@@ -44,7 +44,7 @@ func NewMetrics(reg prometheus.Registerer, name string) *Metrics {
 // Factory is promauto.With(reg) for the metrics of component name: every metric it makes
 // carries the label component="<name>". Consumer-specific metrics (a stream's subscribers)
 // use it with Namespace: MetricsNamespace.
-func Factory(reg prometheus.Registerer, name string) promauto.Factory {
+func Factory(reg *prometheus.Registry, name string) promauto.Factory {
 	if reg == nil {
 		return promauto.With(nil)
 	}

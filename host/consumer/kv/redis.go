@@ -29,6 +29,9 @@ type ConnConfig struct {
 	// set, the address keys must not be.
 	URL      string `mapstructure:"redis_url"`
 	Address  string `mapstructure:"redis_address"` // host:port
+	// Addr is another spelling of redis_address, the one upstream's shipped example files use
+	// (upstream itself reads only redis_address, so those files fail there; here they work).
+	Addr string `mapstructure:"address"`
 	Password string `mapstructure:"redis_password"`
 	DB       int    `mapstructure:"redis_db"`
 	UseTLS   bool   `mapstructure:"use_tls"` // TLS 1.2 or later to redis_address
@@ -45,6 +48,12 @@ func (c *ConnConfig) setDefaults() {
 
 // options builds the client options; errors never quote the URL or the password.
 func (c *ConnConfig) options(typ string) (*redis.Options, error) {
+	switch {
+	case c.Address == "":
+		c.Address = c.Addr
+	case c.Addr != "" && c.Addr != c.Address:
+		return nil, fmt.Errorf("%s: redis_address and address differ (they are one key: give one)", typ)
+	}
 	var o *redis.Options
 	switch {
 	case c.URL != "" && (c.Address != "" || c.Password != "" || c.DB != 0):

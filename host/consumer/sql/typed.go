@@ -13,17 +13,18 @@ import (
 // create_schema false is create_table false. max_retries and retry_delay_ms are accepted and
 // not used: while the database is unreachable the writer retries with capped backoff
 // (max_retry_wait) until it succeeds or the pipeline stops, instead of giving up (and
-// dropping the batch) after max_retries as upstream did. drop_existing: true is refused (cdpd
-// never drops tables).
+// dropping the batch) after max_retries as upstream did. drop_existing is accepted and has no
+// effect (a warning): cdpd never drops tables, as a restart that dropped them would lose what the
+// cursor says is written.
 type UpstreamPostgresConfig struct {
 	PostgresConfig  `mapstructure:",squash"`
 	DatabaseURL     string `mapstructure:"database_url"`
 	BufferSize      int    `mapstructure:"buffer_size"`
 	FlushIntervalMs int    `mapstructure:"flush_interval_ms"`
-	MaxRetries      int    `mapstructure:"max_retries"`
-	RetryDelayMs    int    `mapstructure:"retry_delay_ms"`
+	MaxRetries      int    `mapstructure:"max_retries" cdpd:"ignored: the writer retries with capped backoff until it succeeds (upstream dropped the batch)"`
+	RetryDelayMs    int    `mapstructure:"retry_delay_ms" cdpd:"ignored: the writer's backoff is max_retry_wait"`
 	CreateSchema    *bool  `mapstructure:"create_schema"`
-	DropExisting    bool   `mapstructure:"drop_existing"`
+	DropExisting    bool   `mapstructure:"drop_existing" cdpd:"ignored: cdpd never drops tables (a restart would lose what the cursor says is written)"`
 }
 
 // SetDefaults implements component.Defaulter.
@@ -48,9 +49,6 @@ func typedPostgres(typ string, layout *Layout) func(*UpstreamPostgresConfig, com
 		}
 		if u.CreateSchema != nil && c.CreateTable == nil {
 			c.CreateTable = u.CreateSchema
-		}
-		if u.DropExisting {
-			return nil, errors.New(typ + ": drop_existing is not supported: cdpd never drops tables")
 		}
 		p, err := newPostgres(typ, layout, &c, env)
 		if err != nil {

@@ -116,7 +116,6 @@ func TestTypedPostgresConfig(t *testing.T) {
 		cfg  map[string]any
 		want string
 	}{
-		{map[string]any{"host": "127.0.0.1", "drop_existing": true}, "drop_existing"},
 		{map[string]any{"database_url": "postgres://127.0.0.1/x", "connection_string": "postgres://127.0.0.1/y"}, "not both"},
 	} {
 		_, err := component.Construct(NewWalletBackendPostgreSQL, tc.cfg, component.Env{})

@@ -21,6 +21,9 @@ type ZeroMQConfig struct {
 	// Address is the endpoint the PUB socket binds ("tcp://127.0.0.1:5555"; port 0 picks a free
 	// one, see Addr).
 	Address string `mapstructure:"address"`
+	// Endpoint is another spelling of address, the one upstream's shipped example files use
+	// (upstream itself reads only address, so those files fail there; here they work).
+	Endpoint string `mapstructure:"endpoint"`
 	// SendHWM bounds the socket's outbound queue (messages); beyond it messages are dropped, as
 	// a ZeroMQ PUB socket does at its high-water mark (cdpd's key; upstream had libzmq's 1000).
 	SendHWM int `mapstructure:"send_hwm"`
@@ -58,6 +61,12 @@ type ZeroMQ struct {
 
 // NewSaveToZeroMQ is the constructor of SaveToZeroMQ.
 func NewSaveToZeroMQ(c *ZeroMQConfig, env component.Env) (component.Consumer, error) {
+	switch {
+	case c.Address == "":
+		c.Address = c.Endpoint
+	case c.Endpoint != "" && c.Endpoint != c.Address:
+		return nil, fmt.Errorf("SaveToZeroMQ: address and endpoint differ (they are one key: give one)")
+	}
 	if c.Address == "" {
 		return nil, fmt.Errorf("SaveToZeroMQ: address is required (e.g. tcp://127.0.0.1:5555)")
 	}
