@@ -27,11 +27,11 @@ import (
 type ConnConfig struct {
 	// URL is a redis:// or rediss:// URL (it may carry the password and the database); when
 	// set, the address keys must not be.
-	URL      string `mapstructure:"redis_url"`
-	Address  string `mapstructure:"redis_address"` // host:port
+	URL     string `mapstructure:"redis_url"`
+	Address string `mapstructure:"redis_address"` // host:port
 	// Addr is another spelling of redis_address, the one upstream's shipped example files use
 	// (upstream itself reads only redis_address, so those files fail there; here they work).
-	Addr string `mapstructure:"address"`
+	Addr     string `mapstructure:"address"`
 	Password string `mapstructure:"redis_password"`
 	DB       int    `mapstructure:"redis_db"`
 	UseTLS   bool   `mapstructure:"use_tls"` // TLS 1.2 or later to redis_address
