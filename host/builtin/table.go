@@ -3,6 +3,7 @@ package builtin
 import (
 	c "github.com/withobsrvr/cdpd/host/component"
 	"github.com/withobsrvr/cdpd/host/consumer"
+	"github.com/withobsrvr/cdpd/host/consumer/file"
 	"github.com/withobsrvr/cdpd/host/processor/account"
 	"github.com/withobsrvr/cdpd/host/processor/contract"
 	"github.com/withobsrvr/cdpd/host/processor/effects"
@@ -61,8 +62,8 @@ func Table() []c.Spec {
 		c.ProcessorSpec("WalletBackend", "Per-account state changes (credits, debits, signers, trustlines, offers ...) as wallet-backend state_changes rows.", wallet.NewWalletBackend),
 
 		// Consumers.
-		c.ConsumerSpec("SaveToParquet", "Parquet files named by ledger range; a replay replaces a file, never doubles rows.", consumer.NewSaveToParquet, "SaveToParquetConsumer"),
+		c.ConsumerSpec("SaveToParquet", "Parquet files named by ledger range; a replay replaces a file, never doubles rows.", file.NewSaveToParquet, "SaveToParquetConsumer"),
 		c.ConsumerSpec("SaveToPostgreSQL", "Upserts on each record's natural key, with the consumer's cursor in the same transaction.", consumer.NewSaveToPostgreSQL, "SaveToPostgreSQLConsumer"),
-		c.ConsumerSpec("StdoutConsumer", "Every record as one JSON line on standard output.", consumer.NewStdoutConsumer, "StdoutSink"),
+		c.ConsumerSpec("StdoutConsumer", "Every record as one JSON line on standard output.", file.NewStdoutConsumer, "StdoutSink"),
 	}
 }

@@ -40,24 +40,6 @@ func benchConsumer(b *testing.B, newC func(i int) component.Consumer) {
 	b.ReportMetric(float64(b.N*ledgers*per)/b.Elapsed().Seconds(), "records/s")
 }
 
-// BenchmarkParquet writes 50 ledgers x 200 records (every field type) per iteration.
-func BenchmarkParquet(b *testing.B) {
-	for _, comp := range []string{"snappy", "zstd"} {
-		b.Run(comp, func(b *testing.B) {
-			benchConsumer(b, func(int) component.Consumer {
-				p, err := component.Construct(NewParquet, map[string]any{"local_path": b.TempDir(), "compression": comp, "partition_by": "none"}, component.Env{})
-				if err != nil {
-					b.Fatal(err)
-				}
-				if err := p.Start(context.Background()); err != nil {
-					b.Fatal(err)
-				}
-				return p
-			})
-		})
-	}
-}
-
 // BenchmarkPostgres upserts 50 ledgers x 200 records per iteration into a fresh table.
 func BenchmarkPostgres(b *testing.B) {
 	srv := pgtest.Shared(b)

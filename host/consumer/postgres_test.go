@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/withobsrvr/cdpd/host/component"
+	"github.com/withobsrvr/cdpd/host/consumer/consumertest"
 	"github.com/withobsrvr/cdpd/internal/testutil"
 	"github.com/withobsrvr/cdpd/test/pgtest"
 )
@@ -97,18 +98,18 @@ func readTable(t *testing.T, c *pgx.Conn, table string) []allTypes {
 		r.Ledger = uint32(ledgerSeq)
 		r.Huge = numericUint64(t, huge)
 		if optHuge.Valid {
-			r.OptUint64 = ptr(numericUint64(t, optHuge))
+			r.OptUint64 = consumertest.Ptr(numericUint64(t, optHuge))
 		}
 		if optU32 != nil {
-			r.OptUint32 = ptr(uint32(*optU32))
+			r.OptUint32 = consumertest.Ptr(uint32(*optU32))
 		}
 		r.Data = compactJSON(t, data)
 		if optJSON != nil {
-			r.OptJSON = ptr(compactJSON(t, optJSON))
+			r.OptJSON = consumertest.Ptr(compactJSON(t, optJSON))
 		}
 		r.ClosedAt = r.ClosedAt.UTC()
 		if r.OptTime != nil {
-			r.OptTime = ptr(r.OptTime.UTC())
+			r.OptTime = consumertest.Ptr(r.OptTime.UTC())
 		}
 		if key != r.NaturalKey() {
 			t.Errorf("natural_key %q, record key %q", key, r.NaturalKey())

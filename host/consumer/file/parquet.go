@@ -1,4 +1,4 @@
-package consumer
+package file
 
 import (
 	"context"
@@ -20,6 +20,7 @@ import (
 	"github.com/parquet-go/parquet-go/compress"
 
 	"github.com/withobsrvr/cdpd/host/component"
+	"github.com/withobsrvr/cdpd/host/consumer"
 	"github.com/withobsrvr/cdpd/host/ledger"
 	"github.com/withobsrvr/cdpd/internal/atomicfile"
 )
@@ -101,7 +102,7 @@ type window struct {
 }
 
 type kindBuffer struct {
-	schema *Schema
+	schema *consumer.Schema
 	rows   []parquet.Row
 	counts []ledgerCount // rows per ledger, in ledger order
 	vals   []any
@@ -284,7 +285,7 @@ func (p *Parquet) Consume(_ context.Context, l *ledger.Ledger, recs []component.
 	}
 	p.win.last = seq
 	for _, r := range recs {
-		s, err := SchemaOf(r)
+		s, err := consumer.SchemaOf(r)
 		if err != nil {
 			return fmt.Errorf("SaveToParquet: ledger %d: %w", seq, err)
 		}

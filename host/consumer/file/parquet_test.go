@@ -1,4 +1,4 @@
-package consumer
+package file
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/withobsrvr/cdpd/host/component"
+	"github.com/withobsrvr/cdpd/host/consumer"
 )
 
 func newTestParquet(t *testing.T, dir string, cfg map[string]any) *Parquet {
@@ -35,27 +36,11 @@ func newTestParquet(t *testing.T, dir string, cfg map[string]any) *Parquet {
 	return p
 }
 
-func consumeRange(t *testing.T, c component.Consumer, from, to uint32, perLedger int) []component.Record {
-	t.Helper()
-	var all []component.Record
-	for seq := from; seq <= to; seq++ {
-		recs := makeRecords(seq, perLedger)
-		if seq%5 == 0 {
-			recs = nil // some ledgers have no records
-		}
-		if err := c.Consume(context.Background(), testLedger(t, seq), recs); err != nil {
-			t.Fatalf("consuming ledger %d: %v", seq, err)
-		}
-		all = append(all, recs...)
-	}
-	return all
-}
-
 // readParquetDir reads every .parquet file under dir back into allTypes records, decoding
 // the Parquet rows column by column with their levels.
 func readParquetDir(t *testing.T, dir string) (recs []allTypes, files []string) {
 	t.Helper()
-	schema, err := SchemaOf(allTypes{})
+	schema, err := consumer.SchemaOf(allTypes{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,14 +95,14 @@ func readParquetDir(t *testing.T, dir string) (recs []allTypes, files []string) 
 	return recs, files
 }
 
-func decodeRow(t *testing.T, s *Schema, row parquet.Row) allTypes {
+func decodeRow(t *testing.T, s *consumer.Schema, row parquet.Row) allTypes {
 	t.Helper()
 	var out allTypes
 	v := reflect.ValueOf(&out).Elem()
 	row.Range(func(ci int, vals []parquet.Value) bool {
 		c := s.Columns[ci]
-		f := v.FieldByIndex(c.index)
-		if c.Type == ColStringList {
+		f := v.FieldByName(c.Field)
+		if c.Type == consumer.ColStringList {
 			switch {
 			case len(vals) == 1 && vals[0].DefinitionLevel() == 0:
 				// null list
@@ -141,27 +126,27 @@ func decodeRow(t *testing.T, s *Schema, row parquet.Row) allTypes {
 		}
 		var g any
 		switch c.Type {
-		case ColString:
+		case consumer.ColString:
 			g = string(x.ByteArray())
-		case ColJSON:
+		case consumer.ColJSON:
 			g = json.RawMessage(append([]byte(nil), x.ByteArray()...))
-		case ColBool:
+		case consumer.ColBool:
 			g = x.Boolean()
-		case ColInt32:
+		case consumer.ColInt32:
 			g = x.Int32()
-		case ColInt64:
+		case consumer.ColInt64:
 			g = x.Int64()
-		case ColUint32:
+		case consumer.ColUint32:
 			g = x.Uint32()
-		case ColUint64:
+		case consumer.ColUint64:
 			g = x.Uint64()
-		case ColFloat64:
+		case consumer.ColFloat64:
 			g = x.Double()
-		case ColTime:
+		case consumer.ColTime:
 			g = time.UnixMicro(x.Int64()).UTC()
 		}
 		rv := reflect.ValueOf(g)
-		if c.ptr {
+		if f.Kind() == reflect.Pointer {
 			p := reflect.New(f.Type().Elem())
 			p.Elem().Set(rv.Convert(f.Type().Elem()))
 			f.Set(p)
@@ -171,36 +156,6 @@ func decodeRow(t *testing.T, s *Schema, row parquet.Row) allTypes {
 		return true
 	})
 	return out
-}
-
-// sameRecords compares records as sets keyed by natural key and fails on duplicates.
-func sameRecords(t *testing.T, got []allTypes, want []component.Record) {
-	t.Helper()
-	byKey := map[string]allTypes{}
-	for _, g := range got {
-		k := g.NaturalKey()
-		if _, dup := byKey[k]; dup {
-			t.Errorf("duplicate row %s", k)
-		}
-		byKey[k] = g
-	}
-	if len(got) != len(want) {
-		t.Errorf("got %d rows, want %d", len(got), len(want))
-	}
-	for _, w := range want {
-		wr := w.(allTypes)
-		wr.Ignored = ""
-		g, ok := byKey[wr.NaturalKey()]
-		if !ok {
-			t.Errorf("missing row %s", wr.NaturalKey())
-			continue
-		}
-		if !reflect.DeepEqual(g, wr) {
-			gj, _ := json.Marshal(g)
-			wj, _ := json.Marshal(wr)
-			t.Errorf("row %s:\n got %s\nwant %s", wr.NaturalKey(), gj, wj)
-		}
-	}
 }
 
 func TestParquetRoundTrip(t *testing.T) {
