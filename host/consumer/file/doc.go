@@ -1,4 +1,10 @@
-// Package file owns the consumers that write files, objects and lines: SaveToParquet (Parquet
-// files named by ledger range, so a replay rewrites instead of doubling) and StdoutConsumer
-// (JSON lines on standard output).
+// Package file owns the consumers that write files, objects and lines:
+//
+//   - SaveToParquet: Parquet files named by ledger range on the local filesystem, GCS or S3,
+//     replaced (never doubled) by a replay;
+//   - StdoutConsumer: JSON lines on standard output.
+//
+// Store is the one object writer of the package: put an object atomically, list by prefix,
+// read, delete; on a directory (internal/atomicfile), a GCS bucket (cloud.google.com/go/storage)
+// or an S3 bucket (the AWS SDK v2). Every consumer's doc states what a crash can do to its data.
 package file

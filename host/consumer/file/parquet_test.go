@@ -1,6 +1,7 @@
 package file
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -22,9 +23,18 @@ import (
 
 func newTestParquet(t *testing.T, dir string, cfg map[string]any) *Parquet {
 	t.Helper()
-	full := map[string]any{"local_path": dir, "partition_by": "none"}
-	for k, v := range cfg {
-		full[k] = v
+	return newTestParquetAt(t, map[string]any{"local_path": dir}, cfg)
+}
+
+// newTestParquetAt starts a SaveToParquet with the storage keys of where and the keys of cfg
+// (partition_by none unless cfg says otherwise).
+func newTestParquetAt(t *testing.T, where, cfg map[string]any) *Parquet {
+	t.Helper()
+	full := map[string]any{"partition_by": "none"}
+	for _, m := range []map[string]any{where, cfg} {
+		for k, v := range m {
+			full[k] = v
+		}
 	}
 	p, err := component.Construct(NewParquet, full, component.Env{})
 	if err != nil {
@@ -36,35 +46,45 @@ func newTestParquet(t *testing.T, dir string, cfg map[string]any) *Parquet {
 	return p
 }
 
-// readParquetDir reads every .parquet file under dir back into allTypes records, decoding
-// the Parquet rows column by column with their levels.
+// readParquetDir reads every .parquet file under dir back into allTypes records (see
+// readParquetObjects); a temporary file left behind is an error.
 func readParquetDir(t *testing.T, dir string) (recs []allTypes, files []string) {
 	t.Helper()
-	schema, err := consumer.SchemaOf(allTypes{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+	objs := map[string][]byte{}
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
 		if strings.HasPrefix(d.Name(), ".") {
 			t.Errorf("temporary file left: %s", path)
 		}
-		if !strings.HasSuffix(path, ".parquet") {
-			return nil
-		}
 		rel, _ := filepath.Rel(dir, path)
-		files = append(files, filepath.ToSlash(rel))
-		f, err := os.Open(path)
-		if err != nil {
-			return err
+		b, err := os.ReadFile(path)
+		objs[filepath.ToSlash(rel)] = b
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return readParquetObjects(t, objs)
+}
+
+// readParquetObjects reads every .parquet object (by key) back into allTypes records, decoding
+// the Parquet rows column by column with their levels, and returns them with the keys.
+func readParquetObjects(t *testing.T, objs map[string][]byte) (recs []allTypes, files []string) {
+	t.Helper()
+	schema, err := consumer.SchemaOf(allTypes{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, b := range objs {
+		if !strings.HasSuffix(key, ".parquet") {
+			continue
 		}
-		defer f.Close()
-		st, _ := f.Stat()
-		pf, err := parquet.OpenFile(f, st.Size())
+		files = append(files, key)
+		pf, err := parquet.OpenFile(bytes.NewReader(b), int64(len(b)))
 		if err != nil {
-			return fmt.Errorf("%s: %w", path, err)
+			t.Fatalf("%s: %v", key, err)
 		}
 		var names []string
 		for _, fld := range pf.Schema().Fields() {
@@ -75,23 +95,20 @@ func readParquetDir(t *testing.T, dir string) (recs []allTypes, files []string) 
 			want = append(want, c.Name)
 		}
 		if !reflect.DeepEqual(names, want) {
-			t.Errorf("%s: columns %v, want %v", path, names, want)
+			t.Errorf("%s: columns %v, want %v", key, names, want)
 		}
 		r := parquet.NewReader(pf)
-		defer r.Close()
 		rows := make([]parquet.Row, pf.NumRows())
 		n, err := r.ReadRows(rows)
+		_ = r.Close()
 		if int64(n) != pf.NumRows() {
-			return fmt.Errorf("%s: read %d of %d rows: %v", path, n, pf.NumRows(), err)
+			t.Fatalf("%s: read %d of %d rows: %v", key, n, pf.NumRows(), err)
 		}
 		for _, row := range rows {
 			recs = append(recs, decodeRow(t, schema, row))
 		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
+	sort.Strings(files)
 	return recs, files
 }
 
@@ -371,8 +388,15 @@ func TestParquetConfigErrors(t *testing.T) {
 		want string
 	}{
 		{map[string]any{}, "local_path is required"},
-		{map[string]any{"local_path": "x", "storage_type": "GCS", "bucket_name": "b"}, "not supported"},
-		{map[string]any{"local_path": "x", "storage_type": "S3"}, "not supported"},
+		{map[string]any{"local_path": "x", "storage_type": "GCS", "bucket_name": "b"}, "local_path is for storage_type FS"},
+		{map[string]any{"storage_type": "S3"}, "bucket_name is required for storage_type S3"},
+		{map[string]any{"bucket_name": "b"}, "storage_type is required"},
+		{map[string]any{"storage_type": "GCS", "bucket_name": "b/p"}, "path_prefix"},
+		{map[string]any{"storage_type": "GCS", "bucket_name": "b", "region": "eu-west-1"}, "for storage_type S3"},
+		{map[string]any{"storage_type": "S3", "bucket_name": "b", "endpoint": "http://user:secret@127.0.0.1:9000"}, "must not carry credentials"},
+		{map[string]any{"storage_type": "S3", "bucket_name": "b", "gcs_options": map[string]any{"chunk_size": 1}}, "gcs_options are for storage_type GCS"},
+		{map[string]any{"storage_type": "NFS", "bucket_name": "b"}, "unknown storage_type"},
+		{map[string]any{"local_path": "x", "flush_interval": 5}, "flush_interval must be at least 1ms"},
 		{map[string]any{"local_path": "x", "compression": "lzma"}, "unknown compression"},
 		{map[string]any{"local_path": "x", "partition_by": "week"}, "unknown partition_by"},
 		{map[string]any{"local_path": "x", "buffer_size": 0}, "must be positive"},
