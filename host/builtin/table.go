@@ -62,7 +62,8 @@ func Table() []c.Spec {
 		c.ProcessorSpec("WalletBackend", "Per-account state changes (credits, debits, signers, trustlines, offers ...) as wallet-backend state_changes rows.", wallet.NewWalletBackend),
 
 		// Consumers.
-		c.ConsumerSpec("SaveToParquet", "Parquet files named by ledger range; a replay replaces a file, never doubles rows.", file.NewSaveToParquet, "SaveToParquetConsumer"),
+		c.ConsumerSpec("SaveToGCS", "Records as JSON lines in GCS objects named by ledger range; a replay skips ledgers an object holds, never doubles lines.", file.NewSaveToGCS),
+		c.ConsumerSpec("SaveToParquet", "Parquet files named by ledger range on a local directory, GCS or S3; a replay replaces a file, never doubles rows.", file.NewSaveToParquet, "SaveToParquetConsumer"),
 		c.ConsumerSpec("SaveToPostgreSQL", "Upserts on each record's natural key, with the consumer's cursor in the same transaction.", consumer.NewSaveToPostgreSQL, "SaveToPostgreSQLConsumer"),
 		c.ConsumerSpec("StdoutConsumer", "Every record as one JSON line on standard output.", file.NewStdoutConsumer, "StdoutSink"),
 	}

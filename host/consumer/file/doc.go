@@ -2,6 +2,8 @@
 //
 //   - SaveToParquet: Parquet files named by ledger range on the local filesystem, GCS or S3,
 //     replaced (never doubled) by a replay;
+//   - SaveToGCS: records as JSON lines in GCS objects named by ledger range; a replay skips
+//     the ledgers an object holds;
 //   - StdoutConsumer: JSON lines on standard output.
 //
 // Store is the one object writer of the package: put an object atomically, list by prefix,
