@@ -4,6 +4,8 @@
 //     replaced (never doubled) by a replay;
 //   - SaveToGCS: records as JSON lines in GCS objects named by ledger range; a replay skips
 //     the ledgers an object holds;
+//   - SaveToExcel and SaveLatestLedgerToExcel: an .xlsx workbook (github.com/xuri/excelize/v2)
+//     rewritten whole, with its cursor, on each flush;
 //   - StdoutConsumer: JSON lines on standard output.
 //
 // Store is the one object writer of the package: put an object atomically, list by prefix,
