@@ -62,6 +62,8 @@ func Table() []c.Spec {
 		c.ProcessorSpec("WalletBackend", "Per-account state changes (credits, debits, signers, trustlines, offers ...) as wallet-backend state_changes rows.", wallet.NewWalletBackend),
 
 		// Consumers.
+		c.ConsumerSpec("DebugLogger", "Logs each record (kind, key, its first max_fields fields) at debug level.", file.NewDebugLogger),
+		c.ConsumerSpec("LogDebug", "Logs a summary of each ledger (and, with log_level debug, each record's JSON) at debug level.", file.NewLogDebug),
 		c.ConsumerSpec("SaveLatestLedgerToExcel", "One row per ledger (LatestLedger's summary and header fields) in an .xlsx workbook, rewritten whole with its cursor.", file.NewSaveLatestLedgerToExcel),
 		c.ConsumerSpec("SaveToExcel", "Every record in an .xlsx workbook, one sheet per record kind, rewritten whole with its cursor; a replay never doubles rows.", file.NewSaveToExcel),
 		c.ConsumerSpec("SaveToGCS", "Records as JSON lines in GCS objects named by ledger range; a replay skips ledgers an object holds, never doubles lines.", file.NewSaveToGCS),

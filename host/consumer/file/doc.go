@@ -6,7 +6,8 @@
 //     the ledgers an object holds;
 //   - SaveToExcel and SaveLatestLedgerToExcel: an .xlsx workbook (github.com/xuri/excelize/v2)
 //     rewritten whole, with its cursor, on each flush;
-//   - StdoutConsumer: JSON lines on standard output.
+//   - StdoutConsumer: JSON lines on standard output;
+//   - DebugLogger and LogDebug: what reaches them, in the pipeline's log at debug level.
 //
 // Store is the one object writer of the package: put an object atomically, list by prefix,
 // read, delete; on a directory (internal/atomicfile), a GCS bucket (cloud.google.com/go/storage)
