@@ -416,3 +416,16 @@ func TestParquetConfigErrors(t *testing.T) {
 		t.Errorf("upstream config: %v", err)
 	}
 }
+
+// SaveToParquet is a component.TimedFlusher: flush_interval (5s by default) is how long the
+// host lets a ledger's rows wait in the buffer; Flush writes them (TestParquetDurableLedger).
+func TestParquetFlushInterval(t *testing.T) {
+	var tf component.TimedFlusher = newTestParquet(t, t.TempDir(), nil)
+	if tf.FlushInterval() != DefaultFlushInterval || DefaultFlushInterval != 5*time.Second {
+		t.Errorf("default FlushInterval %s", tf.FlushInterval())
+	}
+	tf = newTestParquet(t, t.TempDir(), map[string]any{"flush_interval": "250ms"})
+	if tf.FlushInterval() != 250*time.Millisecond {
+		t.Errorf("FlushInterval %s, want 250ms", tf.FlushInterval())
+	}
+}
