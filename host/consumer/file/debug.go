@@ -194,6 +194,6 @@ func (d *Debug) Stats() map[string]float64 {
 	return map[string]float64{
 		"ledgers_consumed": float64(d.ledgers.Load()),
 		"records_consumed": float64(d.recs.Load()),
-		"last_ledger":    float64(d.last.Load()),
+		"last_ledger":      float64(d.last.Load()),
 	}
 }

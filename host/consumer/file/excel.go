@@ -59,10 +59,10 @@ func (c *ExcelConfig) SetDefaults() {
 // are overwritten by the next flush. Upstream re-read every row and saved the file on every
 // message, in place, and doubled rows on a replay.
 type Excel struct {
-	typ  string
-	cfg  ExcelConfig
-	log  *slog.Logger
-	m    *consumer.Metrics
+	typ string
+	cfg ExcelConfig
+	log *slog.Logger
+	sinkState
 	rows func(l *ledger.Ledger, recs []component.Record, add func(sheet string, header []string, row []any)) error
 
 	mu       sync.Mutex
@@ -71,11 +71,9 @@ type Excel struct {
 	pending  int    // rows not yet written
 	lastSeen uint32 // the last ledger accepted
 
-	durable atomic.Uint32
 	writes  atomic.Int64
 	written atomic.Int64
 	skipped atomic.Int64
-	lastErr atomic.Pointer[string]
 }
 
 // NewSaveToExcel is SaveToExcel's constructor.
@@ -101,7 +99,7 @@ func newExcel(typ string, c *ExcelConfig, env component.Env, rows func(*ledger.L
 	if err := checkFlushInterval(c.FlushInterval); err != nil {
 		return nil, fmt.Errorf("%s: %w", typ, err)
 	}
-	e := &Excel{typ: typ, cfg: *c, log: env.Logger, m: newMetrics(env), rows: rows}
+	e := &Excel{typ: typ, cfg: *c, log: env.Logger, sinkState: sinkState{m: newMetrics(env)}, rows: rows}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}
@@ -161,13 +159,11 @@ func (e *Excel) flushLocked(ctx context.Context) error {
 	if e.pending == 0 {
 		return nil
 	}
-	if err := e.book.write(ctx, e.lastSeen); err != nil {
-		msg := "write failed: " + err.Error()
-		e.lastErr.Store(&msg)
-		e.m.Errors.Inc()
+	err := e.book.write(ctx, e.lastSeen)
+	e.wrote(err)
+	if err != nil {
 		return fmt.Errorf("%s: %w", e.typ, err)
 	}
-	e.lastErr.Store(nil)
 	e.writes.Add(1)
 	e.written.Add(int64(e.pending))
 	e.m.Records.Add(float64(e.pending))
@@ -201,9 +197,6 @@ func (e *Excel) Close(ctx context.Context) error {
 	return e.flushLocked(ctx)
 }
 
-// DurableLedger is the last ledger whose rows are all in the workbook on disk.
-func (e *Excel) DurableLedger() uint32 { return e.durable.Load() }
-
 // Stats reports rows_written, workbook_writes, rows_dropped (the oldest rows of full sheets),
 // cells_truncated, ledgers_skipped (replayed ledgers the workbook held) and last_ledger.
 func (e *Excel) Stats() map[string]float64 {
@@ -220,14 +213,6 @@ func (e *Excel) Stats() map[string]float64 {
 	}
 	e.mu.Unlock()
 	return st
-}
-
-// Health reports the last write error, if the last write failed.
-func (e *Excel) Health() string {
-	if m := e.lastErr.Load(); m != nil {
-		return *m
-	}
-	return ""
 }
 
 // sheetNames are upstream's sheet names of the record kinds it wrote.

@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/withobsrvr/cdpd/host/component"
-	"github.com/withobsrvr/cdpd/host/consumer"
 	"github.com/withobsrvr/cdpd/host/ledger"
 )
 
@@ -66,7 +65,7 @@ func (c *GCSConfig) SetDefaults() {
 type GCS struct {
 	cfg GCSConfig
 	log *slog.Logger
-	m   *consumer.Metrics
+	sinkState
 
 	mu      sync.Mutex
 	started bool
@@ -75,8 +74,6 @@ type GCS struct {
 	win     gcsWindow
 	buf     bytes.Buffer
 
-	lastErr  atomic.Pointer[string]
-	durable  atomic.Uint32
 	objects  atomic.Int64
 	bytesW   atomic.Int64
 	records  atomic.Int64
@@ -115,7 +112,7 @@ func NewSaveToGCS(cp *GCSConfig, env component.Env) (component.Consumer, error) 
 	if err := checkFlushInterval(c.FlushInterval); err != nil {
 		return nil, fmt.Errorf("SaveToGCS: %w", err)
 	}
-	g := &GCS{cfg: c, log: env.Logger, m: newMetrics(env)}
+	g := &GCS{cfg: c, log: env.Logger, sinkState: sinkState{m: newMetrics(env)}}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}
@@ -235,13 +232,10 @@ func (g *GCS) flushLocked(ctx context.Context) error {
 		_, err := out.Write(g.buf.Bytes())
 		return err
 	})
+	g.wrote(err)
 	if err != nil {
-		msg := "write failed: " + err.Error()
-		g.lastErr.Store(&msg)
-		g.m.Errors.Inc()
 		return fmt.Errorf("SaveToGCS: writing the records of ledgers %d-%d: %w", w.first, w.last, err)
 	}
-	g.lastErr.Store(nil)
 	g.have.add(w.first, w.last)
 	g.objects.Add(1)
 	g.bytesW.Add(n)
@@ -286,9 +280,6 @@ func (g *GCS) Close(ctx context.Context) error {
 	return err
 }
 
-// DurableLedger is the last ledger whose records are all in written objects.
-func (g *GCS) DurableLedger() uint32 { return g.durable.Load() }
-
 // Stats reports objects_written, bytes_written, records_written, buffered_bytes,
 // ledgers_skipped (replayed ledgers an object already held) and last_ledger.
 func (g *GCS) Stats() map[string]float64 {
@@ -300,12 +291,4 @@ func (g *GCS) Stats() map[string]float64 {
 		"ledgers_skipped": float64(g.skipped.Load()),
 		"last_ledger":     float64(g.durable.Load()),
 	}
-}
-
-// Health reports the last write error, if the last write failed.
-func (g *GCS) Health() string {
-	if e := g.lastErr.Load(); e != nil {
-		return *e
-	}
-	return ""
 }

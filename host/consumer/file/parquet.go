@@ -83,7 +83,7 @@ type Parquet struct {
 	log     *slog.Logger
 	now     func() time.Time
 	rotate  time.Duration
-	m       *consumer.Metrics
+	sinkState
 
 	mu      sync.Mutex
 	started bool
@@ -92,8 +92,6 @@ type Parquet struct {
 	buf     map[string]*kindBuffer
 	win     window
 
-	lastErr  atomic.Pointer[string] // health: the last write error, nil when the last write succeeded
-	durable  atomic.Uint32
 	written  atomic.Int64
 	bytes    atomic.Int64
 	records  atomic.Int64
@@ -189,7 +187,7 @@ func NewParquet(cp *ParquetConfig, env component.Env) (*Parquet, error) {
 		return nil, fmt.Errorf("SaveToParquet: unknown compression %q (snappy, zstd, gzip or none)", c.Compression)
 	}
 	p := &Parquet{cfg: c, storage: st, codec: codec, log: env.Logger, now: env.Now,
-		rotate: time.Duration(c.RotationIntervalMinutes) * time.Minute, m: newMetrics(env)}
+		rotate: time.Duration(c.RotationIntervalMinutes) * time.Minute, sinkState: sinkState{m: newMetrics(env)}}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
@@ -354,9 +352,6 @@ func (p *Parquet) Close(ctx context.Context) error {
 	return err
 }
 
-// DurableLedger is the last ledger whose records are all in written files.
-func (p *Parquet) DurableLedger() uint32 { return p.durable.Load() }
-
 // Stats reports files_written, total_bytes, records_written, buffered_records, last_ledger.
 func (p *Parquet) Stats() map[string]float64 {
 	return map[string]float64{
@@ -366,14 +361,6 @@ func (p *Parquet) Stats() map[string]float64 {
 		"buffered_records": float64(p.buffered.Load()),
 		"last_ledger":      float64(p.durable.Load()),
 	}
-}
-
-// Health reports the last write error, if the last write failed.
-func (p *Parquet) Health() string {
-	if e := p.lastErr.Load(); e != nil {
-		return *e
-	}
-	return ""
 }
 
 func (p *Parquet) flushLocked(ctx context.Context) error {
@@ -390,16 +377,14 @@ func (p *Parquet) flushLocked(ctx context.Context) error {
 	for _, kind := range kinds {
 		b := p.buf[kind]
 		if err := p.writeKind(ctx, kind, b); err != nil {
-			msg := "write failed: " + err.Error()
-			p.lastErr.Store(&msg)
-			p.m.Errors.Inc()
+			p.wrote(err)
 			return fmt.Errorf("SaveToParquet: writing %s records of ledgers %d-%d: %w", kind, p.win.first, p.win.last, err)
 		}
 		p.records.Add(int64(len(b.rows)))
 		p.m.Records.Add(float64(len(b.rows)))
 		b.rows, b.counts = b.rows[:0], b.counts[:0]
 	}
-	p.lastErr.Store(nil)
+	p.wrote(nil)
 	p.durable.Store(p.win.last)
 	p.m.Ledgers.Add(float64(p.win.ledgers))
 	p.win = window{}

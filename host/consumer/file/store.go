@@ -96,7 +96,7 @@ func (c *StorageConfig) check(typ string) (string, error) {
 		return "", fmt.Errorf("%s: unknown storage_type %q (FS, GCS or S3)", typ, c.StorageType)
 	}
 	if c.PathPrefix != "" && !filepath.IsLocal(filepath.FromSlash(strings.Trim(c.PathPrefix, "/"))) {
-		return "", fmt.Errorf("%s: path_prefix must be a relative path without ..", typ)
+		return "", fmt.Errorf("%s: path_prefix must be a relative path that stays inside the storage root", typ)
 	}
 	switch st {
 	case StorageFS:
