@@ -415,6 +415,20 @@ func TestParquetConfigErrors(t *testing.T) {
 	if err != nil {
 		t.Errorf("upstream config: %v", err)
 	}
+	// The consumers of upstream's parquet-archival-s3.yaml and contract_data_gcs_production.yaml.
+	for _, cfg := range []map[string]any{
+		{"storage_type": "S3", "bucket_name": "stellar-blockchain-archive", "path_prefix": "events/soroban", "region": "us-west-2",
+			"compression": "snappy", "buffer_size": 50000, "max_file_size_mb": 512, "rotation_interval_minutes": 120,
+			"partition_by": "hour", "include_metadata": false},
+		{"storage_type": "GCS", "bucket_name": "stellar-archive-prod", "path_prefix": "mainnet/contract_data/v2", "compression": "zstd",
+			"buffer_size": 50000, "max_file_size_mb": 512, "rotation_interval_minutes": 60, "partition_by": "ledger_day",
+			"ledgers_per_file": 50000, "schema_evolution": true, "include_metadata": true, "debug": false,
+			"gcs_options": map[string]any{"chunk_size": 16777216, "retry_backoff_multiplier": 2.0, "retry_backoff_max": 120}},
+	} {
+		if _, err := component.Construct(NewParquet, cfg, component.Env{}); err != nil {
+			t.Errorf("upstream %s config: %v", cfg["storage_type"], err)
+		}
+	}
 }
 
 // SaveToParquet is a component.TimedFlusher: flush_interval (5s by default) is how long the
