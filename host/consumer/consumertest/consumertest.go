@@ -20,29 +20,30 @@ import (
 
 // AllTypes is a record with every supported field type, plain and nullable.
 type AllTypes struct {
-	Network    string           `json:"network"`
-	Ledger     uint32           `json:"ledger_sequence"`
-	Index      int              `json:"index"`
-	Small      int32            `json:"small"`
-	Big        int64            `json:"big"`
-	Huge       uint64           `json:"huge"`
-	Ratio      float64          `json:"ratio"`
-	OK         bool             `json:"ok"`
-	ClosedAt   time.Time        `json:"closed_at"`
-	Topics     []string         `json:"topics"`
-	Data       json.RawMessage  `json:"data"`
-	OptString  *string          `json:"opt_string"`
-	OptBool    *bool            `json:"opt_bool"`
-	OptInt     *int             `json:"opt_int"`
-	OptInt32   *int32           `json:"opt_int32"`
-	OptInt64   *int64           `json:"opt_int64"`
-	OptUint32  *uint32          `json:"opt_uint32"`
-	OptUint64  *uint64          `json:"opt_uint64"`
-	OptFloat   *float64         `json:"opt_float"`
-	OptTime    *time.Time       `json:"opt_time"`
-	OptJSON    *json.RawMessage `json:"opt_json"`
-	Ignored    string           `json:"-"`
-	unexported int              //nolint:unused // a sink must skip unexported fields
+	Network   string           `json:"network"`
+	Ledger    uint32           `json:"ledger_sequence"`
+	Index     int              `json:"index"`
+	Small     int32            `json:"small"`
+	Big       int64            `json:"big"`
+	Huge      uint64           `json:"huge"`
+	Ratio     float64          `json:"ratio"`
+	OK        bool             `json:"ok"`
+	ClosedAt  time.Time        `json:"closed_at"`
+	Topics    []string         `json:"topics"`
+	Data      json.RawMessage  `json:"data"`
+	OptString *string          `json:"opt_string"`
+	OptBool   *bool            `json:"opt_bool"`
+	OptInt    *int             `json:"opt_int"`
+	OptInt32  *int32           `json:"opt_int32"`
+	OptInt64  *int64           `json:"opt_int64"`
+	OptUint32 *uint32          `json:"opt_uint32"`
+	OptUint64 *uint64          `json:"opt_uint64"`
+	OptFloat  *float64         `json:"opt_float"`
+	OptTime   *time.Time       `json:"opt_time"`
+	OptJSON   *json.RawMessage `json:"opt_json"`
+	Ignored   string           `json:"-"`
+	//lint:ignore U1000 never read on purpose: a sink must skip unexported fields
+	unexported int
 }
 
 // RecordKind implements component.Record.
