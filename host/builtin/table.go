@@ -34,6 +34,7 @@ func Table() []c.Spec {
 		c.ProcessorSpec("CreateAccount", "Successful create_account operations (funder, new account, starting balance), read from the zero-copy transaction views.", account.NewCreateAccount, "CreateAccountTransformer"),
 		c.ProcessorSpec("ProcessAccountDataFull", "Account entry changes from the SDK's change reader, appended to the records it receives (an enricher).", account.NewAccountData, "AccountData"),
 		c.ProcessorSpec("TransformToAppTrustline", "Trustline entry changes (created, updated, removed) from the SDK's change reader.", account.NewTransformToAppTrustline),
+		c.ProcessorSpec("TransformToTickerAsset", "One row per asset touched by a successful set_trust_line_flags, change_trust, payment or create_claimable_balance operation, read from the zero-copy transaction views.", account.NewTransformToTickerAsset),
 		// Processors — contract (Soroban).
 		c.ProcessorSpec("ContractCreation", "Contracts created by create_contract host functions (v1, v2) and deployed by other contracts.", contract.NewContractCreation),
 		c.ProcessorSpec("ContractData", "Contract data ledger entry changes (created, updated, removed, restored).", contract.NewContractData, "ContractDataProcessor"),
