@@ -73,6 +73,7 @@ func Table() []c.Spec {
 		c.ConsumerSpec("PublishToGooglePubSubV2", "Payment records as Google Pub/Sub messages in upstream's V2 envelope, ordered by ledger.", stream.NewPublishToGooglePubSubV2),
 		c.ConsumerSpec("SaveAccountDataToDuckDB", "ProcessAccountDataFull's account changes in upstream's stellar.accounts table of a DuckDB file, with the cursor in the same transaction.", sql.NewSaveAccountDataToDuckDB),
 		c.ConsumerSpec("SaveAccountDataToPostgreSQL", "ProcessAccountDataFull's account changes in upstream's stellar.accounts table, through the PostgreSQL writer.", sql.NewSaveAccountDataToPostgreSQL),
+		c.ConsumerSpec("SaveAssetToPostgreSQL", "One row per asset (code, issuer) in upstream's assets table, from TransformToTickerAsset's records or payments, first_seen_ledger kept, through the PostgreSQL writer.", sql.NewSaveAssetToPostgreSQL),
 		c.ConsumerSpec("SaveContractDataToPostgreSQL", "ContractData's entry changes in one table (table_name), through the PostgreSQL writer.", sql.NewSaveContractDataToPostgreSQL),
 		c.ConsumerSpec("SaveContractEventsToPostgreSQL", "ContractEvent's events in upstream's contract_events table, through the PostgreSQL writer.", sql.NewSaveContractEventsToPostgreSQL),
 		c.ConsumerSpec("SaveContractInvocationsToPostgreSQL", "ContractInvocation's invocations in upstream's contract_invocations table, through the PostgreSQL writer.", sql.NewSaveContractInvocationsToPostgreSQL),
