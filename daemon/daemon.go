@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -28,6 +29,7 @@ import (
 	"github.com/withobsrvr/cdpd/control/plane"
 	"github.com/withobsrvr/cdpd/host"
 	"github.com/withobsrvr/cdpd/host/builtin"
+	"github.com/withobsrvr/cdpd/internal/shard"
 	"github.com/withobsrvr/cdpd/loader"
 )
 
@@ -49,6 +51,8 @@ type daemon struct {
 
 	mu  sync.Mutex
 	ids map[string]string // service id -> the pipeline registered under it
+
+	foreign foreignPipelines // pipelines of the directory that other shards run
 }
 
 // Run runs cdpd until ctx is cancelled or SIGINT/SIGTERM arrives (both a clean stop: nil).
@@ -237,7 +241,8 @@ func runWith(ctx context.Context, cfg Config, logger *slog.Logger, httpLis net.L
 	}
 
 	logger.Info("cdpd starting", "version", Version, "config_dir", cfg.ConfigDir,
-		"http_addr", httpLis.Addr().String(), "control_plane", endpointOrNone(cfg.FlowctlEndpoint))
+		"http_addr", httpLis.Addr().String(), "control_plane", endpointOrNone(cfg.FlowctlEndpoint),
+		"instance", cfg.instanceName(), "shard", cfg.Shard.String())
 	err = g.Run()
 	switch {
 	case errors.Is(err, run.ErrSignal):
@@ -271,7 +276,15 @@ func endpointOrNone(e string) string {
 	return e
 }
 
-func (d *daemon) serviceID(name string) string { return control.ServiceID(d.cfg.Instance, name) }
+// serviceID is a pipeline's service id: prefixed by --instance when unsharded; a sharded
+// fleet's ids are fleet-wide (a pipeline keeps its id when the shard count changes and it moves
+// to another replica).
+func (d *daemon) serviceID(name string) string {
+	if d.cfg.Shard.Sharded() {
+		return control.ServiceID("", name)
+	}
+	return control.ServiceID(d.cfg.Instance, name)
+}
 
 // attach registers a running pipeline with the control plane (host OnRunning). Two names that
 // map to one service id (e.g. "ContractEvents" and "contract-events") cannot both be
@@ -288,12 +301,14 @@ func (d *daemon) attach(p *host.Pipeline) {
 	}
 	d.ids[id] = p.Name()
 	d.mu.Unlock()
-	d.client.Attach(registration(id, p.Name(), p.Definition(), d.cfg.Instance), p)
+	d.client.Attach(registration(id, p.Name(), p.Definition(), d.cfg.instanceName(), d.cfg.Shard), p)
 }
 
 // registration is what the control plane is told about a pipeline. The network is the one
-// its components use (loader.Pipeline.Network), so the two cannot disagree.
-func registration(id, name string, def *loader.Pipeline, instance string) control.Registration {
+// its components use (loader.Pipeline.Network), so the two cannot disagree. instance is the
+// daemon's name in the fleet and sh its shard, so that `flowctl status` shows which replica
+// runs each pipeline.
+func registration(id, name string, def *loader.Pipeline, instance string, sh shard.Spec) control.Registration {
 	return control.Registration{
 		ServiceID:   id,
 		Name:        name,
@@ -306,6 +321,8 @@ func registration(id, name string, def *loader.Pipeline, instance string) contro
 			contract.MetaVersion:     Version,
 			contract.MetaHost:        hostname(),
 			contract.MetaInstance:    instance,
+			contract.MetaShard:       strconv.Itoa(sh.Index),
+			contract.MetaShardCount:  strconv.Itoa(max(sh.Count, 1)),
 		},
 	}
 }

@@ -16,7 +16,9 @@ const (
 	MetaNetwork     = "network"     // the network its source reads (loader.Pipeline.Network)
 	MetaVersion     = "version"     // cdpd's version
 	MetaHost        = "host"        // the machine's host name
-	MetaInstance    = "instance"    // cdpd's --instance
+	MetaInstance    = "instance"    // the daemon's name in the fleet: --instance, else its host name
+	MetaShard       = "shard"       // the daemon's shard index (--shard-index), "0" unsharded
+	MetaShardCount  = "shard_count" // the fleet's shard count (--shard-count), "1" unsharded
 
 	// ServiceTypePipeline is the service type of cdpd pipelines.
 	ServiceTypePipeline = "cdp-pipeline"
