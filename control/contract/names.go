@@ -2,6 +2,8 @@ package contract
 
 import (
 	"fmt"
+	"math"
+	"strconv"
 	"strings"
 
 	"github.com/withobsrvr/cdpd/control/flowctlv1"
@@ -37,6 +39,16 @@ const (
 	// as UPTIME.
 	MetricUptimeSeconds = "pipeline.uptime_seconds"
 )
+
+// MetricText is a numeric metric as a heartbeat's string map carries it: the shortest decimal
+// that reads back as v, without exponent. ok is false for NaN and ±Inf, which are not decimals
+// and are left out. cdpd's client and the control plane's legacy API both write metrics so.
+func MetricText(v float64) (text string, ok bool) {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return "", false
+	}
+	return strconv.FormatFloat(v, 'f', -1, 64), true
+}
 
 // ErrorDetails are the health detail keys that carry a pipeline's error, the most telling
 // first; the CLI and the alert payloads show the first one set.

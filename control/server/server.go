@@ -1,7 +1,9 @@
 // Package server is cdpd's flowctl-compatible control plane: it serves flowctl.v1
-// ControlPlaneService (wire-compatible with the upstream flowctl server), cdpd.v1
-// HistoryService and the standard gRPC health service, keeps the service registry in memory
-// and persists it in bbolt.
+// ControlPlaneService (wire-compatible with the upstream flowctl server), flowctl's legacy
+// flowctl.ControlPlane (the upstream CDP binary's protocol, into the same registry: legacy.go),
+// cdpd.v1 HistoryService and the standard gRPC health service, keeps the service registry in
+// memory and persists it in bbolt. Every protocol's RPCs go through the same three store
+// operations: register, heartbeat and status (rpc.go).
 //
 // What the server keeps, per service id:
 //   - the registration (ComponentInfo, registered_at), its current HealthStatus, the time of
@@ -78,6 +80,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/withobsrvr/cdpd/control/cdpdv1"
+	"github.com/withobsrvr/cdpd/control/flowctllegacy"
 	"github.com/withobsrvr/cdpd/control/flowctlv1"
 )
 
@@ -287,13 +290,16 @@ func (s *Server) AddService(fn func(grpc.ServiceRegistrar)) {
 	s.extra = append(s.extra, fn)
 }
 
-// Register registers flowctl.v1.ControlPlaneService, cdpd.v1.HistoryService, the gRPC health
-// service (SERVING for "" and both services) and every AddService registration on g.
+// Register registers flowctl.v1.ControlPlaneService, flowctl's legacy flowctl.ControlPlane
+// (legacy.go), cdpd.v1.HistoryService, the gRPC health service (SERVING for "" and each of
+// them) and every AddService registration on g.
 func (s *Server) Register(g grpc.ServiceRegistrar) {
 	flowctlv1.RegisterControlPlaneServiceServer(g, s)
+	flowctllegacy.RegisterControlPlaneServer(g, legacyServer{s: s})
 	cdpdv1.RegisterHistoryServiceServer(g, s)
 	healthpb.RegisterHealthServer(g, s.health)
-	for _, name := range []string{"", flowctlv1.ControlPlaneService_ServiceDesc.ServiceName, cdpdv1.HistoryService_ServiceDesc.ServiceName} {
+	for _, name := range []string{"", flowctlv1.ControlPlaneService_ServiceDesc.ServiceName,
+		flowctllegacy.ControlPlane_ServiceDesc.ServiceName, cdpdv1.HistoryService_ServiceDesc.ServiceName} {
 		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
 	}
 	for _, fn := range s.extra {
