@@ -36,6 +36,9 @@ type PipelineStatus struct {
 	Metrics        map[string]float64 `json:"metrics"`
 	HealthDetails  map[string]string  `json:"health_details"`
 	Registered     bool               `json:"registered"`
+	// Progress is a bounded pipeline's progress through start_ledger..end_ledger (done,
+	// total, percent, rate, eta_seconds); absent when the pipeline follows the tip.
+	Progress *host.Progress `json:"progress,omitempty"`
 	// AssignedShard is the shard (replica) that runs the pipeline, when the daemon is sharded
 	// (--shard-count above 1). A pipeline another shard runs is listed with status
 	// other_shard and never started here.
@@ -152,7 +155,7 @@ func (d *daemon) pipelineStatus(s host.Snapshot, fileErr string) PipelineStatus 
 		Generation: s.Generation, ConfigHash: s.ConfigHash, Restarts: s.Restarts,
 		LastError: s.LastError, ConfigError: cfgErr, ConfigWarnings: s.Warnings, UptimeSeconds: s.Uptime.Seconds(),
 		CurrentLedger: s.CurrentLedger, Checkpoint: s.Checkpoint, Metrics: s.Metrics,
-		HealthDetails: s.HealthDetails, Registered: d.client.Registered(id),
+		HealthDetails: s.HealthDetails, Registered: d.client.Registered(id), Progress: s.Progress,
 	}
 	if d.cfg.Shard.Sharded() {
 		k := d.cfg.Shard.Index

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/withobsrvr/cdpd/control/contract"
 	"github.com/withobsrvr/cdpd/internal/shard"
 	"github.com/withobsrvr/cdpd/internal/testutil"
 	"github.com/withobsrvr/cdpd/test/fixture"
@@ -150,6 +151,12 @@ func TestShardedDaemonRunsOnlyItsShard(t *testing.T) {
 		}
 		if k == me && p.CurrentLedger != ds.First {
 			t.Errorf("%s (mine): current ledger %d, want %d", name, p.CurrentLedger, ds.First)
+		}
+		// A bounded pipeline's progress, in the API and under the metric names flowctl reads.
+		if k == me && (p.Progress == nil || p.Progress.DoneLedgers != 1 || p.Progress.TotalLedgers != 1 ||
+			p.Metrics[contract.MetricProgressDone] != 1 || p.Metrics[contract.MetricProgressTotal] != 1 ||
+			p.Metrics[contract.MetricProgressETA] != 0) {
+			t.Errorf("%s (mine, completed): progress %+v, metrics %v", name, p.Progress, p.Metrics)
 		}
 	}
 	// A foreign pipeline's file is removed: it leaves the listing; a new one appears.

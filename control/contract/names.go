@@ -26,6 +26,21 @@ const (
 	ServiceTypePipeline = "cdp-pipeline"
 )
 
+// ServiceType is what kind of service a registration is, as the CLI's TYPE column and the
+// control plane's service_type label show it: the service_type metadata (cdp-pipeline for
+// cdpd's pipelines and upstream CDP processes), else the component type in lower case (source,
+// processor, consumer, unspecified).
+func ServiceType(info *flowctlv1.ComponentInfo) string {
+	if t := info.GetMetadata()[MetaServiceType]; t != "" {
+		return t
+	}
+	name, ok := flowctlv1.ComponentType_name[int32(info.GetType())]
+	if !ok {
+		return fmt.Sprintf("type(%d)", int32(info.GetType()))
+	}
+	return strings.ToLower(strings.TrimPrefix(name, "COMPONENT_TYPE_"))
+}
+
 // Heartbeat metrics: a pipeline's health details travel in the heartbeat's metrics map under
 // HealthPrefix ("health.last_error"); everything else is a numeric metric.
 const (
@@ -38,6 +53,18 @@ const (
 	// MetricUptimeSeconds is a pipeline's own uptime as of its last heartbeat; the CLI shows it
 	// as UPTIME.
 	MetricUptimeSeconds = "pipeline.uptime_seconds"
+
+	// A bounded pipeline's progress through its range (host/eta.go): ledgers done of the
+	// total, the recent rate in ledgers per second and the seconds left at that rate (-1:
+	// unknown yet). The CLI shows them as PROGRESS and as a bar.
+	MetricProgressDone  = "pipeline.progress_done_ledgers"
+	MetricProgressTotal = "pipeline.progress_total_ledgers"
+	MetricProgressRate  = "pipeline.progress_rate_ledgers_per_second"
+	MetricProgressETA   = "pipeline.progress_eta_seconds"
+
+	// DetailStatus is the health detail with the pipeline's own status (running, completed,
+	// restarting, ...): the CLI shows a completed pipeline as completed, not healthy.
+	DetailStatus = "status"
 )
 
 // MetricText is a numeric metric as a heartbeat's string map carries it: the shortest decimal
