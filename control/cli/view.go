@@ -33,26 +33,12 @@ type Service struct {
 	rawMetrics map[string]string
 }
 
-// serviceType is the TYPE column: the service_type metadata (cdp-pipeline for cdpd
-// pipelines), else the component type in lower case (source, processor, consumer,
-// unspecified).
-func serviceType(info *flowctlv1.ComponentInfo) string {
-	if t := info.GetMetadata()[contract.MetaServiceType]; t != "" {
-		return t
-	}
-	name, ok := flowctlv1.ComponentType_name[int32(info.GetType())]
-	if !ok {
-		return fmt.Sprintf("type(%d)", int32(info.GetType()))
-	}
-	return strings.ToLower(strings.TrimPrefix(name, "COMPONENT_TYPE_"))
-}
-
 func newService(st *flowctlv1.ComponentStatusResponse, now time.Time) Service {
 	info := st.GetComponent()
 	s := Service{
 		ID:         info.GetId(),
 		Name:       info.GetName(),
-		Type:       serviceType(info),
+		Type:       contract.ServiceType(info),
 		Status:     contract.StatusName(st.GetStatus()),
 		Metadata:   map[string]string{},
 		Metrics:    map[string]any{},

@@ -110,6 +110,11 @@ type Options struct {
 	// 2 × MaxServices histories are kept, is refused with codes.ResourceExhausted, so that a
 	// flood of registrations cannot grow the server's memory without bound.
 	MaxServices int
+	// ReexportMetrics, when above 0 (and Registerer is set), re-exports every service's latest
+	// heartbeat metrics on Registerer, at most this many per service, with flowctl_service_up
+	// and the heartbeat age (fleet.go). 0: off (cdpd's embedded plane: its pipelines' metrics
+	// are on cdpd's own /metrics already).
+	ReexportMetrics int
 }
 
 // ServiceEvent is what observers (AddObserver) are told about a change.
@@ -240,6 +245,12 @@ func New(opts Options) (*Server, error) {
 	if opts.Registerer != nil {
 		if err := opts.Registerer.Register(registryCollector{s}); err != nil {
 			return nil, fmt.Errorf("registering control plane metrics: %w", err)
+		}
+		if opts.ReexportMetrics > 0 {
+			fc := &fleetCollector{s: s, max: opts.ReexportMetrics, descs: map[fleetDescKey]*prometheus.Desc{}}
+			if err := opts.Registerer.Register(fc); err != nil {
+				return nil, fmt.Errorf("registering the fleet metrics: %w", err)
+			}
 		}
 	}
 	if opts.DBPath != "" {
