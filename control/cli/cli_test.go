@@ -178,7 +178,9 @@ func runApp(t *testing.T, now func() time.Time, env map[string]string, args ...s
 // control plane address is written as ADDR.
 func golden(t *testing.T, name, addr string, args []string, stdout, stderr string, code int) {
 	t.Helper()
-	norm := func(s string) string { return strings.ReplaceAll(s, addr, "ADDR") }
+	norm := func(s string) string {
+		return clientPort.ReplaceAllString(strings.ReplaceAll(s, addr, "ADDR"), "${1}PORT")
+	}
 	got := norm(fmt.Sprintf("$ flowctl %s\nexit %d\n--- stdout\n%s--- stderr\n%s", shellJoin(args), code, stdout, stderr))
 	path := filepath.Join("testdata", name+".golden")
 	if *update {
@@ -198,6 +200,10 @@ func golden(t *testing.T, name, addr string, args []string, stdout, stderr strin
 		t.Errorf("%s differs from %s (go test -update rewrites it):\n--- got\n%s\n--- want\n%s", name, path, got, want)
 	}
 }
+
+// clientPort matches the client's port in registered_by ("peer:127.0.0.1:54321"), which
+// changes with every run.
+var clientPort = regexp.MustCompile(`(peer:127\.0\.0\.1:)\d+`)
 
 // shellJoin quotes the arguments that need it, for the command line shown in golden files.
 func shellJoin(args []string) string {
@@ -478,7 +484,7 @@ type frameCounter struct {
 	done   func()
 }
 
-var headerRE = regexp.MustCompile(`(?m)^ID +TYPE +STATUS +UPTIME$`)
+var headerRE = regexp.MustCompile(`(?m)^ID +TYPE +INSTANCE +SHARD +STATUS +PROGRESS +UPTIME$`)
 
 func (f *frameCounter) Write(p []byte) (int, error) {
 	f.mu.Lock()

@@ -29,8 +29,68 @@ type Service struct {
 	Metrics map[string]any `json:"metrics"`
 	// Health are the health.* metrics without the prefix.
 	Health map[string]string `json:"health"`
+	// Instance is the daemon that runs it (metadata instance, else host); empty when unknown.
+	Instance string `json:"instance,omitempty"`
+	// Shard is "K/N" for a pipeline of a sharded fleet (metadata shard, shard_count), else
+	// empty.
+	Shard string `json:"shard,omitempty"`
+	// Completed is set for a bounded pipeline that reached its end_ledger (reported healthy,
+	// shown as completed).
+	Completed bool `json:"completed,omitempty"`
+	// Progress is a bounded pipeline's progress (the pipeline.progress_* metrics).
+	Progress *Progress `json:"progress,omitempty"`
+	// The rest of the registration, where set.
+	Description      string   `json:"description,omitempty"`
+	Endpoint         string   `json:"endpoint,omitempty"`
+	InputEventTypes  []string `json:"input_event_types,omitempty"`
+	OutputEventTypes []string `json:"output_event_types,omitempty"`
 
 	rawMetrics map[string]string
+}
+
+// Progress is a bounded pipeline's progress through its range, as its heartbeats report it.
+type Progress struct {
+	Done  float64 `json:"done_ledgers"`
+	Total float64 `json:"total_ledgers"`
+	// Rate is ledgers per second lately; ETASeconds the time left at that rate, -1 unknown.
+	Rate       float64 `json:"rate_ledgers_per_second"`
+	ETASeconds float64 `json:"eta_seconds"`
+}
+
+// Percent is done / total in percent.
+func (p *Progress) Percent() float64 {
+	if p.Total <= 0 {
+		return 0
+	}
+	return 100 * min(p.Done, p.Total) / p.Total
+}
+
+// progressOf reads the progress metrics; nil when the service reports none.
+func progressOf(m map[string]string) *Progress {
+	num := func(k string) (float64, bool) {
+		v, err := strconv.ParseFloat(m[k], 64)
+		return v, err == nil && !math.IsNaN(v) && !math.IsInf(v, 0)
+	}
+	total, ok := num(contract.MetricProgressTotal)
+	if !ok || total <= 0 {
+		return nil
+	}
+	p := &Progress{Total: total, ETASeconds: -1}
+	p.Done, _ = num(contract.MetricProgressDone)
+	p.Rate, _ = num(contract.MetricProgressRate)
+	if eta, ok := num(contract.MetricProgressETA); ok {
+		p.ETASeconds = eta
+	}
+	return p
+}
+
+// shownStatus is the STATUS the commands show: the wire status, or completed for a bounded
+// pipeline that reached its end (the wire has no such status: it is reported healthy).
+func (s Service) shownStatus() string {
+	if s.Completed {
+		return contract.StateCompleted
+	}
+	return s.Status
 }
 
 func newService(st *flowctlv1.ComponentStatusResponse, now time.Time) Service {
@@ -64,6 +124,17 @@ func newService(st *flowctlv1.ComponentStatusResponse, now time.Time) Service {
 		s.Metrics[k] = jsonValue(v)
 	}
 	s.UptimeSeconds = uptimeSeconds(st.GetMetrics(), s.RegisteredAt, now)
+	s.Instance = s.Metadata[contract.MetaInstance]
+	if s.Instance == "" {
+		s.Instance = s.Metadata[contract.MetaHost]
+	}
+	if n, err := strconv.Atoi(s.Metadata[contract.MetaShardCount]); err == nil && n > 1 {
+		s.Shard = s.Metadata[contract.MetaShard] + "/" + strconv.Itoa(n)
+	}
+	s.Completed = s.Status == contract.StateHealthy && s.Health[contract.DetailStatus] == contract.StateCompleted
+	s.Progress = progressOf(st.GetMetrics())
+	s.Description, s.Endpoint = info.GetDescription(), info.GetEndpoint()
+	s.InputEventTypes, s.OutputEventTypes = info.GetInputEventTypes(), info.GetOutputEventTypes()
 	return s
 }
 

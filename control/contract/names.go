@@ -22,6 +22,11 @@ const (
 	MetaShard       = "shard"       // the daemon's shard index (--shard-index), "0" unsharded
 	MetaShardCount  = "shard_count" // the fleet's shard count (--shard-count), "1" unsharded
 
+	// MetaRegisteredBy is set by the control plane on every registration (a client's value
+	// is replaced): who registered, as the server saw the call, "tls:<certificate subject>" or
+	// "peer:<address>". `flowctl status <id> --verbose` shows it as the owner.
+	MetaRegisteredBy = "registered_by"
+
 	// ServiceTypePipeline is the service type of cdpd pipelines.
 	ServiceTypePipeline = "cdp-pipeline"
 )

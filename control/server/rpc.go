@@ -6,12 +6,14 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/withobsrvr/cdpd/control/cdpdv1"
+	"github.com/withobsrvr/cdpd/control/contract"
 	"github.com/withobsrvr/cdpd/control/flowctlv1"
 )
 
@@ -55,6 +57,10 @@ func (s *Server) register(ctx context.Context, req *flowctlv1.RegisterRequest) (
 		return "", err
 	}
 	info := proto.Clone(req.GetComponent()).(*flowctlv1.ComponentInfo)
+	if info.Metadata == nil {
+		info.Metadata = map[string]string{}
+	}
+	info.Metadata[contract.MetaRegisteredBy] = registrant(ctx) // the server's word, never the client's
 	id := req.GetComponentId()
 	if id == "" {
 		id = info.GetId()
@@ -117,6 +123,22 @@ func (s *Server) register(ctx context.Context, req *flowctlv1.RegisterRequest) (
 		Metrics: map[string]string{}, Metadata: info.GetMetadata(), Time: now,
 	})
 	return id, nil
+}
+
+// registrant says who made a registration, as the control plane saw the call: the verified
+// client certificate's subject (mutual TLS), else the peer address, else "unknown".
+func registrant(ctx context.Context) string {
+	p, ok := peer.FromContext(ctx)
+	if !ok {
+		return "unknown"
+	}
+	if ti, ok := p.AuthInfo.(credentials.TLSInfo); ok && len(ti.State.VerifiedChains) > 0 && len(ti.State.VerifiedChains[0]) > 0 {
+		return "tls:" + ti.State.VerifiedChains[0][0].Subject.String()
+	}
+	if p.Addr != nil {
+		return "peer:" + p.Addr.String()
+	}
+	return "unknown"
 }
 
 // typeWord is the prefix of generated ids: "source", "processor", "consumer", "component".
