@@ -119,8 +119,9 @@ func (d *daemon) pipelineStatuses() []PipelineStatus {
 		delete(fileErrs, s.Name)
 		out = append(out, s)
 	}
-	// Pipelines other shards run: listed, never started.
-	for _, s := range d.foreignStatuses() {
+	// Pipelines other shards run: listed, never started; pipelines of this shard another
+	// instance still runs: listed as waiting.
+	for _, s := range append(d.foreignStatuses(), d.waitingStatuses()...) {
 		delete(fileErrs, s.Name)
 		out = append(out, s)
 	}

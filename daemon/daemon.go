@@ -37,6 +37,7 @@ import (
 type daemon struct {
 	cfg     Config
 	log     *slog.Logger
+	now     func() time.Time // the hand-off's clock (time.Now; tests inject one)
 	reg     *prometheus.Registry
 	host    *host.Host
 	client  *control.Client
@@ -53,6 +54,7 @@ type daemon struct {
 	ids map[string]string // service id -> the pipeline registered under it
 
 	foreign foreignPipelines // pipelines of the directory that other shards run
+	handoff handoff          // pipelines of this shard another instance still runs (handoff.go)
 }
 
 // Run runs cdpd until ctx is cancelled or SIGINT/SIGTERM arrives (both a clean stop: nil).
@@ -76,6 +78,7 @@ func runWith(ctx context.Context, cfg Config, logger *slog.Logger, httpLis net.L
 	d := &daemon{
 		cfg:    cfg,
 		log:    logger,
+		now:    time.Now,
 		reg:    reg,
 		ready:  make(chan struct{}),
 		ids:    map[string]string{},
@@ -83,6 +86,17 @@ func runWith(ctx context.Context, cfg Config, logger *slog.Logger, httpLis net.L
 	}
 	f.NewGaugeFunc(prometheus.GaugeOpts{Name: "cdpd_build_info", Help: "cdpd build.",
 		ConstLabels: prometheus.Labels{"version": Version}}, func() float64 { return 1 })
+	f.NewGaugeFunc(prometheus.GaugeOpts{Name: "cdpd_shard_index",
+		Help: "This replica's shard (--shard-index); 0 unsharded."}, func() float64 { return float64(cfg.Shard.Index) })
+	f.NewGaugeFunc(prometheus.GaugeOpts{Name: "cdpd_shard_count",
+		Help: "The fleet's shard count as this replica sees it (--shard-count); 1 unsharded."},
+		func() float64 { return float64(max(cfg.Shard.Count, 1)) })
+	f.NewGaugeFunc(prometheus.GaugeOpts{Name: "cdpd_pipelines_waiting_handoff",
+		Help: "Pipelines of this shard not started because another instance still runs them (a shard count change in progress)."},
+		func() float64 { return float64(d.waitingCount()) })
+	f.NewCounterFunc(prometheus.CounterOpts{Name: "cdpd_handoff_checks_total",
+		Help: "Times this replica asked the control plane whether another instance still runs a pipeline of its shard."},
+		func() float64 { return float64(d.handoff.checks.Load()) })
 	f.NewGaugeFunc(prometheus.GaugeOpts{Name: "cdpd_config_warnings",
 		Help: "Warnings about the applied pipeline definitions (config keys a component does not know, no consumers); --strict turns them into errors."},
 		func() float64 { return float64(d.configWarnings()) })
@@ -174,7 +188,12 @@ func runWith(ctx context.Context, cfg Config, logger *slog.Logger, httpLis net.L
 		done := make(chan struct{})
 		g.Add(func() error {
 			defer close(done)
+			var claims sync.WaitGroup
+			cctx, stopClaims := context.WithCancel(wctx)
+			claims.Go(func() { d.claimLoop(cctx) }) // hand-offs between replicas (handoff.go)
 			err := d.watcher.Run(wctx, func(b loader.Batch) { d.onBatch(wctx, b) })
+			stopClaims()
+			claims.Wait()
 			d.batches.Wait()
 			if wctx.Err() != nil {
 				return nil

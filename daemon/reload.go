@@ -77,7 +77,7 @@ func (d *daemon) onBatch(ctx context.Context, b loader.Batch) {
 	}
 	d.batchSeq++
 	seq := d.batchSeq
-	events := d.split(b.Events) // only this shard's pipelines run here
+	events := d.gate(ctx, d.split(b.Events)) // only this shard's pipelines, once no other instance runs them
 	applied := d.host.Submit(ctx, events...)
 	finish := func() {
 		ok := len(b.Errors) == 0
