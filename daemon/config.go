@@ -211,6 +211,11 @@ func parseFlags(args []string, environ []string) (Config, error) {
 	return c, nil
 }
 
+// ParseConfig is the configuration cdpd would run with, given its command line (without the
+// program name) and environment ("NAME=value" entries): flags over CDPD_* over --config-file
+// over the defaults, the shard resolved. The deploy tests check manifests with it.
+func ParseConfig(args, environ []string) (Config, error) { return parseFlags(args, environ) }
+
 // envLookup returns the value of a variable of environ ("" when unset).
 func envLookup(environ []string) func(string) string {
 	return func(name string) string {
