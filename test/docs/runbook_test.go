@@ -367,6 +367,13 @@ func newChecker(t *testing.T, root string) *checker {
 		t.Fatal(err)
 	}
 	c.metrics = refs.SeriesNames(ms)
+	fleet, err := refs.FleetMetrics(root) // the control plane's re-export of heartbeat metrics
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n := range fleet {
+		c.metrics[n] = true
+	}
 	b, err := os.ReadFile(filepath.Join(root, "deploy", "prometheus", "rules.yml"))
 	if err != nil {
 		t.Fatal(err)
