@@ -90,6 +90,10 @@ import (
 // -ldflags "-X github.com/withobsrvr/cdpd/control/cli.Version=$(git describe --tags --always --dirty)".
 var Version = "dev"
 
+// maxRecvMsgSize bounds an answer of the control plane: ListComponents of 10,000 services
+// (the server's default --max-services) with cdpd's metrics and details is about 30 MB.
+const maxRecvMsgSize = 256 << 20
+
 // DefaultEndpoint is the control plane the commands talk to when neither
 // --control-plane-addr nor FLOWCTL_ENDPOINT says otherwise.
 const DefaultEndpoint = "127.0.0.1:8080"
@@ -338,7 +342,9 @@ func (a *App) dial(cf *clientFlags) (*grpc.ClientConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	cc, err := grpc.NewClient(addr, transport)
+	// A fleet's ListComponents is large (5,000 cdpd pipelines with their metrics are about
+	// 13 MB): well above gRPC's default 4 MiB receive limit.
+	cc, err := grpc.NewClient(addr, transport, grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxRecvMsgSize)))
 	if err != nil {
 		return nil, fmt.Errorf("control plane address %q: %w", addr, err)
 	}

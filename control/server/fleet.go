@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/withobsrvr/cdpd/control/contract"
 )
@@ -121,15 +123,30 @@ func promWord(w string) string {
 }
 
 // fleetCollector is the re-export; Collect reads the registry at scrape time.
+//
+// A scrape of 5,000 cdpd pipelines is about 150,000 series (BENCHMARKS.md), so Collect avoids
+// per-series work that client_golang's const metrics do: each service's label pairs are built
+// once and shared by its series (fleetMetric), the heartbeat key -> family name mapping is
+// memoized, and services are emitted in the order the registry sorts series in (instance,
+// then service id), so that its sort finds them sorted.
 type fleetCollector struct {
 	s   *Server
 	max int // per-service cap
 
 	mu    sync.Mutex
 	descs map[fleetDescKey]*prometheus.Desc // kept between scrapes
+	names map[string]promName               // PromName memo, kept between scrapes
 }
 
-const maxFleetDescs = 1 << 14 // family descs kept between scrapes; beyond, built per scrape
+type promName struct {
+	name, component string
+	ok              bool
+}
+
+const (
+	maxFleetDescs = 1 << 14 // family descs kept between scrapes; beyond, built per scrape
+	maxFleetNames = 1 << 16 // memoized key mappings; beyond, mapped per scrape
+)
 
 // Describe sends nothing: the families depend on what services report (an unchecked collector).
 func (c *fleetCollector) Describe(chan<- *prometheus.Desc) {}
@@ -143,52 +160,104 @@ type fleetSample struct {
 	vals              []float64
 }
 
+// fleetMetric is one gauge of the re-export; its label pairs are shared with the other series
+// of its service (they are never modified after Collect built them).
+type fleetMetric struct {
+	desc   *prometheus.Desc
+	labels []*dto.LabelPair
+	value  float64
+}
+
+func (m fleetMetric) Desc() *prometheus.Desc { return m.desc }
+
+func (m fleetMetric) Write(out *dto.Metric) error {
+	out.Label = m.labels[:len(m.labels):len(m.labels)]
+	out.Gauge = &dto.Gauge{Value: proto.Float64(m.value)}
+	return nil
+}
+
+// labelPairs are a service's label pairs, sorted by name as the registry wants them:
+// [component,] instance, service_id, service_type.
+func labelPairs(component, instance, id, typ string) []*dto.LabelPair {
+	lp := func(n, v string) *dto.LabelPair { return &dto.LabelPair{Name: proto.String(n), Value: proto.String(v)} }
+	out := make([]*dto.LabelPair, 0, 4)
+	if component != "" {
+		out = append(out, lp("component", component))
+	}
+	return append(out, lp("instance", instance), lp("service_id", id), lp("service_type", typ))
+}
+
 func (c *fleetCollector) Collect(ch chan<- prometheus.Metric) {
 	now := c.s.now()
 	es := c.s.sortedEntries()
+	smps := make([]fleetSample, len(es))
+	for i, e := range es {
+		smps[i] = c.read(e, now)
+	}
+	sort.SliceStable(smps, func(i, j int) bool { return smps[i].instance < smps[j].instance })
 	dropped := 0
 	// One family name has one label shape (with or without component) and one series per
-	// label values: the first in (service id, key) order wins, later clashes are dropped.
-	type seriesKey struct{ name, id, component string }
-	seen := make(map[seriesKey]struct{})
+	// label values: the first in (instance, service id, key) order wins, later clashes are
+	// dropped. Series of different services never clash (service_id differs), so the clashes
+	// are looked for per service.
+	type seriesKey struct{ name, component string }
+	seen := make(map[seriesKey]struct{}, 64)
+	withComp := make(map[string][]*dto.LabelPair, 8)
 	shapes := make(map[string]bool)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, e := range es {
-		smp := c.read(e, now)
-		lv := []string{smp.id, smp.typ, smp.instance}
-		ch <- prometheus.MustNewConstMetric(upDesc, prometheus.GaugeValue, boolGauge(smp.up), lv...)
-		ch <- prometheus.MustNewConstMetric(hbAgeDesc, prometheus.GaugeValue, smp.age, lv...)
+	for _, smp := range smps {
+		base := labelPairs("", smp.instance, smp.id, smp.typ)
+		ch <- fleetMetric{upDesc, base, boolGauge(smp.up)}
+		ch <- fleetMetric{hbAgeDesc, base, smp.age}
+		clear(seen)
+		clear(withComp)
 		sent := 0
 		for i, k := range smp.keys {
-			name, comp, ok := PromName(k)
-			if !ok {
+			pn := c.promName(k)
+			if !pn.ok {
 				continue
 			}
 			if sent >= c.max {
 				dropped++
 				continue
 			}
-			sk := seriesKey{name, smp.id, comp}
+			sk := seriesKey{pn.name, pn.component}
 			if _, dup := seen[sk]; dup {
 				dropped++
 				continue
 			}
-			d := c.desc(name, comp != "", shapes)
+			d := c.desc(pn.name, pn.component != "", shapes)
 			if d == nil {
 				dropped++ // the family exists with the other label shape
 				continue
 			}
 			seen[sk] = struct{}{}
 			sent++
-			if comp != "" {
-				ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, smp.vals[i], smp.id, smp.typ, smp.instance, comp)
-			} else {
-				ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, smp.vals[i], lv...)
+			labels := base
+			if pn.component != "" {
+				if labels = withComp[pn.component]; labels == nil {
+					labels = labelPairs(pn.component, smp.instance, smp.id, smp.typ)
+					withComp[pn.component] = labels
+				}
 			}
+			ch <- fleetMetric{d, labels, smp.vals[i]}
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(droppedDesc, prometheus.GaugeValue, float64(dropped))
+}
+
+// promName is PromName, memoized (c.mu held).
+func (c *fleetCollector) promName(key string) promName {
+	if pn, ok := c.names[key]; ok {
+		return pn
+	}
+	var pn promName
+	pn.name, pn.component, pn.ok = PromName(key)
+	if len(c.names) < maxFleetNames {
+		c.names[key] = pn
+	}
+	return pn
 }
 
 // read takes one service's labels, status and numeric metrics (sorted by key).
