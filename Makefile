@@ -59,7 +59,7 @@ proto: ## regenerate the protobuf Go code (protoc from Debian's protobuf-compile
 	cd control/proto && protoc -I . -I /usr/include \
 		--go_out=../.. --go_opt=module=github.com/withobsrvr/cdpd \
 		--go-grpc_out=../.. --go-grpc_opt=module=github.com/withobsrvr/cdpd \
-		flowctl/v1/control_plane.proto cdpd/v1/history.proto flowctl/legacy/control_plane.proto
+		flowctl/v1/control_plane.proto cdpd/v1/history.proto cdpd/v1/fleet.proto flowctl/legacy/control_plane.proto
 	# vtprotobuf's allocation-free marshalling of flowctl.v1 (the heartbeats; see BENCHMARKS.md)
 	cd control/proto && protoc -I . -I /usr/include \
 		--go-vtproto_out=../.. --go-vtproto_opt=module=github.com/withobsrvr/cdpd,features=marshal+size \

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -191,6 +192,39 @@ func TestProgressBar(t *testing.T) {
 	} {
 		if got := progressCell(p); got != want {
 			t.Errorf("progressCell(%+v) = %q, want %q", p, got, want)
+		}
+	}
+}
+
+// The table's rows from cdpd.v1 FleetService (small rows) render exactly as the services of
+// ListComponents do (the fallback for upstream servers).
+func TestTableRowsMatchListComponents(t *testing.T) {
+	cp := startControlPlane(t, nil)
+	cp.populateFleet(t)
+	app := &App{Now: cp.clock.Now, Stdout: io.Discard, Stderr: io.Discard, Getenv: func(string) string { return "" }}
+	cf := &clientFlags{addr: cp.addr, timeout: 10 * time.Second}
+	cc, err := app.dial(cf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	rows, err := app.tableServices(context.Background(), cf, cc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, err := app.listServices(context.Background(), cf, cc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a, b strings.Builder
+	writeTable(&a, rows)
+	writeTable(&b, full)
+	if a.String() != b.String() || len(rows) != 5 {
+		t.Errorf("rows:\n%s\nListComponents:\n%s", a.String(), b.String())
+	}
+	for i := range rows {
+		if rows[i].Metadata != nil || rows[i].rawMetrics != nil {
+			t.Errorf("%s: a row carries metadata or metrics", rows[i].ID)
 		}
 	}
 }

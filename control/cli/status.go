@@ -17,6 +17,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
+	"github.com/withobsrvr/cdpd/control/cdpdv1"
 	"github.com/withobsrvr/cdpd/control/contract"
 	"github.com/withobsrvr/cdpd/control/flowctlv1"
 )
@@ -36,6 +37,38 @@ func (a *App) listServices(ctx context.Context, cf *clientFlags, cc *grpc.Client
 		out = append(out, newService(c, now))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+// tableServices returns what the status table shows of every service, sorted by id: the small
+// rows of cdpd.v1 FleetService where the control plane offers it (ours), else the services of
+// ListComponents (upstream flowctl). The rows carry no metadata, metrics or details.
+func (a *App) tableServices(ctx context.Context, cf *clientFlags, cc *grpc.ClientConn) ([]Service, error) {
+	rctx, cancel := rpcCtx(ctx, cf)
+	defer cancel()
+	resp, err := cdpdv1.NewFleetServiceClient(cc).ListRows(rctx, &cdpdv1.ListRowsRequest{})
+	if status.Code(err) == codes.Unimplemented {
+		return a.listServices(ctx, cf, cc)
+	}
+	if err != nil {
+		return nil, err
+	}
+	now := a.Now()
+	out := make([]Service, 0, len(resp.GetRows()))
+	for _, r := range resp.GetRows() {
+		s := Service{ID: r.GetId(), Name: r.GetName(), Type: r.GetType(), Status: contract.StatusName(r.GetStatus()),
+			Instance: r.GetInstance(), Shard: shardText(int(r.GetShard()), int(r.GetShardCount())), Completed: r.GetCompleted()}
+		if ts := r.GetRegisteredAt(); ts != nil && ts.AsTime().Unix() > 0 {
+			t := ts.AsTime().UTC()
+			s.RegisteredAt = &t
+		}
+		row := contract.Row{Uptime: r.GetUptimeSeconds(), HasUptime: r.UptimeSeconds != nil}
+		s.UptimeSeconds = uptimeSeconds(row, s.RegisteredAt, now)
+		if p := r.GetProgress(); p != nil {
+			s.Progress = &Progress{Done: p.GetDoneLedgers(), Total: p.GetTotalLedgers(), Rate: p.GetRateLedgersPerSecond(), ETASeconds: p.GetEtaSeconds()}
+		}
+		out = append(out, s)
+	}
 	return out, nil
 }
 
@@ -140,7 +173,13 @@ func (a *App) cmdStatus(ctx context.Context, args []string) int {
 			a.writeDetail(w, s, *verbose, hist)
 			return exitOK
 		}
-		all, err := a.listServices(ctx, cf, cc)
+		var all []Service
+		var err error
+		if asJSON {
+			all, err = a.listServices(ctx, cf, cc)
+		} else {
+			all, err = a.tableServices(ctx, cf, cc)
+		}
 		if err != nil {
 			return a.rpcFail(cf, "listing services", err)
 		}

@@ -65,23 +65,20 @@ func (p *Progress) Percent() float64 {
 	return 100 * min(p.Done, p.Total) / p.Total
 }
 
-// progressOf reads the progress metrics; nil when the service reports none.
-func progressOf(m map[string]string) *Progress {
-	num := func(k string) (float64, bool) {
-		v, err := strconv.ParseFloat(m[k], 64)
-		return v, err == nil && !math.IsNaN(v) && !math.IsInf(v, 0)
-	}
-	total, ok := num(contract.MetricProgressTotal)
-	if !ok || total <= 0 {
+// progressFrom converts the contract's progress (nil stays nil).
+func progressFrom(p *contract.Progress) *Progress {
+	if p == nil {
 		return nil
 	}
-	p := &Progress{Total: total, ETASeconds: -1}
-	p.Done, _ = num(contract.MetricProgressDone)
-	p.Rate, _ = num(contract.MetricProgressRate)
-	if eta, ok := num(contract.MetricProgressETA); ok {
-		p.ETASeconds = eta
+	return &Progress{Done: p.Done, Total: p.Total, Rate: p.Rate, ETASeconds: p.ETASeconds}
+}
+
+// shardText is the SHARD column: "K/N" in a sharded fleet, "" otherwise.
+func shardText(shard, count int) string {
+	if count < 2 {
+		return ""
 	}
-	return p
+	return strconv.Itoa(shard) + "/" + strconv.Itoa(count)
 }
 
 // shownStatus is the STATUS the commands show: the wire status, or completed for a bounded
@@ -123,24 +120,18 @@ func newService(st *flowctlv1.ComponentStatusResponse, now time.Time) Service {
 		}
 		s.Metrics[k] = jsonValue(v)
 	}
-	s.UptimeSeconds = uptimeSeconds(st.GetMetrics(), s.RegisteredAt, now)
-	s.Instance = s.Metadata[contract.MetaInstance]
-	if s.Instance == "" {
-		s.Instance = s.Metadata[contract.MetaHost]
-	}
-	if n, err := strconv.Atoi(s.Metadata[contract.MetaShardCount]); err == nil && n > 1 {
-		s.Shard = s.Metadata[contract.MetaShard] + "/" + strconv.Itoa(n)
-	}
-	s.Completed = s.Status == contract.StateHealthy && s.Health[contract.DetailStatus] == contract.StateCompleted
-	s.Progress = progressOf(st.GetMetrics())
+	row := contract.RowOf(info, st.GetStatus(), st.GetMetrics())
+	s.UptimeSeconds = uptimeSeconds(row, s.RegisteredAt, now)
+	s.Instance, s.Shard, s.Completed = row.Instance, shardText(row.Shard, row.ShardCount), row.Completed
+	s.Progress = progressFrom(row.Progress)
 	s.Description, s.Endpoint = info.GetDescription(), info.GetEndpoint()
 	s.InputEventTypes, s.OutputEventTypes = info.GetInputEventTypes(), info.GetOutputEventTypes()
 	return s
 }
 
-func uptimeSeconds(metrics map[string]string, registered *time.Time, now time.Time) int64 {
-	if v, err := strconv.ParseFloat(metrics[contract.MetricUptimeSeconds], 64); err == nil && v >= 0 && !math.IsInf(v, 0) {
-		return int64(v)
+func uptimeSeconds(row contract.Row, registered *time.Time, now time.Time) int64 {
+	if row.HasUptime {
+		return int64(row.Uptime)
 	}
 	if registered != nil && now.After(*registered) {
 		return int64(now.Sub(*registered) / time.Second)

@@ -1,7 +1,8 @@
 // Package server is cdpd's flowctl-compatible control plane: it serves flowctl.v1
 // ControlPlaneService (wire-compatible with the upstream flowctl server), flowctl's legacy
 // flowctl.ControlPlane (the upstream CDP binary's protocol, into the same registry: legacy.go),
-// cdpd.v1 HistoryService and the standard gRPC health service, keeps the service registry in
+// cdpd.v1 HistoryService, cdpd.v1 FleetService (the status table's rows: rows.go) and the
+// standard gRPC health service, keeps the service registry in
 // memory and persists it in bbolt. Every protocol's RPCs go through the same three store
 // operations: register, heartbeat and status (rpc.go).
 //
@@ -148,6 +149,7 @@ const (
 type Server struct {
 	flowctlv1.UnimplementedControlPlaneServiceServer
 	cdpdv1.UnimplementedHistoryServiceServer
+	cdpdv1.UnimplementedFleetServiceServer
 
 	opts    Options
 	log     *slog.Logger
@@ -247,7 +249,7 @@ func New(opts Options) (*Server, error) {
 			return nil, fmt.Errorf("registering control plane metrics: %w", err)
 		}
 		if opts.ReexportMetrics > 0 {
-			fc := &fleetCollector{s: s, max: opts.ReexportMetrics, descs: map[fleetDescKey]*prometheus.Desc{}}
+			fc := &fleetCollector{s: s, max: opts.ReexportMetrics, descs: map[fleetDescKey]*prometheus.Desc{}, names: map[string]promName{}}
 			if err := opts.Registerer.Register(fc); err != nil {
 				return nil, fmt.Errorf("registering the fleet metrics: %w", err)
 			}
@@ -302,15 +304,17 @@ func (s *Server) AddService(fn func(grpc.ServiceRegistrar)) {
 }
 
 // Register registers flowctl.v1.ControlPlaneService, flowctl's legacy flowctl.ControlPlane
-// (legacy.go), cdpd.v1.HistoryService, the gRPC health service (SERVING for "" and each of
+// (legacy.go), cdpd.v1.HistoryService, cdpd.v1.FleetService (rows.go), the gRPC health service (SERVING for "" and each of
 // them) and every AddService registration on g.
 func (s *Server) Register(g grpc.ServiceRegistrar) {
 	flowctlv1.RegisterControlPlaneServiceServer(g, s)
 	flowctllegacy.RegisterControlPlaneServer(g, legacyServer{s: s})
 	cdpdv1.RegisterHistoryServiceServer(g, s)
+	cdpdv1.RegisterFleetServiceServer(g, s)
 	healthpb.RegisterHealthServer(g, s.health)
 	for _, name := range []string{"", flowctlv1.ControlPlaneService_ServiceDesc.ServiceName,
-		flowctllegacy.ControlPlane_ServiceDesc.ServiceName, cdpdv1.HistoryService_ServiceDesc.ServiceName} {
+		flowctllegacy.ControlPlane_ServiceDesc.ServiceName, cdpdv1.HistoryService_ServiceDesc.ServiceName,
+		cdpdv1.FleetService_ServiceDesc.ServiceName} {
 		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
 	}
 	for _, fn := range s.extra {
