@@ -231,13 +231,7 @@ Flags:
 		return 2
 	}
 	dir := pos[0]
-	reg, err := builtin.Registry()
-	if err != nil {
-		fmt.Fprintf(stderr, "cdpd: building the component registry: %v\n", err)
-		return 1
-	}
-	name, _ := os.LookupEnv("CDP_PIPELINE_NAME")
-	pipelines, errs, err := loader.Load(loader.Options{Dir: dir, Check: builtin.LoaderCheck(reg), NameOverride: name, Strict: *strict})
+	pipelines, errs, err := loadDir(dir, *strict)
 	if err != nil {
 		fmt.Fprintf(stderr, "cdpd: %v\n", err)
 		return 1
@@ -301,6 +295,17 @@ Flags:
 	return 0
 }
 
+// loadDir loads a config directory as the daemon would (the built-in components,
+// CDP_PIPELINE_NAME from this environment): what validate and shards check.
+func loadDir(dir string, strict bool) (map[string]*loader.Pipeline, []*loader.Error, error) {
+	reg, err := builtin.Registry()
+	if err != nil {
+		return nil, nil, fmt.Errorf("building the component registry: %w", err)
+	}
+	name, _ := os.LookupEnv("CDP_PIPELINE_NAME")
+	return loader.Load(loader.Options{Dir: dir, Check: builtin.LoaderCheck(reg), NameOverride: name, Strict: strict})
+}
+
 // addShardCountFlag is the --shard-count of the commands that print an assignment; its default
 // is $CDPD_SHARD_COUNT (the daemon's), else 1.
 func addShardCountFlag(fs *flag.FlagSet) *int {
@@ -359,13 +364,7 @@ Flags:
 		fmt.Fprintf(stderr, "cdpd shards: %v\n", err)
 		return 2
 	}
-	reg, err := builtin.Registry()
-	if err != nil {
-		fmt.Fprintf(stderr, "cdpd: building the component registry: %v\n", err)
-		return 1
-	}
-	name, _ := os.LookupEnv("CDP_PIPELINE_NAME")
-	pipelines, errs, err := loader.Load(loader.Options{Dir: pos[0], Check: builtin.LoaderCheck(reg), NameOverride: name})
+	pipelines, errs, err := loadDir(pos[0], false)
 	if err != nil {
 		fmt.Fprintf(stderr, "cdpd: %v\n", err)
 		return 1

@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,6 +16,7 @@ import (
 	"github.com/withobsrvr/cdpd/control/contract"
 	"github.com/withobsrvr/cdpd/control/flowctllegacy"
 	"github.com/withobsrvr/cdpd/control/flowctlv1"
+	"github.com/withobsrvr/cdpd/internal/testutil"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden with the current output")
@@ -72,27 +72,6 @@ func scrape(t *testing.T, reg *prometheus.Registry) string {
 	return strings.Join(out, "\n") + "\n"
 }
 
-func goldenFile(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (go test -update creates it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs (go test -update rewrites it):\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
-}
-
 // One scrape of the control plane covers the fleet: every service's heartbeat metrics as
 // gauges labelled by service, type and instance, plus up and heartbeat age; capped per
 // service; gone when the service unregisters.
@@ -132,7 +111,7 @@ func TestFleetMetricsReexport(t *testing.T) {
 		t.Fatal(err)
 	}
 	clock.Advance(7 * time.Second)
-	goldenFile(t, "fleet_metrics", scrape(t, reg))
+	testutil.Golden(t, filepath.Join("testdata", "fleet_metrics.golden"), scrape(t, reg), *update)
 
 	// Unregistered: its series are gone from the next scrape.
 	if _, err := r.cp.UnregisterComponent(ctxT(t), &flowctlv1.UnregisterRequest{ServiceId: "cdp-alpha"}); err != nil {
