@@ -100,7 +100,7 @@ func serveFlags(c *Config) *flag.FlagSet {
 	fs.Usage = func() {
 		w := fs.Output()
 		fmt.Fprint(w, `Usage: cdpd --config-dir DIR [flags]     run the pipelines of DIR
-       cdpd validate [--json] [--strict] DIR
+       cdpd validate [--json] [--strict] [--shard-count N] DIR
                                         check a config directory
        cdpd shards [--json] --shard-count N [--from M] DIR
                                         print which shard runs each pipeline (and what moves from M shards)

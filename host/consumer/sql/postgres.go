@@ -1,4 +1,4 @@
-package consumer
+package sql
 
 import (
 	"context"
@@ -34,13 +34,16 @@ type PostgresConfig struct {
 	// TableName is the table of every record (default: each record kind in its own table named
 	// after the kind). May be schema-qualified ("analytics.contract_events").
 	TableName string `mapstructure:"table_name"`
-	// BatchSize: records per transaction (default 1000). A transaction holds whole ledgers; it is
-	// committed when a ledger arrives and BatchSize records are pending or the last commit is a
-	// second old (so a live pipeline commits every ledger, a catch-up batches).
+	// BatchSize: records per transaction (default 10000). A transaction holds whole ledgers; it
+	// is committed when a ledger arrives and BatchSize records are pending or the last commit
+	// is FlushInterval old (so a live pipeline commits every ledger, a catch-up batches).
 	BatchSize int `mapstructure:"batch_size"`
+	// FlushInterval: the host flushes a pending batch this long after its first ledger
+	// (component.TimedFlusher), so a quiet pipeline's last ledgers become visible (default 2s).
+	FlushInterval time.Duration `mapstructure:"flush_interval"`
 	// MaxOpenConns caps the connection pool (default 4).
 	MaxOpenConns int `mapstructure:"max_open_conns"`
-	MaxIdleConns int `mapstructure:"max_idle_conns"` // accepted for upstream files; unused
+	MaxIdleConns int `mapstructure:"max_idle_conns" cdpd:"ignored: the pool keeps idle connections up to max_open_conns"`
 	// ConnectTimeout in seconds (default 10).
 	ConnectTimeout int `mapstructure:"connect_timeout"`
 	// CreateTable creates missing tables from the record type (default true).
@@ -59,8 +62,9 @@ type PostgresConfig struct {
 //	float64 double precision, time.Time timestamptz, []string text[], json.RawMessage jsonb;
 //	non-nullable fields are NOT NULL.
 //
-// Rows are written with multi-row INSERT ... ON CONFLICT (natural_key) DO UPDATE (skipped when
-// the row is unchanged), so a replay is a no-op. In the same transaction the consumer's cursor
+// Each batch is copied (COPY, pgx.CopyFrom) into a temporary table and merged into the table
+// by one INSERT ... SELECT ... ON CONFLICT (natural_key) DO UPDATE (skipped when the row is
+// unchanged), so a replay is a no-op. In the same transaction the consumer's cursor
 // row in cdpd_cursors(pipeline, consumer, last_ledger, updated_at) is raised to the
 // transaction's last ledger (never lowered: a replay of ledgers it already holds, e.g. when
 // another consumer of the pipeline lags behind, leaves it where it is): data and position
@@ -70,6 +74,8 @@ type PostgresConfig struct {
 // reports "database unreachable: ..." meanwhile. Other database errors (bad data, a table of
 // another shape) are returned.
 type Postgres struct {
+	typ      string  // CDP type name, in errors
+	layout   *Layout // which table each record kind goes to
 	cfg      PostgresConfig
 	poolCfg  *pgxpool.Config
 	pipeline string
@@ -84,9 +90,7 @@ type Postgres struct {
 	tables map[string]bool // tables known to exist
 
 	mu      sync.Mutex // pending batch; held by Consume/Flush/Close
-	pending map[string]*pgPending
-	kinds   []string // pending kinds in arrival order
-	nRecs   int
+	pending *batch
 	last    uint32    // last ledger consumed
 	commit  time.Time // time of the last commit
 	open    bool      // ledgers pending
@@ -100,16 +104,6 @@ type Postgres struct {
 	retries atomic.Int64
 }
 
-type pgPending struct {
-	schema *Schema
-	table  string // sanitized
-	index  map[string]int
-	keys   []string
-	rows   [][]any
-}
-
-const pgMaxParams = 65535
-
 // NewSaveToPostgreSQL is the component.ConsumerFactory of SaveToPostgreSQL.
 func NewSaveToPostgreSQL(c *PostgresConfig, env component.Env) (component.Consumer, error) {
 	return NewPostgres(c, env)
@@ -117,41 +111,48 @@ func NewSaveToPostgreSQL(c *PostgresConfig, env component.Env) (component.Consum
 
 // SetDefaults implements component.Defaulter.
 func (c *PostgresConfig) SetDefaults() {
-	*c = PostgresConfig{BatchSize: 1000, MaxOpenConns: 4, ConnectTimeout: 10, CursorTable: "cdpd_cursors",
-		MaxRetryWait: 30 * time.Second}
+	*c = PostgresConfig{BatchSize: 10000, FlushInterval: 2 * time.Second, MaxOpenConns: 4, ConnectTimeout: 10,
+		CursorTable: "cdpd_cursors", MaxRetryWait: 30 * time.Second}
 }
 
 // NewPostgres validates the config; it connects to nothing (see Start).
 func NewPostgres(cp *PostgresConfig, env component.Env) (*Postgres, error) {
+	return newPostgres("SaveToPostgreSQL", genericLayout, cp, env)
+}
+
+// newPostgres is the writer of every PostgreSQL consumer: typ is its CDP type name, layout
+// where its records go.
+func newPostgres(typ string, layout *Layout, cp *PostgresConfig, env component.Env) (*Postgres, error) {
 	c := *cp
 	conn := c.ConnectionString
 	if conn == "" {
 		if c.Host == "" {
-			return nil, errors.New("SaveToPostgreSQL: connection_string (or host, database, username) is required")
+			return nil, errors.New(typ + ": connection_string (or host, database, username) is required")
 		}
 		conn = keyValueConnString(c)
 	} else if c.Host != "" || c.Database != "" || c.Username != "" || c.Password != "" {
-		return nil, errors.New("SaveToPostgreSQL: give either connection_string or host/port/database/username/password, not both")
+		return nil, errors.New(typ + ": give either connection_string or host/port/database/username/password, not both")
 	}
-	if c.BatchSize <= 0 || c.MaxOpenConns <= 0 || c.ConnectTimeout <= 0 || c.MaxRetryWait <= 0 {
-		return nil, errors.New("SaveToPostgreSQL: batch_size, max_open_conns, connect_timeout and max_retry_wait must be positive")
+	if c.BatchSize <= 0 || c.MaxOpenConns <= 0 || c.ConnectTimeout <= 0 || c.MaxRetryWait <= 0 || c.FlushInterval <= 0 {
+		return nil, errors.New(typ + ": batch_size, flush_interval, max_open_conns, connect_timeout and max_retry_wait must be positive")
 	}
 	pc, err := pgxpool.ParseConfig(conn)
 	if err != nil {
 		// pgx redacts the password; drop the string itself anyway: it may hold secrets.
 		msg := strings.ReplaceAll(err.Error(), conn, "<connection_string>")
-		return nil, fmt.Errorf("SaveToPostgreSQL: connection_string is invalid: %s", msg)
+		return nil, fmt.Errorf("%s: connection_string is invalid: %s", typ, msg)
 	}
 	pc.MaxConns = int32(c.MaxOpenConns)
 	pc.ConnConfig.ConnectTimeout = time.Duration(c.ConnectTimeout) * time.Second
 	pc.HealthCheckPeriod = 5 * time.Second
 	if c.CursorTable == "" {
-		return nil, errors.New("SaveToPostgreSQL: cursor_table must not be empty")
+		return nil, errors.New(typ + ": cursor_table must not be empty")
 	}
-	p := &Postgres{cfg: c, poolCfg: pc, pipeline: env.Pipeline, name: env.Name, log: env.Logger, now: env.Now,
-		cursor: sanitizeTable(c.CursorTable), tables: map[string]bool{}, pending: map[string]*pgPending{}}
+	p := &Postgres{typ: typ, layout: layout, cfg: c, poolCfg: pc, pipeline: env.Pipeline, name: env.Name, log: env.Logger,
+		now: env.Now, cursor: sanitizeTable(c.CursorTable), tables: map[string]bool{},
+		pending: newBatch(layout, c.TableName, pgValue)}
 	if p.name == "" {
-		p.name = "SaveToPostgreSQL"
+		p.name = typ
 	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
@@ -206,11 +207,11 @@ func (p *Postgres) ensurePool(ctx context.Context) (*pgxpool.Pool, error) {
 		return p.pool, nil
 	}
 	if p.closed {
-		return nil, permanent(errors.New("SaveToPostgreSQL: used after Close"))
+		return nil, permanent(errors.New(p.typ + ": used after Close"))
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, p.poolCfg)
 	if err != nil {
-		return nil, fmt.Errorf("SaveToPostgreSQL: creating connection pool: %w", err)
+		return nil, fmt.Errorf("%s: creating connection pool: %w", p.typ, err)
 	}
 	_, err = pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+p.cursor+` (
 	pipeline text NOT NULL,
@@ -221,7 +222,7 @@ func (p *Postgres) ensurePool(ctx context.Context) (*pgxpool.Pool, error) {
 	if err != nil {
 		pool.Close()
 		p.setHealth("database unreachable: " + err.Error())
-		return nil, fmt.Errorf("SaveToPostgreSQL: creating cursor table %s: %w", p.cfg.CursorTable, err)
+		return nil, fmt.Errorf("%s: creating cursor table %s: %w", p.typ, p.cfg.CursorTable, err)
 	}
 	p.pool = pool
 	return pool, nil
@@ -239,7 +240,7 @@ func (p *Postgres) Position(ctx context.Context) (uint32, bool, error) {
 	if closed { // after Close: a connection of its own
 		conn, err := pgx.ConnectConfig(ctx, p.poolCfg.ConnConfig)
 		if err != nil {
-			return 0, false, fmt.Errorf("SaveToPostgreSQL: connecting to read the cursor: %w", err)
+			return 0, false, fmt.Errorf("%s: connecting to read the cursor: %w", p.typ, err)
 		}
 		defer conn.Close(context.WithoutCancel(ctx))
 		q = conn
@@ -257,7 +258,7 @@ func (p *Postgres) Position(ctx context.Context) (uint32, bool, error) {
 		return 0, false, nil
 	}
 	if err != nil {
-		return 0, false, fmt.Errorf("SaveToPostgreSQL: reading cursor: %w", err)
+		return 0, false, fmt.Errorf("%s: reading cursor: %w", p.typ, err)
 	}
 	return uint32(last), true, nil
 }
@@ -269,45 +270,13 @@ func (p *Postgres) Consume(ctx context.Context, l *ledger.Ledger, recs []compone
 	defer p.mu.Unlock()
 	seq := l.Sequence()
 	for _, r := range recs {
-		s, err := SchemaOf(r)
-		if err != nil {
-			return fmt.Errorf("SaveToPostgreSQL: ledger %d: %w", seq, err)
+		if err := p.pending.add(r); err != nil {
+			return fmt.Errorf("%s: ledger %d: %w", p.typ, seq, err)
 		}
-		pp := p.pending[s.Kind]
-		if pp == nil {
-			table := s.Kind
-			if p.cfg.TableName != "" {
-				table = p.cfg.TableName
-				for k := range p.pending {
-					if k != s.Kind {
-						return fmt.Errorf("SaveToPostgreSQL: table_name %q is set but records of kinds %q and %q arrived (leave table_name unset to get one table per kind)", table, k, s.Kind)
-					}
-				}
-			}
-			pp = &pgPending{schema: s, table: sanitizeTable(table), index: map[string]int{}}
-			p.pending[s.Kind] = pp
-			p.kinds = append(p.kinds, s.Kind)
-		}
-		vals, err := s.Values(r, make([]any, 0, len(s.Columns)))
-		if err != nil {
-			return fmt.Errorf("SaveToPostgreSQL: ledger %d: %w", seq, err)
-		}
-		for i, v := range vals {
-			vals[i] = pgValue(v)
-		}
-		key := r.NaturalKey()
-		if i, dup := pp.index[key]; dup {
-			pp.rows[i] = vals // the same row twice in one statement is an error in PostgreSQL
-			continue
-		}
-		pp.index[key] = len(pp.keys)
-		pp.keys = append(pp.keys, key)
-		pp.rows = append(pp.rows, vals)
-		p.nRecs++
 	}
 	p.open = true
 	p.last = seq
-	if p.nRecs >= p.cfg.BatchSize || p.now().Sub(p.commit) >= time.Second {
+	if p.pending.records >= p.cfg.BatchSize || p.now().Sub(p.commit) >= p.cfg.FlushInterval {
 		return p.commitLocked(ctx)
 	}
 	return nil
@@ -325,6 +294,9 @@ func pgValue(v any) any {
 	}
 	return v
 }
+
+// FlushInterval implements component.TimedFlusher (flush_interval).
+func (p *Postgres) FlushInterval() time.Duration { return p.cfg.FlushInterval }
 
 // Flush commits the pending transaction.
 func (p *Postgres) Flush(ctx context.Context) error {
@@ -372,32 +344,4 @@ func (p *Postgres) setHealth(s string) {
 	p.healthMu.Lock()
 	p.health = s
 	p.healthMu.Unlock()
-}
-
-func (p *Postgres) commitLocked(ctx context.Context) error {
-	if !p.open {
-		return nil
-	}
-	pool, err := p.ensurePool(ctx)
-	if err != nil {
-		// Start was skipped or failed: treat like an outage and keep trying.
-		err = p.retry(ctx, func(ctx context.Context) error {
-			var e error
-			pool, e = p.ensurePool(ctx)
-			return e
-		})
-		if err != nil {
-			return err
-		}
-	}
-	err = p.retry(ctx, func(ctx context.Context) error { return p.writeBatch(ctx, pool) })
-	if err != nil {
-		return err
-	}
-	p.records.Add(int64(p.nRecs))
-	p.batches.Add(1)
-	p.durable.Store(p.last)
-	p.pending, p.kinds, p.nRecs, p.open = map[string]*pgPending{}, nil, 0, false
-	p.commit = p.now()
-	return nil
 }

@@ -1,6 +1,7 @@
-package consumer
+package file
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -17,13 +18,23 @@ import (
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/withobsrvr/cdpd/host/component"
+	"github.com/withobsrvr/cdpd/host/consumer"
 )
 
 func newTestParquet(t *testing.T, dir string, cfg map[string]any) *Parquet {
 	t.Helper()
-	full := map[string]any{"local_path": dir, "partition_by": "none"}
-	for k, v := range cfg {
-		full[k] = v
+	return newTestParquetAt(t, map[string]any{"local_path": dir}, cfg)
+}
+
+// newTestParquetAt starts a SaveToParquet with the storage keys of where and the keys of cfg
+// (partition_by none unless cfg says otherwise).
+func newTestParquetAt(t *testing.T, where, cfg map[string]any) *Parquet {
+	t.Helper()
+	full := map[string]any{"partition_by": "none"}
+	for _, m := range []map[string]any{where, cfg} {
+		for k, v := range m {
+			full[k] = v
+		}
 	}
 	p, err := component.Construct(NewParquet, full, component.Env{})
 	if err != nil {
@@ -35,51 +46,45 @@ func newTestParquet(t *testing.T, dir string, cfg map[string]any) *Parquet {
 	return p
 }
 
-func consumeRange(t *testing.T, c component.Consumer, from, to uint32, perLedger int) []component.Record {
-	t.Helper()
-	var all []component.Record
-	for seq := from; seq <= to; seq++ {
-		recs := makeRecords(seq, perLedger)
-		if seq%5 == 0 {
-			recs = nil // some ledgers have no records
-		}
-		if err := c.Consume(context.Background(), testLedger(t, seq), recs); err != nil {
-			t.Fatalf("consuming ledger %d: %v", seq, err)
-		}
-		all = append(all, recs...)
-	}
-	return all
-}
-
-// readParquetDir reads every .parquet file under dir back into allTypes records, decoding
-// the Parquet rows column by column with their levels.
+// readParquetDir reads every .parquet file under dir back into allTypes records (see
+// readParquetObjects); a temporary file left behind is an error.
 func readParquetDir(t *testing.T, dir string) (recs []allTypes, files []string) {
 	t.Helper()
-	schema, err := SchemaOf(allTypes{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+	objs := map[string][]byte{}
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
 		if strings.HasPrefix(d.Name(), ".") {
 			t.Errorf("temporary file left: %s", path)
 		}
-		if !strings.HasSuffix(path, ".parquet") {
-			return nil
-		}
 		rel, _ := filepath.Rel(dir, path)
-		files = append(files, filepath.ToSlash(rel))
-		f, err := os.Open(path)
-		if err != nil {
-			return err
+		b, err := os.ReadFile(path)
+		objs[filepath.ToSlash(rel)] = b
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return readParquetObjects(t, objs)
+}
+
+// readParquetObjects reads every .parquet object (by key) back into allTypes records, decoding
+// the Parquet rows column by column with their levels, and returns them with the keys.
+func readParquetObjects(t *testing.T, objs map[string][]byte) (recs []allTypes, files []string) {
+	t.Helper()
+	schema, err := consumer.SchemaOf(allTypes{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, b := range objs {
+		if !strings.HasSuffix(key, ".parquet") {
+			continue
 		}
-		defer f.Close()
-		st, _ := f.Stat()
-		pf, err := parquet.OpenFile(f, st.Size())
+		files = append(files, key)
+		pf, err := parquet.OpenFile(bytes.NewReader(b), int64(len(b)))
 		if err != nil {
-			return fmt.Errorf("%s: %w", path, err)
+			t.Fatalf("%s: %v", key, err)
 		}
 		var names []string
 		for _, fld := range pf.Schema().Fields() {
@@ -90,34 +95,31 @@ func readParquetDir(t *testing.T, dir string) (recs []allTypes, files []string) 
 			want = append(want, c.Name)
 		}
 		if !reflect.DeepEqual(names, want) {
-			t.Errorf("%s: columns %v, want %v", path, names, want)
+			t.Errorf("%s: columns %v, want %v", key, names, want)
 		}
 		r := parquet.NewReader(pf)
-		defer r.Close()
 		rows := make([]parquet.Row, pf.NumRows())
 		n, err := r.ReadRows(rows)
+		_ = r.Close()
 		if int64(n) != pf.NumRows() {
-			return fmt.Errorf("%s: read %d of %d rows: %v", path, n, pf.NumRows(), err)
+			t.Fatalf("%s: read %d of %d rows: %v", key, n, pf.NumRows(), err)
 		}
 		for _, row := range rows {
 			recs = append(recs, decodeRow(t, schema, row))
 		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
+	sort.Strings(files)
 	return recs, files
 }
 
-func decodeRow(t *testing.T, s *Schema, row parquet.Row) allTypes {
+func decodeRow(t *testing.T, s *consumer.Schema, row parquet.Row) allTypes {
 	t.Helper()
 	var out allTypes
 	v := reflect.ValueOf(&out).Elem()
 	row.Range(func(ci int, vals []parquet.Value) bool {
 		c := s.Columns[ci]
-		f := v.FieldByIndex(c.index)
-		if c.Type == ColStringList {
+		f := v.FieldByName(c.Field)
+		if c.Type == consumer.ColStringList {
 			switch {
 			case len(vals) == 1 && vals[0].DefinitionLevel() == 0:
 				// null list
@@ -141,27 +143,27 @@ func decodeRow(t *testing.T, s *Schema, row parquet.Row) allTypes {
 		}
 		var g any
 		switch c.Type {
-		case ColString:
+		case consumer.ColString:
 			g = string(x.ByteArray())
-		case ColJSON:
+		case consumer.ColJSON:
 			g = json.RawMessage(append([]byte(nil), x.ByteArray()...))
-		case ColBool:
+		case consumer.ColBool:
 			g = x.Boolean()
-		case ColInt32:
+		case consumer.ColInt32:
 			g = x.Int32()
-		case ColInt64:
+		case consumer.ColInt64:
 			g = x.Int64()
-		case ColUint32:
+		case consumer.ColUint32:
 			g = x.Uint32()
-		case ColUint64:
+		case consumer.ColUint64:
 			g = x.Uint64()
-		case ColFloat64:
+		case consumer.ColFloat64:
 			g = x.Double()
-		case ColTime:
+		case consumer.ColTime:
 			g = time.UnixMicro(x.Int64()).UTC()
 		}
 		rv := reflect.ValueOf(g)
-		if c.ptr {
+		if f.Kind() == reflect.Pointer {
 			p := reflect.New(f.Type().Elem())
 			p.Elem().Set(rv.Convert(f.Type().Elem()))
 			f.Set(p)
@@ -171,36 +173,6 @@ func decodeRow(t *testing.T, s *Schema, row parquet.Row) allTypes {
 		return true
 	})
 	return out
-}
-
-// sameRecords compares records as sets keyed by natural key and fails on duplicates.
-func sameRecords(t *testing.T, got []allTypes, want []component.Record) {
-	t.Helper()
-	byKey := map[string]allTypes{}
-	for _, g := range got {
-		k := g.NaturalKey()
-		if _, dup := byKey[k]; dup {
-			t.Errorf("duplicate row %s", k)
-		}
-		byKey[k] = g
-	}
-	if len(got) != len(want) {
-		t.Errorf("got %d rows, want %d", len(got), len(want))
-	}
-	for _, w := range want {
-		wr := w.(allTypes)
-		wr.Ignored = ""
-		g, ok := byKey[wr.NaturalKey()]
-		if !ok {
-			t.Errorf("missing row %s", wr.NaturalKey())
-			continue
-		}
-		if !reflect.DeepEqual(g, wr) {
-			gj, _ := json.Marshal(g)
-			wj, _ := json.Marshal(wr)
-			t.Errorf("row %s:\n got %s\nwant %s", wr.NaturalKey(), gj, wj)
-		}
-	}
 }
 
 func TestParquetRoundTrip(t *testing.T) {
@@ -416,8 +388,15 @@ func TestParquetConfigErrors(t *testing.T) {
 		want string
 	}{
 		{map[string]any{}, "local_path is required"},
-		{map[string]any{"local_path": "x", "storage_type": "GCS", "bucket_name": "b"}, "not supported"},
-		{map[string]any{"local_path": "x", "storage_type": "S3"}, "not supported"},
+		{map[string]any{"local_path": "x", "storage_type": "GCS", "bucket_name": "b"}, "local_path is for storage_type FS"},
+		{map[string]any{"storage_type": "S3"}, "bucket_name is required for storage_type S3"},
+		{map[string]any{"bucket_name": "b"}, "storage_type is required"},
+		{map[string]any{"storage_type": "GCS", "bucket_name": "b/p"}, "path_prefix"},
+		{map[string]any{"storage_type": "GCS", "bucket_name": "b", "region": "eu-west-1"}, "for storage_type S3"},
+		{map[string]any{"storage_type": "S3", "bucket_name": "b", "endpoint": "http://user:secret@127.0.0.1:9000"}, "must not carry credentials"},
+		{map[string]any{"storage_type": "S3", "bucket_name": "b", "gcs_options": map[string]any{"chunk_size": 1}}, "gcs_options are for storage_type GCS"},
+		{map[string]any{"storage_type": "NFS", "bucket_name": "b"}, "unknown storage_type"},
+		{map[string]any{"local_path": "x", "flush_interval": "100us"}, "flush_interval must be at least 1ms"},
 		{map[string]any{"local_path": "x", "compression": "lzma"}, "unknown compression"},
 		{map[string]any{"local_path": "x", "partition_by": "week"}, "unknown partition_by"},
 		{map[string]any{"local_path": "x", "buffer_size": 0}, "must be positive"},
@@ -435,5 +414,32 @@ func TestParquetConfigErrors(t *testing.T) {
 		"partition_by": "ledger_range", "ledgers_per_file": 10000, "schema_evolution": true, "include_metadata": true}, component.Env{})
 	if err != nil {
 		t.Errorf("upstream config: %v", err)
+	}
+	// The consumers of upstream's parquet-archival-s3.yaml and contract_data_gcs_production.yaml.
+	for _, cfg := range []map[string]any{
+		{"storage_type": "S3", "bucket_name": "stellar-blockchain-archive", "path_prefix": "events/soroban", "region": "us-west-2",
+			"compression": "snappy", "buffer_size": 50000, "max_file_size_mb": 512, "rotation_interval_minutes": 120,
+			"partition_by": "hour", "include_metadata": false},
+		{"storage_type": "GCS", "bucket_name": "stellar-archive-prod", "path_prefix": "mainnet/contract_data/v2", "compression": "zstd",
+			"buffer_size": 50000, "max_file_size_mb": 512, "rotation_interval_minutes": 60, "partition_by": "ledger_day",
+			"ledgers_per_file": 50000, "schema_evolution": true, "include_metadata": true, "debug": false,
+			"gcs_options": map[string]any{"chunk_size": 16777216, "retry_backoff_multiplier": 2.0, "retry_backoff_max": 120}},
+	} {
+		if _, err := component.Construct(NewParquet, cfg, component.Env{}); err != nil {
+			t.Errorf("upstream %s config: %v", cfg["storage_type"], err)
+		}
+	}
+}
+
+// SaveToParquet is a component.TimedFlusher: flush_interval (5s by default) is how long the
+// host lets a ledger's rows wait in the buffer; Flush writes them (TestParquetDurableLedger).
+func TestParquetFlushInterval(t *testing.T) {
+	var tf component.TimedFlusher = newTestParquet(t, t.TempDir(), nil)
+	if tf.FlushInterval() != DefaultFlushInterval || DefaultFlushInterval != 5*time.Second {
+		t.Errorf("default FlushInterval %s", tf.FlushInterval())
+	}
+	tf = newTestParquet(t, t.TempDir(), map[string]any{"flush_interval": "250ms"})
+	if tf.FlushInterval() != 250*time.Millisecond {
+		t.Errorf("FlushInterval %s, want 250ms", tf.FlushInterval())
 	}
 }

@@ -1,4 +1,4 @@
-package consumer
+package file
 
 import (
 	"encoding/json"
@@ -8,6 +8,8 @@ import (
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress"
 	"github.com/parquet-go/parquet-go/encoding"
+
+	"github.com/withobsrvr/cdpd/host/consumer"
 )
 
 // orderedGroup is a parquet group node whose fields keep the record struct's field order
@@ -50,30 +52,30 @@ func (g orderedGroup) GoType() reflect.Type        { return g.asGroup().GoType()
 // field order; nullable fields are optional columns; []string is a LIST of strings; time.Time
 // is TIMESTAMP(MICROS, UTC); json.RawMessage is JSON; uint32/uint64 are unsigned INT logical
 // types.
-func parquetSchema(s *Schema) *parquet.Schema {
+func parquetSchema(s *consumer.Schema) *parquet.Schema {
 	g := make(orderedGroup, 0, len(s.Columns))
 	for _, c := range s.Columns {
 		var n parquet.Node
 		switch c.Type {
-		case ColString:
+		case consumer.ColString:
 			n = parquet.String()
-		case ColBool:
+		case consumer.ColBool:
 			n = parquet.Leaf(parquet.BooleanType)
-		case ColInt32:
+		case consumer.ColInt32:
 			n = parquet.Int(32)
-		case ColInt64:
+		case consumer.ColInt64:
 			n = parquet.Int(64)
-		case ColUint32:
+		case consumer.ColUint32:
 			n = parquet.Uint(32)
-		case ColUint64:
+		case consumer.ColUint64:
 			n = parquet.Uint(64)
-		case ColFloat64:
+		case consumer.ColFloat64:
 			n = parquet.Leaf(parquet.DoubleType)
-		case ColTime:
+		case consumer.ColTime:
 			n = parquet.Timestamp(parquet.Microsecond)
-		case ColStringList:
+		case consumer.ColStringList:
 			n = parquet.List(parquet.String())
-		case ColJSON:
+		case consumer.ColJSON:
 			n = parquet.JSON()
 		}
 		if c.Nullable {
@@ -86,12 +88,12 @@ func parquetSchema(s *Schema) *parquet.Schema {
 
 // appendParquetRow appends the Parquet row of one record's values (from Schema.Values) to
 // row, and returns it with an estimate of its uncompressed size in bytes.
-func appendParquetRow(row parquet.Row, s *Schema, vals []any) (parquet.Row, int) {
+func appendParquetRow(row parquet.Row, s *consumer.Schema, vals []any) (parquet.Row, int) {
 	size := 0
 	for ci := range s.Columns {
 		c := &s.Columns[ci]
 		v := vals[ci]
-		if c.Type == ColStringList {
+		if c.Type == consumer.ColStringList {
 			switch l, _ := v.([]string); {
 			case v == nil:
 				row = append(row, parquet.NullValue().Level(0, 0, ci))

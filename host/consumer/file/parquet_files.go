@@ -1,23 +1,21 @@
-package consumer
+package file
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
+	"path"
 	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/parquet-go/parquet-go"
-
-	"github.com/withobsrvr/cdpd/internal/atomicfile"
 )
 
 // repair makes the files of one kind disjoint: sorted by first ledger (longest first), every
 // file overlapping the file kept before it is cut down to its ledgers after that file.
-func (p *Parquet) repair(kind string) error {
+func (p *Parquet) repair(ctx context.Context, kind string) error {
 	list := p.files[kind]
 	sortRanges(list)
 	var kept []fileRange
@@ -28,11 +26,11 @@ func (p *Parquet) repair(kind string) error {
 			continue
 		}
 		k := kept[len(kept)-1]
-		if f.path == k.path {
+		if f.key == k.key {
 			continue // a part rewritten under the name of a file already listed
 		}
-		p.log.Warn("cutting a file that overlaps another (left by an interrupted write)", "file", p.rel(f.path), "kept", p.rel(k.path))
-		rem, err := p.cut(f, k.first, k.last)
+		p.log.Warn("cutting a file that overlaps another (left by an interrupted write)", "file", f.key, "kept", k.key)
+		rem, err := p.cut(ctx, f, k.first, k.last)
 		if err != nil {
 			return err
 		}
@@ -43,14 +41,14 @@ func (p *Parquet) repair(kind string) error {
 	return nil
 }
 
-// dedupeRanges sorts files and drops repeated paths (a part rewritten under an existing name).
+// dedupeRanges sorts files and drops repeated keys (a part rewritten under an existing name).
 func dedupeRanges(fs []fileRange) []fileRange {
 	sortRanges(fs)
 	seen := map[string]bool{}
 	out := fs[:0]
 	for _, f := range fs {
-		if !seen[f.path] {
-			seen[f.path] = true
+		if !seen[f.key] {
+			seen[f.key] = true
 			out = append(out, f)
 		}
 	}
@@ -68,10 +66,9 @@ func sortRanges(fs []fileRange) {
 
 // writeKind writes one kind's buffer as the file of the current window and cuts the files it
 // overlaps.
-func (p *Parquet) writeKind(kind string, b *kindBuffer) error {
-	dir := filepath.Join(p.root, kind, filepath.FromSlash(p.win.part))
-	path := filepath.Join(dir, fmt.Sprintf("%s_%010d-%010d.parquet", kind, p.win.first, p.win.last))
-	size, err := p.writeFile(path, parquetSchema(b.schema), p.win.first, p.win.last, b.counts, func(w parquet.RowWriter) error {
+func (p *Parquet) writeKind(ctx context.Context, kind string, b *kindBuffer) error {
+	key := path.Join(kind, p.win.part, fileName(kind, p.win.first, p.win.last))
+	size, err := p.writeFile(ctx, key, parquetSchema(b.schema), p.win.first, p.win.last, b.counts, func(w parquet.RowWriter) error {
 		_, err := w.WriteRows(b.rows)
 		return err
 	})
@@ -80,17 +77,18 @@ func (p *Parquet) writeKind(kind string, b *kindBuffer) error {
 	}
 	p.written.Add(1)
 	p.bytes.Add(size)
-	nf := fileRange{first: p.win.first, last: p.win.last, path: path}
+	p.m.Bytes.Add(float64(size))
+	nf := fileRange{first: p.win.first, last: p.win.last, key: key}
 	var keep []fileRange
 	for _, f := range p.files[kind] {
 		if f.last < nf.first || f.first > nf.last {
 			keep = append(keep, f)
 			continue
 		}
-		if f.path == path { // replaced by the rename
+		if f.key == key { // replaced by the write
 			continue
 		}
-		rem, err := p.cut(f, nf.first, nf.last)
+		rem, err := p.cut(ctx, f, nf.first, nf.last)
 		if err != nil {
 			return err
 		}
@@ -102,17 +100,14 @@ func (p *Parquet) writeKind(kind string, b *kindBuffer) error {
 	return nil
 }
 
-// writeFile writes a Parquet file atomically (internal/atomicfile): nothing shows at path until
-// the whole file is written and fsynced, and the rename is durable.
-func (p *Parquet) writeFile(path string, schema *parquet.Schema, first, last uint32, counts []ledgerCount, write func(parquet.RowWriter) error) (int64, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return 0, fmt.Errorf("creating directory: %w", err)
-	}
-	f, err := atomicfile.Create(path)
-	if err != nil {
-		return 0, err
-	}
-	defer f.Discard()
+// fileName is the base name of a kind's file of ledgers first..last.
+func fileName(kind string, first, last uint32) string {
+	return fmt.Sprintf("%s_%010d-%010d.parquet", kind, first, last)
+}
+
+// writeFile writes a Parquet file atomically through the store: nothing shows at key until
+// the whole file is written (and, on FS, fsynced and durably renamed).
+func (p *Parquet) writeFile(ctx context.Context, key string, schema *parquet.Schema, first, last uint32, counts []ledgerCount, write func(parquet.RowWriter) error) (int64, error) {
 	var rows strings.Builder
 	for i, c := range counts {
 		if i > 0 {
@@ -120,50 +115,41 @@ func (p *Parquet) writeFile(path string, schema *parquet.Schema, first, last uin
 		}
 		fmt.Fprintf(&rows, "%d:%d", c.seq, c.n)
 	}
-	w := parquet.NewGenericWriter[any](f, schema, parquet.Compression(p.codec),
-		parquet.KeyValueMetadata(metaFirst, strconv.FormatUint(uint64(first), 10)),
-		parquet.KeyValueMetadata(metaLast, strconv.FormatUint(uint64(last), 10)),
-		parquet.KeyValueMetadata(metaLedgerRows, rows.String()),
-		parquet.CreatedBy("cdpd", "", ""))
-	if err := write(w); err != nil {
-		return 0, fmt.Errorf("writing rows: %w", err)
-	}
-	if err := w.Close(); err != nil {
-		return 0, fmt.Errorf("finishing parquet file: %w", err)
-	}
-	st, err := f.Stat()
-	if err != nil {
-		return 0, fmt.Errorf("stat of written file: %w", err)
-	}
-	if err := f.Commit(); err != nil {
-		return 0, err
-	}
-	return st.Size(), nil
+	return p.store.Put(ctx, key, func(f io.Writer) error {
+		w := parquet.NewGenericWriter[any](f, schema, parquet.Compression(p.codec),
+			parquet.KeyValueMetadata(metaFirst, strconv.FormatUint(uint64(first), 10)),
+			parquet.KeyValueMetadata(metaLast, strconv.FormatUint(uint64(last), 10)),
+			parquet.KeyValueMetadata(metaLedgerRows, rows.String()),
+			parquet.CreatedBy("cdpd", "", ""))
+		if err := write(w); err != nil {
+			return fmt.Errorf("writing rows: %w", err)
+		}
+		if err := w.Close(); err != nil {
+			return fmt.Errorf("finishing parquet file: %w", err)
+		}
+		return nil
+	})
 }
 
 // cut removes ledgers a..b from file f: its rows of ledgers before a and after b are written
-// to files of their own (in f's directory), then f is removed. It returns the new files.
-func (p *Parquet) cut(f fileRange, a, b uint32) ([]fileRange, error) {
-	in, err := os.Open(f.path)
+// to files of their own (beside f), then f is removed. It returns the new files.
+func (p *Parquet) cut(ctx context.Context, f fileRange, a, b uint32) ([]fileRange, error) {
+	in, err := p.store.Open(ctx, f.key)
 	if err != nil {
-		return nil, fmt.Errorf("opening %s to cut ledgers %d-%d out: %w", f.path, a, b, err)
+		return nil, fmt.Errorf("opening %s to cut ledgers %d-%d out: %w", f.key, a, b, err)
 	}
 	defer in.Close()
-	st, err := in.Stat()
+	pf, err := parquet.OpenFile(in, in.Size())
 	if err != nil {
-		return nil, fmt.Errorf("stat of %s: %w", f.path, err)
-	}
-	pf, err := parquet.OpenFile(in, st.Size())
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", f.path, err)
+		return nil, fmt.Errorf("reading %s: %w", f.key, err)
 	}
 	meta, ok := pf.Lookup(metaLedgerRows)
 	if !ok {
-		return nil, fmt.Errorf("%s overlaps ledgers %d-%d and has no %s metadata (not written by cdpd?): move it away", f.path, a, b, metaLedgerRows)
+		return nil, fmt.Errorf("%s overlaps ledgers %d-%d and has no %s metadata (not written by cdpd?): move it away", f.key, a, b, metaLedgerRows)
 	}
 	counts, err := parseLedgerRows(meta)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", f.path, err)
+		return nil, fmt.Errorf("%s: %w", f.key, err)
 	}
 	// Rows are in ledger order: [0, before) precede a; [after, total) follow b.
 	var before, after, total int64
@@ -183,22 +169,23 @@ func (p *Parquet) cut(f fileRange, a, b uint32) ([]fileRange, error) {
 	}
 	after = total - sumCounts(right)
 	if total != pf.NumRows() {
-		return nil, fmt.Errorf("%s: metadata counts %d rows, the file holds %d", f.path, total, pf.NumRows())
+		return nil, fmt.Errorf("%s: metadata counts %d rows, the file holds %d", f.key, total, pf.NumRows())
 	}
-	kind := fileNameRE.FindStringSubmatch(filepath.Base(f.path))[1]
+	kind := fileNameRE.FindStringSubmatch(path.Base(f.key))[1]
 	var out []fileRange
 	part := func(first, last uint32, cs []ledgerCount, from, to int64) error {
 		if from == to {
 			return nil
 		}
-		path := filepath.Join(filepath.Dir(f.path), fmt.Sprintf("%s_%010d-%010d.parquet", kind, first, last))
-		_, err := p.writeFile(path, pf.Schema(), first, last, cs, func(w parquet.RowWriter) error {
+		key := path.Join(path.Dir(f.key), fileName(kind, first, last))
+		size, err := p.writeFile(ctx, key, pf.Schema(), first, last, cs, func(w parquet.RowWriter) error {
 			return copyRows(w, pf, from, to)
 		})
 		if err != nil {
-			return fmt.Errorf("writing the part %d-%d of %s: %w", first, last, f.path, err)
+			return fmt.Errorf("writing the part %d-%d of %s: %w", first, last, f.key, err)
 		}
-		out = append(out, fileRange{first: first, last: last, path: path})
+		p.m.Bytes.Add(float64(size))
+		out = append(out, fileRange{first: first, last: last, key: key})
 		return nil
 	}
 	if f.first < a {
@@ -211,8 +198,8 @@ func (p *Parquet) cut(f fileRange, a, b uint32) ([]fileRange, error) {
 			return nil, err
 		}
 	}
-	if err := os.Remove(f.path); err != nil {
-		return nil, fmt.Errorf("removing %s after cutting it: %w", f.path, err)
+	if err := p.store.Delete(ctx, f.key); err != nil {
+		return nil, fmt.Errorf("removing %s after cutting it: %w", f.key, err)
 	}
 	return out, nil
 }

@@ -1,13 +1,11 @@
-package consumer
+package file
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
-	"os"
-	"path/filepath"
+	"path"
 	"regexp"
 	"sort"
 	"strconv"
@@ -20,18 +18,15 @@ import (
 	"github.com/parquet-go/parquet-go/compress"
 
 	"github.com/withobsrvr/cdpd/host/component"
+	"github.com/withobsrvr/cdpd/host/consumer"
 	"github.com/withobsrvr/cdpd/host/ledger"
-	"github.com/withobsrvr/cdpd/internal/atomicfile"
 )
 
 // ParquetConfig is the config of SaveToParquet, with the keys of the upstream CDP consumer.
 type ParquetConfig struct {
-	// StorageType is FS (the default when local_path is set). GCS and S3 are not supported.
-	StorageType string `mapstructure:"storage_type"`
-	// LocalPath is the root directory of the files (required).
-	LocalPath string `mapstructure:"local_path"`
-	// PathPrefix is a sub-path under local_path.
-	PathPrefix string `mapstructure:"path_prefix"`
+	// Where the files go: storage_type (FS, GCS, S3), local_path, bucket_name, path_prefix,
+	// region, endpoint, gcs_options.
+	StorageConfig `mapstructure:",squash"`
 	// Compression: snappy (default), zstd, gzip, none.
 	Compression string `mapstructure:"compression"`
 	// BufferSize: a file is written once this many records are buffered (default 10000).
@@ -42,49 +37,61 @@ type ParquetConfig struct {
 	// RotationIntervalMinutes: a file is written once its first ledger was buffered this long
 	// ago (default 60; checked when a ledger arrives).
 	RotationIntervalMinutes int `mapstructure:"rotation_interval_minutes"`
+	// FlushInterval: the host writes the buffered records this long after the first ledger
+	// buffered since the last write (default 5s), so that a pipeline at the tip has its rows
+	// (and its checkpoint) within the interval; each write is a file per record kind, so a
+	// longer interval makes fewer, larger files at the tip.
+	FlushInterval time.Duration `mapstructure:"flush_interval"`
 	// PartitionBy: ledger_day (default; year=YYYY/month=MM/day=DD of the ledger close time),
 	// hour (…/hour=HH), ledger_range (ledgers/<start>-<end>, ledgers_per_file wide), none.
 	PartitionBy string `mapstructure:"partition_by"`
 	// LedgersPerFile is the width of a ledger_range partition (default 10000).
 	LedgersPerFile uint32 `mapstructure:"ledgers_per_file"`
 
-	// Accepted so upstream files load; cloud keys are rejected with a clear error.
-	BucketName      string `mapstructure:"bucket_name"`
-	Region          string `mapstructure:"region"`
-	SchemaEvolution bool   `mapstructure:"schema_evolution"` // ignored: the schema is the record type
-	IncludeMetadata bool   `mapstructure:"include_metadata"` // ignored
-	Debug           bool   `mapstructure:"debug"`            // ignored: use the log level
-	DryRun          bool   `mapstructure:"dry_run"`          // not supported: an error when true
+	// Accepted so upstream files load.
+	SchemaEvolution bool `mapstructure:"schema_evolution" cdpd:"ignored: the schema is the record type"`
+	IncludeMetadata bool `mapstructure:"include_metadata" cdpd:"ignored: the ledger range is in each file's metadata and name"`
+	Debug           bool `mapstructure:"debug" cdpd:"ignored: use --log-level debug"`
+	DryRun          bool `mapstructure:"dry_run"` // not supported: an error when true
 }
 
 // Parquet is the SaveToParquet consumer: records are buffered per record kind and written as
-// one Parquet file per kind and window of whole ledgers:
+// one Parquet file (an object, on GCS and S3) per kind and window of whole ledgers:
 //
-//	<local_path>/<path_prefix>/<kind>/<partition>/<kind>_<first>-<last>.parquet
+//	<path_prefix>/<kind>/<partition>/<kind>_<first>-<last>.parquet
 //
-// (ledger numbers zero-padded to 10 digits). A file covers every record of its kind in ledgers
-// first..last; it is written to a temporary name, fsynced and renamed. When a file is written,
-// existing files of the same kind whose ranges overlap it are cut (their ledgers outside the new
-// range are rewritten into files of their own, using the per-ledger row counts every file
-// carries in its key/value metadata) and removed, so a replay of ledgers after a crash rewrites
-// instead of doubling, whatever window boundaries the replay uses. Start repairs overlaps left
-// by a crash in the middle of that and removes temporary files.
+// under local_path (FS) or in bucket_name (GCS, S3), ledger numbers zero-padded to 10 digits.
+// A file covers every record of its kind in ledgers first..last; it is written atomically
+// through the Store (FS: temporary name, fsync, rename; GCS/S3: one upload). When a file is
+// written, existing files of the same kind whose ranges overlap it are cut (their ledgers
+// outside the new range are rewritten into files of their own, using the per-ledger row counts
+// every file carries in its key/value metadata) and removed, so a replay of ledgers after a
+// crash replaces instead of doubling, whatever window boundaries the replay uses. Start
+// repairs overlaps left by a crash in the middle of that and removes temporary files.
+//
+// Data safety: exactly-once in the files. A kill -9 loses only buffered rows, of ledgers after
+// DurableLedger, which the checkpoint has not passed, so they are replayed; a replay replaces
+// the files it overlaps (the reliability suite checks every ledger lands once). Files are
+// written when buffer_size records or max_file_size_mb are buffered, when the partition
+// changes, rotation_interval_minutes after the window opened, and flush_interval after it
+// (component.TimedFlusher, by the host). Upstream named files by wall time and doubled rows on
+// every replay.
 type Parquet struct {
-	cfg    ParquetConfig
-	root   string
-	codec  compress.Codec
-	log    *slog.Logger
-	now    func() time.Time
-	rotate time.Duration
+	cfg     ParquetConfig
+	storage string // FS, GCS or S3
+	codec   compress.Codec
+	log     *slog.Logger
+	now     func() time.Time
+	rotate  time.Duration
+	sinkState
 
 	mu      sync.Mutex
 	started bool
+	store   Store
 	files   map[string][]fileRange // kind -> files, sorted by first ledger
 	buf     map[string]*kindBuffer
 	win     window
 
-	lastErr  atomic.Pointer[string] // health: the last write error, nil when the last write succeeded
-	durable  atomic.Uint32
 	written  atomic.Int64
 	bytes    atomic.Int64
 	records  atomic.Int64
@@ -97,11 +104,12 @@ type window struct {
 	part        string
 	opened      time.Time
 	records     int
+	ledgers     int
 	size        int64
 }
 
 type kindBuffer struct {
-	schema *Schema
+	schema *consumer.Schema
 	rows   []parquet.Row
 	counts []ledgerCount // rows per ledger, in ledger order
 	vals   []any
@@ -112,9 +120,10 @@ type ledgerCount struct {
 	n   int
 }
 
+// fileRange is one file of a kind: its ledgers and its key in the store.
 type fileRange struct {
 	first, last uint32
-	path        string
+	key         string
 }
 
 const (
@@ -125,10 +134,13 @@ const (
 
 var fileNameRE = regexp.MustCompile(`^(.+)_(\d{10})-(\d{10})\.parquet$`)
 
+// DefaultFlushInterval is the flush_interval of the buffering file consumers.
+const DefaultFlushInterval = 5 * time.Second
+
 // SetDefaults implements component.Defaulter.
 func (c *ParquetConfig) SetDefaults() {
 	*c = ParquetConfig{Compression: "snappy", BufferSize: 10000, MaxFileSizeMB: 128,
-		RotationIntervalMinutes: 60, PartitionBy: "ledger_day", LedgersPerFile: 10000}
+		RotationIntervalMinutes: 60, FlushInterval: DefaultFlushInterval, PartitionBy: "ledger_day", LedgersPerFile: 10000}
 }
 
 // NewSaveToParquet is SaveToParquet's constructor.
@@ -139,18 +151,9 @@ func NewSaveToParquet(c *ParquetConfig, env component.Env) (component.Consumer, 
 // NewParquet validates the config; it opens nothing (see Start).
 func NewParquet(cp *ParquetConfig, env component.Env) (*Parquet, error) {
 	c := *cp
-	switch strings.ToUpper(c.StorageType) {
-	case "", "FS", "LOCAL":
-	case "GCS", "S3":
-		return nil, fmt.Errorf("SaveToParquet: storage_type %s is not supported by cdpd (only FS, the local filesystem: set local_path)", c.StorageType)
-	default:
-		return nil, fmt.Errorf("SaveToParquet: unknown storage_type %q (FS is supported)", c.StorageType)
-	}
-	if c.BucketName != "" || c.Region != "" {
-		return nil, fmt.Errorf("SaveToParquet: bucket_name/region are for GCS/S3 storage, which cdpd does not support (only FS: set local_path)")
-	}
-	if c.LocalPath == "" {
-		return nil, errors.New("SaveToParquet: local_path is required")
+	st, err := c.check("SaveToParquet")
+	if err != nil {
+		return nil, err
 	}
 	if c.DryRun {
 		return nil, errors.New("SaveToParquet: dry_run is not supported")
@@ -158,6 +161,9 @@ func NewParquet(cp *ParquetConfig, env component.Env) (*Parquet, error) {
 	if c.BufferSize <= 0 || c.MaxFileSizeMB <= 0 || c.RotationIntervalMinutes <= 0 {
 		return nil, fmt.Errorf("SaveToParquet: buffer_size, max_file_size_mb and rotation_interval_minutes must be positive (got %d, %d, %d)",
 			c.BufferSize, c.MaxFileSizeMB, c.RotationIntervalMinutes)
+	}
+	if err := checkFlushInterval(c.FlushInterval); err != nil {
+		return nil, fmt.Errorf("SaveToParquet: %w", err)
 	}
 	if c.LedgersPerFile == 0 {
 		return nil, errors.New("SaveToParquet: ledgers_per_file must be positive")
@@ -180,18 +186,8 @@ func NewParquet(cp *ParquetConfig, env component.Env) (*Parquet, error) {
 	default:
 		return nil, fmt.Errorf("SaveToParquet: unknown compression %q (snappy, zstd, gzip or none)", c.Compression)
 	}
-	if strings.HasPrefix(c.LocalPath, "~/") {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return nil, fmt.Errorf("SaveToParquet: expanding ~ in local_path: %w", err)
-		}
-		c.LocalPath = filepath.Join(home, c.LocalPath[2:])
-	}
-	if c.PathPrefix != "" && !filepath.IsLocal(c.PathPrefix) {
-		return nil, fmt.Errorf("SaveToParquet: path_prefix %q must be a relative path inside local_path", c.PathPrefix)
-	}
-	p := &Parquet{cfg: c, root: filepath.Join(c.LocalPath, c.PathPrefix), codec: codec,
-		log: env.Logger, now: env.Now, rotate: time.Duration(c.RotationIntervalMinutes) * time.Minute}
+	p := &Parquet{cfg: c, storage: st, codec: codec, log: env.Logger, now: env.Now,
+		rotate: time.Duration(c.RotationIntervalMinutes) * time.Minute, sinkState: sinkState{m: consumer.NewMetrics(env.Metrics, env.Name)}}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
@@ -201,44 +197,50 @@ func NewParquet(cp *ParquetConfig, env component.Env) (*Parquet, error) {
 	return p, nil
 }
 
-// Start creates the output directory, indexes the existing files, removes temporary files
-// and repairs overlapping files left by a crash.
+// checkFlushInterval rejects a flush_interval below a millisecond ("100us"), which would flush
+// after every ledger (a bare number is seconds: component.Decode).
+func checkFlushInterval(d time.Duration) error {
+	if d < time.Millisecond {
+		return fmt.Errorf("flush_interval must be at least 1ms (a bare number is seconds; got %s)", d)
+	}
+	return nil
+}
+
+// Start opens the store, indexes the existing files, removes temporary files and repairs
+// overlapping files left by a crash.
 func (p *Parquet) Start(ctx context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if err := os.MkdirAll(p.root, 0o755); err != nil {
-		return fmt.Errorf("SaveToParquet: creating output directory: %w", err)
+	store, err := openStore(ctx, &p.cfg.StorageConfig, p.storage)
+	if err != nil {
+		return fmt.Errorf("SaveToParquet: %w", err)
 	}
+	p.store = store
 	p.files = map[string][]fileRange{}
 	p.buf = map[string]*kindBuffer{}
-	err := filepath.WalkDir(p.root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			return nil
-		}
-		name := d.Name()
-		if dest, ok := atomicfile.TempOf(name); ok && fileNameRE.MatchString(dest) || strings.HasPrefix(name, ".") && strings.HasSuffix(name, ".tmp") {
-			p.log.Info("removing temporary file of an interrupted write", "file", p.rel(path))
-			return os.Remove(path)
-		}
-		rel, _ := filepath.Rel(p.root, path)
-		kind, _, _ := strings.Cut(filepath.ToSlash(rel), "/")
-		m := fileNameRE.FindStringSubmatch(name)
+	n, err := store.RemoveTemps(ctx, func(dest string) bool { return strings.HasSuffix(dest, ".parquet") })
+	if err != nil {
+		return fmt.Errorf("SaveToParquet: removing temporary files of interrupted writes: %w", err)
+	}
+	if n > 0 {
+		p.log.Info("removed temporary files of interrupted writes", "files", n)
+	}
+	err = store.List(ctx, "", func(key string) error {
+		kind, _, _ := strings.Cut(key, "/")
+		m := fileNameRE.FindStringSubmatch(path.Base(key))
 		if m == nil || m[1] != kind {
 			return nil
 		}
 		first, _ := strconv.ParseUint(m[2], 10, 32)
 		last, _ := strconv.ParseUint(m[3], 10, 32)
-		p.files[kind] = append(p.files[kind], fileRange{first: uint32(first), last: uint32(last), path: path})
+		p.files[kind] = append(p.files[kind], fileRange{first: uint32(first), last: uint32(last), key: key})
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("SaveToParquet: indexing existing files: %w", err)
 	}
 	for kind := range p.files {
-		if err := p.repair(kind); err != nil {
+		if err := p.repair(ctx, kind); err != nil {
 			return fmt.Errorf("SaveToParquet: repairing overlapping files of %s: %w", kind, err)
 		}
 	}
@@ -263,7 +265,7 @@ func (p *Parquet) partition(l *ledger.Ledger) string {
 }
 
 // Consume buffers the records of one ledger and writes the buffer when it is full.
-func (p *Parquet) Consume(_ context.Context, l *ledger.Ledger, recs []component.Record) error {
+func (p *Parquet) Consume(ctx context.Context, l *ledger.Ledger, recs []component.Record) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !p.started {
@@ -275,7 +277,7 @@ func (p *Parquet) Consume(_ context.Context, l *ledger.Ledger, recs []component.
 	}
 	part := p.partition(l)
 	if p.win.open && part != p.win.part {
-		if err := p.flushLocked(); err != nil {
+		if err := p.flushLocked(ctx); err != nil {
 			return err
 		}
 	}
@@ -283,8 +285,9 @@ func (p *Parquet) Consume(_ context.Context, l *ledger.Ledger, recs []component.
 		p.win = window{open: true, first: seq, part: part, opened: p.now()}
 	}
 	p.win.last = seq
+	p.win.ledgers++
 	for _, r := range recs {
-		s, err := SchemaOf(r)
+		s, err := consumer.SchemaOf(r)
 		if err != nil {
 			return fmt.Errorf("SaveToParquet: ledger %d: %w", seq, err)
 		}
@@ -311,35 +314,43 @@ func (p *Parquet) Consume(_ context.Context, l *ledger.Ledger, recs []component.
 		// Nothing buffered: every ledger so far is durable; the next window starts afresh.
 		p.win.open = false
 		p.durable.Store(seq)
+		p.m.Ledgers.Add(float64(p.win.ledgers))
 		return nil
 	}
 	if p.win.records >= p.cfg.BufferSize || p.win.size >= int64(p.cfg.MaxFileSizeMB)<<20 || p.now().Sub(p.win.opened) >= p.rotate {
-		return p.flushLocked()
+		return p.flushLocked(ctx)
 	}
 	return nil
 }
 
 // Flush writes the buffer.
-func (p *Parquet) Flush(context.Context) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.flushLocked()
-}
-
-// Close writes the buffer. The consumer cannot be used afterwards.
-func (p *Parquet) Close(context.Context) error {
+func (p *Parquet) Flush(ctx context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !p.started {
 		return nil
 	}
-	err := p.flushLocked()
-	p.started = false
-	return err
+	return p.flushLocked(ctx)
 }
 
-// DurableLedger is the last ledger whose records are all in renamed files.
-func (p *Parquet) DurableLedger() uint32 { return p.durable.Load() }
+// FlushInterval implements component.TimedFlusher (flush_interval).
+func (p *Parquet) FlushInterval() time.Duration { return p.cfg.FlushInterval }
+
+// Close writes the buffer and closes the store. The consumer cannot be used afterwards.
+func (p *Parquet) Close(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var err error
+	if p.started {
+		err = p.flushLocked(ctx)
+		p.started = false
+	}
+	if p.store != nil {
+		err = errors.Join(err, p.store.Close())
+		p.store = nil
+	}
+	return err
+}
 
 // Stats reports files_written, total_bytes, records_written, buffered_records, last_ledger.
 func (p *Parquet) Stats() map[string]float64 {
@@ -352,23 +363,7 @@ func (p *Parquet) Stats() map[string]float64 {
 	}
 }
 
-// Health reports the last write error, if the last write failed.
-func (p *Parquet) Health() string {
-	if e := p.lastErr.Load(); e != nil {
-		return *e
-	}
-	return ""
-}
-
-// rel is a path relative to the output root, for logs (config values stay out of logs).
-func (p *Parquet) rel(path string) string {
-	if r, err := filepath.Rel(p.root, path); err == nil {
-		return r
-	}
-	return filepath.Base(path)
-}
-
-func (p *Parquet) flushLocked() error {
+func (p *Parquet) flushLocked(ctx context.Context) error {
 	if !p.win.open {
 		return nil
 	}
@@ -381,16 +376,17 @@ func (p *Parquet) flushLocked() error {
 	sort.Strings(kinds)
 	for _, kind := range kinds {
 		b := p.buf[kind]
-		if err := p.writeKind(kind, b); err != nil {
-			msg := "write failed: " + err.Error()
-			p.lastErr.Store(&msg)
+		if err := p.writeKind(ctx, kind, b); err != nil {
+			p.wrote(err)
 			return fmt.Errorf("SaveToParquet: writing %s records of ledgers %d-%d: %w", kind, p.win.first, p.win.last, err)
 		}
 		p.records.Add(int64(len(b.rows)))
+		p.m.Records.Add(float64(len(b.rows)))
 		b.rows, b.counts = b.rows[:0], b.counts[:0]
 	}
-	p.lastErr.Store(nil)
+	p.wrote(nil)
 	p.durable.Store(p.win.last)
+	p.m.Ledgers.Add(float64(p.win.ledgers))
 	p.win = window{}
 	p.buffered.Store(0)
 	return nil

@@ -1,4 +1,4 @@
-package consumer
+package sql
 
 import (
 	"bytes"
@@ -17,6 +17,8 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/withobsrvr/cdpd/host/component"
+	"github.com/withobsrvr/cdpd/host/consumer"
+	"github.com/withobsrvr/cdpd/host/consumer/consumertest"
 	"github.com/withobsrvr/cdpd/internal/testutil"
 	"github.com/withobsrvr/cdpd/test/pgtest"
 )
@@ -48,10 +50,10 @@ func connect(t *testing.T, srv *pgtest.Server) *pgx.Conn {
 	return c
 }
 
-// readTable reads every row of a table written from allTypes records.
-func readTable(t *testing.T, c *pgx.Conn, table string) []allTypes {
+// readTable reads every row of a table written from consumertest.AllTypes records.
+func readTable(t *testing.T, c *pgx.Conn, table string) []consumertest.AllTypes {
 	t.Helper()
-	s, _ := SchemaOf(allTypes{})
+	s, _ := consumer.SchemaOf(consumertest.AllTypes{})
 	var cols []string
 	for _, col := range s.Columns {
 		cols = append(cols, pgx.Identifier{col.Name}.Sanitize())
@@ -61,9 +63,9 @@ func readTable(t *testing.T, c *pgx.Conn, table string) []allTypes {
 		t.Fatal(err)
 	}
 	defer rows.Close()
-	var out []allTypes
+	var out []consumertest.AllTypes
 	for rows.Next() {
-		var r allTypes
+		var r consumertest.AllTypes
 		var key string
 		var huge pgtype.Numeric
 		var optHuge pgtype.Numeric
@@ -74,7 +76,7 @@ func readTable(t *testing.T, c *pgx.Conn, table string) []allTypes {
 		dest := []any{&key}
 		v := reflect.ValueOf(&r).Elem()
 		for _, col := range s.Columns {
-			f := v.FieldByIndex(col.index).Addr().Interface()
+			f := v.FieldByName(col.Field).Addr().Interface()
 			switch col.Name {
 			case "huge":
 				f = &huge
@@ -97,18 +99,18 @@ func readTable(t *testing.T, c *pgx.Conn, table string) []allTypes {
 		r.Ledger = uint32(ledgerSeq)
 		r.Huge = numericUint64(t, huge)
 		if optHuge.Valid {
-			r.OptUint64 = ptr(numericUint64(t, optHuge))
+			r.OptUint64 = consumertest.Ptr(numericUint64(t, optHuge))
 		}
 		if optU32 != nil {
-			r.OptUint32 = ptr(uint32(*optU32))
+			r.OptUint32 = consumertest.Ptr(uint32(*optU32))
 		}
 		r.Data = compactJSON(t, data)
 		if optJSON != nil {
-			r.OptJSON = ptr(compactJSON(t, optJSON))
+			r.OptJSON = consumertest.Ptr(compactJSON(t, optJSON))
 		}
 		r.ClosedAt = r.ClosedAt.UTC()
 		if r.OptTime != nil {
-			r.OptTime = ptr(r.OptTime.UTC())
+			r.OptTime = consumertest.Ptr(r.OptTime.UTC())
 		}
 		if key != r.NaturalKey() {
 			t.Errorf("natural_key %q, record key %q", key, r.NaturalKey())
@@ -161,12 +163,12 @@ func TestPostgresRowsEqualRecords(t *testing.T) {
 	if _, ok, err := p.Position(context.Background()); ok || err != nil {
 		t.Fatalf("fresh Position: ok=%v err=%v", ok, err)
 	}
-	want := consumeRange(t, p, 1, 12, 4)
+	want := consumertest.ConsumeRange(t, p, 1, 12, 4)
 	if err := p.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	c := connect(t, srv)
-	sameRecords(t, readTable(t, c, "rows_equal"), want)
+	consumertest.SameRecords(t, readTable(t, c, "rows_equal"), want)
 	if got := position(t, p); got != 12 {
 		t.Errorf("Position = %d, want 12", got)
 	}
@@ -216,7 +218,7 @@ func tupleVersions(t *testing.T, c *pgx.Conn, table string) (count int, xmins st
 func TestPostgresReplayIsNoop(t *testing.T) {
 	srv := pgtest.Shared(t)
 	a := newTestPostgres(t, srv, "replay", "replay", map[string]any{"batch_size": 10})
-	want := consumeRange(t, a, 1, 20, 3)
+	want := consumertest.ConsumeRange(t, a, 1, 20, 3)
 	if err := a.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +226,7 @@ func TestPostgresReplayIsNoop(t *testing.T) {
 	n0, x0 := tupleVersions(t, c, "replay")
 	// A restart replays ledgers already written (the pipeline resumed after a lower checkpoint).
 	b := newTestPostgres(t, srv, "replay", "replay", map[string]any{"batch_size": 4})
-	consumeRange(t, b, 6, 20, 3)
+	consumertest.ConsumeRange(t, b, 6, 20, 3)
 	if err := b.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -235,14 +237,14 @@ func TestPostgresReplayIsNoop(t *testing.T) {
 	if x1 != x0 {
 		t.Errorf("the replay rewrote rows (xmin changed)")
 	}
-	sameRecords(t, readTable(t, c, "replay"), want)
+	consumertest.SameRecords(t, readTable(t, c, "replay"), want)
 	if got := position(t, b); got != 20 {
 		t.Errorf("Position = %d, want 20", got)
 	}
 	// A partial replay (another consumer of the pipeline lagged, so the pipeline resumed
 	// lower) never moves the cursor back: the consumer still holds everything up to 20.
 	r := newTestPostgres(t, srv, "replay", "replay", map[string]any{"batch_size": 4})
-	consumeRange(t, r, 3, 8, 3)
+	consumertest.ConsumeRange(t, r, 3, 8, 3)
 	if err := r.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -266,9 +268,9 @@ func TestPostgresServerDownAndUp(t *testing.T) {
 	const n = 40
 	var want []component.Record
 	for seq := uint32(1); seq <= n/2; seq++ {
-		recs := makeRecords(seq, 3)
+		recs := consumertest.MakeRecords(seq, 3)
 		want = append(want, recs...)
-		if err := p.Consume(ctx, testLedger(t, seq), recs); err != nil {
+		if err := p.Consume(ctx, consumertest.Ledger(t, seq), recs); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -279,12 +281,12 @@ func TestPostgresServerDownAndUp(t *testing.T) {
 	done := make(chan error, 1)
 	second := make([][]component.Record, n+1)
 	for seq := uint32(n/2 + 1); seq <= n; seq++ {
-		second[seq] = makeRecords(seq, 3)
+		second[seq] = consumertest.MakeRecords(seq, 3)
 		want = append(want, second[seq]...)
 	}
 	go func() {
 		for seq := uint32(n/2 + 1); seq <= n; seq++ {
-			if err := p.Consume(ctx, testLedger(t, seq), second[seq]); err != nil {
+			if err := p.Consume(ctx, consumertest.Ledger(t, seq), second[seq]); err != nil {
 				done <- fmt.Errorf("ledger %d: %w", seq, err)
 				return
 			}
@@ -325,7 +327,7 @@ func TestPostgresServerDownAndUp(t *testing.T) {
 	}
 	c := connect(t, srv)
 	got := readTable(t, c, "down_up")
-	sameRecords(t, got, want)
+	consumertest.SameRecords(t, got, want)
 	var keys []string
 	for _, g := range got {
 		keys = append(keys, g.NaturalKey())
@@ -354,7 +356,7 @@ func TestPostgresConsumeGivesUpOnCancel(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
-	err := p.Consume(ctx, testLedger(t, 1), makeRecords(1, 2))
+	err := p.Consume(ctx, consumertest.Ledger(t, 1), consumertest.MakeRecords(1, 2))
 	if err == nil || !strings.Contains(err.Error(), "deadline") {
 		t.Errorf("Consume with the server down and a deadline: %v", err)
 	}
@@ -399,4 +401,117 @@ func TestPostgresConfig(t *testing.T) {
 	if cc.Host != "127.0.0.1" || cc.Port != 5433 || cc.Database != "stellar" || cc.User != "cdp" || cc.Password != "it's secret" || p.poolCfg.MaxConns != 10 {
 		t.Errorf("parsed %s:%d/%s user %s password %q maxconns %d", cc.Host, cc.Port, cc.Database, cc.User, cc.Password, p.poolCfg.MaxConns)
 	}
+}
+
+// Constructing the consumer connects to nothing (the port is closed: a connection would fail).
+func TestPostgresConstructorConnectsToNothing(t *testing.T) {
+	if _, err := component.Construct(NewSaveToPostgreSQL, map[string]any{"connection_string": "postgres://127.0.0.1:1/none"}, component.Env{}); err != nil {
+		t.Error(err)
+	}
+}
+
+// A batch is committed when flush_interval has passed since the last commit (checked as a
+// ledger arrives) or when the host calls Flush (component.TimedFlusher).
+func TestPostgresFlushInterval(t *testing.T) {
+	srv := pgtest.Shared(t)
+	var now atomic.Int64
+	now.Store(time.Date(2025, 7, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	clock := func() time.Time { return time.Unix(0, now.Load()) }
+	p, err := component.Construct(NewPostgres, map[string]any{"connection_string": srv.DSN(), "table_name": "flush_interval",
+		"flush_interval": "3s"}, component.Env{Pipeline: "flush-interval", Name: "SaveToPostgreSQL", Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tf component.TimedFlusher = p
+	if tf.FlushInterval() != 3*time.Second {
+		t.Fatalf("FlushInterval = %s, want 3s", tf.FlushInterval())
+	}
+	ctx := context.Background()
+	if err := p.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	consume := func(seq uint32) {
+		t.Helper()
+		if err := p.Consume(ctx, consumertest.Ledger(t, seq), consumertest.MakeRecords(seq, 2)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	consume(1) // the first ledger commits: no commit yet
+	consume(2)
+	now.Add(int64(2 * time.Second))
+	consume(3)
+	if d := p.DurableLedger(); d != 1 {
+		t.Fatalf("DurableLedger = %d within the interval, want 1", d)
+	}
+	now.Add(int64(time.Second))
+	consume(4) // 3 s after the last commit
+	if d := p.DurableLedger(); d != 4 {
+		t.Fatalf("DurableLedger = %d once the interval passed, want 4", d)
+	}
+	consume(5)
+	if d := p.DurableLedger(); d != 4 {
+		t.Fatalf("DurableLedger = %d, want 4", d)
+	}
+	if err := tf.(component.Consumer).Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d, pos := p.DurableLedger(), position(t, p); d != 5 || pos != 5 {
+		t.Fatalf("after Flush: DurableLedger %d, Position %d, want 5", d, pos)
+	}
+	if err := p.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := connect(t, srv).QueryRow(ctx, "SELECT count(*) FROM flush_interval").Scan(&n); err != nil || n != 10 {
+		t.Fatalf("rows %d (%v), want 10", n, err)
+	}
+}
+
+// A batch of rows partly in the table already (a replay that runs on past the old end) is
+// merged: the existing rows are left alone, the new ones added, nothing doubled.
+func TestPostgresPartialReplay(t *testing.T) {
+	srv := pgtest.Shared(t)
+	a := newTestPostgres(t, srv, "partial", "partial", map[string]any{"batch_size": 1000})
+	want := consumertest.ConsumeRange(t, a, 1, 10, 3)
+	if err := a.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	c := connect(t, srv)
+	x0 := xmins(t, c, "partial")
+	b := newTestPostgres(t, srv, "partial", "partial", map[string]any{"batch_size": 1000})
+	want = append(want, consumertest.ConsumeRange(t, b, 8, 16, 3)[6:]...) // ledgers 8..10: 6 records
+	if err := b.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	consumertest.SameRecords(t, readTable(t, c, "partial"), want)
+	x1 := xmins(t, c, "partial")
+	for k, x := range x0 {
+		if x1[k] != x {
+			t.Errorf("row %s was rewritten by the replay (xmin %s, then %s)", k, x, x1[k])
+		}
+	}
+	if got := position(t, b); got != 16 {
+		t.Errorf("Position = %d, want 16", got)
+	}
+}
+
+// xmins maps each row's natural key to its xmin (which changes when the row is rewritten).
+func xmins(t *testing.T, c *pgx.Conn, table string) map[string]string {
+	t.Helper()
+	rows, err := c.Query(context.Background(), "SELECT natural_key, xmin::text FROM "+table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) ([2]string, error) {
+		var kv [2]string
+		return kv, r.Scan(&kv[0], &kv[1])
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, kv := range m {
+		out[kv[0]] = kv[1]
+	}
+	return out
 }
