@@ -55,7 +55,8 @@ func (p *Pipeline) Snapshot() Snapshot {
 // GetMetrics returns the flat metrics of docs/design.md "The wire contract": pipeline.uptime_seconds,
 // pipeline.component_count, pipeline.current_ledger, pipeline.checkpoint_ledger,
 // pipeline.restarts, pipeline.generation, pipeline.ledgers_processed,
-// pipeline.full_decodes and <kind>.<Name>.<key> for every component stat.
+// pipeline.full_decodes (decodes performed), pipeline.decodes_shared (decodes used from
+// another pipeline) and <kind>.<Name>.<key> for every component stat.
 func (p *Pipeline) GetMetrics() map[string]float64 { return p.metrics(p.read()) }
 
 func (p *Pipeline) metrics(rd reading) map[string]float64 {
@@ -83,7 +84,8 @@ func (p *Pipeline) metrics(rd reading) map[string]float64 {
 	}
 	m["pipeline.component_count"] = float64(len(r.comps))
 	m["pipeline.ledgers_processed"] = float64(r.prog.processed.Load())
-	m["pipeline.full_decodes"] = float64(r.decodes.Load())
+	m["pipeline.full_decodes"] = float64(r.decodes.Performed.Load())
+	m["pipeline.decodes_shared"] = float64(r.decodes.Shared.Load())
 	for i, c := range r.comps {
 		names := namesOf(c.kind, c.name)
 		for k, v := range vals[i] {

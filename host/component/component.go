@@ -23,7 +23,6 @@ package component
 import (
 	"context"
 	"log/slog"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -149,9 +148,10 @@ type Env struct {
 	// Network is the pipeline's network as its source names it (`network`, e.g. "pubnet", or
 	// else its `network_passphrase`); processors that name none follow it. May be "".
 	Network string
-	// Decodes counts full ledger decodes of this pipeline; sources pass it to ledger.New /
-	// ledger.Copy / ledger.CopyPooled. May be nil.
-	Decodes *atomic.Int64
+	// Decodes counts full ledger decodes of this pipeline (performed by it, or shared from
+	// another pipeline's); sources pass it to ledger.New / ledger.Copy / ledger.CopyPooled and
+	// to their shared reader's subscription. May be nil.
+	Decodes *ledger.Decodes
 }
 
 // Stats of one component as the host reports it (docs/design.md "The component contract").
