@@ -37,12 +37,19 @@ type Snapshot struct {
 	// Warnings are the loader's warnings about the applied definition (config keys a component
 	// does not know, no consumers), each naming file:line:column.
 	Warnings []string
+	// Reader is the reader the pipeline's source reads through (component.ReaderReporter):
+	// which shared reader, and whether the pipeline is in the shared stream or catching up;
+	// nil for sources that have none (RPC, captive core) and before the first run.
+	Reader *component.ReaderState
 }
 
 // Snapshot returns the pipeline's state, health, metrics and health details, all from one read.
 func (p *Pipeline) Snapshot() Snapshot {
 	rd := p.read()
 	s := Snapshot{Info: rd.in, Health: p.healthState(rd), Metrics: p.metrics(rd), HealthDetails: p.healthDetails(rd)}
+	if st, ok := readerState(rd.r); ok {
+		s.Reader = &st
+	}
 	for _, w := range rd.def.Warnings {
 		s.Warnings = append(s.Warnings, w.Error())
 	}
@@ -215,12 +222,14 @@ func (p *Pipeline) IsHealthy() bool { return p.HealthState() == HealthHealthy }
 
 // GetHealthDetails returns pipeline_id, uptime, component_count, <Name>_status (healthy,
 // stale, error, the component's own health reason, or the pipeline status when it is not
-// running), last_error, status, restarts, generation, current_ledger and checkpoint.
+// running), last_error, status, restarts, generation, current_ledger, checkpoint, and for a
+// source that reads through a shared reader, reader (its id) and reader_mode (shared,
+// catching_up, own).
 func (p *Pipeline) GetHealthDetails() map[string]string { return p.healthDetails(p.read()) }
 
 func (p *Pipeline) healthDetails(rd reading) map[string]string {
 	in, r := rd.in, rd.r
-	n := 9
+	n := 11
 	if r != nil {
 		n += len(r.comps)
 	}
@@ -238,11 +247,28 @@ func (p *Pipeline) healthDetails(rd reading) map[string]string {
 		return d
 	}
 	d["component_count"] = strconv.Itoa(len(r.comps))
+	if st, ok := readerState(r); ok {
+		d["reader"] = st.Reader
+		d["reader_mode"] = st.Mode
+	}
 	now := p.h.opts.Now()
 	for _, c := range r.comps {
 		d[namesOf("", c.name).name("")] = c.status(in.Status, now, r.startedAt, p.h.opts.StuckAfter)
 	}
 	return d
+}
+
+// readerState is the reader of r's source, if it reads through one.
+func readerState(r *run) (component.ReaderState, bool) {
+	if r == nil || r.src == nil {
+		return component.ReaderState{}, false
+	}
+	rr, ok := r.src.impl.(component.ReaderReporter)
+	if !ok {
+		return component.ReaderState{}, false
+	}
+	st, err := safeReader(rr)
+	return st, err == nil
 }
 
 // stuck describes a processor's or consumer's current call on one ledger when it has run

@@ -68,6 +68,23 @@ func (r *run) launch() {
 		}
 		closeNext = func() { close(in) }
 	}
+	if r.needsDecode() {
+		// Decode ahead of the processors on parallel workers (decode.go).
+		in := make(chan item, bs)
+		chans = append(chans, in)
+		r.wg.Add(1)
+		go r.decodeLoop(in, next, closeNext)
+		next = func(ctx context.Context, it item) bool {
+			select {
+			case in <- it:
+				return true
+			case <-ctx.Done():
+				it.l.Release()
+				return false
+			}
+		}
+		closeNext = func() { close(in) }
+	}
 	for i, c := range r.cons {
 		r.wg.Add(1)
 		go r.consumerLoop(i, c, consCh[i])
@@ -166,6 +183,11 @@ func (r *run) processorLoop(c *comp, in <-chan item, send func(context.Context, 
 		})
 		c.lat.Observe(time.Since(t0).Seconds())
 		c.last.Store(r.h.opts.Now().UnixNano())
+		if err == nil && ledger.Checking() {
+			// -race builds and CDPD_LEDGER_POISON=1: the decoded value is shared read only by
+			// every pipeline holding the ledger; a processor that modified it is caught here.
+			err = it.l.CheckDecoded(fmt.Sprintf("processor %s of pipeline %s", c.name, r.def.Name))
+		}
 		if err != nil {
 			it.l.Release()
 			c.errs.Add(1)

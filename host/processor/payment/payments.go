@@ -184,6 +184,9 @@ func NewFilterPayments(c *filterPaymentsConfig, env component.Env) (component.Pr
 // Stats implements component.StatsReporter.
 func (p *FilterPayments) Stats() map[string]float64 { return p.stats.Snapshot() }
 
+// NeedsDecode implements component.NeedsDecode: every ledger is read fully decoded.
+func (p *FilterPayments) NeedsDecode() bool { return true }
+
 // Process implements component.Processor. The input records are ignored.
 func (p *FilterPayments) Process(_ context.Context, l *ledger.Ledger, _ []component.Record) ([]component.Record, error) {
 	all, err := ledgerPayments(l, p.net)

@@ -149,6 +149,9 @@ func NewTokenTransfer(c *tokenTransferConfig, env component.Env) (component.Proc
 // Stats implements component.StatsReporter.
 func (p *TokenTransfer) Stats() map[string]float64 { return p.stats.Snapshot() }
 
+// NeedsDecode implements component.NeedsDecode: every ledger is read fully decoded.
+func (p *TokenTransfer) NeedsDecode() bool { return true }
+
 // Process implements component.Processor. The input records are ignored.
 func (p *TokenTransfer) Process(_ context.Context, l *ledger.Ledger, _ []component.Record) ([]component.Record, error) {
 	lcm, err := l.Decoded()
