@@ -36,6 +36,24 @@ type PipelineStatus struct {
 	Metrics        map[string]float64 `json:"metrics"`
 	HealthDetails  map[string]string  `json:"health_details"`
 	Registered     bool               `json:"registered"`
+	// Reader is the reader the pipeline's source reads through (storage sources): the shared
+	// reader's id (as in cdpd_reader_*), whether the pipeline is in the shared stream
+	// ("shared"), on a reader of its own behind it ("catching_up") or reads alone ("own",
+	// share: false), and the reader's figures.
+	Reader *ReaderStatus `json:"reader,omitempty"`
+}
+
+// ReaderStatus is a pipeline's reader as the API shows it (host.Snapshot.Reader).
+type ReaderStatus struct {
+	ID               string `json:"id,omitempty"`
+	Datastore        string `json:"datastore,omitempty"`
+	Mode             string `json:"mode"`
+	Subscribers      int    `json:"subscribers"`
+	ObjectsRead      int64  `json:"objects_read"`
+	BytesRead        int64  `json:"bytes_read"`
+	LedgersRead      int64  `json:"ledgers_read"`
+	DecodesPerformed int64  `json:"decodes_performed"`
+	DecodesShared    int64  `json:"decodes_shared"`
 }
 
 // ConfigError is one standing configuration error, as GET /api/v1/errors shows it.
@@ -138,13 +156,21 @@ func (d *daemon) pipelineStatus(s host.Snapshot, fileErr string) PipelineStatus 
 			cfgErr = fmt.Sprintf("service id %s is already used by pipeline %s; rename one of them", id, holder)
 		}
 	}
-	return PipelineStatus{
+	ps := PipelineStatus{
 		Name: s.Name, ServiceID: id, File: s.File, Status: s.Status, Health: s.Health,
 		Generation: s.Generation, ConfigHash: s.ConfigHash, Restarts: s.Restarts,
 		LastError: s.LastError, ConfigError: cfgErr, ConfigWarnings: s.Warnings, UptimeSeconds: s.Uptime.Seconds(),
 		CurrentLedger: s.CurrentLedger, Checkpoint: s.Checkpoint, Metrics: s.Metrics,
 		HealthDetails: s.HealthDetails, Registered: d.client.Registered(id),
 	}
+	if r := s.Reader; r != nil {
+		ps.Reader = &ReaderStatus{
+			ID: r.Reader, Datastore: r.Datastore, Mode: r.Mode, Subscribers: r.Subscribers,
+			ObjectsRead: r.ObjectsRead, BytesRead: r.BytesRead, LedgersRead: r.LedgersRead,
+			DecodesPerformed: r.DecodesPerformed, DecodesShared: r.DecodesShared,
+		}
+	}
+	return ps
 }
 
 // configError is one loader error (or warning) as the API and `cdpd validate --json` show it.
