@@ -76,6 +76,9 @@ type shared struct {
 	spoilt  atomic.Pointer[string] // why the decoded value must not be used any more
 	reader  *Decodes               // the shared reader's counters (may be nil)
 
+	derivedMu sync.Mutex
+	derived   map[string]*derived // Derive's values, by key
+
 	// The budget charge: raw bytes from creation, the decoded estimate from the decode; both
 	// refunded by the last Release.
 	acct    *Account

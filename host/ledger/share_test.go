@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -302,5 +303,45 @@ func TestNilBudgetNeverWaits(t *testing.T) {
 	a.Close()
 	if (b.Stats() != BudgetStats{}) {
 		t.Fatal("a nil budget reports figures")
+	}
+}
+
+// Derive computes a value from the decode once per ledger and key, whoever asks; another key
+// is another value; a failure is shared; a wrong type is an error, not a panic.
+func TestDeriveOnce(t *testing.T) {
+	l, err := CopyPooled(big(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := l.Share(nil)
+	defer other.Release()
+	defer l.Release()
+	var calls int
+	count := func(lcm *xdr.LedgerCloseMeta) (int, error) {
+		calls++
+		return len(lcm.TransactionEnvelopes()), nil
+	}
+	a, err := Derive(l, "txs", count)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Derive(other, "txs", count)
+	if err != nil || a != b || calls != 1 {
+		t.Fatalf("second holder got %d, %v after %d computations; want %d from one", b, err, calls, a)
+	}
+	if _, err := Derive(other, "txs-again", count); err != nil || calls != 2 {
+		t.Fatalf("another key: %v, %d computations", err, calls)
+	}
+	boom := func(*xdr.LedgerCloseMeta) (int, error) { calls++; return 0, errors.New("boom") }
+	for _, h := range []*Ledger{l, other} {
+		if _, err := Derive(h, "failing", boom); err == nil || err.Error() != "boom" {
+			t.Fatalf("failing derivation: %v", err)
+		}
+	}
+	if calls != 3 {
+		t.Fatalf("%d computations, the failure was computed twice", calls)
+	}
+	if _, err := Derive(l, "txs", func(*xdr.LedgerCloseMeta) (string, error) { return "", nil }); err == nil {
+		t.Fatal("a derived value of another type was returned")
 	}
 }
