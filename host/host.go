@@ -107,7 +107,8 @@ type Options struct {
 	// Budget and Logger are the host's.
 	Readers readers.Options
 	// DecodeWorkers is the number of workers that decode ledgers ahead for a pipeline with a
-	// processor that needs the full decode (component.NeedsDecode); default GOMAXPROCS.
+	// processor that needs the full decode (component.NeedsDecode); default GOMAXPROCS; < 0:
+	// no decode ahead (the processor decodes on its own goroutine, as before issue 19).
 	DecodeWorkers int
 }
 
@@ -165,7 +166,7 @@ func New(opts Options) *Host {
 	if opts.Registry == nil {
 		opts.Registry = component.NewRegistry()
 	}
-	if opts.DecodeWorkers <= 0 {
+	if opts.DecodeWorkers == 0 {
 		opts.DecodeWorkers = runtime.GOMAXPROCS(0)
 	}
 	ro := opts.Readers

@@ -52,8 +52,15 @@ func (r *run) launch() {
 	}
 	// Build the chain backwards: each stage sends to next.
 	next, closeNext := fanout, closeCons
+	decodeAhead := r.needsDecode()
 	for i := len(r.procs) - 1; i >= 0; i-- {
-		in := make(chan item, bs)
+		capacity := bs
+		if i == 0 && decodeAhead {
+			// Decoded ledgers wait in the decode stage, not here: a decoded ledger read soon
+			// after its decode is still in the CPU's caches.
+			capacity = 1
+		}
+		in := make(chan item, capacity)
 		chans = append(chans, in)
 		r.wg.Add(1)
 		go r.processorLoop(r.procs[i], in, next, closeNext)
@@ -68,7 +75,7 @@ func (r *run) launch() {
 		}
 		closeNext = func() { close(in) }
 	}
-	if r.needsDecode() {
+	if decodeAhead {
 		// Decode ahead of the processors on parallel workers (decode.go).
 		in := make(chan item, bs)
 		chans = append(chans, in)

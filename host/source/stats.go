@@ -171,6 +171,10 @@ func (s *sourceStats) register(reg *prometheus.Registry, logger *slog.Logger) {
 				Namespace: MetricsNamespace, Name: "last_ledger",
 				Help: "The last ledger the source emitted.",
 			}, func() float64 { return float64(s.last.Load()) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Namespace: MetricsNamespace, Name: "objects_read_total",
+				Help: "Datastore objects the source read on its own stream (share: false; a shared reader's are cdpd_reader_objects_read_total).",
+			}, func() float64 { return float64(s.objects.Load()) }),
 		} {
 			if err := reg.Register(c); err != nil {
 				var are prometheus.AlreadyRegisteredError

@@ -42,13 +42,21 @@ type inproc struct {
 
 func newInproc(b testing.TB, onRunning func(*host.Pipeline)) *inproc {
 	b.Helper()
+	return newInprocWith(b, func(o *host.Options) { o.OnRunning = onRunning })
+}
+
+// newInprocWith is newInproc with the host's options changed by mod.
+func newInprocWith(b testing.TB, mod func(*host.Options)) *inproc {
+	b.Helper()
 	ds, rng := sharedDatastore(b)
 	reg, err := builtin.Registry()
 	must(b, err, "building the registry")
 	sinks := &Sinks{}
 	must(b, sinks.Register(reg), "registering Discard")
 	state := b.TempDir()
-	h := host.New(host.Options{Registry: reg, StateDir: state, OnRunning: onRunning})
+	opts := host.Options{Registry: reg, StateDir: state}
+	mod(&opts)
+	h := host.New(opts)
 	b.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
