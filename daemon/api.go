@@ -43,6 +43,24 @@ type PipelineStatus struct {
 	// (--shard-count above 1). A pipeline another shard runs is listed with status
 	// other_shard and never started here.
 	AssignedShard *int `json:"assigned_shard,omitempty"`
+	// Reader is the reader the pipeline's source reads through (storage sources): the shared
+	// reader's id (as in cdpd_reader_*), whether the pipeline is in the shared stream
+	// ("shared"), on a reader of its own behind it ("catching_up") or reads alone ("own",
+	// share: false), and the reader's figures.
+	Reader *ReaderStatus `json:"reader,omitempty"`
+}
+
+// ReaderStatus is a pipeline's reader as the API shows it (host.Snapshot.Reader).
+type ReaderStatus struct {
+	ID               string `json:"id,omitempty"`
+	Datastore        string `json:"datastore,omitempty"`
+	Mode             string `json:"mode"`
+	Subscribers      int    `json:"subscribers"`
+	ObjectsRead      int64  `json:"objects_read"`
+	BytesRead        int64  `json:"bytes_read"`
+	LedgersRead      int64  `json:"ledgers_read"`
+	DecodesPerformed int64  `json:"decodes_performed"`
+	DecodesShared    int64  `json:"decodes_shared"`
 }
 
 // ConfigError is one standing configuration error, as GET /api/v1/errors shows it.
@@ -161,6 +179,13 @@ func (d *daemon) pipelineStatus(s host.Snapshot, fileErr string) PipelineStatus 
 	if d.cfg.Shard.Sharded() {
 		k := d.cfg.Shard.Index
 		ps.AssignedShard = &k
+	}
+	if r := s.Reader; r != nil {
+		ps.Reader = &ReaderStatus{
+			ID: r.Reader, Datastore: r.Datastore, Mode: r.Mode, Subscribers: r.Subscribers,
+			ObjectsRead: r.ObjectsRead, BytesRead: r.BytesRead, LedgersRead: r.LedgersRead,
+			DecodesPerformed: r.DecodesPerformed, DecodesShared: r.DecodesShared,
+		}
 	}
 	return ps
 }

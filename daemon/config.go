@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/knadh/koanf/parsers/yaml"
 	"github.com/knadh/koanf/providers/env/v2"
 	"github.com/knadh/koanf/providers/file"
@@ -34,6 +36,7 @@ type Config struct {
 	HeartbeatInterval    time.Duration
 	DrainTimeout         time.Duration
 	StuckAfter           time.Duration
+	LedgerMemory         int64 // bytes; 0: unlimited
 	Strict               bool
 	LogFormat            string
 	LogLevel             string
@@ -60,6 +63,9 @@ const (
 	DefaultHeartbeatInterval = 10 * time.Second
 	DefaultDrainTimeout      = 30 * time.Second
 	DefaultStuckAfter        = time.Minute
+	// DefaultLedgerMemory is the --ledger-memory budget: what a small node (1-2 GB) can give
+	// ledgers in flight (a pubnet ledger is ~1.3 MB raw, ~7 MB decoded).
+	DefaultLedgerMemory = 256 << 20
 )
 
 // EnvPrefix starts the environment variable of every cdpd flag.
@@ -91,6 +97,8 @@ func serveFlags(c *Config) *flag.FlagSet {
 	fs.DurationVar(&c.HeartbeatInterval, "heartbeat-interval", DefaultHeartbeatInterval, "interval of each pipeline's heartbeat to the control plane")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", DefaultDrainTimeout, "hard deadline of a pipeline's drain on remove, update and shutdown")
 	fs.DurationVar(&c.StuckAfter, "stuck-after", DefaultStuckAfter, "report a pipeline degraded when one processor or consumer call on one ledger runs longer than this")
+	c.LedgerMemory = DefaultLedgerMemory
+	fs.Var((*byteSize)(&c.LedgerMemory), "ledger-memory", "memory for ledgers in flight over all pipelines (raw, and decoded values), e.g. 256MiB, 1GiB; readers wait for it (back pressure); 0: unlimited")
 	fs.BoolVar(&c.Strict, "strict", false, "reject pipelines with config warnings (keys a component does not know, no consumers) instead of running them")
 	fs.StringVar(&c.LogFormat, "log-format", "json", "log format: json or text")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
@@ -215,6 +223,26 @@ func parseFlags(args []string, environ []string) (Config, error) {
 // program name) and environment ("NAME=value" entries): flags over CDPD_* over --config-file
 // over the defaults, the shard resolved. The deploy tests check manifests with it.
 func ParseConfig(args, environ []string) (Config, error) { return parseFlags(args, environ) }
+
+// byteSize is a flag of bytes written as a number with an optional unit (256MiB, 1GiB, 512MB,
+// 1048576), parsed by go-humanize.
+type byteSize int64
+
+func (b *byteSize) String() string {
+	if *b <= 0 {
+		return "0"
+	}
+	return strings.ReplaceAll(humanize.IBytes(uint64(*b)), " ", "")
+}
+
+func (b *byteSize) Set(s string) error {
+	n, err := humanize.ParseBytes(s)
+	if err != nil || n > math.MaxInt64 {
+		return fmt.Errorf("want a size such as 256MiB or 1GiB, got %q", s)
+	}
+	*b = byteSize(n) //nolint:gosec // checked above
+	return nil
+}
 
 // envLookup returns the value of a variable of environ ("" when unset).
 func envLookup(environ []string) func(string) string {

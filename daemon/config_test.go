@@ -41,12 +41,35 @@ func TestParseFlags(t *testing.T) {
 			args: []string{"--config-dir", "conf"},
 			check: func(t *testing.T, c Config) {
 				want := Config{ConfigDir: "conf", StateDir: DefaultStateDir, HTTPAddr: DefaultHTTPAddr, HeartbeatInterval: DefaultHeartbeatInterval,
-					DrainTimeout: DefaultDrainTimeout, StuckAfter: DefaultStuckAfter, LogFormat: "json", LogLevel: "info",
-					ShardCount: 1, ShardIndex: "0", Shard: shard.Spec{Index: 0, Count: 1}}
+					DrainTimeout: DefaultDrainTimeout, StuckAfter: DefaultStuckAfter, LedgerMemory: DefaultLedgerMemory,
+					LogFormat: "json", LogLevel: "info", ShardCount: 1, ShardIndex: "0", Shard: shard.Spec{Index: 0, Count: 1}}
 				if c != want {
 					t.Errorf("defaults:\n got %+v\nwant %+v", c, want)
 				}
 			},
+		},
+		{
+			name: "ledger memory with units, from the flag and the environment",
+			args: []string{"--config-dir", "conf", "--ledger-memory", "1GiB"},
+			check: func(t *testing.T, c Config) {
+				if c.LedgerMemory != 1<<30 {
+					t.Errorf("--ledger-memory 1GiB = %d", c.LedgerMemory)
+				}
+			},
+		},
+		{
+			name: "ledger memory from CDPD_LEDGER_MEMORY",
+			env:  map[string]string{"CDPD_CONFIG_DIR": "c", "CDPD_LEDGER_MEMORY": "64MB"},
+			check: func(t *testing.T, c Config) {
+				if c.LedgerMemory != 64_000_000 {
+					t.Errorf("CDPD_LEDGER_MEMORY=64MB = %d", c.LedgerMemory)
+				}
+			},
+		},
+		{
+			name:    "a ledger memory that is no size",
+			env:     map[string]string{"CDPD_CONFIG_DIR": "c", "CDPD_LEDGER_MEMORY": "lots"},
+			wantErr: `environment CDPD_LEDGER_MEMORY: want a size such as 256MiB or 1GiB, got "lots"`,
 		},
 		{
 			name: "environment sets every flag",

@@ -143,7 +143,9 @@ func runWith(ctx context.Context, cfg Config, logger *slog.Logger, httpLis net.L
 		StuckAfter:   cfg.StuckAfter,
 		OnRunning:    d.attach,
 		OnRemoved:    d.detach,
+		LedgerMemory: cfg.LedgerMemory,
 	})
+	reg.MustRegister(d.host.Readers()) // cdpd_reader_*, cdpd_ledger_memory_*
 
 	d.watcher, err = loader.NewWatcher(loader.Options{
 		Dir: cfg.ConfigDir, Check: builtin.LoaderCheck(registry), NameOverride: cfg.PipelineName,

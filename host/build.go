@@ -37,6 +37,7 @@ func (h *Host) build(def *loader.Pipeline) (*run, error) {
 			Pipeline: def.Name, Name: name,
 			Logger:  r.log.With("component", name, "kind", string(kind)),
 			Metrics: reg, StateDir: r.dir, Now: h.opts.Now, Decodes: &r.decodes, Network: def.Network(),
+			Readers: h.readers,
 		}
 	}
 	bad := func(line int, what string, err error) error { return defError(def, line, what, err) }

@@ -69,7 +69,7 @@ func TestTimedFlushAtTheTip(t *testing.T) {
 			}
 			h := newTestHost(t, l, func(o *Options) { o.Registry, o.StateDir = reg, t.TempDir() })
 			apply(t, h, loader.Add, def("tip", comp_("MemSource", "start_ledger", first, "interval", time.Hour), nil,
-				procs(comp_("Buffer", "flush_interval", tc.interval))))
+				procs(comp_("Buffer", "flush_interval", tc.interval.String()))))
 			time.Sleep(5 * time.Second)
 			synctest.Wait()
 			p, _ := h.Get("tip")

@@ -72,3 +72,12 @@ func safeHealth(hr component.HealthReporter) (s string, err error) {
 	}()
 	return hr.Health(), nil
 }
+
+func safeReader(rr component.ReaderReporter) (s component.ReaderState, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("panic in ReaderState: %v", p)
+		}
+	}()
+	return rr.ReaderState(), nil
+}

@@ -56,6 +56,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sort"
 	"sync"
 	"time"
@@ -64,6 +65,8 @@ import (
 
 	"github.com/withobsrvr/cdpd/host/checkpoint"
 	"github.com/withobsrvr/cdpd/host/component"
+	"github.com/withobsrvr/cdpd/host/ledger"
+	"github.com/withobsrvr/cdpd/host/source/readers"
 	"github.com/withobsrvr/cdpd/internal/backoff"
 )
 
@@ -98,6 +101,17 @@ type Options struct {
 	OnRunning func(p *Pipeline)
 	// OnRemoved is called after a pipeline was removed (drained).
 	OnRemoved func(name string)
+	// LedgerMemory is the byte budget for ledgers in flight of every pipeline (raw, and the
+	// estimated size of decoded values): readers wait for it before they read further (cdpd
+	// --ledger-memory). <= 0: unlimited (counted only).
+	LedgerMemory int64
+	// Readers tunes the shared readers (window, leave timeout, linger, tip interval); its
+	// Budget and Logger are the host's.
+	Readers readers.Options
+	// DecodeWorkers is the number of workers that decode ledgers ahead for a pipeline with a
+	// processor that needs the full decode (component.NeedsDecode); default GOMAXPROCS; < 0:
+	// no decode ahead (the processor decodes on its own goroutine, as before issue 19).
+	DecodeWorkers int
 }
 
 // Host runs and supervises pipelines. Its methods are safe for concurrent use.
@@ -107,6 +121,10 @@ type Host struct {
 	cps  *checkpoint.Store // nil without StateDir
 	// restartBackoff is the delay before a restart: BackoffInitial doubling up to BackoffMax.
 	restartBackoff backoff.Policy
+
+	// readers is the daemon's one registry of shared readers (Env.Readers), with the ledger
+	// budget.
+	readers *readers.Registry
 
 	mu      sync.Mutex
 	pipes   map[string]*Pipeline
@@ -150,8 +168,15 @@ func New(opts Options) *Host {
 	if opts.Registry == nil {
 		opts.Registry = component.NewRegistry()
 	}
+	if opts.DecodeWorkers == 0 {
+		opts.DecodeWorkers = runtime.GOMAXPROCS(0)
+	}
+	ro := opts.Readers
+	ro.Budget = ledger.NewBudget(opts.LedgerMemory)
+	ro.Logger = opts.Logger.With("component", "readers")
 	h := &Host{opts: opts, log: opts.Logger, pipes: map[string]*Pipeline{}, queues: map[string][]job{},
-		restartBackoff: backoff.Policy{Base: opts.BackoffInitial, Max: opts.BackoffMax, Factor: 2}}
+		restartBackoff: backoff.Policy{Base: opts.BackoffInitial, Max: opts.BackoffMax, Factor: 2},
+		readers:        readers.New(ro)}
 	if opts.StateDir != "" {
 		h.cps = checkpoint.New(opts.StateDir)
 	}
@@ -181,14 +206,21 @@ func (h *Host) Get(name string) (*Pipeline, bool) {
 // Close stops every pipeline gracefully (drain, flush, final checkpoint), all at once, each
 // bounded by DrainTimeout and by ctx. Apply fails afterwards.
 func (h *Host) Close(ctx context.Context) error {
-	return h.stopAll(ctx, false)
+	err := h.stopAll(ctx, false)
+	h.readers.Close()
+	return err
 }
 
 // kill stops every pipeline the way kill -9 would leave them: no drain, no flush, no final
 // checkpoint (tests use it to check crash recovery).
 func (h *Host) kill() {
 	_ = h.stopAll(context.Background(), true)
+	h.readers.Close()
 }
+
+// Readers is the host's registry of shared readers: their figures, and a prometheus.Collector
+// of the cdpd_reader_* and cdpd_ledger_memory_* metrics (the daemon registers it).
+func (h *Host) Readers() *readers.Registry { return h.readers }
 
 func (h *Host) stopAll(ctx context.Context, kill bool) error {
 	h.mu.Lock()
@@ -224,7 +256,7 @@ func (h *Host) stopAll(ctx context.Context, kill bool) error {
 }
 
 // Gatherer gathers every live pipeline's registry, each series labelled pipeline="<name>". A
-// removed pipeline leaves no series.
+// removed pipeline leaves no series. (The shared readers' metrics are Readers'.)
 func (h *Host) Gatherer() prometheus.Gatherer {
 	return gathererFunc(func() ([]*dtoMetricFamily, error) {
 		var gs prometheus.Gatherers

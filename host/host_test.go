@@ -319,7 +319,8 @@ func TestGathererLabelsAndRemoval(t *testing.T) {
 func TestAddRemoveCyclesLeakNothing(t *testing.T) {
 	ds := sharedDatastore(t)
 	l := newLab()
-	h := newTestHost(t, l, nil)
+	// The shared reader of the last pipeline lingers for a restart: here only briefly.
+	h := newTestHost(t, l, func(o *Options) { o.Readers.Linger = time.Millisecond })
 	for i := range 200 {
 		p := def("cycle", fsSource(ds.Dir, first+uint32(i%fixtureCount), 0), procs(latestLedger()), procs(comp_("Record")))
 		apply(t, h, loader.Add, p)

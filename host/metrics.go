@@ -72,8 +72,12 @@ func (m *runMetrics) pipeline(r *run) {
 	}, func() float64 { return float64(r.prog.checkpointed.Load()) })
 	m.f.NewCounterFunc(prometheus.CounterOpts{
 		Name: "cdp_pipeline_full_decodes_total",
-		Help: "Full LedgerCloseMeta decodes (at most one per ledger; view-only pipelines do none).",
-	}, func() float64 { return float64(r.decodes.Load()) })
+		Help: "Full LedgerCloseMeta decodes the pipeline performed (at most one per ledger; view-only pipelines do none).",
+	}, func() float64 { return float64(r.decodes.Performed.Load()) })
+	m.f.NewCounterFunc(prometheus.CounterOpts{
+		Name: "cdp_pipeline_decodes_shared_total",
+		Help: "Ledgers whose full decode the pipeline used from another pipeline reading the same shared reader.",
+	}, func() float64 { return float64(r.decodes.Shared.Load()) })
 	m.f.NewCounterFunc(prometheus.CounterOpts{
 		Name: "cdp_pipeline_restarts_total",
 		Help: "Restarts of the pipeline after a failure (kept across restarts).",

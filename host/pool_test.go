@@ -139,8 +139,10 @@ func TestPooledLedgersRecycledWithIdenticalOutput(t *testing.T) {
 	after := ledger.ReadPoolStats()
 	copies, reused := after.Copies-before.Copies, after.Reused-before.Reused
 	t.Logf("%d pooled copies, %d of them into a recycled buffer", copies, reused)
-	if copies < 3*fixtureCount {
-		t.Errorf("%d pooled copies for %d ledgers", copies, 3*fixtureCount)
+	// Three pipelines over one datastore: one copy per ledger when they share one reader
+	// throughout, up to one per pipeline when one started behind the shared stream.
+	if copies < fixtureCount || copies > 3*fixtureCount {
+		t.Errorf("%d pooled copies for %d ledgers read by 3 pipelines", copies, fixtureCount)
 	}
 	if reused == 0 {
 		t.Error("no buffer was recycled")

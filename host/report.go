@@ -39,6 +39,10 @@ type Snapshot struct {
 	Warnings []string
 	// Progress through the range of a bounded pipeline (end_ledger); nil when unbounded.
 	Progress *Progress
+	// Reader is the reader the pipeline's source reads through (component.ReaderReporter):
+	// which shared reader, and whether the pipeline is in the shared stream or catching up;
+	// nil for sources that have none (RPC, captive core) and before the first run.
+	Reader *component.ReaderState
 }
 
 // Snapshot returns the pipeline's state, health, metrics and health details, all from one read.
@@ -46,6 +50,9 @@ func (p *Pipeline) Snapshot() Snapshot {
 	rd := p.read()
 	s := Snapshot{Info: rd.in, Health: p.healthState(rd), Metrics: p.metrics(rd), HealthDetails: p.healthDetails(rd),
 		Progress: p.progressOf(rd)}
+	if st, ok := readerState(rd.r); ok {
+		s.Reader = &st
+	}
 	for _, w := range rd.def.Warnings {
 		s.Warnings = append(s.Warnings, w.Error())
 	}
@@ -58,7 +65,8 @@ func (p *Pipeline) Snapshot() Snapshot {
 // GetMetrics returns the flat metrics of docs/design.md "The wire contract": pipeline.uptime_seconds,
 // pipeline.component_count, pipeline.current_ledger, pipeline.checkpoint_ledger,
 // pipeline.restarts, pipeline.generation, pipeline.ledgers_processed,
-// pipeline.full_decodes, a bounded pipeline's pipeline.progress_* (eta.go) and
+// pipeline.full_decodes (decodes performed), pipeline.decodes_shared (decodes used from
+// another pipeline), a bounded pipeline's pipeline.progress_* (eta.go) and
 // <kind>.<Name>.<key> for every component stat.
 func (p *Pipeline) GetMetrics() map[string]float64 { return p.metrics(p.read()) }
 
@@ -87,7 +95,8 @@ func (p *Pipeline) metrics(rd reading) map[string]float64 {
 	}
 	m["pipeline.component_count"] = float64(len(r.comps))
 	m["pipeline.ledgers_processed"] = float64(r.prog.processed.Load())
-	m["pipeline.full_decodes"] = float64(r.decodes.Load())
+	m["pipeline.full_decodes"] = float64(r.decodes.Performed.Load())
+	m["pipeline.decodes_shared"] = float64(r.decodes.Shared.Load())
 	addProgress(m, p.progressOf(rd))
 	for i, c := range r.comps {
 		names := namesOf(c.kind, c.name)
@@ -218,12 +227,14 @@ func (p *Pipeline) IsHealthy() bool { return p.HealthState() == HealthHealthy }
 
 // GetHealthDetails returns pipeline_id, uptime, component_count, <Name>_status (healthy,
 // stale, error, the component's own health reason, or the pipeline status when it is not
-// running), last_error, status, restarts, generation, current_ledger and checkpoint.
+// running), last_error, status, restarts, generation, current_ledger, checkpoint, and for a
+// source that reads through a shared reader, reader (its id) and reader_mode (shared,
+// catching_up, own).
 func (p *Pipeline) GetHealthDetails() map[string]string { return p.healthDetails(p.read()) }
 
 func (p *Pipeline) healthDetails(rd reading) map[string]string {
 	in, r := rd.in, rd.r
-	n := 9
+	n := 11
 	if r != nil {
 		n += len(r.comps)
 	}
@@ -241,11 +252,28 @@ func (p *Pipeline) healthDetails(rd reading) map[string]string {
 		return d
 	}
 	d["component_count"] = strconv.Itoa(len(r.comps))
+	if st, ok := readerState(r); ok {
+		d["reader"] = st.Reader
+		d["reader_mode"] = st.Mode
+	}
 	now := p.h.opts.Now()
 	for _, c := range r.comps {
 		d[namesOf("", c.name).name("")] = c.status(in.Status, now, r.startedAt, p.h.opts.StuckAfter)
 	}
 	return d
+}
+
+// readerState is the reader of r's source, if it reads through one.
+func readerState(r *run) (component.ReaderState, bool) {
+	if r == nil || r.src == nil {
+		return component.ReaderState{}, false
+	}
+	rr, ok := r.src.impl.(component.ReaderReporter)
+	if !ok {
+		return component.ReaderState{}, false
+	}
+	st, err := safeReader(rr)
+	return st, err == nil
 }
 
 // stuck describes a processor's or consumer's current call on one ledger when it has run

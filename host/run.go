@@ -57,7 +57,7 @@ type run struct {
 	dir  string // the pipeline's state directory ("" without StateDir)
 	from uint32
 
-	decodes atomic.Int64
+	decodes ledger.Decodes
 	src     *comp
 	procs   []*comp
 	cons    []*comp

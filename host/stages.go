@@ -52,11 +52,35 @@ func (r *run) launch() {
 	}
 	// Build the chain backwards: each stage sends to next.
 	next, closeNext := fanout, closeCons
+	decodeAhead := r.needsDecode()
 	for i := len(r.procs) - 1; i >= 0; i-- {
-		in := make(chan item, bs)
+		capacity := bs
+		if i == 0 && decodeAhead {
+			// Decoded ledgers wait in the decode stage, not here: a decoded ledger read soon
+			// after its decode is still in the CPU's caches.
+			capacity = 1
+		}
+		in := make(chan item, capacity)
 		chans = append(chans, in)
 		r.wg.Add(1)
 		go r.processorLoop(r.procs[i], in, next, closeNext)
+		next = func(ctx context.Context, it item) bool {
+			select {
+			case in <- it:
+				return true
+			case <-ctx.Done():
+				it.l.Release()
+				return false
+			}
+		}
+		closeNext = func() { close(in) }
+	}
+	if decodeAhead {
+		// Decode ahead of the processors on parallel workers (decode.go).
+		in := make(chan item, bs)
+		chans = append(chans, in)
+		r.wg.Add(1)
+		go r.decodeLoop(in, next, closeNext)
 		next = func(ctx context.Context, it item) bool {
 			select {
 			case in <- it:
@@ -166,6 +190,11 @@ func (r *run) processorLoop(c *comp, in <-chan item, send func(context.Context, 
 		})
 		c.lat.Observe(time.Since(t0).Seconds())
 		c.last.Store(r.h.opts.Now().UnixNano())
+		if err == nil && ledger.Checking() {
+			// -race builds and CDPD_LEDGER_POISON=1: the decoded value is shared read only by
+			// every pipeline holding the ledger; a processor that modified it is caught here.
+			err = it.l.CheckDecoded(fmt.Sprintf("processor %s of pipeline %s", c.name, r.def.Name))
+		}
 		if err != nil {
 			it.l.Release()
 			c.errs.Add(1)

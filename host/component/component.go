@@ -23,12 +23,12 @@ package component
 import (
 	"context"
 	"log/slog"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/withobsrvr/cdpd/host/ledger"
+	"github.com/withobsrvr/cdpd/host/source/readers"
 )
 
 // Kind is the role of a component in a pipeline.
@@ -149,9 +149,43 @@ type Env struct {
 	// Network is the pipeline's network as its source names it (`network`, e.g. "pubnet", or
 	// else its `network_passphrase`); processors that name none follow it. May be "".
 	Network string
-	// Decodes counts full ledger decodes of this pipeline; sources pass it to ledger.New /
-	// ledger.Copy / ledger.CopyPooled. May be nil.
-	Decodes *atomic.Int64
+	// Decodes counts full ledger decodes of this pipeline (performed by it, or shared from
+	// another pipeline's); sources pass it to ledger.New / ledger.Copy / ledger.CopyPooled and
+	// to their shared reader's subscription. May be nil.
+	Decodes *ledger.Decodes
+	// Readers is the daemon's registry of shared datastore readers (one per daemon, owned by
+	// the host): storage sources subscribe to it instead of reading on their own, and every
+	// source charges its ledgers to its budget (Readers.Budget()). May be nil: each source
+	// reads on its own, without a budget.
+	Readers *readers.Registry
+}
+
+// NeedsDecode is implemented by processors that read the full decode of every ledger
+// (l.Decoded: TokenTransfer, effects, participants, ledger changes, account data, ...). A
+// pipeline with such a processor decodes its ledgers ahead, on parallel workers, in order
+// (the decoded value is shared with every other pipeline holding the ledger). A processor
+// that decodes only some ledgers, or none, does not implement it (or returns false).
+type NeedsDecode interface {
+	NeedsDecode() bool
+}
+
+// ReaderReporter is implemented by sources that read through a shared reader: which reader
+// serves the pipeline and how (docs/design.md "Shared readers").
+type ReaderReporter interface {
+	ReaderState() ReaderState
+}
+
+// ReaderState is a source's reader: its id (as in the cdpd_reader_* metrics), the datastore's
+// id, the mode (shared: in the shared stream; catching_up: on a reader of its own behind it;
+// own: share: false) and the reader's subscribers.
+type ReaderState struct {
+	Reader      string
+	Datastore   string
+	Mode        string
+	Subscribers int
+	// The reader's figures: objects, bytes and ledgers read, decodes performed and shared.
+	ObjectsRead, BytesRead, LedgersRead int64
+	DecodesPerformed, DecodesShared     int64
 }
 
 // Stats of one component as the host reports it (docs/design.md "The component contract").

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -101,7 +100,7 @@ func TestClassOf(t *testing.T) {
 
 func TestRefcount(t *testing.T) {
 	raw := big(t)
-	var decodes atomic.Int64
+	var decodes Decodes
 	l, err := CopyPooled(raw, &decodes)
 	if err != nil {
 		t.Fatal(err)
@@ -139,7 +138,7 @@ func TestRefcount(t *testing.T) {
 	if _, err := l.Decoded(); err == nil || !strings.Contains(err.Error(), "released") {
 		t.Fatalf("Decoded after Release: %v", err)
 	}
-	if decodes.Load() != 0 {
+	if decodes.Performed.Load() != 0 {
 		t.Fatal("a released ledger was decoded")
 	}
 	mustPanic(t, "a second last Release", "released twice", l.Release)

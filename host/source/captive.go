@@ -17,6 +17,7 @@ import (
 
 	"github.com/withobsrvr/cdpd/host/component"
 	"github.com/withobsrvr/cdpd/host/ledger"
+	"github.com/withobsrvr/cdpd/host/source/readers"
 )
 
 // captiveConfig is CaptiveCoreInboundAdapter's config: upstream CDP's keys (network,
@@ -239,9 +240,9 @@ func (s *captiveSource) Run(ctx context.Context, from uint32, emit func(*ledger.
 	s.env.Logger.Info("source streaming", "type", "CaptiveCoreInboundAdapter", "from", from, "to", end)
 	ls := ledgerbackend.NewCaptiveCoreStream(ledgerbackend.CaptiveCoreConfig{
 		BinaryPath: s.c.CoreBinaryPath, NetworkPassphrase: s.passphrase, HistoryArchiveURLs: s.c.HistoryArchiveURLs,
-		UserAgent: "cdpd", Toml: toml, StoragePath: storagePath, Log: sdkLogger(),
-	}, sdkLogger())
-	if err := stream(ctx, ls, rng, end != 0, s.env.Metrics, s.env, s.stats, emit); err != nil {
+		UserAgent: "cdpd", Toml: toml, StoragePath: storagePath, Log: readers.SDKLogger(),
+	}, readers.SDKLogger())
+	if err := stream(ctx, ls, rng, end != 0, s.env.Metrics, s.env, s.stats, 0, 0, emit); err != nil {
 		if errors.Is(err, ctx.Err()) {
 			return err
 		}

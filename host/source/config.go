@@ -59,6 +59,9 @@ type commonConfig struct {
 	// PathPrefix is a path inside the bucket (GCS, S3) or directory (FS) where the datastore
 	// starts.
 	PathPrefix string `mapstructure:"path_prefix"`
+	// Share reads through the daemon's shared reader of the datastore (default true); false
+	// reads on the source's own stream.
+	Share *bool `mapstructure:"share"`
 }
 
 // SetDefaults implements component.Defaulter for every storage source (the other defaults
@@ -66,6 +69,8 @@ type commonConfig struct {
 func (c *commonConfig) SetDefaults() {
 	limit := defaultRetryLimit
 	c.RetryLimit = &limit
+	share := true
+	c.Share = &share
 }
 
 type gcsConfig struct {

@@ -31,11 +31,11 @@ func TestMain(m *testing.M) {
 func testEnv(t testing.TB) (component.Env, *prometheus.Registry, *atomic.Int64) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	var decodes atomic.Int64
+	var decodes ledger.Decodes
 	return component.Env{
 		Pipeline: "test", Name: "source", Logger: slog.New(slog.DiscardHandler),
 		Metrics: reg, Now: time.Now, Decodes: &decodes,
-	}, reg, &decodes
+	}, reg, &decodes.Performed
 }
 
 // sourceCtors builds each source of this package from a config map (decoded strictly), under

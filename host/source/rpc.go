@@ -14,6 +14,7 @@ import (
 
 	"github.com/withobsrvr/cdpd/host/component"
 	"github.com/withobsrvr/cdpd/host/ledger"
+	"github.com/withobsrvr/cdpd/host/source/readers"
 )
 
 // rpcSource streams ledgers from a Stellar RPC server (getHealth + getLedgers) with the SDK's
@@ -121,8 +122,8 @@ func (s *rpcSource) Run(ctx context.Context, from uint32, emit func(*ledger.Ledg
 	}
 	ls := ledgerbackend.NewRPCStream(ledgerbackend.RPCLedgerBackendOptions{
 		RPCServerURL: s.set.endpoint, BufferSize: s.set.bufferSize, HttpClient: hc,
-	}, sdkLogger())
-	if err := stream(ctx, ls, rng, end != 0, s.env.Metrics, s.env, s.stats, emit); err != nil {
+	}, readers.SDKLogger())
+	if err := stream(ctx, ls, rng, end != 0, s.env.Metrics, s.env, s.stats, 0, 0, emit); err != nil {
 		if errors.Is(err, ctx.Err()) {
 			return err
 		}

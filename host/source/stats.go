@@ -11,10 +11,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stellar/go-stellar-sdk/ingest/ledgerbackend"
-	sdklog "github.com/stellar/go-stellar-sdk/support/log"
 
 	"github.com/withobsrvr/cdpd/host/component"
 	"github.com/withobsrvr/cdpd/host/ledger"
+	"github.com/withobsrvr/cdpd/host/source/readers"
 )
 
 // MetricsNamespace prefixes the SDK's stream metrics (ingest_ledger_fetch_duration_seconds) and ours.
@@ -36,6 +36,11 @@ type sourceStats struct {
 	base          atomic.Uint32          // the ledger before the first one this run reads
 	end           atomic.Uint32          // the run's end_ledger (0: unbounded)
 	tipErr        atomic.Pointer[string] // the last tip poll's error; nil after a success
+	objects       atomic.Uint64          // datastore objects read (own stream only)
+
+	// reader, when set, is the shared reader the source reads through: the tip, the
+	// datastore's health and the reader's figures come from it.
+	reader atomic.Pointer[readerView]
 
 	regOnce sync.Once
 }
@@ -59,8 +64,33 @@ func (s *sourceStats) observe(l *ledger.Ledger) {
 // source whose datastore vanished (deleted directory, lost bucket, revoked credentials) only
 // sees "no new ledger yet", so without this it would look idle and healthy.
 func (s *sourceStats) health() string {
+	if e := s.tipError(); e != "" {
+		return "datastore unreachable: " + e
+	}
+	return ""
+}
+
+// readerView is what a source's stats read from its shared reader.
+type readerView struct {
+	tip   func() (uint32, string)
+	state func() component.ReaderState
+}
+
+func (s *sourceStats) tipLedger() uint32 {
+	if r := s.reader.Load(); r != nil {
+		t, _ := r.tip()
+		return t
+	}
+	return s.tip.Load()
+}
+
+func (s *sourceStats) tipError() string {
+	if r := s.reader.Load(); r != nil {
+		_, e := r.tip()
+		return e
+	}
 	if e := s.tipErr.Load(); e != nil {
-		return "datastore unreachable: " + *e
+		return *e
 	}
 	return ""
 }
@@ -83,7 +113,7 @@ func (s *sourceStats) span(from, end uint32) {
 // behind is how many ledgers the backend holds after the last one emitted (0 if unknown), up
 // to end_ledger for a bounded run: what is left to do, not the distance to the network's tip.
 func (s *sourceStats) behind() float64 {
-	tip := s.tip.Load()
+	tip := s.tipLedger()
 	if end := s.end.Load(); end != 0 && tip > end {
 		tip = end
 	}
@@ -105,9 +135,25 @@ func (s *sourceStats) values() map[string]float64 {
 		"last_processed_time": float64(s.lastProcessed.Load()),
 		"lag_seconds":         s.lag(),
 	}
-	if s.tip.Load() != 0 {
-		m["tip_ledger"] = float64(s.tip.Load())
+	if tip := s.tipLedger(); tip != 0 {
+		m["tip_ledger"] = float64(tip)
 		m["ledgers_behind_tip"] = s.behind()
+	}
+	if r := s.reader.Load(); r != nil {
+		st := r.state()
+		shared := 0.0
+		if st.Mode == readers.ModeShared {
+			shared = 1
+		}
+		m["reader_shared"] = shared
+		m["reader_subscribers"] = float64(st.Subscribers)
+		m["reader_objects_read"] = float64(st.ObjectsRead)
+		m["reader_bytes_read"] = float64(st.BytesRead)
+		m["reader_ledgers_read"] = float64(st.LedgersRead)
+		m["reader_decodes_performed"] = float64(st.DecodesPerformed)
+		m["reader_decodes_shared"] = float64(st.DecodesShared)
+	} else if n := s.objects.Load(); n != 0 {
+		m["objects_read"] = float64(n)
 	}
 	return m
 }
@@ -131,11 +177,15 @@ func (s *sourceStats) register(reg *prometheus.Registry, logger *slog.Logger) {
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Namespace: MetricsNamespace, Name: "tip_ledger",
 				Help: "The newest ledger the source's datastore or RPC server holds (polled).",
-			}, func() float64 { return float64(s.tip.Load()) }),
+			}, func() float64 { return float64(s.tipLedger()) }),
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Namespace: MetricsNamespace, Name: "last_ledger",
 				Help: "The last ledger the source emitted.",
 			}, func() float64 { return float64(s.last.Load()) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Namespace: MetricsNamespace, Name: "objects_read_total",
+				Help: "Datastore objects the source read on its own stream (share: false; a shared reader's are cdpd_reader_objects_read_total).",
+			}, func() float64 { return float64(s.objects.Load()) }),
 		} {
 			if err := reg.Register(c); err != nil {
 				var are prometheus.AlreadyRegisteredError
@@ -197,12 +247,19 @@ func runRange(start, end, from uint32) (rng ledgerbackend.Range, first uint32, o
 }
 
 // stream runs one RawLedgers iteration over rng and emits a copy of each ledger (a pooled one:
-// emit takes over its reference, see ledger.CopyPooled). It returns nil when a bounded range
-// is done, ctx.Err() when cancelled, else the error. Stream metrics
-// go to reg (the pipeline incarnation's registry) if it is not nil and they are not registered
-// there yet (the SDK panics on a second registration; then the run is not instrumented).
+// emit takes over its reference, see ledger.CopyPooled), charged to an account of the
+// daemon's ledger budget (env.Readers; its bytes are acquired first: back pressure). It
+// returns nil when a bounded range is done, ctx.Err() when cancelled, else the error. Stream
+// metrics go to reg (the pipeline incarnation's registry) if it is not nil and they are not
+// registered there yet (the SDK panics on a second registration; then the run is not
+// instrumented). perFile is the datastore's ledgers per object (0 for other backends: no
+// objects counted).
 func stream(ctx context.Context, ls ledgerbackend.LedgerStream, rng ledgerbackend.Range, bounded bool,
-	reg *prometheus.Registry, env component.Env, st *sourceStats, emit func(*ledger.Ledger) error) error {
+	reg *prometheus.Registry, env component.Env, st *sourceStats, perFile uint32, capLedgers int64,
+	emit func(*ledger.Ledger) error) error {
+	acct := env.Readers.Budget().Open(capLedgers)
+	defer acct.Close()
+	objects := readers.ObjectCounter{PerFile: perFile}
 	seq := rawLedgers(ctx, ls, rng, reg, env.Logger)
 	var next uint32
 	for raw, err := range seq {
@@ -212,11 +269,17 @@ func stream(ctx context.Context, ls ledgerbackend.LedgerStream, rng ledgerbacken
 			}
 			return err
 		}
+		if err := acct.Acquire(ctx, int64(len(raw))); err != nil {
+			return err
+		}
 		// A pooled copy: the host releases it when every consumer is done with it, and the
 		// buffer holds a later ledger (of any pipeline) instead of a fresh 1.3 MB allocation.
-		l, err := ledger.CopyPooled(raw, env.Decodes)
+		l, err := ledger.CopyCharged(raw, env.Decodes, acct)
 		if err != nil {
 			return err
+		}
+		if perFile != 0 {
+			st.objects.Add(uint64(objects.Observe(l.Sequence()))) //nolint:gosec // 0 or 1
 		}
 		if next != 0 && l.Sequence() != next {
 			l.Release()
@@ -255,11 +318,4 @@ func rawLedgers(ctx context.Context, ls ledgerbackend.LedgerStream, rng ledgerba
 		seq = ls.RawLedgers(ctx, rng)
 	}
 	return seq
-}
-
-// sdkLogger is the SDK's logger for a stream: warnings and errors only (teardown problems).
-func sdkLogger() *sdklog.Entry {
-	l := sdklog.New()
-	l.SetLevel(sdklog.WarnLevel)
-	return l
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/stellar/go-stellar-sdk/ingest/ledgerbackend"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/withobsrvr/cdpd/host/component"
 	"github.com/withobsrvr/cdpd/host/ledger"
+	"github.com/withobsrvr/cdpd/host/source/readers"
 )
 
 // manifestFile is the galexie datastore manifest (unexported in the SDK's datastore package).
@@ -42,8 +44,10 @@ type storageSource struct {
 	filesPerPartition uint32 // 0: from the manifest
 	requireManifest   bool   // located by url_template: only a galexie datastore is read
 	tipInterval       time.Duration
+	share             bool // read through the daemon's shared readers (env.Readers) when it has them
 
-	stats *sourceStats
+	stats  *sourceStats
+	shared atomic.Pointer[readerView] // the subscription of the current (or last) shared run
 
 	mu      sync.Mutex
 	started bool
@@ -53,9 +57,10 @@ type storageSource struct {
 }
 
 var (
-	_ component.Source        = (*storageSource)(nil)
-	_ component.Starter       = (*storageSource)(nil)
-	_ component.StatsReporter = (*storageSource)(nil)
+	_ component.Source         = (*storageSource)(nil)
+	_ component.Starter        = (*storageSource)(nil)
+	_ component.StatsReporter  = (*storageSource)(nil)
+	_ component.ReaderReporter = (*storageSource)(nil)
 )
 
 // NewGCS is GCSBufferedStorageSourceAdapter.
@@ -144,6 +149,7 @@ func buildStorage(typeName, kind string, c commonConfig, loc anyStorageConfig, e
 		ledgersPerFile: c.LedgersPerFile, filesPerPartition: c.FilesPerPartition,
 		tipInterval: defaultTipInterval,
 		stats:       newSourceStats(env.Now),
+		share:       c.Share == nil || *c.Share,
 	}
 	if c.RetryLimit != nil {
 		s.retryLimit = *c.RetryLimit
@@ -355,7 +361,8 @@ func readManifest(ctx context.Context, store datastore.DataStore) (datastore.Dat
 }
 
 // Run implements component.Source: ledgers from (or start_ledger when from is 0) to end_ledger,
-// or following the datastore's tip when end_ledger is 0.
+// or following the datastore's tip when end_ledger is 0; through the daemon's shared readers
+// unless `share: false` (storage_shared.go).
 func (s *storageSource) Run(ctx context.Context, from uint32, emit func(*ledger.Ledger) error) error {
 	if err := s.Start(ctx); err != nil {
 		return err
@@ -370,6 +377,9 @@ func (s *storageSource) Run(ctx context.Context, from uint32, emit func(*ledger.
 	s.mu.Lock()
 	store, bsCfg, dsCfg := s.store, s.bsCfg, s.dsCfg
 	s.mu.Unlock()
+	if s.share && s.env.Readers != nil {
+		return s.runShared(ctx, from, end, dsCfg, bsCfg, emit)
+	}
 	pctx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -387,8 +397,9 @@ func (s *storageSource) Run(ctx context.Context, from uint32, emit func(*ledger.
 	s.env.Logger.Info("source streaming", "type", s.typeName, "storage", s.kind, "from", from, "to", end,
 		"ledgers_per_file", dsCfg.Schema.LedgersPerFile, "buffer_size", bsCfg.BufferSize,
 		"num_workers", bsCfg.NumWorkers, "retry_wait", bsCfg.RetryWait)
-	ls := ledgerbackend.NewBufferedStorageStream(bsCfg, dsCfg, sdkLogger())
-	if err := stream(ctx, ls, rng, end != 0, s.env.Metrics, s.env, s.stats, emit); err != nil {
+	ls := ledgerbackend.NewBufferedStorageStream(bsCfg, dsCfg, readers.SDKLogger())
+	if err := stream(ctx, ls, rng, end != 0, s.env.Metrics, s.env, s.stats, dsCfg.Schema.LedgersPerFile,
+		s.capLedgers(dsCfg), emit); err != nil {
 		if errors.Is(err, ctx.Err()) {
 			return err
 		}

@@ -138,15 +138,7 @@ func startDaemon(b testing.TB, confDir, cpAddr string) *daemonProc {
 		_ = d.cmd.Wait()
 		close(d.done)
 	}()
-	b.Cleanup(func() {
-		_ = d.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-d.done:
-		case <-time.After(30 * time.Second):
-			_ = d.cmd.Process.Kill()
-			<-d.done
-		}
-	})
+	b.Cleanup(func() { d.stop(b) })
 	waitFor(b, 60*time.Second, "cdpd ready", func() bool {
 		resp, err := http.Get("http://" + d.http + "/readyz")
 		if err != nil {
@@ -157,6 +149,23 @@ func startDaemon(b testing.TB, confDir, cpAddr string) *daemonProc {
 		return resp.StatusCode == http.StatusOK
 	}, d)
 	return d
+}
+
+// stop ends cdpd (SIGTERM, then SIGKILL after 30 s) and waits for it; a second stop does
+// nothing.
+func (d *daemonProc) stop(testing.TB) {
+	select {
+	case <-d.done:
+		return
+	default:
+	}
+	_ = d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.done:
+	case <-time.After(30 * time.Second):
+		_ = d.cmd.Process.Kill()
+		<-d.done
+	}
 }
 
 // waitFor is testutil.EventuallyWhy with what a daemon benchmark needs on top: it stops as soon
@@ -413,6 +422,11 @@ func BenchmarkScale(b *testing.B) {
 	Detail("scale_heartbeat_cpu", "cdpd with %d idle pipelines uses %.3f cores with the control plane (%.0f heartbeats/s), %.3f without: the heartbeat path costs %.3f cores, %s per heartbeat (at the default 10 s interval: %.4f cores)",
 		scaleIdle, withCPU, hbPerSec, noCPU, withCPU-noCPU, perBeat, (withCPU-noCPU)*scaleHeartbeat.Seconds()/10)
 	Report("scale_heartbeat_cpu", withCPU-noCPU, None)
+
+	// Idle pipelines at the tip of one datastore share its reader and its one tip poller.
+	Detail("scale_idle_cpu", "cdpd with %d idle pipelines at the tip of one datastore, no control plane: %.4f cores (limit 0.02)",
+		scaleIdle, noCPU)
+	Report("scale_idle_cpu", noCPU/0.02, AtMost(1))
 
 	c := Comparison{A: with, B: alone}
 	Detail("scale_busy_throughput", "%d busy ContractEvent pipelines of %d ledgers: %s", busy, ledgers,

@@ -41,6 +41,7 @@ import (
 	"github.com/withobsrvr/cdpd/host/component"
 	"github.com/withobsrvr/cdpd/host/ledger"
 	"github.com/withobsrvr/cdpd/host/processor/contract"
+	"github.com/withobsrvr/cdpd/host/processor/payment"
 )
 
 // Goal is a threshold on a ratio: AtLeast (ratio >= Value) or at most (ratio <= Value). The zero
@@ -314,25 +315,29 @@ func ReadProc(pid int) (ProcSample, error) {
 }
 
 // ParseVmRSS reads the VmRSS line of /proc/<pid>/status, in bytes.
-func ParseVmRSS(status []byte) (int64, error) {
+func ParseVmRSS(status []byte) (int64, error) { return ParseStatusKB(status, "VmRSS") }
+
+// ParseStatusKB reads a "<field>: N kB" line of /proc/<pid>/status (VmRSS, VmHWM: the peak
+// RSS), in bytes.
+func ParseStatusKB(status []byte, field string) (int64, error) {
 	sc := bufio.NewScanner(bytes.NewReader(status))
 	for sc.Scan() {
 		line := sc.Text()
-		rest, ok := strings.CutPrefix(line, "VmRSS:")
+		rest, ok := strings.CutPrefix(line, field+":")
 		if !ok {
 			continue
 		}
 		f := strings.Fields(rest)
 		if len(f) != 2 || f[1] != "kB" {
-			return 0, fmt.Errorf("unexpected VmRSS line %q", line)
+			return 0, fmt.Errorf("unexpected %s line %q", field, line)
 		}
 		kb, err := strconv.ParseInt(f[0], 10, 64)
 		if err != nil {
-			return 0, fmt.Errorf("unexpected VmRSS line %q: %w", line, err)
+			return 0, fmt.Errorf("unexpected %s line %q: %w", field, line, err)
 		}
 		return kb * 1024, nil
 	}
-	return 0, errors.New("no VmRSS line in /proc status")
+	return 0, fmt.Errorf("no %s line in /proc status", field)
 }
 
 // ParseStatCPU reads utime+stime (fields 14 and 15) of /proc/<pid>/stat. The command name
@@ -385,6 +390,13 @@ func (d *Digest) Add(txHash string, eventIndex, op int, eventXDR string, topics 
 	d.n++
 }
 
+// AddTransfer folds one token transfer event into the digest: its transaction, its position
+// among the ledger's events, its type, the token's contract, from, to and the raw amount (""
+// for an address the event does not have).
+func (d *Digest) AddTransfer(txHash string, eventIndex int, topic, contract, from, to, amount string) {
+	d.Add(txHash, eventIndex, 0, topic, []string{contract, from, to}, amount)
+}
+
 // Count is the number of events added.
 func (d *Digest) Count() int64 { return d.n }
 
@@ -400,7 +412,7 @@ func (d *Digest) Equal(o *Digest) bool { return d.n == o.n && d.sum == o.sum }
 const DiscardType = "Discard"
 
 // Discard is a consumer that keeps nothing: it counts ledgers and records and, with the config
-// key `digest: true`, folds every ContractEventRecord into a Digest.
+// key `digest: true`, folds every ContractEventRecord or TokenTransferRecord into a Digest.
 type Discard struct {
 	digest  *Digest
 	ledgers atomic.Int64
@@ -417,17 +429,28 @@ func (d *Discard) Consume(_ context.Context, _ *ledger.Ledger, recs []component.
 		return nil
 	}
 	for _, r := range recs {
-		ev, ok := r.(contract.ContractEventRecord)
-		if !ok {
-			return fmt.Errorf("Discard: digest needs ContractEventRecord, got %T", r)
+		switch ev := r.(type) {
+		case contract.ContractEventRecord:
+			op := -1
+			if ev.OperationIndex != nil {
+				op = *ev.OperationIndex
+			}
+			d.digest.Add(ev.TransactionHash, ev.EventIndex, op, ev.ContractEventXDR, ev.Topics, ev.Data)
+		case payment.TokenTransferRecord:
+			d.digest.AddTransfer(ev.TransactionHash, ev.EventIndex, ev.EventTopic, ev.ContractID,
+				deref(ev.From), deref(ev.To), ev.AmountRaw)
+		default:
+			return fmt.Errorf("Discard: digest needs ContractEventRecord or TokenTransferRecord, got %T", r)
 		}
-		op := -1
-		if ev.OperationIndex != nil {
-			op = *ev.OperationIndex
-		}
-		d.digest.Add(ev.TransactionHash, ev.EventIndex, op, ev.ContractEventXDR, ev.Topics, ev.Data)
 	}
 	return nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
 
 // Flush implements component.Consumer.

@@ -42,13 +42,21 @@ type inproc struct {
 
 func newInproc(b testing.TB, onRunning func(*host.Pipeline)) *inproc {
 	b.Helper()
+	return newInprocWith(b, func(o *host.Options) { o.OnRunning = onRunning })
+}
+
+// newInprocWith is newInproc with the host's options changed by mod.
+func newInprocWith(b testing.TB, mod func(*host.Options)) *inproc {
+	b.Helper()
 	ds, rng := sharedDatastore(b)
 	reg, err := builtin.Registry()
 	must(b, err, "building the registry")
 	sinks := &Sinks{}
 	must(b, sinks.Register(reg), "registering Discard")
 	state := b.TempDir()
-	h := host.New(host.Options{Registry: reg, StateDir: state, OnRunning: onRunning})
+	opts := host.Options{Registry: reg, StateDir: state}
+	mod(&opts)
+	h := host.New(opts)
 	b.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -146,8 +154,8 @@ func bareLoop(ctx context.Context, ds *fixture.Datastore, rng ledgerbackend.Rang
 // bareLoopWith is bareLoop with the wrapping of the borrowed bytes given (ledger.New: none,
 // ledger.Copy: what a pipeline source does).
 func bareLoopWith(ctx context.Context, ds *fixture.Datastore, rng ledgerbackend.Range, reg *component.Registry,
-	proc string, digest *Digest, wrap func([]byte, *atomic.Int64) (*ledger.Ledger, error)) (Sample, error) {
-	var decodes atomic.Int64
+	proc string, digest *Digest, wrap func([]byte, *ledger.Decodes) (*ledger.Ledger, error)) (Sample, error) {
+	var decodes ledger.Decodes
 	pr, err := reg.NewProcessor(proc, map[string]any{"network": "pubnet"}, component.Env{
 		Pipeline: "bare", Name: proc, Logger: slog.New(slog.DiscardHandler), Now: time.Now, Decodes: &decodes,
 	})
@@ -489,11 +497,11 @@ func BenchmarkLedgerCopy(b *testing.B) {
 	reg, err := builtin.Registry()
 	must(b, err, "building the registry")
 	ctx := ctxFor(b, 10*time.Minute)
-	loop := func(wrap func([]byte, *atomic.Int64) (*ledger.Ledger, error)) func(int) (Sample, error) {
+	loop := func(wrap func([]byte, *ledger.Decodes) (*ledger.Ledger, error)) func(int) (Sample, error) {
 		return func(int) (Sample, error) { return bareLoopWith(ctx, ds, rng, reg, "ContractEvent", nil, wrap) }
 	}
 	var buf []byte
-	recycled := func(raw []byte, d *atomic.Int64) (*ledger.Ledger, error) {
+	recycled := func(raw []byte, d *ledger.Decodes) (*ledger.Ledger, error) {
 		buf = append(buf[:0], raw...) // safe here: the previous ledger is done with
 		return ledger.New(buf, d)
 	}

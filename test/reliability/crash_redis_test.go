@@ -76,7 +76,7 @@ func (e *redisCrash) run(t *testing.T, n int, moments []killMoment) {
 		t.Logf("run %d kill %d (%s; resumed at %s): Redis cursors at %d (latest_ledger) %d (contract_events), data exactly up to them",
 			n, i+1, m, resumePoints(d.Output()), cl, ce)
 	}
-	completeRun(t, n, conf, state)
+	completeRun(t, n, conf, state, false)
 	e.check(t, prefix, true)
 }
 

@@ -5,7 +5,9 @@ package reliability
 // DuckDB (when built with cgo); after every restart the PostgreSQL and DuckDB tables hold a
 // gap-free prefix of the range whose cursor agrees with the data, and once the range is
 // complete every sink holds every ledger exactly once, checked by SQL and by reading every
-// Parquet file back.
+// Parquet file back. The pipelines read one datastore through the daemon's shared readers
+// (issue 19: share: true, the default, written out); each run checks from /metrics that no
+// pipeline read on a stream of its own and the clean run that the reading was shared.
 
 import (
 	"context"
@@ -160,7 +162,7 @@ func (e *crashEnv) run(t *testing.T, n int, moments []killMoment) {
 		t.Logf("run %d kill %d (%s; resumed at %s): cursors at %d (latest_ledger) %d (contract_events) in PostgreSQL, %d %d in DuckDB, data a gap-free prefix",
 			n, i+1, m, resumed, pl, pe, dl, de)
 	}
-	completeRun(t, n, conf, state)
+	completeRun(t, n, conf, state, n == 0)
 	e.checkPGComplete(t, dsn)
 	e.checkDuckComplete(t, out)
 	for kind, dir := range map[string]string{"latest_ledger": filepath.Join(out, "ledgers"), "contract_events": filepath.Join(out, "events")} {
@@ -170,8 +172,11 @@ func (e *crashEnv) run(t *testing.T, n int, moments []killMoment) {
 }
 
 // completeRun starts cdpd once more, waits until both crash pipelines completed and stops it
-// with SIGTERM.
-func completeRun(t *testing.T, n int, conf, state string) {
+// with SIGTERM. Before the stop it checks that the pipelines read through shared readers
+// only (a reader's metrics stay while it lingers) and, when fromStart (both pipelines start at
+// the first ledger together), that they shared the reading: fewer objects read than the two
+// pipelines' ledgers.
+func completeRun(t *testing.T, n int, conf, state string, fromStart bool) {
 	t.Helper()
 	d := startDaemon(t, DaemonOptions{ConfDir: conf, StateDir: state})
 	testproc.Eventually(t, 3*time.Minute, fmt.Sprintf("run %d: both pipelines complete", n), func() (bool, string) {
@@ -186,6 +191,15 @@ func completeRun(t *testing.T, n int, conf, state string) {
 		}
 		return true, ""
 	})
+	body := d.Metrics(t)
+	own, shared := metricSum(body, "cdp_pipeline_source_objects_read_total"), metricSum(body, "cdpd_reader_objects_read_total")
+	if own != 0 {
+		t.Errorf("run %d: %v objects read on the pipelines' own streams, want every one through a shared reader", n, own)
+	}
+	if fromStart && (shared == 0 || shared >= 2*crashLedgers) {
+		t.Errorf("run %d: the shared readers read %v objects for two pipelines of %d ledgers from the same start: not shared", n, shared, crashLedgers)
+	}
+	t.Logf("run %d: completing cdpd read %v objects through shared readers (%d ledgers, 2 pipelines)", n, shared, crashLedgers)
 	if code, err := d.Stop(60 * time.Second); err != nil || code != 0 {
 		t.Fatalf("run %d: cdpd after SIGTERM: exit %d, %v", n, code, err)
 	}
@@ -248,7 +262,7 @@ func crashYAML(dsPath string, end uint32, dsn, out string) string {
 		fmt.Fprintf(&b, `  %s:
     source:
       type: FSBufferedStorageSourceAdapter
-      config: {path: %q, network: pubnet, start_ledger: %d, end_ledger: %d}
+      config: {path: %q, network: pubnet, start_ledger: %d, end_ledger: %d, share: true}
     processors:
       - {type: %s, config: {}}
     consumers:

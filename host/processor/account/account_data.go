@@ -101,6 +101,9 @@ func NewAccountData(c *accountDataConfig, env component.Env) (component.Processo
 // Stats implements component.StatsReporter.
 func (p *AccountData) Stats() map[string]float64 { return p.stats.Snapshot() }
 
+// NeedsDecode implements component.NeedsDecode: every ledger is read fully decoded.
+func (p *AccountData) NeedsDecode() bool { return true }
+
 // Process implements component.Processor: the input records, then the ledger's account changes.
 func (p *AccountData) Process(ctx context.Context, l *ledger.Ledger, in []component.Record) ([]component.Record, error) {
 	now := p.now()

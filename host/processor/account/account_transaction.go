@@ -110,6 +110,9 @@ func NewAccountTransaction(c *accountTransactionConfig, env component.Env) (comp
 // Stats implements component.StatsReporter.
 func (p *AccountTransaction) Stats() map[string]float64 { return p.stats.Snapshot() }
 
+// NeedsDecode implements component.NeedsDecode: every ledger is read fully decoded.
+func (p *AccountTransaction) NeedsDecode() bool { return true }
+
 // Process implements component.Processor. The input records are ignored.
 func (p *AccountTransaction) Process(ctx context.Context, l *ledger.Ledger, _ []component.Record) ([]component.Record, error) {
 	out := []component.Record{}

@@ -95,6 +95,9 @@ func NewTransformToAppTrustline(c *transformToAppTrustlineConfig, env component.
 // Stats implements component.StatsReporter.
 func (p *TransformToAppTrustline) Stats() map[string]float64 { return p.stats.Snapshot() }
 
+// NeedsDecode implements component.NeedsDecode: every ledger is read fully decoded.
+func (p *TransformToAppTrustline) NeedsDecode() bool { return true }
+
 // Process implements component.Processor. The input records are ignored.
 func (p *TransformToAppTrustline) Process(ctx context.Context, l *ledger.Ledger, _ []component.Record) ([]component.Record, error) {
 	out := []component.Record{}

@@ -99,6 +99,9 @@ func newContractData(name string, net processor.NetID, env component.Env, keep f
 // Stats implements component.StatsReporter.
 func (p *ContractData) Stats() map[string]float64 { return p.stats.Snapshot() }
 
+// NeedsDecode implements component.NeedsDecode: every ledger is read fully decoded.
+func (p *ContractData) NeedsDecode() bool { return true }
+
 // Process implements component.Processor. The input records are ignored.
 func (p *ContractData) Process(ctx context.Context, l *ledger.Ledger, _ []component.Record) ([]component.Record, error) {
 	lcm, err := l.Decoded()

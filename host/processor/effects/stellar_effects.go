@@ -93,6 +93,9 @@ func NewStellarEffects(c *stellarEffectsConfig, env component.Env) (component.Pr
 // Stats implements component.StatsReporter.
 func (p *StellarEffects) Stats() map[string]float64 { return p.stats.Snapshot() }
 
+// NeedsDecode implements component.NeedsDecode: every ledger is read fully decoded.
+func (p *StellarEffects) NeedsDecode() bool { return true }
+
 // Process implements component.Processor.
 func (p *StellarEffects) Process(_ context.Context, l *ledger.Ledger, in []component.Record) ([]component.Record, error) {
 	var own []component.Record

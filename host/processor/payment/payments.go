@@ -6,15 +6,12 @@ package payment
 import (
 	"context"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/stellar/go-stellar-sdk/amount"
-	"github.com/stellar/go-stellar-sdk/ingest"
 	"github.com/stellar/go-stellar-sdk/strkey"
 	"github.com/stellar/go-stellar-sdk/xdr"
 
@@ -184,6 +181,9 @@ func NewFilterPayments(c *filterPaymentsConfig, env component.Env) (component.Pr
 // Stats implements component.StatsReporter.
 func (p *FilterPayments) Stats() map[string]float64 { return p.stats.Snapshot() }
 
+// NeedsDecode implements component.NeedsDecode: every ledger is read fully decoded.
+func (p *FilterPayments) NeedsDecode() bool { return true }
+
 // Process implements component.Processor. The input records are ignored.
 func (p *FilterPayments) Process(_ context.Context, l *ledger.Ledger, _ []component.Record) ([]component.Record, error) {
 	all, err := ledgerPayments(l, p.net)
@@ -204,26 +204,17 @@ func (p *FilterPayments) Process(_ context.Context, l *ledger.Ledger, _ []compon
 	return out, nil
 }
 
-// ledgerPayments reads every payment operation of the ledger's successful transactions.
+// ledgerPayments reads every payment operation of the ledger's successful transactions, from
+// the transactions the SDK's reader derives once per ledger from the shared decode
+// (processor.Transactions).
 func ledgerPayments(l *ledger.Ledger, net processor.NetID) ([]PaymentRecord, error) {
-	lcm, err := l.Decoded()
+	txs, err := processor.Transactions(l, net.Passphrase)
 	if err != nil {
 		return nil, err
 	}
-	rd, err := ingest.NewLedgerTransactionReaderFromLedgerCloseMeta(net.Passphrase, *lcm)
-	if err != nil {
-		return nil, fmt.Errorf("reading transactions of ledger %d: %w", l.Sequence(), err)
-	}
-	defer rd.Close()
 	var out []PaymentRecord
-	for {
-		tx, err := rd.Read()
-		if errors.Is(err, io.EOF) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("reading transactions of ledger %d: %w", l.Sequence(), err)
-		}
+	for ti := range txs {
+		tx := &txs[ti]
 		if !tx.Result.Successful() {
 			continue
 		}
@@ -285,6 +276,7 @@ func ledgerPayments(l *ledger.Ledger, net processor.NetID) ([]PaymentRecord, err
 			out = append(out, r)
 		}
 	}
+	return out, nil
 }
 
 func assetOf(a xdr.Asset) (typ string, code, issuer *string) {
@@ -402,6 +394,10 @@ func NewTransformToAppPayment(c *transformToAppPaymentConfig, env component.Env)
 
 // Stats implements component.StatsReporter.
 func (p *TransformToAppPayment) Stats() map[string]float64 { return p.stats.Snapshot() }
+
+// NeedsDecode implements component.NeedsDecode: without input records (first in its chain) it
+// reads every ledger fully decoded; after FilterPayments, that processor already declares it.
+func (p *TransformToAppPayment) NeedsDecode() bool { return true }
 
 // Process implements component.Processor.
 func (p *TransformToAppPayment) Process(_ context.Context, l *ledger.Ledger, in []component.Record) ([]component.Record, error) {

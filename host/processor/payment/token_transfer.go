@@ -9,6 +9,7 @@ import (
 
 	"github.com/stellar/go-stellar-sdk/processors/token_transfer"
 	"github.com/stellar/go-stellar-sdk/strkey"
+	"github.com/stellar/go-stellar-sdk/xdr"
 
 	"github.com/withobsrvr/cdpd/host/component"
 	"github.com/withobsrvr/cdpd/host/ledger"
@@ -149,13 +150,17 @@ func NewTokenTransfer(c *tokenTransferConfig, env component.Env) (component.Proc
 // Stats implements component.StatsReporter.
 func (p *TokenTransfer) Stats() map[string]float64 { return p.stats.Snapshot() }
 
+// NeedsDecode implements component.NeedsDecode: every ledger is read fully decoded.
+func (p *TokenTransfer) NeedsDecode() bool { return true }
+
 // Process implements component.Processor. The input records are ignored.
 func (p *TokenTransfer) Process(_ context.Context, l *ledger.Ledger, _ []component.Record) ([]component.Record, error) {
-	lcm, err := l.Decoded()
-	if err != nil {
-		return nil, fmt.Errorf("TokenTransfer: %w", err)
-	}
-	events, err := p.proc.EventsFromLedger(*lcm)
+	// The SDK's events of the ledger, derived once per ledger and network for every pipeline
+	// holding it (a shared reader's), from the shared decode; read only.
+	events, err := ledger.Derive(l, "token_transfer.EventsFromLedger:"+p.net.Passphrase,
+		func(lcm *xdr.LedgerCloseMeta) ([]*token_transfer.TokenTransferEvent, error) {
+			return p.proc.EventsFromLedger(*lcm)
+		})
 	if err != nil {
 		return nil, fmt.Errorf("TokenTransfer: reading token transfer events of ledger %d: %w", l.Sequence(), err)
 	}

@@ -88,15 +88,16 @@ func Run[C any](tb testing.TB, ctor func(*C, component.Env) (component.Processor
 	return recs
 }
 
-// Wrap wraps raw bytes in a ledger value with its own decode counter.
+// Wrap wraps raw bytes in a ledger value with its own decode counter (the decodes it
+// performed).
 func Wrap(tb testing.TB, raw []byte) (*ledger.Ledger, *atomic.Int64) {
 	tb.Helper()
-	var n atomic.Int64
-	l, err := ledger.New(raw, &n)
+	var d ledger.Decodes
+	l, err := ledger.New(raw, &d)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return l, &n
+	return l, &d.Performed
 }
 
 var (

@@ -68,6 +68,9 @@ func NewBronzeExtractors(c *bronzeConfig, env component.Env) (component.Processo
 // Stats implements component.StatsReporter.
 func (p *BronzeExtractors) Stats() map[string]float64 { return p.stats.Snapshot() }
 
+// NeedsDecode implements component.NeedsDecode: every ledger is read fully decoded.
+func (p *BronzeExtractors) NeedsDecode() bool { return true }
+
 // Process implements component.Processor. The input records are ignored.
 func (p *BronzeExtractors) Process(ctx context.Context, l *ledger.Ledger, _ []component.Record) ([]component.Record, error) {
 	lcm, err := l.Decoded()

@@ -86,6 +86,9 @@ func NewLedgerChanges(c *ledgerChangesConfig, env component.Env) (component.Proc
 // Stats implements component.StatsReporter.
 func (p *LedgerChanges) Stats() map[string]float64 { return p.stats.Snapshot() }
 
+// NeedsDecode implements component.NeedsDecode: every ledger is read fully decoded.
+func (p *LedgerChanges) NeedsDecode() bool { return true }
+
 // Process implements component.Processor. The input records are ignored.
 func (p *LedgerChanges) Process(ctx context.Context, l *ledger.Ledger, _ []component.Record) ([]component.Record, error) {
 	lcm, err := l.Decoded()

@@ -138,6 +138,9 @@ func NewLedgerToJSON(c *ledgerToJSONConfig, env component.Env) (component.Proces
 // Stats implements component.StatsReporter.
 func (p *LedgerToJSON) Stats() map[string]float64 { return p.stats.Snapshot() }
 
+// NeedsDecode implements component.NeedsDecode: every ledger is read fully decoded.
+func (p *LedgerToJSON) NeedsDecode() bool { return true }
+
 // Process implements component.Processor. The input records are ignored.
 func (p *LedgerToJSON) Process(ctx context.Context, l *ledger.Ledger, _ []component.Record) ([]component.Record, error) {
 	r, n, err := p.render(ctx, l)

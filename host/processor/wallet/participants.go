@@ -94,6 +94,9 @@ func NewParticipantExtractor(c *participantConfig, env component.Env) (component
 // Stats implements component.StatsReporter.
 func (p *ParticipantExtractor) Stats() map[string]float64 { return p.stats.Snapshot() }
 
+// NeedsDecode implements component.NeedsDecode: every ledger is read fully decoded.
+func (p *ParticipantExtractor) NeedsDecode() bool { return true }
+
 // Process implements component.Processor.
 func (p *ParticipantExtractor) Process(_ context.Context, l *ledger.Ledger, in []component.Record) ([]component.Record, error) {
 	var own []component.Record

@@ -137,6 +137,9 @@ func NewWalletBackend(c *walletBackendConfig, env component.Env) (component.Proc
 // Stats implements component.StatsReporter.
 func (p *WalletBackend) Stats() map[string]float64 { return p.stats.Snapshot() }
 
+// NeedsDecode implements component.NeedsDecode: every ledger is read fully decoded.
+func (p *WalletBackend) NeedsDecode() bool { return true }
+
 // Process implements component.Processor.
 func (p *WalletBackend) Process(_ context.Context, l *ledger.Ledger, in []component.Record) ([]component.Record, error) {
 	var own []component.Record

@@ -1,0 +1,50 @@
+package ledger
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/stellar/go-stellar-sdk/xdr"
+)
+
+// derived is one value computed from a ledger's decode, shared by every holder.
+type derived struct {
+	once sync.Once
+	val  any
+	err  error
+}
+
+// Derive returns the value f computes from the ledger's decoded LedgerCloseMeta, computing it
+// once per ledger and key however many holders (pipelines) ask: the "decoded at most once"
+// rule, extended to what the SDK derives from the decode (the token transfer events, the
+// transactions with their hashes). The key names the derivation and everything its result
+// depends on (e.g. "token_transfer:" + the network passphrase); the result is shared read
+// only, like Decoded's, and must not alias Raw. Holders must not modify it. A failed
+// derivation is shared too (every holder gets the error).
+func Derive[T any](l *Ledger, key string, f func(*xdr.LedgerCloseMeta) (T, error)) (T, error) {
+	var zero T
+	lcm, err := l.Decoded()
+	if err != nil {
+		return zero, err
+	}
+	c := l.c
+	c.derivedMu.Lock()
+	d := c.derived[key]
+	if d == nil {
+		if c.derived == nil {
+			c.derived = map[string]*derived{}
+		}
+		d = &derived{}
+		c.derived[key] = d
+	}
+	c.derivedMu.Unlock()
+	d.once.Do(func() { d.val, d.err = f(lcm) })
+	if d.err != nil {
+		return zero, d.err
+	}
+	v, ok := d.val.(T)
+	if !ok {
+		return zero, fmt.Errorf("ledger %d: derived value %q is a %T, not the %T asked for", c.seq, key, d.val, zero)
+	}
+	return v, nil
+}
