@@ -1,6 +1,15 @@
 package loader
 
-import "fmt"
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/withobsrvr/cdpd/internal/redact"
+)
 
 // Component is one `{type, config}` entry of a pipeline (upstream CDP files may also give it
 // a `name`).
@@ -48,6 +57,47 @@ type Pipeline struct {
 	// Hash is the hex SHA-256 of the pipeline's definition after expansion: equal hashes mean
 	// equal content, so an event whose hash did not change is never emitted.
 	Hash string
+	// Expanded is what the ${VAR} references of this definition expanded to. Often secrets:
+	// never log the values (Expanded prints as the variable names only); Secrets hands them
+	// to the host's redactor.
+	Expanded Expanded
+}
+
+// Expanded maps each variable a definition's ${VAR} references expanded to its value. It
+// prints, logs and encodes to JSON as the sorted variable names only.
+type Expanded map[string]string
+
+// Names are the variables, sorted.
+func (e Expanded) Names() []string { return slices.Sorted(maps.Keys(e)) }
+
+func (e Expanded) String() string                { return "[" + strings.Join(e.Names(), " ") + "]" }
+func (e Expanded) GoString() string              { return "loader.Expanded" + e.String() }
+func (e Expanded) LogValue() slog.Value          { return slog.StringValue(e.String()) }
+func (e Expanded) MarshalJSON() ([]byte, error)  { return json.Marshal(e.Names()) }
+func (e Expanded) Format(f fmt.State, verb rune) { _, _ = f.Write([]byte(e.String())) }
+
+// Secrets are the expanded values, each shown as "${VAR}" by a redactor.
+func (e Expanded) Secrets() []redact.Secret {
+	out := make([]redact.Secret, 0, len(e))
+	for _, n := range e.Names() {
+		out = append(out, redact.Secret{Value: e[n], Label: "${" + n + "}"})
+	}
+	return out
+}
+
+// Secrets lists every value of the definition that must never be shown (internal/redact): the
+// values ${VAR} expanded to, and the secrets of each component's config (values of keys that
+// name a secret, URL user names, passwords and query values, connection string passwords).
+func (p *Pipeline) Secrets() []redact.Secret {
+	out := p.Expanded.Secrets()
+	out = append(out, redact.Collect(p.Source.Config)...)
+	for _, c := range p.Processors {
+		out = append(out, redact.Collect(c.Config)...)
+	}
+	for _, c := range p.Consumers {
+		out = append(out, redact.Collect(c.Config)...)
+	}
+	return out
 }
 
 // Network is the pipeline's network as its source names it: the source's `network` value

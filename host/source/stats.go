@@ -5,6 +5,7 @@ import (
 	"errors"
 	"iter"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -246,9 +247,26 @@ func rawLedgers(ctx context.Context, ls ledgerbackend.LedgerStream, rng ledgerba
 	return seq
 }
 
-// sdkLogger is the SDK's logger for a stream: warnings and errors only (teardown problems).
-func sdkLogger() *sdklog.Entry {
+// sdkLogger is the SDK's logger for a stream: its warnings and errors (teardown problems)
+// become lines of the component's logger, so that the host redacts them like every other line
+// of the pipeline (host/redact.go) instead of their going to stderr past it.
+func sdkLogger(log *slog.Logger) *sdklog.Entry {
 	l := sdklog.New()
 	l.SetLevel(sdklog.WarnLevel)
+	l.DisableTimestamp()
+	l.DisableColors()
+	l.SetOutput(slogWriter{log})
 	return l
+}
+
+// slogWriter writes each line it is given as a warning of log.
+type slogWriter struct{ log *slog.Logger }
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	if w.log != nil {
+		for _, line := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {
+			w.log.Warn("stellar sdk: " + line)
+		}
+	}
+	return len(p), nil
 }

@@ -387,7 +387,7 @@ func (s *storageSource) Run(ctx context.Context, from uint32, emit func(*ledger.
 	s.env.Logger.Info("source streaming", "type", s.typeName, "storage", s.kind, "from", from, "to", end,
 		"ledgers_per_file", dsCfg.Schema.LedgersPerFile, "buffer_size", bsCfg.BufferSize,
 		"num_workers", bsCfg.NumWorkers, "retry_wait", bsCfg.RetryWait)
-	ls := ledgerbackend.NewBufferedStorageStream(bsCfg, dsCfg, sdkLogger())
+	ls := ledgerbackend.NewBufferedStorageStream(bsCfg, dsCfg, sdkLogger(s.env.Logger))
 	if err := stream(ctx, ls, rng, end != 0, s.env.Metrics, s.env, s.stats, emit); err != nil {
 		if errors.Is(err, ctx.Err()) {
 			return err
