@@ -311,9 +311,9 @@ func (c *comp) health() string {
 	}
 	h, err := safeHealth(hr)
 	if err != nil {
-		return err.Error()
+		return c.red.String(err.Error())
 	}
-	return h
+	return c.red.String(h)
 }
 
 func (c *comp) status(pipelineStatus string, now, runStarted time.Time, stuckAfter time.Duration) string {

@@ -98,7 +98,7 @@ func (p *Pipeline) launch(v *version, first *run, firstErr error) {
 func (p *Pipeline) supervise(v *version, r *run, err error) {
 	defer close(v.done)
 	h := p.h
-	log := h.log.With("pipeline", p.name)
+	log := h.pipelineLogger(redactorOf(v.def), p.name)
 	if h.opts.OnRunning != nil {
 		h.opts.OnRunning(p)
 	}
