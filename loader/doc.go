@@ -67,6 +67,11 @@
 //
 //	configs/a.yaml:12:9: pipeline ContractEvents: consumer 1 (SaveToParqet): unknown component type ...
 //
+// A file or pipeline name that holds a control character (a newline, ESC), a bidi control or
+// bytes that are not UTF-8 is printed quoted, Go style ("configs/evil\nok.yaml"), and such
+// characters elsewhere in a message are escaped, so that a name can neither forge lines of
+// `cdpd validate` or of a log nor send terminal escapes (Printable).
+//
 // A pipeline with an error is skipped; the other pipelines of the file still load, except
 // when the error concerns the whole file (YAML syntax, size, top-level shape). Hostile input
 // gives errors, not hangs: files over 1 MiB, nesting deeper than 64 levels and YAML alias

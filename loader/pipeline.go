@@ -6,7 +6,9 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/withobsrvr/cdpd/internal/redact"
 )
@@ -152,7 +154,7 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	loc := e.File
+	loc := Printable(e.File)
 	if e.Line > 0 {
 		loc = fmt.Sprintf("%s:%d", loc, e.Line)
 		if e.Column > 0 {
@@ -161,9 +163,55 @@ func (e *Error) Error() string {
 	}
 	s := loc + ": "
 	if e.Pipeline != "" {
-		s += "pipeline " + e.Pipeline + ": "
+		s += "pipeline " + Printable(e.Pipeline) + ": "
 	}
-	return s + e.Msg
+	return s + escapeUnprintable(e.Msg)
+}
+
+// Printable returns s as it is when it is valid UTF-8 of printable characters only
+// (strconv.IsPrint: letters, marks, numbers, punctuation, symbols and the ASCII space), else
+// quoted as Go quotes it (strconv.Quote). File and pipeline names come from the filesystem and
+// from YAML: printed raw, a newline in one could forge lines of `cdpd validate` or of a log, an
+// ESC send terminal escapes.
+func Printable(s string) string {
+	if printable(s) {
+		return s
+	}
+	return strconv.Quote(s)
+}
+
+func printable(s string) bool {
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if (r == utf8.RuneError && n == 1) || !strconv.IsPrint(r) {
+			return false
+		}
+		i += n
+	}
+	return true
+}
+
+// escapeUnprintable writes each character of s that Printable would quote as Go escapes it
+// (\n, \x1b, \u2028, \xff for a byte that is not UTF-8), without quoting the whole.
+func escapeUnprintable(s string) string {
+	if printable(s) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && n == 1:
+			fmt.Fprintf(&b, "\\x%02x", s[i])
+		case !strconv.IsPrint(r):
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteString(s[i : i+n])
+		}
+		i += n
+	}
+	return b.String()
 }
 
 func (e *Error) Unwrap() error { return e.Err }
