@@ -41,7 +41,11 @@
 // consumers absorb. An incarnation starts at max(start_ledger, checkpoint+1); when consumers
 // implement component.Positioned, it starts after the lowest position any consumer holds
 // (a consumer without a position holds the checkpoint), never before start_ledger. Checkpoints
-// are kept when a pipeline is removed, so removing and re-adding a pipeline resumes it.
+// are kept when a pipeline is removed, so removing and re-adding a pipeline resumes it. A write
+// that fails (read-only or full state directory) is retried every CheckpointInterval; meanwhile
+// the pipeline runs on, degraded (unhealthy after CheckpointUnhealthyAfter), with the cause as
+// its last_error and checkpoint_error, counted in cdp_pipeline_checkpoint_errors_total, and
+// cdp_pipeline_checkpoint_age_seconds says how long the checkpoint has lagged.
 //
 // Stats and metrics: each incarnation has a fresh prometheus.Registry (the SDK's stream
 // metrics may be registered only once per registry) holding the cdp_pipeline_* metrics and the
@@ -91,6 +95,11 @@ type Options struct {
 	// CheckpointInterval is the minimum time between two checkpoint writes of a running
 	// incarnation (default 250ms); the end of an incarnation always writes.
 	CheckpointInterval time.Duration
+	// CheckpointUnhealthyAfter: a pipeline whose checkpoint writes fail (read-only or full
+	// state directory) is degraded at once and unhealthy once they have failed for this long
+	// (default 1m). It keeps running: its consumers hold the data, and a crash meanwhile would
+	// replay from the last checkpoint written.
+	CheckpointUnhealthyAfter time.Duration
 	// OnRunning is called from a host goroutine when a version of a pipeline is launched (Add,
 	// successful Update, restored old version after a failed Update). It must not block long.
 	OnRunning func(p *Pipeline)
@@ -144,6 +153,9 @@ func New(opts Options) *Host {
 	}
 	if opts.CheckpointInterval <= 0 {
 		opts.CheckpointInterval = 250 * time.Millisecond
+	}
+	if opts.CheckpointUnhealthyAfter <= 0 {
+		opts.CheckpointUnhealthyAfter = time.Minute
 	}
 	if opts.Registry == nil {
 		opts.Registry = component.NewRegistry()

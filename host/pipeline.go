@@ -48,6 +48,12 @@ type Info struct {
 	CurrentLedger uint32        // last ledger every consumer accepted
 	Checkpoint    uint32        // last ledger checkpointed (loaded or written)
 	Backoff       time.Duration // delay before the next restart while restarting
+	// CheckpointError is why the last checkpoint write failed ("" once one succeeds);
+	// CheckpointFailingSince is when the current streak of failed writes began.
+	CheckpointError        string
+	CheckpointFailingSince time.Time
+	CheckpointErrors       int64         // failed checkpoint writes, over every incarnation
+	CheckpointAge          time.Duration // how long the checkpoint has lagged the durable ledger (0: up to date)
 }
 
 // RestartEvent records one restart of a pipeline: when it began (Options.Now) and the backoff
@@ -65,7 +71,8 @@ type Pipeline struct {
 	h    *Host
 	name string
 
-	restartsTotal atomic.Int64 // exported as cdp_pipeline_restarts_total by every incarnation
+	restartsTotal  atomic.Int64 // exported as cdp_pipeline_restarts_total by every incarnation
+	checkpointErrs atomic.Int64 // exported as cdp_pipeline_checkpoint_errors_total
 
 	mu         sync.Mutex
 	ver        *version
@@ -80,6 +87,8 @@ type Pipeline struct {
 	run        *run // current or last incarnation (stats, registry)
 	removed    bool
 	restartLog []RestartEvent
+	cpError    string    // Info.CheckpointError
+	cpFailing  time.Time // Info.CheckpointFailingSince
 }
 
 func newPipeline(h *Host, def *loader.Pipeline) *Pipeline {
@@ -180,8 +189,10 @@ func (p *Pipeline) read() reading {
 		Name: p.name, File: def.File, Status: p.status, Generation: p.ver.gen, ConfigHash: def.Hash,
 		Restarts: p.restarts, LastError: p.lastError, ApplyError: p.applyError, StartedAt: p.startedAt,
 		CurrentLedger: p.current, Checkpoint: p.checkpoint, Backoff: p.backoff,
+		CheckpointError: p.cpError, CheckpointFailingSince: p.cpFailing, CheckpointErrors: p.checkpointErrs.Load(),
 	}
 	if p.run != nil {
+		in.CheckpointAge = p.run.prog.age()
 		if c := p.run.prog.current.Load(); c != 0 {
 			in.CurrentLedger = c
 		}
@@ -190,6 +201,29 @@ func (p *Pipeline) read() reading {
 		}
 	}
 	return reading{in: in, def: def, r: p.run}
+}
+
+// checkpointSaved records the outcome of a checkpoint write (progress.saved): a failure is the
+// pipeline's last error and makes it degraded (unhealthy once it lasts CheckpointUnhealthyAfter);
+// a success ends that, and clears last_error if the failure was the last error.
+func (p *Pipeline) checkpointSaved(err error) {
+	if err != nil {
+		p.checkpointErrs.Add(1)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err == nil {
+		if p.cpError != "" && p.lastError == p.cpError {
+			p.lastError = ""
+		}
+		p.cpError, p.cpFailing = "", time.Time{}
+		return
+	}
+	if p.cpFailing.IsZero() {
+		p.cpFailing = p.h.opts.Now()
+	}
+	p.cpError = "writing the checkpoint failed: " + err.Error()
+	p.lastError = p.cpError
 }
 
 // RestartLog returns the most recent restarts, oldest first.

@@ -77,6 +77,8 @@ func (p *Pipeline) metrics(rd reading) map[string]float64 {
 	m["pipeline.checkpoint_ledger"] = float64(in.Checkpoint)
 	m["pipeline.restarts"] = float64(in.Restarts)
 	m["pipeline.generation"] = float64(in.Generation)
+	m["pipeline.checkpoint_errors"] = float64(in.CheckpointErrors)
+	m["pipeline.checkpoint_age_seconds"] = in.CheckpointAge.Seconds()
 	if r == nil {
 		m["pipeline.component_count"] = float64(defComponentCount(rd.def))
 		return m
@@ -180,11 +182,22 @@ func (p *Pipeline) uptime(in Info) time.Duration {
 
 // HealthState is starting|healthy|degraded|unhealthy|stopping. A running pipeline is degraded
 // when a component reports itself unhealthy (component.HealthReporter) or is stuck (one call on
-// one ledger running longer than Options.StuckAfter); a completed one is
-// healthy; restarting and failed ones are unhealthy.
+// one ledger running longer than Options.StuckAfter); a running or completed one whose
+// checkpoint cannot be written is degraded, unhealthy once that has lasted
+// Options.CheckpointUnhealthyAfter; a completed one is otherwise healthy; restarting and
+// failed ones are unhealthy.
 func (p *Pipeline) HealthState() string { return p.healthState(p.read()) }
 
 func (p *Pipeline) healthState(rd reading) string {
+	switch rd.in.Status {
+	case StatusRunning, StatusCompleted:
+		if rd.in.CheckpointError != "" {
+			if p.h.opts.Now().Sub(rd.in.CheckpointFailingSince) >= p.h.opts.CheckpointUnhealthyAfter {
+				return HealthUnhealthy
+			}
+			return HealthDegraded
+		}
+	}
 	switch rd.in.Status {
 	case StatusStarting:
 		return HealthStarting
@@ -213,12 +226,14 @@ func (p *Pipeline) IsHealthy() bool { return p.HealthState() == HealthHealthy }
 
 // GetHealthDetails returns pipeline_id, uptime, component_count, <Name>_status (healthy,
 // stale, error, the component's own health reason, or the pipeline status when it is not
-// running), last_error, status, restarts, generation, current_ledger and checkpoint.
+// running), last_error, status, restarts, generation, current_ledger, checkpoint and
+// checkpoint_error (why the last checkpoint write failed; "" once one succeeds: always sent,
+// so that the control plane's merged map forgets a fixed error).
 func (p *Pipeline) GetHealthDetails() map[string]string { return p.healthDetails(p.read()) }
 
 func (p *Pipeline) healthDetails(rd reading) map[string]string {
 	in, r := rd.in, rd.r
-	n := 9
+	n := 10
 	if r != nil {
 		n += len(r.comps)
 	}
@@ -231,6 +246,7 @@ func (p *Pipeline) healthDetails(rd reading) map[string]string {
 	d["last_error"] = in.LastError
 	d["current_ledger"] = strconv.FormatUint(uint64(in.CurrentLedger), 10)
 	d["checkpoint"] = strconv.FormatUint(uint64(in.Checkpoint), 10)
+	d["checkpoint_error"] = in.CheckpointError
 	if r == nil {
 		d["component_count"] = strconv.Itoa(defComponentCount(rd.def))
 		return d

@@ -120,6 +120,7 @@ func (p *Pipeline) supervise(v *version, r *run, err error) {
 				return
 			}
 			r.p = p
+			r.prog.saved = p.checkpointSaved
 			p.running(r)
 			log.Info("pipeline running", "generation", v.gen, "from_ledger", r.from)
 			r.launch()
