@@ -29,7 +29,10 @@ type inProcessPlane struct {
 	stop func()
 }
 
-func startPlane(t *testing.T) *inProcessPlane {
+func startPlane(t *testing.T) *inProcessPlane { return startPlaneWith(t, server.Options{}) }
+
+// startPlaneWith starts a control plane with opts (DBPath, FlushInterval and Logger are set here).
+func startPlaneWith(t *testing.T, opts server.Options) *inProcessPlane {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -37,8 +40,9 @@ func startPlane(t *testing.T) *inProcessPlane {
 	}
 	logs := &bytes.Buffer{}
 	db := filepath.Join(t.TempDir(), "flowctl.db")
-	srv, err := server.New(server.Options{DBPath: db, FlushInterval: 50 * time.Millisecond,
-		Logger: slog.New(slog.NewTextHandler(&syncWriter{w: logs}, nil))})
+	opts.DBPath, opts.FlushInterval = db, 50*time.Millisecond
+	opts.Logger = slog.New(slog.NewTextHandler(&syncWriter{w: logs}, nil))
+	srv, err := server.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,9 +175,10 @@ func TestRuntimeErrorsNeverLeakSecrets(t *testing.T) {
 			}
 		}
 	}
-	// What is left still says what went wrong, and names the variables it hides.
-	if !strings.Contains(rpc.LastError, "connection refused") || !strings.Contains(rpc.LastError, "${CDPD_T17_RPC_USER}") {
-		t.Errorf("rpc-leak's last_error lost its cause or the variable it hides: %s", rpc.LastError)
+	// What is left still says what went wrong (and, where only the host hid a value, names
+	// the variable it hides; the RPC source hides its URL's secrets itself).
+	if !strings.Contains(rpc.LastError, "connection refused") {
+		t.Errorf("rpc-leak's last_error lost its cause: %s", rpc.LastError)
 	}
 	if !strings.Contains(pg.LastError, "lookup ${CDPD_T17_PG_HOST}") {
 		t.Errorf("pg-leak's last_error lost its cause or the variable it hides: %s", pg.LastError)

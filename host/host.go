@@ -105,6 +105,12 @@ type Options struct {
 	OnRunning func(p *Pipeline)
 	// OnRemoved is called after a pipeline was removed (drained).
 	OnRemoved func(name string)
+	// ConfigRejected says why the current file of a pipeline (its name, the file of the
+	// version running) was rejected, "" when it was not: an edit that does not parse or
+	// validate leaves the previous version running, and the pipeline reports itself degraded
+	// with the reason as its config_rejected health detail until the file is fixed. Called
+	// on every read of a pipeline's state: it must be quick and must not call into the host.
+	ConfigRejected func(name, file string) string
 }
 
 // Host runs and supervises pipelines. Its methods are safe for concurrent use.

@@ -43,11 +43,14 @@ type Info struct {
 	LastError          string
 	// ApplyError is why the last Add or Update of the pipeline was not applied (a definition
 	// that does not build, a new version that does not start); "" once one succeeds.
-	ApplyError    string
-	StartedAt     time.Time     // of the current version's current run
-	CurrentLedger uint32        // last ledger every consumer accepted
-	Checkpoint    uint32        // last ledger checkpointed (loaded or written)
-	Backoff       time.Duration // delay before the next restart while restarting
+	ApplyError string
+	// ConfigRejected is why the pipeline does not run what its file says: the loader's error
+	// about its file (Options.ConfigRejected), else ApplyError; "" when it runs its file.
+	ConfigRejected string
+	StartedAt      time.Time     // of the current version's current run
+	CurrentLedger  uint32        // last ledger every consumer accepted
+	Checkpoint     uint32        // last ledger checkpointed (loaded or written)
+	Backoff        time.Duration // delay before the next restart while restarting
 	// CheckpointError is why the last checkpoint write failed ("" once one succeeds);
 	// CheckpointFailingSince is when the current streak of failed writes began.
 	CheckpointError        string
@@ -190,6 +193,12 @@ func (p *Pipeline) read() reading {
 		Restarts: p.restarts, LastError: p.lastError, ApplyError: p.applyError, StartedAt: p.startedAt,
 		CurrentLedger: p.current, Checkpoint: p.checkpoint, Backoff: p.backoff,
 		CheckpointError: p.cpError, CheckpointFailingSince: p.cpFailing, CheckpointErrors: p.checkpointErrs.Load(),
+	}
+	if f := p.h.opts.ConfigRejected; f != nil {
+		in.ConfigRejected = f(p.name, def.File)
+	}
+	if in.ConfigRejected == "" {
+		in.ConfigRejected = p.applyError
 	}
 	if p.run != nil {
 		in.CheckpointAge = p.run.prog.age()

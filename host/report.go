@@ -182,7 +182,8 @@ func (p *Pipeline) uptime(in Info) time.Duration {
 
 // HealthState is starting|healthy|degraded|unhealthy|stopping. A running pipeline is degraded
 // when a component reports itself unhealthy (component.HealthReporter) or is stuck (one call on
-// one ledger running longer than Options.StuckAfter); a running or completed one whose
+// one ledger running longer than Options.StuckAfter), or when its file was rejected and it
+// runs an older version (Info.ConfigRejected); a running or completed one whose
 // checkpoint cannot be written is degraded, unhealthy once that has lasted
 // Options.CheckpointUnhealthyAfter; a completed one is otherwise healthy; restarting and
 // failed ones are unhealthy.
@@ -202,6 +203,9 @@ func (p *Pipeline) healthState(rd reading) string {
 	case StatusStarting:
 		return HealthStarting
 	case StatusRunning:
+		if rd.in.ConfigRejected != "" {
+			return HealthDegraded
+		}
 		if r := rd.r; r != nil {
 			for _, c := range r.comps {
 				if c.stuck(p.h.opts.StuckAfter) != "" {
@@ -226,14 +230,16 @@ func (p *Pipeline) IsHealthy() bool { return p.HealthState() == HealthHealthy }
 
 // GetHealthDetails returns pipeline_id, uptime, component_count, <Name>_status (healthy,
 // stale, error, the component's own health reason, or the pipeline status when it is not
-// running), last_error, status, restarts, generation, current_ledger, checkpoint and
-// checkpoint_error (why the last checkpoint write failed; "" once one succeeds: always sent,
-// so that the control plane's merged map forgets a fixed error).
+// running), last_error, status, restarts, generation, current_ledger, checkpoint,
+// checkpoint_error (why the last checkpoint write failed) and config_rejected (why its file
+// was rejected while an older version runs, naming file:line). The last two are "" when all
+// is well, and always sent: the control plane merges heartbeats, and only an empty value makes
+// it forget a fixed error.
 func (p *Pipeline) GetHealthDetails() map[string]string { return p.healthDetails(p.read()) }
 
 func (p *Pipeline) healthDetails(rd reading) map[string]string {
 	in, r := rd.in, rd.r
-	n := 10
+	n := 11
 	if r != nil {
 		n += len(r.comps)
 	}
@@ -247,6 +253,7 @@ func (p *Pipeline) healthDetails(rd reading) map[string]string {
 	d["current_ledger"] = strconv.FormatUint(uint64(in.CurrentLedger), 10)
 	d["checkpoint"] = strconv.FormatUint(uint64(in.Checkpoint), 10)
 	d["checkpoint_error"] = in.CheckpointError
+	d["config_rejected"] = in.ConfigRejected
 	if r == nil {
 		d["component_count"] = strconv.Itoa(defComponentCount(rd.def))
 		return d
