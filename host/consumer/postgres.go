@@ -59,6 +59,9 @@ type PostgresConfig struct {
 //	float64 double precision, time.Time timestamptz, []string text[], json.RawMessage jsonb;
 //	non-nullable fields are NOT NULL.
 //
+// Tables (the data tables and cdpd_cursors, which many pipelines share) are created under an
+// advisory lock on their name (createShared), so pipelines starting together on one database do
+// not fail on each other's CREATE TABLE IF NOT EXISTS.
 // Rows are written with multi-row INSERT ... ON CONFLICT (natural_key) DO UPDATE (skipped when
 // the row is unchanged), so a replay is a no-op. In the same transaction the consumer's cursor
 // row in cdpd_cursors(pipeline, consumer, last_ledger, updated_at) is raised to the
@@ -212,7 +215,7 @@ func (p *Postgres) ensurePool(ctx context.Context) (*pgxpool.Pool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("SaveToPostgreSQL: creating connection pool: %w", err)
 	}
-	_, err = pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+p.cursor+` (
+	err = createShared(ctx, pool, p.cursor, `CREATE TABLE IF NOT EXISTS `+p.cursor+` (
 	pipeline text NOT NULL,
 	consumer text NOT NULL,
 	last_ledger bigint NOT NULL,

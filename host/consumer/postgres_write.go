@@ -107,7 +107,7 @@ func (p *Postgres) ensureTable(ctx context.Context, pool *pgxpool.Pool, pp *pgPe
 		}
 		defs = append(defs, pgx.Identifier{c.Name}.Sanitize()+" "+pgType(c))
 	}
-	if _, err := pool.Exec(ctx, "CREATE TABLE IF NOT EXISTS "+pp.table+" (\n\t"+strings.Join(defs, ",\n\t")+")"); err != nil {
+	if err := createShared(ctx, pool, pp.table, "CREATE TABLE IF NOT EXISTS "+pp.table+" (\n\t"+strings.Join(defs, ",\n\t")+")"); err != nil {
 		return fmt.Errorf("creating table %s: %w", pp.table, err)
 	}
 	p.tables[pp.table] = true
