@@ -23,6 +23,10 @@
 // user code ignoring its context cannot be killed in Go: it is abandoned, and ends whenever
 // that code returns.
 //
+// Errors do not outlive the trouble: last_error is cleared once a later incarnation has handled
+// a ledger (the restart log keeps the failure), and ApplyError of a first version whose start
+// failed once that version runs.
+//
 // Supervision: a panic (recovered, logged with its stack) or an error in any component fails
 // the incarnation: it is stopped without drain and, per the pipeline's `restart:` policy
 // (on-failure by default, always, never), restarted after a capped exponential backoff

@@ -82,16 +82,20 @@ type Pipeline struct {
 	status     string
 	restarts   int
 	lastError  string
+	errRun     *run   // p.run when lastError was set (progressed)
 	applyError string // see Info.ApplyError
-	startedAt  time.Time
-	current    uint32 // last accepted ledger of the last finished incarnation
-	checkpoint uint32
-	backoff    time.Duration
-	run        *run // current or last incarnation (stats, registry)
-	removed    bool
-	restartLog []RestartEvent
-	cpError    string    // Info.CheckpointError
-	cpFailing  time.Time // Info.CheckpointFailingSince
+	// applyErrVer is the version whose failed first start applyError is, retried under
+	// supervision; its first run clears applyError (running). nil for other errors.
+	applyErrVer *version
+	startedAt   time.Time
+	current     uint32 // last accepted ledger of the last finished incarnation
+	checkpoint  uint32
+	backoff     time.Duration
+	run         *run // current or last incarnation (stats, registry)
+	removed     bool
+	restartLog  []RestartEvent
+	cpError     string    // Info.CheckpointError
+	cpFailing   time.Time // Info.CheckpointFailingSince
 }
 
 func newPipeline(h *Host, def *loader.Pipeline) *Pipeline {
@@ -142,22 +146,41 @@ func (p *Pipeline) refused(def *loader.Pipeline, err error) {
 	defer p.mu.Unlock()
 	p.ver = &version{def: def, done: closedChan()}
 	p.status = StatusFailed
-	p.lastError = err.Error()
+	p.applyError, p.applyErrVer = err.Error(), nil
+	p.lastError, p.errRun = err.Error(), p.run
 }
 
-func (p *Pipeline) setApplyError(err error) {
+// setApplyError records the outcome of an Add or Update (nil: applied). retried is the version
+// whose failed first start err is, when it is retried under supervision: its first run clears
+// the error (running).
+func (p *Pipeline) setApplyError(err error, retried *version) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.applyError = ""
+	p.applyError, p.applyErrVer = "", nil
 	if err != nil {
-		p.applyError = err.Error()
+		p.applyError, p.applyErrVer = err.Error(), retried
 	}
 }
 
+// setLastError records the pipeline's latest error. It stays until a later incarnation than
+// the one current now has handled a ledger (progressed).
 func (p *Pipeline) setLastError(s string) {
 	p.mu.Lock()
-	p.lastError = s
+	p.lastError, p.errRun = s, p.run
 	p.mu.Unlock()
+}
+
+// progressed is called when incarnation r handled its first ledger (every consumer accepted
+// it): a pipeline that runs again after a failure is no longer failing, so an error from before
+// r (a failed run, start or update) stops being its last_error. The restart log keeps it.
+func (p *Pipeline) progressed(r *run) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.lastError == "" || p.errRun == r || p.run != r || p.lastError == p.cpError {
+		return
+	}
+	r.log.Info("pipeline recovered: handling ledgers again", "cleared_error", p.lastError, "restarts", p.restarts)
+	p.lastError, p.errRun = "", nil
 }
 
 func (p *Pipeline) setStatus(s string) {

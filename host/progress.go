@@ -38,9 +38,13 @@ type progress struct {
 
 	// saved is told the outcome of every checkpoint write (the pipeline's checkpoint health,
 	// Pipeline.checkpointSaved); nil = nobody listens. Set before loop starts.
-	saved   func(err error)
-	failing bool // the last write failed (loop and finish only)
-	wrote   bool // a write succeeded in this incarnation (loop and finish only)
+	saved func(err error)
+	// first is called once, when every consumer has accepted the incarnation's first ledger
+	// (Pipeline.progressed); nil = nobody listens. Set before the stages start.
+	first     func()
+	firstOnce atomic.Bool
+	failing   bool // the last write failed (loop and finish only)
+	wrote     bool // a write succeeded in this incarnation (loop and finish only)
 
 	notify chan struct{} // buffered 1: progress was made
 	stop   chan struct{} // closed by finish
@@ -93,6 +97,9 @@ func (g *progress) accept(i int, l *ledger.Ledger, d uint32) {
 			break
 		}
 	}
+	if cnt > 0 {
+		g.handled()
+	}
 	g.advanced()
 }
 
@@ -101,6 +108,7 @@ func (g *progress) acceptAll(l *ledger.Ledger) {
 	storeMax(&g.current, l.Sequence())
 	g.currentCloseTime.Store(l.CloseTime().Unix())
 	g.processed.Add(1)
+	g.handled()
 	g.advanced()
 }
 
@@ -129,6 +137,13 @@ func (g *progress) durableMin() uint32 {
 		d = min(d, g.durable[i].Load())
 	}
 	return d
+}
+
+// handled tells first, once, that a ledger went through every consumer.
+func (g *progress) handled() {
+	if g.first != nil && !g.firstOnce.Load() && g.firstOnce.CompareAndSwap(false, true) {
+		g.first()
+	}
 }
 
 // advanced wakes loop.

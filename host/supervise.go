@@ -121,6 +121,7 @@ func (p *Pipeline) supervise(v *version, r *run, err error) {
 			}
 			r.p = p
 			r.prog.saved = p.checkpointSaved
+			r.prog.first = func() { p.progressed(r) }
 			p.running(r)
 			log.Info("pipeline running", "generation", v.gen, "from_ledger", r.from)
 			r.launch()
@@ -192,6 +193,9 @@ func (p *Pipeline) supervise(v *version, r *run, err error) {
 func (p *Pipeline) running(r *run) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.applyErrVer != nil && p.applyErrVer == p.ver {
+		p.applyError, p.applyErrVer = "", nil // the retried first version runs: applied after all
+	}
 	p.run = r
 	p.status = StatusRunning
 	p.startedAt = r.startedAt
