@@ -95,10 +95,12 @@
 //
 // The directory is watched (fsnotify), not the files, so new files, editors' atomic renames
 // and the Kubernetes ConfigMap update (visible files are symlinks into `..data`, which is
-// swapped atomically to a new `..2026_...` directory) are all seen. Any event other than chmod
-// schedules a rescan of the whole directory after Options.Debounce of quiet (default 100ms;
-// a burst that never pauses is cut after 10 × Debounce), and the hashes decide what changed;
-// Watcher.Rescan forces one (SIGHUP). Ignored: dotfiles (which covers `..data`, `..2026_*`,
+// swapped atomically to a new `..2026_...` directory) are all seen. Any event (a chmod only of a
+// pipeline file or of the directory: a file made readable again must be read again) schedules
+// a rescan of the whole directory after Options.Debounce of quiet (default 100ms; a burst that
+// never pauses is cut after 10 × Debounce), and the hashes decide what changed;
+// Watcher.Rescan forces one (SIGHUP). While a file cannot be read (permissions, I/O errors) the
+// watcher also rescans every Options.RetryUnreadable (10 s), in case no event says it is back. Ignored: dotfiles (which covers `..data`, `..2026_*`,
 // Vim's `.x.swp` and Emacs' `.#x`), `x~` and `#x#` backups, and every name not ending in
 // .yaml or .yml (Vim's `4913` probe, `x.yaml.tmp`). Symlinks are followed; a dangling one is
 // a file that is not there.

@@ -54,6 +54,13 @@ type Options struct {
 	// Logger receives one line per pipeline event and per new config error (default
 	// slog.Default()). Config values are never logged.
 	Logger *slog.Logger
+	// RetryUnreadable is how often the watcher scans again while a file cannot be read
+	// (permissions, I/O errors; default 10s), in case no event says it is readable again.
+	RetryUnreadable time.Duration
+
+	// open opens a file to read it (os.OpenFile; tests inject read errors that root, who may
+	// read any file whatever its mode, would not get).
+	open func(name string, flag int, perm os.FileMode) (*os.File, error)
 }
 
 func (o Options) lookupEnv() func(string) (string, bool) {
@@ -68,6 +75,20 @@ func (o Options) debounce() time.Duration {
 		return o.Debounce
 	}
 	return 100 * time.Millisecond
+}
+
+func (o Options) retryUnreadable() time.Duration {
+	if o.RetryUnreadable > 0 {
+		return o.RetryUnreadable
+	}
+	return 10 * time.Second
+}
+
+func (o Options) openFile(name string, flag int, perm os.FileMode) (*os.File, error) {
+	if o.open != nil {
+		return o.open(name, flag, perm)
+	}
+	return os.OpenFile(name, flag, perm)
 }
 
 func (o Options) logger() *slog.Logger {
