@@ -3,6 +3,7 @@ package daemon
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -210,5 +211,55 @@ func TestValidateRejectsServiceIDTwins(t *testing.T) {
 	var rep validateReport
 	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 1 || rep.OK || len(rep.Errors) != 2 || len(rep.Pipelines) != 3 {
 		t.Errorf("validate --json: exit %d, %+v (%v)", code, rep, err)
+	}
+}
+
+// TestCheckpointFailureReachesTheControlPlane (issue 17 item 3, end to end): a pipeline whose
+// checkpoint cannot be written is DEGRADED with the cause at the control plane (heartbeats),
+// in the API's last_error, and in cdp_pipeline_checkpoint_errors_total. The state directory of
+// the pipeline is replaced by a regular file: a failure root gets too.
+func TestCheckpointFailureReachesTheControlPlane(t *testing.T) {
+	ds, err := fixture.Build(t.TempDir(), fixture.Options{Count: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := startPlane(t)
+	conf, state := t.TempDir(), t.TempDir()
+	writeAtomic(t, filepath.Join(conf, "p.yaml"), pipelineYAML("p", ds.Dir, ds.Last-1, 0))
+	base, stop := runDaemon(t, Config{ConfigDir: conf, StateDir: state, FlowctlEndpoint: cp.addr, HeartbeatInterval: 200 * time.Millisecond})
+	defer func() {
+		if err := stop(); err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	testutil.Eventually(t, 20*time.Second, "a first checkpoint", func() bool { return statusOf(t, base, "p").Checkpoint == ds.Last })
+	dir := filepath.Join(state, "pipelines", "p")
+	testutil.EventuallyWhy(t, 20*time.Second, "the state directory replaced by a file", func() (bool, string) {
+		if err := os.RemoveAll(dir); err != nil {
+			return false, err.Error()
+		}
+		if err := os.WriteFile(dir, []byte("not a directory\n"), 0o644); err != nil {
+			return false, err.Error()
+		}
+		return true, ""
+	})
+	if _, err := fixture.Append(ds.Dir, 2); err != nil { // new ledgers: a checkpoint to write
+		t.Fatal(err)
+	}
+	id := control.ServiceID("", "p")
+	testutil.EventuallyWhy(t, 30*time.Second, "the failure at the control plane", func() (bool, string) {
+		s := cp.status(id)
+		return s.GetStatus() == flowctlv1.HealthStatus_HEALTH_STATUS_DEGRADED &&
+				strings.Contains(s.GetMetrics()["health.checkpoint_error"], "writing the checkpoint failed") &&
+				strings.Contains(s.GetMetrics()["health.last_error"], "not a directory"),
+			fmt.Sprintf("%s %q", s.GetStatus(), s.GetMetrics()["health.checkpoint_error"])
+	})
+	s := statusOf(t, base, "p")
+	if s.Health != "degraded" || !strings.Contains(s.LastError, "writing the checkpoint failed") || s.CurrentLedger <= s.Checkpoint {
+		t.Errorf("API: health %s, last_error %q, current %d, checkpoint %d", s.Health, s.LastError, s.CurrentLedger, s.Checkpoint)
+	}
+	_, body := get(base + "/metrics")
+	if !strings.Contains(body, `cdp_pipeline_checkpoint_errors_total{pipeline="p"}`) || strings.Contains(body, `cdp_pipeline_checkpoint_errors_total{pipeline="p"} 0`) {
+		t.Errorf("cdp_pipeline_checkpoint_errors_total of p missing or 0")
 	}
 }
