@@ -134,7 +134,8 @@ func TestSecretsNeverLeak(t *testing.T) {
 	cp := startControlPlane(t, CPOptions{})
 	d := startDaemon(t, DaemonOptions{ConfDir: conf, Endpoint: cp.Addr, Env: env,
 		Args: []string{"--log-level", "debug"}})
-	cp.WaitRegistered(t, 30*time.Second, control.ServiceID("", "pgsink"), control.ServiceID("", "edited"))
+	cp.WaitRegistered(t, 30*time.Second, control.ServiceID("", "pgsink"), control.ServiceID("", "edited"),
+		control.ServiceID("", "pghost"), control.ServiceID("", "rpcleak"))
 	// The bad edit of a running pipeline: the old version keeps running, the error is reported.
 	testproc.WriteFile(t, filepath.Join(conf, "edited.yaml"), pipelineYAML(PipelineSpec{Name: "edited",
 		Processors: []string{"{type: FaultInjector, config: {mode: pass, after: \"${RELI_BAD_EDIT}\"}}"}}))
