@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/withobsrvr/cdpd/internal/shard"
 )
 
 func TestParseFlags(t *testing.T) {
@@ -39,7 +41,8 @@ func TestParseFlags(t *testing.T) {
 			args: []string{"--config-dir", "conf"},
 			check: func(t *testing.T, c Config) {
 				want := Config{ConfigDir: "conf", StateDir: DefaultStateDir, HTTPAddr: DefaultHTTPAddr, HeartbeatInterval: DefaultHeartbeatInterval,
-					DrainTimeout: DefaultDrainTimeout, StuckAfter: DefaultStuckAfter, LogFormat: "json", LogLevel: "info"}
+					DrainTimeout: DefaultDrainTimeout, StuckAfter: DefaultStuckAfter, LogFormat: "json", LogLevel: "info",
+					ShardCount: 1, ShardIndex: "0", Shard: shard.Spec{Index: 0, Count: 1}}
 				if c != want {
 					t.Errorf("defaults:\n got %+v\nwant %+v", c, want)
 				}
