@@ -134,6 +134,7 @@ type Client struct {
 	queue     entryQueue // entries waiting for their next exchange (not running)
 	started   bool       // Run was called
 	confirmed int        // entries with confirmed set
+	refused   int        // entries with refused set
 	failing   bool       // calls fail with retryable errors (logged once per episode)
 	// What Run waits for since its last dispatch: its timer for wakeAt (zero: no
 	// timer, the queue was empty), or a sem token (starved). A finishing exchange
@@ -270,6 +271,7 @@ func (c *Client) Attach(reg Registration, p Pipeline) {
 		e.needRegister = true
 		e.haltCode = codes.OK
 		c.setConfirmed(e, false)
+		c.setRegErr(e, "", false)
 	}
 	c.dueAt(e, now)
 }
@@ -294,6 +296,7 @@ func (c *Client) Detach(ctx context.Context, serviceID string) error {
 		heap.Remove(&c.queue, e.index)
 	}
 	c.setConfirmed(e, false)
+	c.setRegErr(e, "", false)
 	c.m.attached.Set(float64(len(c.entries)))
 	running, cancel, done := e.running, e.cancel, e.done
 	known := e.everRegistered || running || e.failures > 0 // it may have reached the server
@@ -340,6 +343,34 @@ func (c *Client) Registered(serviceID string) bool {
 	defer c.mu.Unlock()
 	e := c.entries[serviceID]
 	return e != nil && e.confirmed
+}
+
+// RegistrationStatus is what the client knows of one attached pipeline's registration.
+type RegistrationStatus struct {
+	// Registered is Registered(id).
+	Registered bool
+	// Error is why the pipeline is not registered: the last registration that failed, or a
+	// heartbeat the control plane refused, as "<call>: <code>: <message>" ("" once a
+	// registration or heartbeat succeeds).
+	Error string
+	// Refused says the control plane answered with that error (registry full, permission
+	// denied, an id it will not take), rather than not being reachable.
+	Refused bool
+}
+
+// Registration reports an attached pipeline's registration (the zero value for an id that is
+// not attached, or a disabled client).
+func (c *Client) Registration(serviceID string) RegistrationStatus {
+	if !c.Enabled() {
+		return RegistrationStatus{}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.entries[serviceID]
+	if e == nil {
+		return RegistrationStatus{}
+	}
+	return RegistrationStatus{Registered: e.confirmed, Error: e.regErr, Refused: e.refused}
 }
 
 // Status asks the control plane what it holds under serviceID: nil (and no error) when it

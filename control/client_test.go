@@ -68,6 +68,8 @@ type serverOpt struct {
 	tls  *tls.Config // nil = plaintext
 	// wrap replaces the flowctl service implementation (to mimic other servers).
 	wrap func(*server.Server) flowctlv1.ControlPlaneServiceServer
+	// server are the real server's options.
+	server server.Options
 }
 
 func startServer(t testing.TB, o serverOpt) *testServer {
@@ -83,7 +85,7 @@ func startServer(t testing.TB, o serverOpt) *testServer {
 		lis, err = net.Listen("tcp", addr)
 		return err == nil, fmt.Sprint(err)
 	})
-	srv, err := server.New(server.Options{})
+	srv, err := server.New(o.server)
 	if err != nil {
 		t.Fatalf("server.New: %v", err)
 	}

@@ -104,7 +104,10 @@
 // cdpd_control_registration_failures_total{code},
 // cdpd_control_reregistrations_total (registrations after the server lost a
 // pipeline), cdpd_control_reconnects_total, cdpd_control_attached_pipelines,
-// cdpd_control_registered_pipelines and cdpd_control_rpc_duration_seconds{method}.
+// cdpd_control_registered_pipelines, cdpd_control_refused_pipelines (pipelines
+// whose registration or heartbeat the server answered with an error: registry
+// full, permission denied) and cdpd_control_rpc_duration_seconds{method}.
+// Client.Registration says, per pipeline, why it is not registered.
 //
 // # Disabled
 //

@@ -99,6 +99,7 @@ func (c *Client) finish(ctx context.Context, e *entry, x exchange, res result) {
 		e.next = now
 	case res.err == nil:
 		c.setConfirmed(e, true)
+		c.setRegErr(e, "", false)
 		e.failures = 0
 		if c.failing {
 			c.failing = false
@@ -116,6 +117,9 @@ func (c *Client) finish(ctx context.Context, e *entry, x exchange, res result) {
 		c.setConfirmed(e, false)
 		e.failures++
 		code := status.Code(res.err)
+		if res.op == "register" || isHalt(code) {
+			c.setRegErr(e, res.op+": "+code.String()+": "+status.Convert(res.err).Message(), answered(code))
+		}
 		if res.op == "heartbeat" && contract.IsNotFound(res.err) {
 			e.needRegister, e.lost = true, true // lost again right after registering
 		}
@@ -188,6 +192,31 @@ func (c *Client) heartbeat(ctx context.Context, x exchange) error {
 	}
 	c.m.heartbeats.Inc()
 	return nil
+}
+
+// answered reports whether a failed call's code is the control plane's answer (a refusal:
+// registry full, permission, an id it will not take) rather than the call not reaching it.
+func answered(code codes.Code) bool {
+	switch code {
+	case codes.Unavailable, codes.DeadlineExceeded, codes.Canceled:
+		return false
+	}
+	return true
+}
+
+// setRegErr records why e is not registered (err "" clears it) and keeps the
+// refused-pipelines gauge in step; c.mu held.
+func (c *Client) setRegErr(e *entry, err string, refused bool) {
+	refused = refused && err != ""
+	if e.refused != refused {
+		if refused {
+			c.refused++
+		} else {
+			c.refused--
+		}
+		c.m.refused.Set(float64(c.refused))
+	}
+	e.regErr, e.refused = err, refused
 }
 
 // isHalt reports whether a code means the server rejects the request as it

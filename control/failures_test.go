@@ -298,3 +298,59 @@ func TestTLSConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestRefusedRegistrationIsReported (issue 17 item 4): a registration the control plane
+// refuses (here its registry is full: ResourceExhausted) used to be visible only as
+// registered=false. Registration says why, says that the control plane answered, and
+// cdpd_control_refused_pipelines counts it; all of it clears once the pipeline registers.
+func TestRefusedRegistrationIsReported(t *testing.T) {
+	ts := startServer(t, serverOpt{server: server.Options{MaxServices: 1}})
+	promReg := prometheus.NewRegistry()
+	c := runClient(t, control.Config{Endpoint: ts.addr, HeartbeatInterval: 100 * time.Millisecond,
+		BackoffMax: 200 * time.Millisecond, Registerer: promReg})
+	first, second := reg("First"), reg("Second")
+	c.Attach(first, newPipeline(nil, nil))
+	testutil.Eventually(t, 10*time.Second, "the first registered", func() bool { return c.Registered(first.ServiceID) })
+	c.Attach(second, newPipeline(nil, nil))
+	testutil.EventuallyWhy(t, 10*time.Second, "the refusal reported", func() (bool, string) {
+		st := c.Registration(second.ServiceID)
+		return st.Refused, fmt.Sprintf("%+v", st)
+	})
+	st := c.Registration(second.ServiceID)
+	if st.Registered || !strings.Contains(st.Error, "register: ResourceExhausted: registry full") {
+		t.Errorf("Registration of the refused pipeline: %+v", st)
+	}
+	if got := c.Registration(first.ServiceID); !got.Registered || got.Error != "" || got.Refused {
+		t.Errorf("Registration of the registered pipeline: %+v", got)
+	}
+	if v := metricValue(t, promReg, "cdpd_control_refused_pipelines"); v != 1 {
+		t.Errorf("cdpd_control_refused_pipelines = %v, want 1", v)
+	}
+
+	// Room again: the retry registers it and the report clears.
+	if err := c.Detach(context.Background(), first.ServiceID); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 10*time.Second, "the second registered", func() bool { return c.Registered(second.ServiceID) })
+	if got := c.Registration(second.ServiceID); got.Error != "" || got.Refused {
+		t.Errorf("after registering: %+v", got)
+	}
+	if v := metricValue(t, promReg, "cdpd_control_refused_pipelines"); v != 0 {
+		t.Errorf("cdpd_control_refused_pipelines = %v after the registration", v)
+	}
+}
+
+// A control plane that cannot be reached is no refusal: the error says why, Refused is false.
+func TestUnreachableIsNoRefusal(t *testing.T) {
+	c := runClient(t, control.Config{Endpoint: "127.0.0.1:1", HeartbeatInterval: 100 * time.Millisecond,
+		BackoffMax: 100 * time.Millisecond, RPCTimeout: 200 * time.Millisecond})
+	r := reg("Lonely")
+	c.Attach(r, newPipeline(nil, nil))
+	testutil.EventuallyWhy(t, 10*time.Second, "the failure reported", func() (bool, string) {
+		st := c.Registration(r.ServiceID)
+		return st.Error != "", fmt.Sprintf("%+v", st)
+	})
+	if st := c.Registration(r.ServiceID); st.Refused || st.Registered || !strings.HasPrefix(st.Error, "register: ") {
+		t.Errorf("Registration with no control plane: %+v", st)
+	}
+}

@@ -17,6 +17,7 @@ type clientMetrics struct {
 	reconnects           prometheus.Counter
 	attached             prometheus.Gauge
 	registered           prometheus.Gauge
+	refused              prometheus.Gauge
 	rpcDuration          *prometheus.HistogramVec
 
 	// rpcDuration's series per method, looked up on first use (not at start:
@@ -81,6 +82,10 @@ func newClientMetrics(reg prometheus.Registerer) *clientMetrics {
 		registered: f.NewGauge(prometheus.GaugeOpts{
 			Name: "cdpd_control_registered_pipelines",
 			Help: "Attached pipelines whose last registration or heartbeat succeeded.",
+		}),
+		refused: f.NewGauge(prometheus.GaugeOpts{
+			Name: "cdpd_control_refused_pipelines",
+			Help: "Attached pipelines whose registration (or heartbeat) the control plane refused: registry full, permission denied, an id it will not take.",
 		}),
 		rpcDuration: f.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "cdpd_control_rpc_duration_seconds",

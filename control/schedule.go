@@ -38,6 +38,11 @@ type entry struct {
 
 	failures int
 	haltCode codes.Code // code of the logged rejection (codes.OK: none)
+	// regErr is why the pipeline is not registered: the last registration that failed, or a
+	// heartbeat the control plane refused ("" once one succeeds); refused says the control
+	// plane answered (Client.Registration).
+	regErr  string
+	refused bool
 
 	hb *hbCache // used by the running exchange only (never two at once)
 }

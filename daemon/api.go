@@ -36,6 +36,10 @@ type PipelineStatus struct {
 	Metrics        map[string]float64 `json:"metrics"`
 	HealthDetails  map[string]string  `json:"health_details"`
 	Registered     bool               `json:"registered"`
+	// RegistrationError says why the pipeline is not registered with the control plane: a
+	// service id another pipeline holds, a registration the control plane refused (registry
+	// full, permission denied), a control plane that cannot be reached.
+	RegistrationError string `json:"registration_error,omitempty"`
 	// Progress is a bounded pipeline's progress through start_ledger..end_ledger (done,
 	// total, percent, rate, eta_seconds); absent when the pipeline follows the tip.
 	Progress *host.Progress `json:"progress,omitempty"`
@@ -101,7 +105,7 @@ func (d *daemon) routes() http.Handler {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no pipeline named " + name})
 	})
 	mux.HandleFunc("GET /api/v1/errors", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, d.configErrors())
+		writeJSON(w, http.StatusOK, append(d.configErrors(), d.registrationErrors()...))
 	})
 	mux.HandleFunc("POST /api/v1/reload", func(w http.ResponseWriter, _ *http.Request) {
 		d.watcher.Rescan()
@@ -155,26 +159,28 @@ func (d *daemon) pipelineStatuses() []PipelineStatus {
 }
 
 // pipelineStatus is the host's snapshot of a pipeline plus what only the daemon knows: its
-// service id, whether it is registered, and the config error it shows. That is the watcher's
-// standing error about its file (fileErr) if there is one, else the change the host refused
-// (host.Info.ApplyError), else a service id that another pipeline holds.
+// service id, whether it is registered (and if not, why), and the config error it shows. That
+// is the rejection of its file the host reports (host.Info.ConfigRejected: the loader's error
+// about it in its file or about the whole file, else the change the host refused), else the
+// watcher's standing error about its name in another file (fileErr), else a service id that
+// another pipeline holds.
 func (d *daemon) pipelineStatus(s host.Snapshot, fileErr string) PipelineStatus {
 	id := d.serviceID(s.Name)
-	cfgErr := fileErr
+	cfgErr := s.ConfigRejected
 	if cfgErr == "" {
-		cfgErr = s.ApplyError
+		cfgErr = fileErr
 	}
-	if cfgErr == "" {
-		if holder := d.idConflict(s.Name); holder != "" {
-			cfgErr = fmt.Sprintf("service id %s is already used by pipeline %s; rename one of them", id, holder)
-		}
+	holder := d.idConflict(s.Name)
+	if cfgErr == "" && holder != "" {
+		cfgErr = fmt.Sprintf("service id %s is already used by pipeline %s; rename one of them", id, holder)
 	}
 	ps := PipelineStatus{
 		Name: s.Name, ServiceID: id, File: s.File, Status: s.Status, Health: s.Health,
 		Generation: s.Generation, ConfigHash: s.ConfigHash, Restarts: s.Restarts,
 		LastError: s.LastError, ConfigError: cfgErr, ConfigWarnings: s.Warnings, UptimeSeconds: s.Uptime.Seconds(),
 		CurrentLedger: s.CurrentLedger, Checkpoint: s.Checkpoint, Metrics: s.Metrics,
-		HealthDetails: s.HealthDetails, Registered: d.client.Registered(id), Progress: s.Progress,
+		HealthDetails: s.HealthDetails, Registered: holder == "" && d.client.Registered(id),
+		RegistrationError: d.registrationError(s.Name), Progress: s.Progress,
 	}
 	if d.cfg.Shard.Sharded() {
 		k := d.cfg.Shard.Index

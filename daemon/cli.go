@@ -204,7 +204,8 @@ func validateCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(fs.Output(), `Usage: cdpd validate [--json | -o json] [--strict] [--shard-count N] DIR
 
 Checks the pipeline files of DIR as cdpd would load them (YAML, component types and their
-config, duplicate names, ${VAR} expansion from this environment; CDP_PIPELINE_NAME applies).
+config, duplicate names, names that map to one service id, ${VAR} expansion from this
+environment; CDP_PIPELINE_NAME applies).
 Config keys a component does not know are warnings (upstream CDP ignores them): printed with
 file:line:column and the keys the component knows, exit 0; --strict makes them errors.
 Exit 0 when every pipeline is valid, 1 when there is an error (each names file, line and
@@ -235,6 +236,12 @@ Flags:
 	if err != nil {
 		fmt.Fprintf(stderr, "cdpd: %v\n", err)
 		return 1
+	}
+	// Names that map to one service id: only one of them could register (the daemon runs the
+	// others unregistered, reporting the conflict); for a config repository's CI, an error.
+	for _, e := range serviceIDConflicts(pipelines) {
+		errs = append(errs, e)
+		delete(pipelines, e.Pipeline)
 	}
 	names := make([]string, 0, len(pipelines))
 	for n := range pipelines {

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -137,4 +138,38 @@ func TestValidateJSON(t *testing.T) {
 	if code != 0 || !strings.Contains(out, `"ok": true`) || !strings.Contains(out, `"errors": []`) {
 		t.Errorf("validate --json configs/: exit %d, %s", code, out)
 	}
+}
+
+// TestValidateQuotesControlCharacters (issue 17 item 2): file and pipeline names come from the
+// filesystem and from YAML. A newline in one must not forge a line of `cdpd validate`'s
+// output (here a fake "ok" verdict), an ESC must not reach the terminal: such names are
+// printed quoted, Go style.
+func TestValidateQuotesControlCharacters(t *testing.T) {
+	dir := t.TempDir()
+	forged := "ok: 9 pipeline(s): all fine"
+	// Flat files are named after the file: the pipeline name holds the newline too.
+	for _, name := range []string{"evil\n" + forged + ".yaml", "red\x1b[31m.yaml", "bidi\u202e.yaml"} {
+		writeAtomic(t, filepath.Join(dir, name), "source: {type: Nope, config: {}}\nconsumers: [{type: StdoutConsumer, config: {}}]\n")
+	}
+	// A pipeline name from YAML.
+	writeAtomic(t, filepath.Join(dir, "named.yaml"), "pipelines:\n  \"bad\\nname\\e[0m\":\n    source: {type: Nope}\n")
+	code, out, errOut := cdpd("validate", dir)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1 (errors)\nstdout %q\nstderr %q", code, out, errOut)
+	}
+	all := out + errOut
+	if strings.ContainsAny(all, "\x1b\u202e") {
+		t.Errorf("the output holds a raw escape or bidi control:\n%q", all)
+	}
+	for _, line := range strings.Split(strings.TrimSuffix(all, "\n"), "\n") {
+		if strings.HasPrefix(line, "ok") || (!strings.HasPrefix(line, `"`+dir) && !strings.HasPrefix(line, dir) && !strings.Contains(line, "error(s)")) {
+			t.Errorf("a line that is no error of a file (forged?): %q", line)
+		}
+	}
+	for _, want := range []string{strconv.Quote(filepath.Join(dir, "red\x1b[31m.yaml")), `pipeline "evil\n` + forged + `"`, `\x1b[0m`} {
+		if !strings.Contains(all, want) {
+			t.Errorf("output lacks %s:\n%s", want, all)
+		}
+	}
+	t.Logf("validate:\n%s", all)
 }

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -49,6 +50,8 @@ type daemon struct {
 	reload   *reloadMetrics
 	batchSeq uint64         // batches received (onBatch, on the watcher's goroutine only)
 	batches  sync.WaitGroup // batches being applied
+
+	rejected atomic.Pointer[rejections] // the loader's standing errors, for ConfigRejected (standing.go)
 
 	mu  sync.Mutex
 	ids map[string]string // service id -> the pipeline registered under it
@@ -100,6 +103,9 @@ func runWith(ctx context.Context, cfg Config, logger *slog.Logger, httpLis net.L
 	f.NewGaugeFunc(prometheus.GaugeOpts{Name: "cdpd_config_warnings",
 		Help: "Warnings about the applied pipeline definitions (config keys a component does not know, no consumers); --strict turns them into errors."},
 		func() float64 { return float64(d.configWarnings()) })
+	f.NewGaugeFunc(prometheus.GaugeOpts{Name: "cdpd_service_id_conflicts",
+		Help: "Running pipelines that are not registered with the control plane because another pipeline's name maps to the same service id (rename one)."},
+		func() float64 { return float64(d.idConflicts()) })
 
 	registry, err := builtin.Registry()
 	if err != nil {
@@ -144,6 +150,8 @@ func runWith(ctx context.Context, cfg Config, logger *slog.Logger, httpLis net.L
 		OnRunning:    d.attach,
 		OnRemoved:    d.detach,
 		LedgerMemory: cfg.LedgerMemory,
+		// A rejected edit of a running pipeline's file: degraded, config_rejected.
+		ConfigRejected: d.configRejected,
 	})
 	reg.MustRegister(d.host.Readers()) // cdpd_reader_*, cdpd_ledger_memory_*
 

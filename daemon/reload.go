@@ -72,6 +72,7 @@ func hashGauge(h string) float64 {
 // in the order they arrive. The first (initial) batch is waited for: the daemon is ready after
 // it. The others finish in a goroutine that d.batches owns (ctx bounds their drains).
 func (d *daemon) onBatch(ctx context.Context, b loader.Batch) {
+	d.setRejections(d.watcher.Errors())
 	for _, e := range b.Errors {
 		d.log.Error("config error", "pipeline", e.Pipeline, "file", e.File, "line", e.Line, "err", e.Error())
 	}

@@ -12,7 +12,8 @@ import (
 var ErrClosed = errors.New("host is closed")
 
 // apply applies one event; name's worker runs it (queue.go). An Add or Update records its
-// outcome on the pipeline handle (Info.ApplyError): the error, or none after a success.
+// outcome on the pipeline handle (Info.ApplyError): the error, or none after a success; the
+// error of a first version that failed to start and is retried clears once a retry runs.
 func (h *Host) apply(ctx context.Context, ev loader.Event) error {
 	name := ev.Pipeline.Name
 	h.mu.Lock()
@@ -24,12 +25,14 @@ func (h *Host) apply(ctx context.Context, ev loader.Event) error {
 	var err error
 	switch ev.Kind {
 	case loader.Add, loader.Update:
+		// add and update record their outcome on the pipeline themselves (Info.ApplyError),
+		// before its new version launches: a version retried after a failed start clears it
+		// once it runs, which must not be undone here afterwards.
 		if p == nil || !p.applied() {
-			p, err = h.add(ctx, ev.Pipeline)
+			_, err = h.add(ctx, ev.Pipeline)
 		} else {
 			err = h.update(ctx, p, ev.Pipeline)
 		}
-		p.setApplyError(err)
 		return err
 	case loader.Remove:
 		if p == nil {
@@ -57,9 +60,12 @@ func (h *Host) add(ctx context.Context, def *loader.Pipeline) (*Pipeline, error)
 	v := p.newVersion(def, 1)
 	err = r.start(ctx)
 	if err != nil {
-		// Kept under supervision: a sink that is down at boot is retried per policy.
+		// Kept under supervision: a sink that is down at boot is retried per policy, and the
+		// error stays the pipeline's ApplyError until a retry runs.
+		err = fmt.Errorf("%w (the pipeline is retried per its restart policy)", err)
+		p.setApplyError(err, v)
 		p.launch(v, nil, err)
-		return p, fmt.Errorf("%w (the pipeline is retried per its restart policy)", err)
+		return p, err
 	}
 	p.launch(v, r, nil)
 	h.log.Info("pipeline added", "pipeline", def.Name, "file", def.File, "hash", shortHash(def.Hash))
@@ -69,10 +75,12 @@ func (h *Host) add(ctx context.Context, def *loader.Pipeline) (*Pipeline, error)
 func (h *Host) update(ctx context.Context, p *Pipeline, def *loader.Pipeline) error {
 	old := p.version()
 	if old.def.Hash != "" && old.def.Hash == def.Hash {
-		return nil // same content: nothing to do
+		p.setApplyError(nil, nil) // back to the running content: nothing rejected any more
+		return nil
 	}
 	r, err := h.build(def)
 	if err != nil {
+		p.setApplyError(err, nil)
 		p.setLastError("update rejected: " + err.Error())
 		h.log.Warn("pipeline update rejected, old version kept", "pipeline", def.Name, "file", def.File, "err", err)
 		return err
@@ -96,12 +104,16 @@ func (h *Host) update(ctx context.Context, p *Pipeline, def *loader.Pipeline) er
 			p.launch(back, or, nil)
 		}
 		p.setLastError("update rejected: " + err.Error())
-		return errors.Join(errs...)
+		err := errors.Join(errs...)
+		p.setApplyError(err, nil)
+		return err
 	}
 	v := p.newVersion(def, old.gen+1)
+	err = errors.Join(errs...)
+	p.setApplyError(err, nil)
 	p.launch(v, r, nil)
 	h.log.Info("pipeline updated", "pipeline", def.Name, "file", def.File, "generation", v.gen, "hash", shortHash(def.Hash))
-	return errors.Join(errs...)
+	return err
 }
 
 func (h *Host) remove(ctx context.Context, p *Pipeline) error {

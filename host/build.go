@@ -15,8 +15,9 @@ import (
 // are *loader.Error naming the file, the line and the pipeline.
 func (h *Host) build(def *loader.Pipeline) (*run, error) {
 	reg := prometheus.NewRegistry()
-	r := &run{h: h, def: def, reg: reg, log: h.log.With("pipeline", def.Name)}
-	r.lifecycle = lifecycle{drain: h.opts.DrainTimeout, log: r.log, busy: r.busyCalls}
+	red := redactorOf(def)
+	r := &run{h: h, def: def, reg: reg, red: red, log: h.pipelineLogger(red, def.Name)}
+	r.lifecycle = lifecycle{drain: h.opts.DrainTimeout, log: r.log, red: red, busy: r.busyCalls}
 	if h.cps != nil {
 		r.dir = h.cps.Dir(def.Name)
 	}
@@ -40,9 +41,9 @@ func (h *Host) build(def *loader.Pipeline) (*run, error) {
 			Readers: h.readers,
 		}
 	}
-	bad := func(line int, what string, err error) error { return defError(def, line, what, err) }
+	bad := r.defErr
 	add := func(kind component.Kind, lc loader.Component, e component.Env, impl any) *comp {
-		c := &comp{kind: kind, typ: lc.Type, name: e.Name, line: lc.Line, impl: impl}
+		c := &comp{kind: kind, typ: lc.Type, name: e.Name, line: lc.Line, impl: impl, red: red}
 		m.attach(c)
 		r.comps = append(r.comps, c)
 		return c
@@ -115,16 +116,14 @@ func (r *run) start(ctx context.Context) (err error) {
 	return nil
 }
 
+// defErr is an error about the incarnation's definition naming its file, the line (the
+// pipeline's when 0) and the pipeline, its secrets redacted.
 func (r *run) defErr(line int, what string, err error) error {
-	return defError(r.def, line, what, err)
-}
-
-// defError is an error about def naming its file, the line (the pipeline's when 0) and the
-// pipeline.
-func defError(def *loader.Pipeline, line int, what string, err error) error {
+	def := r.def
 	if line == 0 {
 		line = def.Line
 	}
+	err = r.red.Error(err)
 	return &loader.Error{File: def.File, Line: line, Pipeline: def.Name, Msg: fmt.Sprintf("%s: %v", what, err), Err: err}
 }
 

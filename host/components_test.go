@@ -56,13 +56,15 @@ type lab struct {
 	emitted  map[string][]uint32
 	consumed map[string][]uint32
 	records  map[string]int
-	release  chan struct{} // Block consumers wait for it (ignoring their context)
-	blocked  chan string   // a Block consumer reports that it is stuck
+	release  chan struct{}   // Block consumers wait for it (ignoring their context)
+	blocked  chan string     // a Block consumer reports that it is stuck
+	starts   map[string]int  // Record consumers' Start calls, by pipeline/name
+	failedAt map[string]bool // FailOnceAt failures done, by pipeline/name
 }
 
 func newLab() *lab {
 	return &lab{emitted: map[string][]uint32{}, consumed: map[string][]uint32{}, records: map[string]int{},
-		release: make(chan struct{}), blocked: make(chan string, 16)}
+		release: make(chan struct{}), blocked: make(chan string, 16), starts: map[string]int{}, failedAt: map[string]bool{}}
 }
 
 func (l *lab) Emitted(key string) []uint32 {
@@ -209,6 +211,8 @@ type recordConsumerConfig struct {
 	Positioned bool          `mapstructure:"positioned"` // report the file's last ledger as Position
 	Block      bool          `mapstructure:"block"`      // block in the first Consume until lab.release, ignoring ctx
 	FailStart  bool          `mapstructure:"fail_start"`
+	FailStarts int           `mapstructure:"fail_starts"`  // the first n Starts (over incarnations) fail
+	FailOnceAt uint32        `mapstructure:"fail_once_at"` // Consume of this ledger fails, the first time only
 	Delay      time.Duration `mapstructure:"delay"`
 }
 
@@ -249,6 +253,13 @@ func (c *recordConsumer) Start(context.Context) error {
 	if c.cfg.FailStart {
 		return errors.New("injected start failure")
 	}
+	c.lab.mu.Lock()
+	c.lab.starts[c.key]++
+	n := c.lab.starts[c.key]
+	c.lab.mu.Unlock()
+	if n <= c.cfg.FailStarts {
+		return fmt.Errorf("injected start failure %d of %d", n, c.cfg.FailStarts)
+	}
 	if c.cfg.File != "" {
 		f, err := os.OpenFile(c.cfg.File, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 		if err != nil {
@@ -266,6 +277,15 @@ func (c *recordConsumer) Consume(ctx context.Context, l *ledger.Ledger, recs []c
 		if blocked {
 			c.lab.blocked <- c.key
 			<-c.lab.release // stuck: ignores ctx
+		}
+	}
+	if c.cfg.FailOnceAt != 0 && l.Sequence() == c.cfg.FailOnceAt {
+		c.lab.mu.Lock()
+		done := c.lab.failedAt[c.key]
+		c.lab.failedAt[c.key] = true
+		c.lab.mu.Unlock()
+		if !done {
+			return fmt.Errorf("injected failure at ledger %d", l.Sequence())
 		}
 	}
 	if c.cfg.Delay > 0 {

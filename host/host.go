@@ -23,6 +23,10 @@
 // user code ignoring its context cannot be killed in Go: it is abandoned, and ends whenever
 // that code returns.
 //
+// Errors do not outlive the trouble: last_error is cleared once a later incarnation has handled
+// a ledger (the restart log keeps the failure), and ApplyError of a first version whose start
+// failed once that version runs.
+//
 // Supervision: a panic (recovered, logged with its stack) or an error in any component fails
 // the incarnation: it is stopped without drain and, per the pipeline's `restart:` policy
 // (on-failure by default, always, never), restarted after a capped exponential backoff
@@ -43,7 +47,11 @@
 // consumers absorb. An incarnation starts at max(start_ledger, checkpoint+1); when consumers
 // implement component.Positioned, it starts after the lowest position any consumer holds
 // (a consumer without a position holds the checkpoint), never before start_ledger. Checkpoints
-// are kept when a pipeline is removed, so removing and re-adding a pipeline resumes it.
+// are kept when a pipeline is removed, so removing and re-adding a pipeline resumes it. A write
+// that fails (read-only or full state directory) is retried every CheckpointInterval; meanwhile
+// the pipeline runs on, degraded (unhealthy after CheckpointUnhealthyAfter), with the cause as
+// its last_error and checkpoint_error, counted in cdp_pipeline_checkpoint_errors_total, and
+// cdp_pipeline_checkpoint_age_seconds says how long the checkpoint has lagged.
 //
 // Stats and metrics: each incarnation has a fresh prometheus.Registry (the SDK's stream
 // metrics may be registered only once per registry) holding the cdp_pipeline_* metrics and the
@@ -96,6 +104,11 @@ type Options struct {
 	// CheckpointInterval is the minimum time between two checkpoint writes of a running
 	// incarnation (default 250ms); the end of an incarnation always writes.
 	CheckpointInterval time.Duration
+	// CheckpointUnhealthyAfter: a pipeline whose checkpoint writes fail (read-only or full
+	// state directory) is degraded at once and unhealthy once they have failed for this long
+	// (default 1m). It keeps running: its consumers hold the data, and a crash meanwhile would
+	// replay from the last checkpoint written.
+	CheckpointUnhealthyAfter time.Duration
 	// OnRunning is called from a host goroutine when a version of a pipeline is launched (Add,
 	// successful Update, restored old version after a failed Update). It must not block long.
 	OnRunning func(p *Pipeline)
@@ -112,6 +125,12 @@ type Options struct {
 	// processor that needs the full decode (component.NeedsDecode); default GOMAXPROCS; < 0:
 	// no decode ahead (the processor decodes on its own goroutine, as before issue 19).
 	DecodeWorkers int
+	// ConfigRejected says why the current file of a pipeline (its name, the file of the
+	// version running) was rejected, "" when it was not: an edit that does not parse or
+	// validate leaves the previous version running, and the pipeline reports itself degraded
+	// with the reason as its config_rejected health detail until the file is fixed. Called
+	// on every read of a pipeline's state: it must be quick and must not call into the host.
+	ConfigRejected func(name, file string) string
 }
 
 // Host runs and supervises pipelines. Its methods are safe for concurrent use.
@@ -164,6 +183,9 @@ func New(opts Options) *Host {
 	}
 	if opts.CheckpointInterval <= 0 {
 		opts.CheckpointInterval = 250 * time.Millisecond
+	}
+	if opts.CheckpointUnhealthyAfter <= 0 {
+		opts.CheckpointUnhealthyAfter = time.Minute
 	}
 	if opts.Registry == nil {
 		opts.Registry = component.NewRegistry()

@@ -87,6 +87,19 @@ func (m *runMetrics) pipeline(r *run) {
 		}
 		return float64(r.p.restartsTotal.Load())
 	})
+	m.f.NewCounterFunc(prometheus.CounterOpts{
+		Name: "cdp_pipeline_checkpoint_errors_total",
+		Help: "Failed writes of the pipeline's checkpoint (read-only or full state directory; kept across restarts).",
+	}, func() float64 {
+		if r.p == nil {
+			return 0
+		}
+		return float64(r.p.checkpointErrs.Load())
+	})
+	m.f.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "cdp_pipeline_checkpoint_age_seconds",
+		Help: "How long the checkpoint has lagged behind the ledgers every consumer durably accepted (0 when it is up to date): what a crash now would replay.",
+	}, func() float64 { return r.prog.age().Seconds() })
 	m.f.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "cdp_pipeline_healthy",
 		Help: "1 when the pipeline is healthy (running or completed), else 0.",

@@ -43,11 +43,20 @@ type Info struct {
 	LastError          string
 	// ApplyError is why the last Add or Update of the pipeline was not applied (a definition
 	// that does not build, a new version that does not start); "" once one succeeds.
-	ApplyError    string
-	StartedAt     time.Time     // of the current version's current run
-	CurrentLedger uint32        // last ledger every consumer accepted
-	Checkpoint    uint32        // last ledger checkpointed (loaded or written)
-	Backoff       time.Duration // delay before the next restart while restarting
+	ApplyError string
+	// ConfigRejected is why the pipeline does not run what its file says: the loader's error
+	// about its file (Options.ConfigRejected), else ApplyError; "" when it runs its file.
+	ConfigRejected string
+	StartedAt      time.Time     // of the current version's current run
+	CurrentLedger  uint32        // last ledger every consumer accepted
+	Checkpoint     uint32        // last ledger checkpointed (loaded or written)
+	Backoff        time.Duration // delay before the next restart while restarting
+	// CheckpointError is why the last checkpoint write failed ("" once one succeeds);
+	// CheckpointFailingSince is when the current streak of failed writes began.
+	CheckpointError        string
+	CheckpointFailingSince time.Time
+	CheckpointErrors       int64         // failed checkpoint writes, over every incarnation
+	CheckpointAge          time.Duration // how long the checkpoint has lagged the durable ledger (0: up to date)
 }
 
 // RestartEvent records one restart of a pipeline: when it began (Options.Now) and the backoff
@@ -65,21 +74,28 @@ type Pipeline struct {
 	h    *Host
 	name string
 
-	restartsTotal atomic.Int64 // exported as cdp_pipeline_restarts_total by every incarnation
+	restartsTotal  atomic.Int64 // exported as cdp_pipeline_restarts_total by every incarnation
+	checkpointErrs atomic.Int64 // exported as cdp_pipeline_checkpoint_errors_total
 
 	mu         sync.Mutex
 	ver        *version
 	status     string
 	restarts   int
 	lastError  string
+	errRun     *run   // p.run when lastError was set (progressed)
 	applyError string // see Info.ApplyError
-	startedAt  time.Time
-	current    uint32 // last accepted ledger of the last finished incarnation
-	checkpoint uint32
-	backoff    time.Duration
-	run        *run // current or last incarnation (stats, registry)
-	removed    bool
-	restartLog []RestartEvent
+	// applyErrVer is the version whose failed first start applyError is, retried under
+	// supervision; its first run clears applyError (running). nil for other errors.
+	applyErrVer *version
+	startedAt   time.Time
+	current     uint32 // last accepted ledger of the last finished incarnation
+	checkpoint  uint32
+	backoff     time.Duration
+	run         *run // current or last incarnation (stats, registry)
+	removed     bool
+	restartLog  []RestartEvent
+	cpError     string    // Info.CheckpointError
+	cpFailing   time.Time // Info.CheckpointFailingSince
 }
 
 func newPipeline(h *Host, def *loader.Pipeline) *Pipeline {
@@ -130,22 +146,41 @@ func (p *Pipeline) refused(def *loader.Pipeline, err error) {
 	defer p.mu.Unlock()
 	p.ver = &version{def: def, done: closedChan()}
 	p.status = StatusFailed
-	p.lastError = err.Error()
+	p.applyError, p.applyErrVer = err.Error(), nil
+	p.lastError, p.errRun = err.Error(), p.run
 }
 
-func (p *Pipeline) setApplyError(err error) {
+// setApplyError records the outcome of an Add or Update (nil: applied). retried is the version
+// whose failed first start err is, when it is retried under supervision: its first run clears
+// the error (running).
+func (p *Pipeline) setApplyError(err error, retried *version) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.applyError = ""
+	p.applyError, p.applyErrVer = "", nil
 	if err != nil {
-		p.applyError = err.Error()
+		p.applyError, p.applyErrVer = err.Error(), retried
 	}
 }
 
+// setLastError records the pipeline's latest error. It stays until a later incarnation than
+// the one current now has handled a ledger (progressed).
 func (p *Pipeline) setLastError(s string) {
 	p.mu.Lock()
-	p.lastError = s
+	p.lastError, p.errRun = s, p.run
 	p.mu.Unlock()
+}
+
+// progressed is called when incarnation r handled its first ledger (every consumer accepted
+// it): a pipeline that runs again after a failure is no longer failing, so an error from before
+// r (a failed run, start or update) stops being its last_error. The restart log keeps it.
+func (p *Pipeline) progressed(r *run) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.lastError == "" || p.errRun == r || p.run != r || p.lastError == p.cpError {
+		return
+	}
+	r.log.Info("pipeline recovered: handling ledgers again", "cleared_error", p.lastError, "restarts", p.restarts)
+	p.lastError, p.errRun = "", nil
 }
 
 func (p *Pipeline) setStatus(s string) {
@@ -180,8 +215,16 @@ func (p *Pipeline) read() reading {
 		Name: p.name, File: def.File, Status: p.status, Generation: p.ver.gen, ConfigHash: def.Hash,
 		Restarts: p.restarts, LastError: p.lastError, ApplyError: p.applyError, StartedAt: p.startedAt,
 		CurrentLedger: p.current, Checkpoint: p.checkpoint, Backoff: p.backoff,
+		CheckpointError: p.cpError, CheckpointFailingSince: p.cpFailing, CheckpointErrors: p.checkpointErrs.Load(),
+	}
+	if f := p.h.opts.ConfigRejected; f != nil {
+		in.ConfigRejected = f(p.name, def.File)
+	}
+	if in.ConfigRejected == "" {
+		in.ConfigRejected = p.applyError
 	}
 	if p.run != nil {
+		in.CheckpointAge = p.run.prog.age()
 		if c := p.run.prog.current.Load(); c != 0 {
 			in.CurrentLedger = c
 		}
@@ -190,6 +233,29 @@ func (p *Pipeline) read() reading {
 		}
 	}
 	return reading{in: in, def: def, r: p.run}
+}
+
+// checkpointSaved records the outcome of a checkpoint write (progress.saved): a failure is the
+// pipeline's last error and makes it degraded (unhealthy once it lasts CheckpointUnhealthyAfter);
+// a success ends that, and clears last_error if the failure was the last error.
+func (p *Pipeline) checkpointSaved(err error) {
+	if err != nil {
+		p.checkpointErrs.Add(1)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err == nil {
+		if p.cpError != "" && p.lastError == p.cpError {
+			p.lastError = ""
+		}
+		p.cpError, p.cpFailing = "", time.Time{}
+		return
+	}
+	if p.cpFailing.IsZero() {
+		p.cpFailing = p.h.opts.Now()
+	}
+	p.cpError = "writing the checkpoint failed: " + err.Error()
+	p.lastError = p.cpError
 }
 
 // RestartLog returns the most recent restarts, oldest first.

@@ -25,6 +25,9 @@ type progress struct {
 	currentCloseTime atomic.Int64  // close time of the current ledger
 	processed        atomic.Int64  // min counts
 	checkpointed     atomic.Uint32 // last checkpoint loaded or written
+	// behindSince is when the checkpoint first fell behind the durable ledger and has not
+	// caught up since (Options.Now, unix nanoseconds; 0 = up to date): the checkpoint's age.
+	behindSince atomic.Int64
 
 	cps        *checkpoint.Store // nil: no checkpoints
 	pipeline   string
@@ -32,6 +35,16 @@ type progress struct {
 	now        func() time.Time
 	interval   time.Duration
 	log        *slog.Logger
+
+	// saved is told the outcome of every checkpoint write (the pipeline's checkpoint health,
+	// Pipeline.checkpointSaved); nil = nobody listens. Set before loop starts.
+	saved func(err error)
+	// first is called once, when every consumer has accepted the incarnation's first ledger
+	// (Pipeline.progressed); nil = nobody listens. Set before the stages start.
+	first     func()
+	firstOnce atomic.Bool
+	failing   bool // the last write failed (loop and finish only)
+	wrote     bool // a write succeeded in this incarnation (loop and finish only)
 
 	notify chan struct{} // buffered 1: progress was made
 	stop   chan struct{} // closed by finish
@@ -84,6 +97,9 @@ func (g *progress) accept(i int, l *ledger.Ledger, d uint32) {
 			break
 		}
 	}
+	if cnt > 0 {
+		g.handled()
+	}
 	g.advanced()
 }
 
@@ -92,6 +108,7 @@ func (g *progress) acceptAll(l *ledger.Ledger) {
 	storeMax(&g.current, l.Sequence())
 	g.currentCloseTime.Store(l.CloseTime().Unix())
 	g.processed.Add(1)
+	g.handled()
 	g.advanced()
 }
 
@@ -122,6 +139,13 @@ func (g *progress) durableMin() uint32 {
 	return d
 }
 
+// handled tells first, once, that a ledger went through every consumer.
+func (g *progress) handled() {
+	if g.first != nil && !g.firstOnce.Load() && g.firstOnce.CompareAndSwap(false, true) {
+		g.first()
+	}
+}
+
 // advanced wakes loop.
 func (g *progress) advanced() {
 	select {
@@ -130,7 +154,8 @@ func (g *progress) advanced() {
 	}
 }
 
-// loop writes the checkpoint when it advanced, at most once per interval, until finish.
+// loop writes the checkpoint when it advanced, at most once per interval, until finish. A
+// write that failed is tried again after the interval even without new progress.
 func (g *progress) loop() {
 	defer close(g.done)
 	if g.cps == nil {
@@ -146,7 +171,9 @@ func (g *progress) loop() {
 		case <-g.stop:
 			return
 		}
-		g.save()
+		if err := g.save(); err != nil && !errors.Is(err, errNoAdvance) {
+			g.advanced() // try again after the interval
+		}
 		t.Reset(g.interval)
 		select {
 		case <-t.C:
@@ -169,16 +196,49 @@ func (g *progress) finish(write bool) {
 var errNoAdvance = errors.New("checkpoint did not advance")
 
 // save writes durableMin if it changed. Only loop and finish call it, never at the same time.
+// A failed write is logged when a streak of failures begins and when it ends (loop retries
+// every interval); saved hears of every failure, of the first success of the incarnation and
+// of the first after failures.
 func (g *progress) save() error {
 	d := g.durableMin()
 	if d == 0 || d == g.checkpointed.Load() {
 		return errNoAdvance
 	}
+	g.behindSince.CompareAndSwap(0, g.now().UnixNano())
 	err := g.cps.Save(checkpoint.Checkpoint{Pipeline: g.pipeline, Ledger: d, ConfigHash: g.configHash, UpdatedAt: g.now().UTC()})
 	if err != nil {
-		g.log.Error("writing the checkpoint failed", "err", err)
+		if !g.failing {
+			g.log.Error("writing the checkpoint failed; retrying", "err", err, "checkpoint", g.checkpointed.Load(), "durable_ledger", d)
+		}
+		g.failing = true
+		if g.saved != nil {
+			g.saved(err)
+		}
 		return err
 	}
 	g.checkpointed.Store(d)
+	if g.durableMin() > d {
+		g.behindSince.Store(g.now().UnixNano()) // it moved on meanwhile
+	} else {
+		g.behindSince.Store(0)
+	}
+	if g.failing {
+		g.log.Info("writing the checkpoint succeeds again", "checkpoint", d)
+	}
+	// Told once per incarnation and after failures: an earlier incarnation may have failed.
+	if g.saved != nil && (g.failing || !g.wrote) {
+		g.saved(nil)
+	}
+	g.failing, g.wrote = false, true
 	return nil
+}
+
+// age is how long the checkpoint has lagged behind the ledgers every consumer durably
+// accepted (0 when it is up to date, or without checkpoints).
+func (g *progress) age() time.Duration {
+	since := g.behindSince.Load()
+	if since == 0 {
+		return 0
+	}
+	return max(g.now().Sub(time.Unix(0, since)), 0)
 }

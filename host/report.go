@@ -89,6 +89,8 @@ func (p *Pipeline) metrics(rd reading) map[string]float64 {
 	m["pipeline.checkpoint_ledger"] = float64(in.Checkpoint)
 	m["pipeline.restarts"] = float64(in.Restarts)
 	m["pipeline.generation"] = float64(in.Generation)
+	m["pipeline.checkpoint_errors"] = float64(in.CheckpointErrors)
+	m["pipeline.checkpoint_age_seconds"] = in.CheckpointAge.Seconds()
 	if r == nil {
 		m["pipeline.component_count"] = float64(defComponentCount(rd.def))
 		return m
@@ -194,15 +196,30 @@ func (p *Pipeline) uptime(in Info) time.Duration {
 
 // HealthState is starting|healthy|degraded|unhealthy|stopping. A running pipeline is degraded
 // when a component reports itself unhealthy (component.HealthReporter) or is stuck (one call on
-// one ledger running longer than Options.StuckAfter); a completed one is
-// healthy; restarting and failed ones are unhealthy.
+// one ledger running longer than Options.StuckAfter), or when its file was rejected and it
+// runs an older version (Info.ConfigRejected); a running or completed one whose
+// checkpoint cannot be written is degraded, unhealthy once that has lasted
+// Options.CheckpointUnhealthyAfter; a completed one is otherwise healthy; restarting and
+// failed ones are unhealthy.
 func (p *Pipeline) HealthState() string { return p.healthState(p.read()) }
 
 func (p *Pipeline) healthState(rd reading) string {
 	switch rd.in.Status {
+	case StatusRunning, StatusCompleted:
+		if rd.in.CheckpointError != "" {
+			if p.h.opts.Now().Sub(rd.in.CheckpointFailingSince) >= p.h.opts.CheckpointUnhealthyAfter {
+				return HealthUnhealthy
+			}
+			return HealthDegraded
+		}
+	}
+	switch rd.in.Status {
 	case StatusStarting:
 		return HealthStarting
 	case StatusRunning:
+		if rd.in.ConfigRejected != "" {
+			return HealthDegraded
+		}
 		if r := rd.r; r != nil {
 			for _, c := range r.comps {
 				if c.stuck(p.h.opts.StuckAfter) != "" {
@@ -227,9 +244,12 @@ func (p *Pipeline) IsHealthy() bool { return p.HealthState() == HealthHealthy }
 
 // GetHealthDetails returns pipeline_id, uptime, component_count, <Name>_status (healthy,
 // stale, error, the component's own health reason, or the pipeline status when it is not
-// running), last_error, status, restarts, generation, current_ledger, checkpoint, and for a
-// source that reads through a shared reader, reader (its id) and reader_mode (shared,
-// catching_up, own).
+// running), last_error, status, restarts, generation, current_ledger, checkpoint,
+// checkpoint_error (why the last checkpoint write failed), config_rejected (why its file was
+// rejected while an older version runs, naming file:line), and for a source that reads through
+// a shared reader, reader (its id) and reader_mode (shared, catching_up, own). checkpoint_error
+// and config_rejected are "" when all is well, and always sent: the control plane merges
+// heartbeats, and only an empty value makes it forget a fixed error.
 func (p *Pipeline) GetHealthDetails() map[string]string { return p.healthDetails(p.read()) }
 
 func (p *Pipeline) healthDetails(rd reading) map[string]string {
@@ -247,6 +267,8 @@ func (p *Pipeline) healthDetails(rd reading) map[string]string {
 	d["last_error"] = in.LastError
 	d["current_ledger"] = strconv.FormatUint(uint64(in.CurrentLedger), 10)
 	d["checkpoint"] = strconv.FormatUint(uint64(in.Checkpoint), 10)
+	d["checkpoint_error"] = in.CheckpointError
+	d["config_rejected"] = in.ConfigRejected
 	if r == nil {
 		d["component_count"] = strconv.Itoa(defComponentCount(rd.def))
 		return d
@@ -344,9 +366,9 @@ func (c *comp) health() string {
 	}
 	h, err := safeHealth(hr)
 	if err != nil {
-		return err.Error()
+		return c.red.String(err.Error())
 	}
-	return h
+	return c.red.String(h)
 }
 
 func (c *comp) status(pipelineStatus string, now, runStarted time.Time, stuckAfter time.Duration) string {

@@ -35,6 +35,36 @@ func TestSnapshot(t *testing.T) {
 	}
 }
 
+// A running pipeline whose file was rejected (Options.ConfigRejected) runs on degraded, with
+// the reason as its config_rejected detail; healthy again once the file is fixed.
+func TestConfigRejectedDegrades(t *testing.T) {
+	l := newLab()
+	var reason atomic.Value
+	reason.Store("")
+	h := newTestHost(t, l, func(o *Options) {
+		o.ConfigRejected = func(name, file string) string {
+			if name != "r" || file != "configs/r.yaml" {
+				return ""
+			}
+			return reason.Load().(string)
+		}
+	})
+	apply(t, h, loader.Add, def("r", comp_("MemSource", "start_ledger", first, "interval", "20ms"), nil, procs(comp_("Record"))))
+	p, _ := h.Get("r")
+	testutil.Eventually(t, waitLong, "r running", func() bool { return p.HealthState() == HealthHealthy })
+	reason.Store("configs/r.yaml:3: invalid YAML: did not find expected key")
+	s := p.Snapshot()
+	if s.Health != HealthDegraded || s.ConfigRejected != "configs/r.yaml:3: invalid YAML: did not find expected key" ||
+		s.HealthDetails["config_rejected"] != s.ConfigRejected || s.Status != StatusRunning {
+		t.Errorf("with its file rejected: health %s, config_rejected %q, detail %q, status %s",
+			s.Health, s.ConfigRejected, s.HealthDetails["config_rejected"], s.Status)
+	}
+	reason.Store("")
+	if s := p.Snapshot(); s.Health != HealthHealthy || s.HealthDetails["config_rejected"] != "" {
+		t.Errorf("with its file fixed: %s %q", s.Health, s.HealthDetails["config_rejected"])
+	}
+}
+
 // A component's `name:` names its stats and health detail instead of its type; the loader's
 // warnings about the definition are in the snapshot.
 func TestComponentNameAndWarningsInSnapshot(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/withobsrvr/cdpd/host/component"
 	"github.com/withobsrvr/cdpd/host/ledger"
+	"github.com/withobsrvr/cdpd/internal/redact"
 	"github.com/withobsrvr/cdpd/loader"
 )
 
@@ -28,6 +29,7 @@ type comp struct {
 	busyLedger    atomic.Uint32 // ledger of the current call
 	busyCall      atomic.Value  // string: name of the current call (Process, Consume, ...)
 	failed        atomic.Bool   // this component caused the incarnation's failure
+	red           *redact.Redactor
 
 	inC, outC, errC prometheus.Counter
 	lat             prometheus.Observer
@@ -52,7 +54,8 @@ type run struct {
 	p    *Pipeline
 	h    *Host
 	def  *loader.Pipeline
-	log  *slog.Logger
+	red  *redact.Redactor // the definition's secrets (redact.go)
+	log  *slog.Logger     // redacting
 	reg  *prometheus.Registry
 	dir  string // the pipeline's state directory ("" without StateDir)
 	from uint32

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/withobsrvr/cdpd/internal/redact"
 )
 
 // lifecycle is how one incarnation ends: its nested contexts, its first failure, the stop
@@ -16,7 +18,8 @@ import (
 type lifecycle struct {
 	drain time.Duration // Options.DrainTimeout
 	log   *slog.Logger
-	busy  func() []string // the component calls still running, for the deadline's report
+	red   *redact.Redactor // applied to every failure recorded
+	busy  func() []string  // the component calls still running, for the deadline's report
 
 	// Contexts: hard (cancelled at the drain deadline or on kill) > work (cancelled on
 	// failure) > source (cancelled to stop intake). startStop cancels work's child for Start.
@@ -73,6 +76,7 @@ func (lc *lifecycle) isKilled() bool {
 
 // fail records the first failure and stops the incarnation without drain.
 func (lc *lifecycle) fail(c *comp, err error) {
+	err = lc.red.Error(err)
 	lc.mu.Lock()
 	first := lc.err == nil
 	if first {

@@ -98,7 +98,7 @@ func (p *Pipeline) launch(v *version, first *run, firstErr error) {
 func (p *Pipeline) supervise(v *version, r *run, err error) {
 	defer close(v.done)
 	h := p.h
-	log := h.log.With("pipeline", p.name)
+	log := h.pipelineLogger(redactorOf(v.def), p.name)
 	if h.opts.OnRunning != nil {
 		h.opts.OnRunning(p)
 	}
@@ -120,6 +120,8 @@ func (p *Pipeline) supervise(v *version, r *run, err error) {
 				return
 			}
 			r.p = p
+			r.prog.saved = p.checkpointSaved
+			r.prog.first = func() { p.progressed(r) }
 			p.running(r)
 			log.Info("pipeline running", "generation", v.gen, "from_ledger", r.from)
 			r.launch()
@@ -191,6 +193,9 @@ func (p *Pipeline) supervise(v *version, r *run, err error) {
 func (p *Pipeline) running(r *run) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.applyErrVer != nil && p.applyErrVer == p.ver {
+		p.applyError, p.applyErrVer = "", nil // the retried first version runs: applied after all
+	}
 	p.run = r
 	p.status = StatusRunning
 	p.startedAt = r.startedAt

@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/withobsrvr/cdpd/internal/redact"
 )
 
 // check runs the caller's Check on every component of an assembled pipeline (after the whole
@@ -14,9 +16,14 @@ func (p *fileParser) check(pl *Pipeline) {
 		return
 	}
 	network := pl.Network()
+	var red *redact.Redactor // the definition's secrets, for a check error that quotes a value
 	try := func(kind, label string, c Component) {
 		unknown, err := safeCheck(p.opts.Check, kind, c.Type, c.Config, network)
 		if err != nil {
+			if red == nil {
+				red = redact.New(pl.Secrets()...)
+			}
+			err = red.Error(err)
 			p.errs = append(p.errs, &Error{File: p.file, Line: c.Line, Column: c.Column, Pipeline: pl.Name,
 				Msg: fmt.Sprintf("%s (%s): %v", label, c.Type, err), Err: err})
 			return

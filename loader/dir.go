@@ -34,6 +34,9 @@ type fileResult struct {
 	// writing: the file is empty and was modified within writeGrace: taken as being written
 	// in place (truncated, the content not yet there), so its pipelines are kept for now.
 	writing bool
+	// unreadable: the file could not be read (permissions, I/O): the watcher tries again
+	// (Options.RetryUnreadable).
+	unreadable bool
 }
 
 // writeGrace is how long an empty file is taken as being written rather than emptied: a
@@ -88,12 +91,17 @@ func readFile(path string, opts Options) (r *fileResult, present bool) {
 	fail := func(format string, args ...any) (*fileResult, bool) {
 		return &fileResult{errs: []*Error{{File: path, Msg: fmt.Sprintf(format, args...)}}}, true
 	}
+	unreadable := func(err error) (*fileResult, bool) {
+		r, ok := fail("cannot read: %v", err)
+		r.unreadable = true
+		return r, ok
+	}
 	fi, err := os.Stat(path) // follows symlinks (ConfigMap files are symlinks into ..data)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, false
 	}
 	if err != nil {
-		return fail("cannot read: %v", err)
+		return unreadable(err)
 	}
 	if fi.IsDir() {
 		return fail("is a directory, not a pipeline file")
@@ -108,23 +116,23 @@ func readFile(path string, opts Options) (r *fileResult, present bool) {
 	// a FIFO for reading waits for a writer forever, which would hang the watcher and with it
 	// every reload: O_NONBLOCK makes that open return at once, and the file actually opened
 	// is judged again. (O_NONBLOCK does not change reads of a regular file.)
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	f, err := opts.openFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, false
 	}
 	if err != nil {
-		return fail("cannot read: %v", err)
+		return unreadable(err)
 	}
 	defer f.Close()
 	if fi, err = f.Stat(); err != nil {
-		return fail("cannot read: %v", err)
+		return unreadable(err)
 	}
 	if !fi.Mode().IsRegular() {
 		return fail("not a regular file")
 	}
 	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
 	if err != nil {
-		return fail("cannot read: %v", err)
+		return unreadable(err)
 	}
 	if len(bytes.TrimSpace(data)) == 0 && time.Since(fi.ModTime()) < writeGrace {
 		return &fileResult{writing: true}, true

@@ -67,6 +67,11 @@
 //
 //	configs/a.yaml:12:9: pipeline ContractEvents: consumer 1 (SaveToParqet): unknown component type ...
 //
+// A file or pipeline name that holds a control character (a newline, ESC), a bidi control or
+// bytes that are not UTF-8 is printed quoted, Go style ("configs/evil\nok.yaml"), and such
+// characters elsewhere in a message are escaped, so that a name can neither forge lines of
+// `cdpd validate` or of a log nor send terminal escapes (Printable).
+//
 // A pipeline with an error is skipped; the other pipelines of the file still load, except
 // when the error concerns the whole file (YAML syntax, size, top-level shape). Hostile input
 // gives errors, not hangs: files over 1 MiB, nesting deeper than 64 levels and YAML alias
@@ -90,10 +95,12 @@
 //
 // The directory is watched (fsnotify), not the files, so new files, editors' atomic renames
 // and the Kubernetes ConfigMap update (visible files are symlinks into `..data`, which is
-// swapped atomically to a new `..2026_...` directory) are all seen. Any event other than chmod
-// schedules a rescan of the whole directory after Options.Debounce of quiet (default 100ms;
-// a burst that never pauses is cut after 10 × Debounce), and the hashes decide what changed;
-// Watcher.Rescan forces one (SIGHUP). Ignored: dotfiles (which covers `..data`, `..2026_*`,
+// swapped atomically to a new `..2026_...` directory) are all seen. Any event (a chmod only of a
+// pipeline file or of the directory: a file made readable again must be read again) schedules
+// a rescan of the whole directory after Options.Debounce of quiet (default 100ms; a burst that
+// never pauses is cut after 10 × Debounce), and the hashes decide what changed;
+// Watcher.Rescan forces one (SIGHUP). While a file cannot be read (permissions, I/O errors) the
+// watcher also rescans every Options.RetryUnreadable (10 s), in case no event says it is back. Ignored: dotfiles (which covers `..data`, `..2026_*`,
 // Vim's `.x.swp` and Emacs' `.#x`), `x~` and `#x#` backups, and every name not ending in
 // .yaml or .yml (Vim's `4913` probe, `x.yaml.tmp`). Symlinks are followed; a dangling one is
 // a file that is not there.

@@ -9,13 +9,14 @@ import (
 	"os"
 	"regexp"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/withobsrvr/cdpd/internal/redact"
 )
 
 // Limits that keep hostile or broken files from hurting the daemon: each gives an *Error.
@@ -53,6 +54,13 @@ type Options struct {
 	// Logger receives one line per pipeline event and per new config error (default
 	// slog.Default()). Config values are never logged.
 	Logger *slog.Logger
+	// RetryUnreadable is how often the watcher scans again while a file cannot be read
+	// (permissions, I/O errors; default 10s), in case no event says it is readable again.
+	RetryUnreadable time.Duration
+
+	// open opens a file to read it (os.OpenFile; tests inject read errors that root, who may
+	// read any file whatever its mode, would not get).
+	open func(name string, flag int, perm os.FileMode) (*os.File, error)
 }
 
 func (o Options) lookupEnv() func(string) (string, bool) {
@@ -67,6 +75,20 @@ func (o Options) debounce() time.Duration {
 		return o.Debounce
 	}
 	return 100 * time.Millisecond
+}
+
+func (o Options) retryUnreadable() time.Duration {
+	if o.RetryUnreadable > 0 {
+		return o.RetryUnreadable
+	}
+	return 10 * time.Second
+}
+
+func (o Options) openFile(name string, flag int, perm os.FileMode) (*os.File, error) {
+	if o.open != nil {
+		return o.open(name, flag, perm)
+	}
+	return os.OpenFile(name, flag, perm)
 }
 
 func (o Options) logger() *slog.Logger {
@@ -127,60 +149,38 @@ func ParseFile(path string, data []byte, opts Options) (pipelines []*Pipeline, e
 	}()
 	lookup := opts.lookupEnv()
 	expanded := map[string]string{} // variable name -> the value it expanded to
-	p := &fileParser{file: path, opts: opts, lookup: func(name string) (string, bool) {
+	p := &fileParser{file: path, opts: opts}
+	p.lookup = func(name string) (string, bool) {
 		v, ok := lookup(name)
 		if ok {
 			expanded[name] = v
+			if p.cur != nil {
+				p.cur[name] = v
+			}
 		}
 		return v, ok
-	}}
+	}
 	pipelines, errs = p.parse(data)
 	redactErrors(errs, expanded)
 	return pipelines, errs
 }
 
-// minRedactLen is the shortest expanded value redactErrors hides: shorter ones ("1", "on")
-// would mangle messages and are no secrets.
-const minRedactLen = 4
-
 // redactErrors replaces, in every error's text, each value a ${VAR} expanded to with
-// "${VAR}". Values from the environment are often secrets (passwords, keys) and a component's
+// "${VAR}" (internal/redact: values under 4 bytes are kept, numbers only where they stand
+// alone). Values from the environment are often secrets (passwords, keys) and a component's
 // validation error may quote the value it rejected (`unknown network "..."`); these errors are
 // logged, served by the API and sent in heartbeats. The cause stays reachable for errors.Is /
 // errors.As, behind a wrapper whose text is redacted too.
 func redactErrors(errs []*Error, expanded map[string]string) {
-	var pairs []string
-	names := make([]string, 0, len(expanded))
-	for n := range expanded {
-		names = append(names, n)
-	}
-	// longest values first, so that a value containing another is replaced whole
-	sort.Slice(names, func(i, j int) bool { return len(expanded[names[i]]) > len(expanded[names[j]]) })
-	for _, n := range names {
-		if v := expanded[n]; len(v) >= minRedactLen {
-			pairs = append(pairs, v, "${"+n+"}")
-		}
-	}
-	if len(pairs) == 0 {
+	r := redact.New(Expanded(expanded).Secrets()...)
+	if r.Empty() {
 		return
 	}
-	r := strings.NewReplacer(pairs...)
 	for _, e := range errs {
-		e.Msg = r.Replace(e.Msg)
-		if e.Err != nil {
-			e.Err = &redactedError{msg: r.Replace(e.Err.Error()), err: e.Err}
-		}
+		e.Msg = r.String(e.Msg)
+		e.Err = r.Error(e.Err)
 	}
 }
-
-// redactedError is a cause whose text had expanded values replaced (see redactErrors).
-type redactedError struct {
-	msg string
-	err error
-}
-
-func (e *redactedError) Error() string { return e.msg }
-func (e *redactedError) Unwrap() error { return e.err }
 
 type fileParser struct {
 	file   string
@@ -196,6 +196,9 @@ type fileParser struct {
 	// configs are the config mappings of the components read, by the component's line and
 	// column: where check finds the keys a component does not know.
 	configs map[[2]int]*yaml.Node
+	// cur collects what ${VAR} references expand to while one pipeline is parsed
+	// (Pipeline.Expanded).
+	cur map[string]string
 }
 
 // entry is one pipeline definition found in a document, before it is parsed.
@@ -467,6 +470,13 @@ func (p *fileParser) pipeline(e entry) *Pipeline {
 		p.errorf(e.key, name, "invalid pipeline name %q: use 1 to 63 letters, digits, '-' or '_', starting with a letter or digit", name)
 	}
 	pl := &Pipeline{Name: name, File: p.file, Line: e.key.Line, Column: e.key.Column, Restart: RestartOnFailure}
+	p.cur = map[string]string{}
+	defer func() {
+		if len(p.cur) > 0 {
+			pl.Expanded = Expanded(p.cur)
+		}
+		p.cur = nil
+	}()
 	if e.body.Kind != yaml.MappingNode {
 		p.errorf(e.key, name, "a pipeline must be a map with source, processors and consumers, not %s", kindName(e.body))
 		return nil

@@ -1,6 +1,17 @@
 package loader
 
-import "fmt"
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/withobsrvr/cdpd/internal/redact"
+)
 
 // Component is one `{type, config}` entry of a pipeline (upstream CDP files may also give it
 // a `name`).
@@ -50,6 +61,47 @@ type Pipeline struct {
 	// Hash is the hex SHA-256 of the pipeline's definition after expansion: equal hashes mean
 	// equal content, so an event whose hash did not change is never emitted.
 	Hash string
+	// Expanded is what the ${VAR} references of this definition expanded to. Often secrets:
+	// never log the values (Expanded prints as the variable names only); Secrets hands them
+	// to the host's redactor.
+	Expanded Expanded
+}
+
+// Expanded maps each variable a definition's ${VAR} references expanded to its value. It
+// prints, logs and encodes to JSON as the sorted variable names only.
+type Expanded map[string]string
+
+// Names are the variables, sorted.
+func (e Expanded) Names() []string { return slices.Sorted(maps.Keys(e)) }
+
+func (e Expanded) String() string                { return "[" + strings.Join(e.Names(), " ") + "]" }
+func (e Expanded) GoString() string              { return "loader.Expanded" + e.String() }
+func (e Expanded) LogValue() slog.Value          { return slog.StringValue(e.String()) }
+func (e Expanded) MarshalJSON() ([]byte, error)  { return json.Marshal(e.Names()) }
+func (e Expanded) Format(f fmt.State, verb rune) { _, _ = f.Write([]byte(e.String())) }
+
+// Secrets are the expanded values, each shown as "${VAR}" by a redactor.
+func (e Expanded) Secrets() []redact.Secret {
+	out := make([]redact.Secret, 0, len(e))
+	for _, n := range e.Names() {
+		out = append(out, redact.Secret{Value: e[n], Label: "${" + n + "}"})
+	}
+	return out
+}
+
+// Secrets lists every value of the definition that must never be shown (internal/redact): the
+// values ${VAR} expanded to, and the secrets of each component's config (values of keys that
+// name a secret, URL user names, passwords and query values, connection string passwords).
+func (p *Pipeline) Secrets() []redact.Secret {
+	out := p.Expanded.Secrets()
+	out = append(out, redact.Collect(p.Source.Config)...)
+	for _, c := range p.Processors {
+		out = append(out, redact.Collect(c.Config)...)
+	}
+	for _, c := range p.Consumers {
+		out = append(out, redact.Collect(c.Config)...)
+	}
+	return out
 }
 
 // Network is the pipeline's network as its source names it: the source's `network` value
@@ -104,7 +156,7 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	loc := e.File
+	loc := Printable(e.File)
 	if e.Line > 0 {
 		loc = fmt.Sprintf("%s:%d", loc, e.Line)
 		if e.Column > 0 {
@@ -113,9 +165,55 @@ func (e *Error) Error() string {
 	}
 	s := loc + ": "
 	if e.Pipeline != "" {
-		s += "pipeline " + e.Pipeline + ": "
+		s += "pipeline " + Printable(e.Pipeline) + ": "
 	}
-	return s + e.Msg
+	return s + escapeUnprintable(e.Msg)
+}
+
+// Printable returns s as it is when it is valid UTF-8 of printable characters only
+// (strconv.IsPrint: letters, marks, numbers, punctuation, symbols and the ASCII space), else
+// quoted as Go quotes it (strconv.Quote). File and pipeline names come from the filesystem and
+// from YAML: printed raw, a newline in one could forge lines of `cdpd validate` or of a log, an
+// ESC send terminal escapes.
+func Printable(s string) string {
+	if printable(s) {
+		return s
+	}
+	return strconv.Quote(s)
+}
+
+func printable(s string) bool {
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if (r == utf8.RuneError && n == 1) || !strconv.IsPrint(r) {
+			return false
+		}
+		i += n
+	}
+	return true
+}
+
+// escapeUnprintable writes each character of s that Printable would quote as Go escapes it
+// (\n, \x1b, \u2028, \xff for a byte that is not UTF-8), without quoting the whole.
+func escapeUnprintable(s string) string {
+	if printable(s) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && n == 1:
+			fmt.Fprintf(&b, "\\x%02x", s[i])
+		case !strconv.IsPrint(r):
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteString(s[i : i+n])
+		}
+		i += n
+	}
+	return b.String()
 }
 
 func (e *Error) Unwrap() error { return e.Err }

@@ -38,3 +38,42 @@ func TestErrorsRedactExpandedValues(t *testing.T) {
 		t.Errorf("errors.Is lost the cause")
 	}
 }
+
+// TestPipelineRecordsItsExpandedValues: each pipeline of a file records the variables its own
+// definition expanded (for the host's redactor), and never prints their values.
+func TestPipelineRecordsItsExpandedValues(t *testing.T) {
+	env := map[string]string{"A_KEY": "value-of-a-key", "B_PASS": "value-of-b-pass", "UNUSED": "unused-value"}
+	opts := Options{LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}
+	data := []byte(`pipelines:
+  a:
+    source: {type: S, config: {url: "https://h/?k=${A_KEY}"}}
+  b:
+    source: {type: S, config: {password: "${B_PASS}", user: literal-user, missing: "${NOT_SET:-dflt}"}}
+`)
+	ps, errs := ParseFile("f.yaml", data, opts)
+	if len(errs) != 0 || len(ps) != 2 {
+		t.Fatalf("parse: %v %v", ps, errs)
+	}
+	byName := map[string]*Pipeline{ps[0].Name: ps[0], ps[1].Name: ps[1]}
+	a, b := byName["a"], byName["b"]
+	if fmt.Sprint(a.Expanded.Names()) != "[A_KEY]" || fmt.Sprint(b.Expanded.Names()) != "[B_PASS]" {
+		t.Fatalf("expanded: a %v, b %v", a.Expanded.Names(), b.Expanded.Names())
+	}
+	for _, printed := range []string{fmt.Sprint(a.Expanded), fmt.Sprintf("%v %+v %#v %s %q", a.Expanded, b.Expanded, b.Expanded, a.Expanded, b.Expanded)} {
+		if strings.Contains(printed, "value-of") {
+			t.Errorf("printing a definition shows an expanded value: %s", printed)
+		}
+	}
+	secrets := map[string]string{}
+	for _, s := range b.Secrets() {
+		if _, seen := secrets[s.Value]; !seen {
+			secrets[s.Value] = s.Label // the first label wins, as in redact.New
+		}
+	}
+	if secrets["value-of-b-pass"] != "${B_PASS}" {
+		t.Errorf("b's secrets %v: want its password labelled ${B_PASS}", secrets)
+	}
+	if _, ok := secrets["literal-user"]; ok {
+		t.Errorf("b's secrets hold a user name that is no secret: %v", secrets)
+	}
+}

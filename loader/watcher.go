@@ -105,9 +105,18 @@ func (w *Watcher) Run(ctx context.Context, deliver func(Batch)) error {
 	grace := time.NewTimer(time.Hour) // rescan after a file taken as being written
 	grace.Stop()
 	defer grace.Stop()
-	if w.scan(st, true, deliver) {
-		grace.Reset(writeGrace)
+	unreadable := time.NewTimer(time.Hour) // rescan while a file cannot be read
+	unreadable.Stop()
+	defer unreadable.Stop()
+	rescanAfter := func(writing, cannotRead bool) {
+		if writing {
+			grace.Reset(writeGrace)
+		}
+		if cannotRead {
+			unreadable.Reset(w.opts.retryUnreadable())
+		}
 	}
+	rescanAfter(w.scan(st, true, deliver))
 
 	var (
 		debounce = w.opts.debounce()
@@ -141,9 +150,7 @@ func (w *Watcher) Run(ctx context.Context, deliver func(Batch)) error {
 	scanNow := func() {
 		timer.Stop()
 		pending = false
-		if w.scan(st, false, deliver) {
-			grace.Reset(writeGrace)
-		}
+		rescanAfter(w.scan(st, false, deliver))
 	}
 
 	for {
@@ -154,7 +161,7 @@ func (w *Watcher) Run(ctx context.Context, deliver func(Batch)) error {
 			if !ok {
 				return errors.New("loader: file watcher closed")
 			}
-			if ev.Op == fsnotify.Chmod {
+			if ev.Op == fsnotify.Chmod && !w.concerns(ev.Name) {
 				continue
 			}
 			if filepath.Clean(ev.Name) == w.dir && (ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename)) {
@@ -179,6 +186,8 @@ func (w *Watcher) Run(ctx context.Context, deliver func(Batch)) error {
 			scanNow()
 		case <-grace.C:
 			scanNow()
+		case <-unreadable.C:
+			scanNow()
 		case <-retryC:
 			if err := fsw.Add(w.dir); err == nil {
 				stopRetry()
@@ -188,13 +197,22 @@ func (w *Watcher) Run(ctx context.Context, deliver func(Batch)) error {
 	}
 }
 
+// concerns reports whether a chmod of path may change what a scan finds: the directory's, or a
+// pipeline file's (one made readable again, `chmod 644`, must be read again).
+func (w *Watcher) concerns(path string) bool {
+	path = filepath.Clean(path)
+	return path == w.dir || (filepath.Dir(path) == w.dir && IsConfigFile(filepath.Base(path)))
+}
+
 // scan rescans the directory, folds it into st and delivers what changed. writing reports a
-// file taken as being written (see writeGrace): the caller scans again after the grace.
-func (w *Watcher) scan(st *state, initial bool, deliver func(Batch)) (writing bool) {
+// file taken as being written (see writeGrace), unreadable one that could not be read: the
+// caller scans again after the grace, or after Options.RetryUnreadable.
+func (w *Watcher) scan(st *state, initial bool, deliver func(Batch)) (writing, unreadable bool) {
 	defer w.scans.Add(1)
 	results, err := scanDir(w.dir, w.opts)
 	for _, r := range results {
 		writing = writing || r.writing
+		unreadable = unreadable || r.unreadable
 	}
 	var dirErr *Error
 	if err != nil {
@@ -222,8 +240,8 @@ func (w *Watcher) scan(st *state, initial bool, deliver func(Batch)) (writing bo
 		w.log.Warn("config error", attrs...)
 	}
 	if !initial && len(events) == 0 && !errsChanged {
-		return writing
+		return writing, unreadable
 	}
 	deliver(Batch{Initial: initial, Events: events, Errors: newErrs, Hash: hashConfig(st.applied)})
-	return writing
+	return writing, unreadable
 }

@@ -352,8 +352,8 @@ func TestMergedMetricsAreBounded(t *testing.T) {
 	heartbeat(t, r, "svc", healthy, batch(0))
 }
 
-// Invalid UTF-8 never travels over gRPC (protobuf refuses to marshal it), so this calls the
-// handlers directly.
+// Invalid UTF-8 in a request that decodes (protobuf-go refuses to marshal it, so the handlers
+// are called directly); raw invalid bytes on the wire are TestMalformedRequestsAreInvalidArgument.
 func TestInvalidUTF8(t *testing.T) {
 	srv, err := New(Options{})
 	if err != nil {

@@ -19,7 +19,8 @@ import (
 const GracefulStopTimeout = 5 * time.Second
 
 // NewGRPCServer returns a grpc.Server that serves s: TLS when tlsConf is not nil, a receive
-// limit that fits every valid request, keepalive enforcement that accepts clients pinging
+// limit that fits every valid request, InvalidArgument for a request that does not decode
+// (invalid UTF-8, malformed protobuf; codec.go), keepalive enforcement that accepts clients pinging
 // every 10 s or more (also without active RPCs), connection counting (Connections) and the
 // services of Register. Stop it with GracefulStop.
 func NewGRPCServer(s *Server, tlsConf *tls.Config) *grpc.Server {
@@ -35,6 +36,8 @@ func NewGRPCServer(s *Server, tlsConf *tls.Config) *grpc.Server {
 		}),
 		grpc.StatsHandler(connCounter{s}),
 	}
+	// Requests that do not decode are InvalidArgument, not Internal (codec.go).
+	opts = append(opts, newRequestCodec().options()...)
 	if tlsConf != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(tlsConf)))
 	}

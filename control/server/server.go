@@ -38,7 +38,8 @@
 //   - Heartbeat and GetComponentStatus for an unknown id fail with codes.NotFound (upstream:
 //     codes.Unknown); the text still contains "not found", which is what clients match.
 //   - Bad input is rejected with codes.InvalidArgument: missing ids, a missing component,
-//     unknown enum values, invalid UTF-8, and maps or strings over the limits below
+//     unknown enum values, invalid UTF-8 (also where protobuf-go refuses to decode it, as any
+//     request that does not decode: codec.go), and maps or strings over the limits below
 //     (MaxMetricEntries, MaxMetricBytes, MaxKeyLen, MaxValueLen, MaxIDLen); upstream accepts
 //     anything (and panics on a registration without a component).
 //   - The stored ComponentInfo's id is the service id, so ListComponents and

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -18,6 +17,7 @@ import (
 	"github.com/withobsrvr/cdpd/host/component"
 	"github.com/withobsrvr/cdpd/host/ledger"
 	"github.com/withobsrvr/cdpd/host/source/readers"
+	"github.com/withobsrvr/cdpd/internal/redact"
 )
 
 // captiveConfig is CaptiveCoreInboundAdapter's config: upstream CDP's keys (network,
@@ -45,7 +45,7 @@ type captiveSource struct {
 	c          captiveConfig
 	passphrase string
 	defaultCfg []byte // the SDK's config for the network, when no toml path is given
-	redact     redactor
+	redact     *redact.Redactor
 	spec       string // the keys the start is resolved from (pin.go)
 
 	mu         sync.Mutex
@@ -75,7 +75,7 @@ func NewCaptiveCore(c *captiveConfig, env component.Env) (component.Source, erro
 		if err := validateHTTPURL(fmt.Sprintf("history_archive_urls[%d]", i), u); err != nil {
 			return nil, err
 		}
-		secrets = append(secrets, urlSecrets(u)...)
+		secrets = append(secrets, redact.URLSecrets(u)...)
 	}
 	if strings.TrimSpace(c.CoreBinaryPath) == "" {
 		return nil, errors.New("core_binary_path is required: the stellar-core binary captive core runs")
@@ -106,25 +106,6 @@ func NewCaptiveCore(c *captiveConfig, env component.Env) (component.Source, erro
 	return s, nil
 }
 
-// urlSecrets lists the password and query values of a URL.
-func urlSecrets(raw string) []string {
-	var out []string
-	u, err := url.Parse(raw)
-	if err != nil {
-		return nil
-	}
-	if p, ok := u.User.Password(); ok {
-		out = append(out, p)
-	}
-	if u.RawQuery != "" {
-		out = append(out, u.RawQuery)
-		for _, vs := range u.Query() {
-			out = append(out, vs...)
-		}
-	}
-	return out
-}
-
 // Range implements component.Source. Without start_ledger the start is known after Start.
 func (s *captiveSource) Range() (start, end uint32) {
 	s.mu.Lock()
@@ -153,7 +134,7 @@ func (s *captiveSource) Start(ctx context.Context) error {
 	if s.start == 0 {
 		start, err := s.latestCheckpoint(ctx)
 		if err != nil {
-			return s.redact.err(err)
+			return s.redact.Error(err)
 		}
 		s.start = start
 	}
@@ -231,7 +212,7 @@ func (s *captiveSource) Run(ctx context.Context, from uint32, emit func(*ledger.
 		toml, err = ledgerbackend.NewCaptiveCoreTomlFromData(s.defaultCfg, params)
 	}
 	if err != nil {
-		return s.redact.err(fmt.Errorf("CaptiveCoreInboundAdapter: building the captive core config: %w", err))
+		return s.redact.Error(fmt.Errorf("CaptiveCoreInboundAdapter: building the captive core config: %w", err))
 	}
 	storagePath := s.c.StoragePath
 	if storagePath == "" {
@@ -240,13 +221,13 @@ func (s *captiveSource) Run(ctx context.Context, from uint32, emit func(*ledger.
 	s.env.Logger.Info("source streaming", "type", "CaptiveCoreInboundAdapter", "from", from, "to", end)
 	ls := ledgerbackend.NewCaptiveCoreStream(ledgerbackend.CaptiveCoreConfig{
 		BinaryPath: s.c.CoreBinaryPath, NetworkPassphrase: s.passphrase, HistoryArchiveURLs: s.c.HistoryArchiveURLs,
-		UserAgent: "cdpd", Toml: toml, StoragePath: storagePath, Log: readers.SDKLogger(),
-	}, readers.SDKLogger())
+		UserAgent: "cdpd", Toml: toml, StoragePath: storagePath, Log: readers.SDKLogger(s.env.Logger),
+	}, readers.SDKLogger(s.env.Logger))
 	if err := stream(ctx, ls, rng, end != 0, s.env.Metrics, s.env, s.stats, 0, 0, emit); err != nil {
 		if errors.Is(err, ctx.Err()) {
 			return err
 		}
-		return s.redact.err(fmt.Errorf("CaptiveCoreInboundAdapter: streaming ledgers from %d: %w", from, err))
+		return s.redact.Error(fmt.Errorf("CaptiveCoreInboundAdapter: streaming ledgers from %d: %w", from, err))
 	}
 	return nil
 }

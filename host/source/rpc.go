@@ -15,6 +15,7 @@ import (
 	"github.com/withobsrvr/cdpd/host/component"
 	"github.com/withobsrvr/cdpd/host/ledger"
 	"github.com/withobsrvr/cdpd/host/source/readers"
+	"github.com/withobsrvr/cdpd/internal/redact"
 )
 
 // rpcSource streams ledgers from a Stellar RPC server (getHealth + getLedgers) with the SDK's
@@ -23,7 +24,7 @@ type rpcSource struct {
 	typeName    string
 	env         component.Env
 	set         rpcSettings
-	redact      redactor
+	redact      *redact.Redactor
 	tipInterval time.Duration
 	stats       *sourceStats
 }
@@ -104,7 +105,7 @@ func (s *rpcSource) Run(ctx context.Context, from uint32, emit func(*ledger.Ledg
 		defer wg.Done()
 		s.stats.pollTip(pctx, s.tipInterval, s.env.Logger, func(ctx context.Context) (uint32, error) {
 			r, err := tipClient.GetLatestLedger(ctx)
-			return r.Sequence, s.redact.err(err)
+			return r.Sequence, s.redact.Error(err)
 		})
 	}()
 	defer func() {
@@ -122,12 +123,12 @@ func (s *rpcSource) Run(ctx context.Context, from uint32, emit func(*ledger.Ledg
 	}
 	ls := ledgerbackend.NewRPCStream(ledgerbackend.RPCLedgerBackendOptions{
 		RPCServerURL: s.set.endpoint, BufferSize: s.set.bufferSize, HttpClient: hc,
-	}, readers.SDKLogger())
+	}, readers.SDKLogger(s.env.Logger))
 	if err := stream(ctx, ls, rng, end != 0, s.env.Metrics, s.env, s.stats, 0, 0, emit); err != nil {
 		if errors.Is(err, ctx.Err()) {
 			return err
 		}
-		return s.redact.err(fmt.Errorf("%s: streaming ledgers from %d: %w", s.typeName, from, err))
+		return s.redact.Error(fmt.Errorf("%s: streaming ledgers from %d: %w", s.typeName, from, err))
 	}
 	return nil
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/withobsrvr/cdpd/internal/redact"
 )
 
 // RPC methods a CDP RPC source may name (rpc_method). cdpd's RPC sources always read whole
@@ -203,5 +205,5 @@ func secretsOf(s rpcSettings) []string {
 			out = append(out, strings.TrimSpace(tok))
 		}
 	}
-	return append(out, urlSecrets(s.endpoint)...)
+	return append(out, redact.URLSecrets(s.endpoint)...)
 }

@@ -397,7 +397,7 @@ func (s *storageSource) Run(ctx context.Context, from uint32, emit func(*ledger.
 	s.env.Logger.Info("source streaming", "type", s.typeName, "storage", s.kind, "from", from, "to", end,
 		"ledgers_per_file", dsCfg.Schema.LedgersPerFile, "buffer_size", bsCfg.BufferSize,
 		"num_workers", bsCfg.NumWorkers, "retry_wait", bsCfg.RetryWait)
-	ls := ledgerbackend.NewBufferedStorageStream(bsCfg, dsCfg, readers.SDKLogger())
+	ls := ledgerbackend.NewBufferedStorageStream(bsCfg, dsCfg, readers.SDKLogger(s.env.Logger))
 	if err := stream(ctx, ls, rng, end != 0, s.env.Metrics, s.env, s.stats, dsCfg.Schema.LedgersPerFile,
 		s.capLedgers(dsCfg), emit); err != nil {
 		if errors.Is(err, ctx.Err()) {

@@ -392,8 +392,8 @@ func runHostileControlPlane(t *testing.T, flood time.Duration) {
 	for _, tc := range []struct {
 		name string
 		call func() error
-		// codes accepted; invalid UTF-8 is refused by gRPC's decoder (codes.Internal)
-		// before the server's own check (codes.InvalidArgument) can run.
+		// codes accepted; a request that does not decode (invalid UTF-8, truncated) is
+		// InvalidArgument too, not the Internal gRPC gives any codec error (issue 17 item 6).
 		want []codes.Code
 	}{
 		{"heartbeat with 5,000 metrics", func() error {
@@ -437,14 +437,14 @@ func runHostileControlPlane(t *testing.T, flood time.Duration) {
 		}, []codes.Code{codes.InvalidArgument}},
 		{"registration with an invalid UTF-8 name (raw wire bytes)", func() error {
 			return raw("RegisterComponent", rawRegister("bad\xff\xfename", "utf8"))
-		}, []codes.Code{codes.InvalidArgument, codes.Internal}},
+		}, []codes.Code{codes.InvalidArgument}},
 		{"heartbeat with an invalid UTF-8 metric key (raw wire bytes)", func() error {
 			return raw("Heartbeat", rawHeartbeat("victim", "k\xc3\x28", "1"))
-		}, []codes.Code{codes.InvalidArgument, codes.Internal}},
+		}, []codes.Code{codes.InvalidArgument}},
 		{"truncated protobuf (raw wire bytes)", func() error {
 			full := rawRegister("x", "truncated")
 			return raw("RegisterComponent", full[:len(full)-3]) // the id's bytes cut short
-		}, []codes.Code{codes.InvalidArgument, codes.Internal}},
+		}, []codes.Code{codes.InvalidArgument}},
 	} {
 		err := tc.call()
 		code := status.Code(err)

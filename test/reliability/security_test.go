@@ -13,13 +13,16 @@ import (
 	"github.com/withobsrvr/cdpd/control"
 	"github.com/withobsrvr/cdpd/daemon"
 	"github.com/withobsrvr/cdpd/internal/testpki"
+	"github.com/withobsrvr/cdpd/test/fixture"
 	"github.com/withobsrvr/cdpd/test/testproc"
 )
 
 // Security (issue 9 part 6): the HTTP server binds to loopback by default; secrets expanded
 // from the environment never appear in the logs, the HTTP API (every endpoint) or the
 // heartbeats the control plane stores (metrics and history), also when a config is broken in a
-// way that echoes values; mutual TLS with a wrong CA is refused by both ends.
+// way that echoes values or a component's runtime error quotes them (issue 17: a sink's host
+// in its DNS error, an RPC URL's user name and query in its connection error); mutual TLS with
+// a wrong CA is refused by both ends.
 
 // TestHTTPDefaultLoopback: without --http-addr, cdpd's HTTP server listens on loopback only.
 func TestHTTPDefaultLoopback(t *testing.T) {
@@ -89,12 +92,15 @@ func TestHTTPAddrEmptyRefused(t *testing.T) {
 // log, any HTTP endpoint, or what the control plane stores.
 func TestSecretsNeverLeak(t *testing.T) {
 	secrets := map[string]string{
-		"RELI_PG_PASSWORD": "pw-Zq81xKv0Tt9",    // a sink password (the sink cannot connect)
-		"RELI_BAD_NUMBER":  "num-Hc47PmQa2wX",   // a number field given a secret by mistake
-		"RELI_BAD_NETWORK": "net-Ry62sLd0BvN",   // a network name given a secret by mistake
-		"RELI_BAD_EDIT":    "edit-Uk35nWq8JeZ",  // a bad edit of a running pipeline
-		"RELI_BAD_TYPE":    "type-Pw93mXc1VsA",  // a component type name from a secret
-		"RELI_BAD_YAML":    "yaml-Lb20tGh7NqE}", // breaks the YAML after expansion
+		"RELI_PG_PASSWORD": "pw-Zq81xKv0Tt9",        // a sink password (the sink cannot connect)
+		"RELI_BAD_NUMBER":  "num-Hc47PmQa2wX",       // a number field given a secret by mistake
+		"RELI_BAD_NETWORK": "net-Ry62sLd0BvN",       // a network name given a secret by mistake
+		"RELI_BAD_EDIT":    "edit-Uk35nWq8JeZ",      // a bad edit of a running pipeline
+		"RELI_BAD_TYPE":    "type-Pw93mXc1VsA",      // a component type name from a secret
+		"RELI_BAD_YAML":    "yaml-Lb20tGh7NqE}",     // breaks the YAML after expansion
+		"RELI_PG_HOST":     "h0st-Kq20vXr8.invalid", // a sink host: in the DNS error (issue 17)
+		"RELI_RPC_KEY":     "rpck-Tz91bNq4Wm",       // an RPC URL's query: in the connection error
+		"RELI_RPC_USER":    "rpcu-Ld53Vh",           // an RPC URL's user name
 	}
 	var env []string
 	for k, v := range secrets {
@@ -113,11 +119,23 @@ func TestSecretsNeverLeak(t *testing.T) {
 	testproc.WriteFile(t, filepath.Join(conf, "badyaml.yaml"), pipelineYAML(PipelineSpec{Name: "badyaml",
 		Processors: []string{"{type: LatestLedger, config: {network: ${RELI_BAD_YAML}}}"}}))
 	testproc.WriteFile(t, filepath.Join(conf, "edited.yaml"), pipelineYAML(PipelineSpec{Name: "edited"}))
+	testproc.WriteFile(t, filepath.Join(conf, "pghost.yaml"), pipelineYAML(PipelineSpec{Name: "pghost", Consumers: []string{
+		"{type: SaveToPostgreSQL, config: {host: \"${RELI_PG_HOST}\", port: 5432, database: cdp, username: cdp, connect_timeout: 2}}"}}))
+	rpcPort := testproc.FreePort(t) // nothing listens there
+	testproc.WriteFile(t, filepath.Join(conf, "rpc.yaml"), fmt.Sprintf(`pipeline:
+  name: rpcleak
+  source:
+    type: RPCSourceAdapter
+    config: {rpc_url: "http://${RELI_RPC_USER}:pw@127.0.0.1:%d/rpc?apikey=${RELI_RPC_KEY}", start_ledger: %d, network: pubnet}
+  processors: [{type: LatestLedger, config: {}}]
+  consumers: [{type: FaultyConsumer, config: {mode: pass}}]
+`, rpcPort, fixture.Ledger58752000))
 
 	cp := startControlPlane(t, CPOptions{})
 	d := startDaemon(t, DaemonOptions{ConfDir: conf, Endpoint: cp.Addr, Env: env,
 		Args: []string{"--log-level", "debug"}})
-	cp.WaitRegistered(t, 30*time.Second, control.ServiceID("", "pgsink"), control.ServiceID("", "edited"))
+	cp.WaitRegistered(t, 30*time.Second, control.ServiceID("", "pgsink"), control.ServiceID("", "edited"),
+		control.ServiceID("", "pghost"), control.ServiceID("", "rpcleak"))
 	// The bad edit of a running pipeline: the old version keeps running, the error is reported.
 	testproc.WriteFile(t, filepath.Join(conf, "edited.yaml"), pipelineYAML(PipelineSpec{Name: "edited",
 		Processors: []string{"{type: FaultInjector, config: {mode: pass, after: \"${RELI_BAD_EDIT}\"}}"}}))
@@ -128,14 +146,22 @@ func TestSecretsNeverLeak(t *testing.T) {
 				return false, f + " not in /api/v1/errors: " + errs
 			}
 		}
-		p, _ := d.Pipeline(t, "pgsink")
-		return p.LastError != "", "pgsink has no error yet"
+		for _, name := range []string{"pgsink", "pghost", "rpcleak"} {
+			if p, _ := d.Pipeline(t, name); p.LastError == "" {
+				return false, name + " has no error yet"
+			}
+		}
+		return true, ""
 	})
 	// Let a few heartbeats carry the errors to the control plane: two more of every
 	// registered pipeline's after pgsink's error arrived.
-	testproc.Eventually(t, 20*time.Second, "pgsink's error heartbeated", func() (bool, string) {
-		s := cp.List(t)[control.ServiceID("", "pgsink")]
-		return s.GetMetrics()["health.last_error"] != "", "no health.last_error yet"
+	testproc.Eventually(t, 20*time.Second, "the sinks' and the source's errors heartbeated", func() (bool, string) {
+		for _, name := range []string{"pgsink", "pghost", "rpcleak"} {
+			if s := cp.List(t)[control.ServiceID("", name)]; s.GetMetrics()["health.last_error"] == "" {
+				return false, name + " has no health.last_error yet"
+			}
+		}
+		return true, ""
 	})
 	m := d.Metrics(t)
 	want := metricSum(m, "cdpd_control_heartbeats_total") + 2*metricSum(m, "cdpd_control_registered_pipelines")
@@ -149,7 +175,8 @@ func TestSecretsNeverLeak(t *testing.T) {
 	places = append(places, place{"cdpd log", d.Output()}, place{"flowctl server log", cp.Output()})
 	for _, path := range []string{"/api/v1/pipelines", "/api/v1/errors", "/metrics", "/readyz", "/healthz",
 		"/api/v1/pipelines/pgsink", "/api/v1/pipelines/edited", "/api/v1/pipelines/badnum",
-		"/api/v1/pipelines/badnet", "/api/v1/pipelines/badtype", "/api/v1/pipelines/badyaml"} {
+		"/api/v1/pipelines/badnet", "/api/v1/pipelines/badtype", "/api/v1/pipelines/badyaml",
+		"/api/v1/pipelines/pghost", "/api/v1/pipelines/rpcleak"} {
 		code, body := d.Get(path)
 		places = append(places, place{fmt.Sprintf("GET %s (%d)", path, code), body})
 	}
@@ -172,7 +199,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 		}
 	}
 	t.Logf("searched %d places (logs, %d HTTP endpoints, control-plane metrics, history and flowctl status of %d services) for %d secrets",
-		len(places), 11, len(cp.List(t)), len(secrets))
+		len(places), 13, len(cp.List(t)), len(secrets))
 }
 
 // TestMTLSWrongCA: a control plane that requires client certificates of CA A. A cdpd that

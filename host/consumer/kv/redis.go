@@ -138,11 +138,22 @@ type Sink struct {
 }
 
 // clientLog sends go-redis's own log lines (dial failures, pool notes: the outages our retry
-// loop already reports with the pipeline) to slog at debug level instead of standard error.
+// loop already reports with the pipeline) to the logger of the sink whose call made them (the
+// pipeline's, which redacts its secrets: a dial error names the host), at debug level, instead
+// of standard error. go-redis's logger is process-wide, so the sink's logger rides on the
+// context of each call (withClientLog); a line without one is dropped, never logged raw.
 type clientLog struct{}
 
+type clientLogKey struct{}
+
+func withClientLog(ctx context.Context, log *slog.Logger) context.Context {
+	return context.WithValue(ctx, clientLogKey{}, log)
+}
+
 func (clientLog) Printf(ctx context.Context, format string, v ...any) {
-	slog.Default().DebugContext(ctx, "redis client", "detail", fmt.Sprintf(format, v...))
+	if log, _ := ctx.Value(clientLogKey{}).(*slog.Logger); log != nil {
+		log.DebugContext(ctx, "redis client", "detail", fmt.Sprintf(format, v...))
+	}
 }
 
 var setClientLog sync.Once
@@ -172,6 +183,7 @@ func newSink(typ string, c *ConnConfig, sh shape, env component.Env) (*Sink, err
 // Start opens the client and reads the cursor (one attempt: an unreachable Redis fails the
 // start, and the host retries the pipeline with backoff).
 func (s *Sink) Start(ctx context.Context) error {
+	ctx = withClientLog(ctx, s.log)
 	s.openMu.Lock()
 	if s.closed {
 		s.openMu.Unlock()
@@ -227,6 +239,7 @@ func (s *Sink) readCursorLocked(ctx context.Context) error {
 
 // Position is the last ledger whose writes Redis holds (the cursor).
 func (s *Sink) Position(ctx context.Context) (uint32, bool, error) {
+	ctx = withClientLog(ctx, s.log)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.readCursorLocked(ctx); err != nil {
@@ -238,6 +251,7 @@ func (s *Sink) Position(ctx context.Context) (uint32, bool, error) {
 // Consume writes the ledger's records and the cursor in one transaction; a ledger at or below
 // the cursor is skipped.
 func (s *Sink) Consume(ctx context.Context, l *ledger.Ledger, recs []component.Record) error {
+	ctx = withClientLog(ctx, s.log)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	seq := l.Sequence()

@@ -21,6 +21,10 @@
 // reliability suite (test/reliability, SaveToPostgreSQL and SaveToDuckDB; the typed ones are
 // the same writers).
 //
+// Tables and schemas (the data tables, cdpd_cursors, the typed consumers' tables) are created
+// under a PostgreSQL advisory lock on their name (postgres_ddl.go), so pipelines starting
+// together on one database do not fail on each other's CREATE ... IF NOT EXISTS.
+//
 // Where the tables differ from upstream's (upstream's rows had serial ids, no key, and were
 // doubled on replay):
 //   - every table's key is natural_key; columns cdpd's records lack are absent, columns

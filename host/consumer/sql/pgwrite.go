@@ -169,12 +169,12 @@ func (p *Postgres) ensureTable(ctx context.Context, pool *pgxpool.Pool, tb *tabl
 		defs = append(defs, pgx.Identifier{tb.cols[i+1]}.Sanitize()+" "+t)
 	}
 	if schema, _, ok := strings.Cut(tb.table, "."); ok {
-		if _, err := pool.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{schema}.Sanitize()); err != nil {
+		if err := createShared(ctx, pool, schema, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{schema}.Sanitize()); err != nil {
 			return fmt.Errorf("creating schema %s: %w", schema, err)
 		}
 	}
 	table := sanitizeTable(tb.table)
-	if _, err := pool.Exec(ctx, "CREATE TABLE IF NOT EXISTS "+table+" (\n\t"+strings.Join(defs, ",\n\t")+")"); err != nil {
+	if err := createShared(ctx, pool, tb.table, "CREATE TABLE IF NOT EXISTS "+table+" (\n\t"+strings.Join(defs, ",\n\t")+")"); err != nil {
 		return fmt.Errorf("creating table %s: %w", table, err)
 	}
 	p.tables[tb.table] = true

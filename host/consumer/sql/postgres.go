@@ -62,6 +62,10 @@ type PostgresConfig struct {
 //	float64 double precision, time.Time timestamptz, []string text[], json.RawMessage jsonb;
 //	non-nullable fields are NOT NULL.
 //
+// Tables (the data tables, their schemas and cdpd_cursors, which many pipelines share) are
+// created under an advisory lock on their name (createShared, also for the typed consumers'
+// tables), so pipelines starting together on one database do not fail on each other's
+// CREATE ... IF NOT EXISTS.
 // Each batch is copied (COPY, pgx.CopyFrom) into a temporary table and merged into the table
 // by one INSERT ... SELECT ... ON CONFLICT (natural_key) DO UPDATE (skipped when the row is
 // unchanged), so a replay is a no-op. In the same transaction the consumer's cursor
@@ -213,7 +217,7 @@ func (p *Postgres) ensurePool(ctx context.Context) (*pgxpool.Pool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: creating connection pool: %w", p.typ, err)
 	}
-	_, err = pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+p.cursor+` (
+	err = createShared(ctx, pool, p.cursor, `CREATE TABLE IF NOT EXISTS `+p.cursor+` (
 	pipeline text NOT NULL,
 	consumer text NOT NULL,
 	last_ledger bigint NOT NULL,

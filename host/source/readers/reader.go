@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"log/slog"
 	"sync/atomic"
 	"time"
 
@@ -21,6 +22,7 @@ type reader struct {
 	spec  Spec
 	start uint32
 	born  int64 // order of creation in the registry (older wins a tie when merging)
+	log   *slog.Logger
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -46,8 +48,9 @@ var readerBorn atomic.Int64
 func (g *group) startReaderLocked(spec Spec, from uint32) *reader {
 	reg := g.reg
 	ctx, cancel := context.WithCancel(reg.ctx)
+	id := reg.nextReaderID(g)
 	r := &reader{
-		g: g, id: reg.nextReaderID(g), spec: spec, start: from, born: readerBorn.Add(1),
+		g: g, id: id, spec: spec, start: from, born: readerBorn.Add(1), log: reg.readerLogger(spec).With("reader", id),
 		ctx: ctx, cancel: cancel, acct: reg.opts.Budget.Open(spec.CapLedgers),
 		next: from, demand: make(chan struct{}, 1),
 	}
@@ -88,7 +91,7 @@ func (r *reader) stream() iter.Seq2[[]byte, error] {
 	if r.spec.Stream != nil {
 		return r.spec.Stream(r.ctx, r.start)
 	}
-	s := ledgerbackend.NewBufferedStorageStream(r.spec.Buffer, r.spec.DataStore, SDKLogger())
+	s := ledgerbackend.NewBufferedStorageStream(r.spec.Buffer, r.spec.DataStore, SDKLogger(r.log))
 	return s.RawLedgers(r.ctx, ledgerbackend.UnboundedRange(r.start))
 }
 

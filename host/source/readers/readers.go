@@ -62,6 +62,7 @@ import (
 	"github.com/stellar/go-stellar-sdk/support/datastore"
 
 	"github.com/withobsrvr/cdpd/host/ledger"
+	"github.com/withobsrvr/cdpd/internal/redact"
 )
 
 // Defaults of Options.
@@ -291,4 +292,20 @@ func (reg *Registry) Readers() []ReaderStats {
 	}
 	slices.SortFunc(out, func(a, b ReaderStats) int { return strings.Compare(a.ID, b.ID) })
 	return out
+}
+
+// readerLogger is the logger of a shared reader of spec: the registry's, with the secrets of the
+// datastore's parameters hidden (URL user info and query values, keys that name a secret,
+// internal/redact), since the reader's lines belong to no single pipeline's redactor. Its
+// errors reach each subscribed pipeline, whose own redactor hides them.
+func (reg *Registry) readerLogger(spec Spec) *slog.Logger {
+	cfg := make(map[string]any, len(spec.DataStore.Params))
+	for k, v := range spec.DataStore.Params {
+		cfg[k] = v
+	}
+	r := redact.New(redact.Collect(cfg)...)
+	if r.Empty() {
+		return reg.log
+	}
+	return slog.New(r.Handler(reg.log.Handler()))
 }

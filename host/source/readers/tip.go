@@ -3,6 +3,8 @@ package readers
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -74,10 +76,27 @@ func (g *group) pollTip(ctx context.Context) {
 	}
 }
 
-// SDKLogger is the SDK's logger for a stream (every source's and reader's): warnings and
-// errors only (teardown problems).
-func SDKLogger() *sdklog.Entry {
+// SDKLogger is the SDK's logger for a stream (every source's and reader's): its warnings and
+// errors (teardown problems) become warnings of log, so that they are redacted like every
+// other line of the pipeline (host/redact.go) or of the shared reader (Registry.readerLogger)
+// instead of going to stderr past it.
+func SDKLogger(log *slog.Logger) *sdklog.Entry {
 	l := sdklog.New()
 	l.SetLevel(sdklog.WarnLevel)
+	l.DisableTimestamp()
+	l.DisableColors()
+	l.SetOutput(slogWriter{log})
 	return l
+}
+
+// slogWriter writes each line it is given as a warning of log.
+type slogWriter struct{ log *slog.Logger }
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	if w.log != nil {
+		for _, line := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {
+			w.log.Warn("stellar sdk: " + line)
+		}
+	}
+	return len(p), nil
 }
