@@ -35,6 +35,8 @@ func (a *App) cmdServer(ctx context.Context, args []string) int {
 	histAge := fs.Duration("history-max-age", server.DefaultHistoryMaxAge, "heartbeat history kept per service, by age")
 	histN := fs.Int("history-max-samples", server.DefaultHistoryMaxSamples, "heartbeat history kept per service, by count")
 	maxServices := fs.Int("max-services", server.DefaultMaxServices, "registered services at most; new ids beyond it are refused (ResourceExhausted)")
+	perClient := fs.Int("max-services-per-client", server.DefaultMaxServicesPerClient, "registered services at most per client identity (mTLS certificate, else peer address); beyond it new ids of that client are refused (ResourceExhausted)")
+	expiry := fs.Duration("service-expiry", server.DefaultServiceExpiry, "a service silent for this long is removed with its history (longer than --heartbeat-ttl)")
 	cert := fs.String("tls-cert", "", "server certificate `file` (TLS)")
 	key := fs.String("tls-key", "", "server key `file` (TLS)")
 	ca := fs.String("tls-ca-cert", "", "CA `file` of client certificates (mutual TLS)")
@@ -64,13 +66,16 @@ func (a *App) cmdServer(ctx context.Context, args []string) int {
 	if *port < 0 || *port > 65535 {
 		return a.usageErr(fs, "--port %d: want 0-65535", *port)
 	}
-	if *ttl <= 0 || *janitor <= 0 || *histAge <= 0 || *histN <= 0 || *maxServices <= 0 {
-		return a.usageErr(fs, "--heartbeat-ttl, --janitor-interval, --history-max-age, --history-max-samples and --max-services must be positive")
+	if *ttl <= 0 || *janitor <= 0 || *histAge <= 0 || *histN <= 0 || *maxServices <= 0 || *perClient <= 0 {
+		return a.usageErr(fs, "--heartbeat-ttl, --janitor-interval, --history-max-age, --history-max-samples, --max-services and --max-services-per-client must be positive")
+	}
+	if *expiry <= *ttl {
+		return a.usageErr(fs, "--service-expiry %s must be longer than --heartbeat-ttl %s", *expiry, *ttl)
 	}
 	log := slog.New(handler)
 	cfg := plane.Config{
 		HeartbeatTTL: *ttl, JanitorInterval: *janitor, HistoryMaxAge: *histAge, HistoryMaxSamples: *histN,
-		MaxServices: *maxServices, TLSCert: *cert, TLSKey: *key, TLSCA: *ca, Now: a.Now, Logger: log,
+		MaxServices: *maxServices, MaxServicesPerClient: *perClient, ServiceExpiry: *expiry, TLSCert: *cert, TLSKey: *key, TLSCA: *ca, Now: a.Now, Logger: log,
 	}
 	if !*noPersist {
 		cfg.DBPath = *dbPath

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/withobsrvr/cdpd/control/cdpdv1"
+	"github.com/withobsrvr/cdpd/control/contract"
 	"github.com/withobsrvr/cdpd/control/flowctlv1"
 )
 
@@ -24,10 +26,15 @@ func notFound(id string) error {
 	return status.Errorf(codes.NotFound, "service %s not found", id)
 }
 
-// RegisterComponent registers (or replaces) a service; see the package documentation.
+// RegisterComponent registers (or replaces) a service; see the package documentation. A
+// service whose owner is live belongs to it: another client is refused with PermissionDenied.
 func (s *Server) RegisterComponent(ctx context.Context, req *flowctlv1.RegisterRequest) (_ *flowctlv1.RegisterResponse, err error) {
 	defer s.observe("RegisterComponent", time.Now(), &err)
 	if err := checkRegister(req); err != nil {
+		return nil, err
+	}
+	c, err := callerOf(ctx)
+	if err != nil {
 		return nil, err
 	}
 	info := proto.Clone(req.GetComponent()).(*flowctlv1.ComponentInfo)
@@ -39,40 +46,62 @@ func (s *Server) RegisterComponent(ctx context.Context, req *flowctlv1.RegisterR
 		id = randomID(typeWord(info.GetType()))
 	}
 	info.Id = id
+	// The token in force: the caller's own, else one issued now (returned in connection_info).
+	token := c.token
+	if token == "" {
+		token = newToken()
+	}
 	now := s.now()
 	e := &entry{
 		id: id, info: info, registeredAt: now, status: statusHealthy, lastHB: now,
-		metrics: make(map[string]string),
+		metrics: make(map[string]string), seen: make(map[string]int64), owner: ownerFor(c, token),
 	}
 
 	s.mu.Lock()
 	prev := s.entries[id]
-	h := s.histories[id]
+	prevPrincipal := ""
+	if prev != nil {
+		prev.mu.Lock()
+		admitted, live, po := prev.owner.admits(c), s.liveLocked(prev, now), prev.owner
+		prev.mu.Unlock()
+		if !admitted && live {
+			s.mu.Unlock()
+			return nil, denied(id, po, fmt.Sprintf("it can be taken over once it has been silent for %s", s.opts.HeartbeatTTL))
+		}
+		if !admitted {
+			s.log.Warn("service taken over: its owner was silent for longer than the TTL",
+				"service_id", id, "owner", po.principal, "new_owner", c.principal)
+		}
+		prevPrincipal = po.principal
+	}
 	// A new id must fit the registry's cap (re-registering a known id always works). Without
 	// it a client registering distinct ids in a loop grows the registry, the histories and the
 	// janitor's work without bound (30,000 registrations took a server from 38 to 330 MiB).
+	h := s.histories[id]
 	if prev == nil && (len(s.entries) >= s.opts.MaxServices || (h == nil && len(s.histories) >= 2*s.opts.MaxServices)) {
 		n := len(s.entries)
 		s.mu.Unlock()
 		return nil, status.Errorf(codes.ResourceExhausted, "registry full: %d services registered, the limit is %d; unregister services first", n, s.opts.MaxServices)
+	}
+	// So must a service new to this client: one client cannot fill the registry for all.
+	if prevPrincipal != c.principal && s.perClient[c.principal] >= s.opts.MaxServicesPerClient {
+		n := s.perClient[c.principal]
+		s.mu.Unlock()
+		return nil, status.Errorf(codes.ResourceExhausted, "client %s has %d services registered, the limit per client is %d; unregister services first", c.principal, n, s.opts.MaxServicesPerClient)
 	}
 	if h == nil {
 		h = newHistory(id)
 		s.histories[id] = h
 	}
 	e.hist = h
-	s.entries[id] = e
+	s.setEntryLocked(id, e)
 	s.mu.Unlock()
 	if s.db != nil {
 		// Write-through: answer only once the registration is on disk.
 		if err := s.persistService(e); err != nil {
 			s.mu.Lock()
 			if s.entries[id] == e {
-				if prev != nil {
-					s.entries[id] = prev
-				} else {
-					delete(s.entries, id)
-				}
+				s.setEntryLocked(id, prev)
 			}
 			s.mu.Unlock()
 			s.persistErrors.Inc()
@@ -87,13 +116,13 @@ func (s *Server) RegisterComponent(ctx context.Context, req *flowctlv1.RegisterR
 		prev.mu.Unlock()
 	}
 	s.log.Info("service registered", "service_id", id, "component_type", info.GetType().String(),
-		"name", info.GetName(), "replaced", prev != nil)
+		"name", info.GetName(), "replaced", prev != nil, "owner", c.principal)
 	s.notify(ServiceEvent{
 		ServiceID: id, Kind: EventRegistered, Status: statusHealthy, PrevStatus: prevStatus,
 		Metrics: map[string]string{}, Metadata: info.GetMetadata(), Time: now,
 	})
 
-	resp := &flowctlv1.RegisterResponse{ServiceId: id}
+	resp := &flowctlv1.RegisterResponse{ServiceId: id, ConnectionInfo: map[string]string{contract.ConnOwnerToken: token}}
 	// As upstream: sources and processors are assigned one topic per output event type.
 	switch info.GetType() {
 	case flowctlv1.ComponentType_COMPONENT_TYPE_SOURCE, flowctlv1.ComponentType_COMPONENT_TYPE_PROCESSOR:
@@ -102,7 +131,7 @@ func (s *Server) RegisterComponent(ctx context.Context, req *flowctlv1.RegisterR
 		}
 	}
 	if p, ok := peer.FromContext(ctx); ok && p.LocalAddr != nil {
-		resp.ConnectionInfo = map[string]string{"control_plane_endpoint": p.LocalAddr.String()}
+		resp.ConnectionInfo["control_plane_endpoint"] = p.LocalAddr.String()
 	}
 	return resp, nil
 }
@@ -127,13 +156,25 @@ func (s *Server) UnregisterComponent(ctx context.Context, req *flowctlv1.Unregis
 	if err := checkServiceID(id); err != nil {
 		return nil, err
 	}
+	c, err := callerOf(ctx)
+	if err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	e := s.entries[id]
-	delete(s.entries, id)
-	s.mu.Unlock()
 	if e == nil {
+		s.mu.Unlock()
 		return &emptypb.Empty{}, nil
 	}
+	e.mu.Lock()
+	admitted, live, o := e.owner.admits(c), s.liveLocked(e, s.now()), e.owner
+	e.mu.Unlock()
+	if !admitted && live {
+		s.mu.Unlock()
+		return nil, denied(id, o, "only its owner may unregister it while it heartbeats")
+	}
+	s.setEntryLocked(id, nil)
+	s.mu.Unlock()
 	if s.db != nil {
 		if err := s.deleteService(id); err != nil {
 			s.persistErrors.Inc()
@@ -165,12 +206,25 @@ func (s *Server) Heartbeat(ctx context.Context, req *flowctlv1.HeartbeatRequest)
 	if _, err := checkMap("metrics", req.GetMetrics(), MaxMetricEntries, MaxMetricBytes); err != nil {
 		return nil, err
 	}
+	c, err := callerOf(ctx)
+	if err != nil {
+		return nil, err
+	}
 	e := s.lookup(id)
 	if e == nil {
 		return nil, notFound(id)
 	}
 	now := s.now()
 	e.mu.Lock()
+	if !e.owner.admits(c) {
+		o, live := e.owner, s.liveLocked(e, now)
+		e.mu.Unlock()
+		if live {
+			return nil, denied(id, o, "only its owner may heartbeat it")
+		}
+		return nil, denied(id, o, "its owner is silent: register it to take it over")
+	}
+	bind := e.owner.unowned()
 	// Merged-map limits: count what the merge would add before changing anything.
 	entries, size := len(e.metrics), e.metricBytes
 	for k, v := range req.GetMetrics() {
@@ -186,8 +240,10 @@ func (s *Server) Heartbeat(ctx context.Context, req *flowctlv1.HeartbeatRequest)
 		return nil, invalid("merged metrics of %s would have %d entries / %d bytes, the limits are %d / %d (re-register to reset them)",
 			id, entries, size, MaxMetricEntries, MaxMetricBytes)
 	}
+	nowNS := now.UnixNano()
 	for k, v := range req.GetMetrics() {
 		e.metrics[k] = v
+		e.seen[k] = nowNS
 	}
 	e.metricBytes = size
 	prev := e.status
@@ -212,6 +268,9 @@ func (s *Server) Heartbeat(ctx context.Context, req *flowctlv1.HeartbeatRequest)
 	}
 	h := e.hist
 	e.mu.Unlock()
+	if bind {
+		s.bindOwner(e, c)
+	}
 
 	h.mu.Lock()
 	h.add(now.UnixNano(), st, req.GetMetrics(), s.opts.HistoryMaxSamples)

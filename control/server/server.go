@@ -31,6 +31,60 @@
 // service UNHEALTHY when no heartbeat arrived within HeartbeatTTL; ListComponents omits
 // non-HEALTHY services unless include_unhealthy.
 //
+// # Ownership
+//
+// A registered service belongs to the client that registered it, its owner; while the owner
+// is live (it heartbeated, registered, or the server started, within HeartbeatTTL) every other
+// client is refused with codes.PermissionDenied when it registers over the id, heartbeats it
+// or unregisters it. Reading (status, list, discover, history) stays open to all. Who a
+// client is:
+//
+//   - its principal: with mutual TLS, the verified client certificate's identity (subject and
+//     subject alternative names, "tls:CN=...;dns=..."; a renewed certificate with the same
+//     names is the same client); otherwise the peer's IP address ("addr:10.0.0.5"; "local"
+//     for a unix socket peer). Calls made inside the server's process ("in-process") are
+//     trusted with every service.
+//   - its owner token, if it sends one: the gRPC metadata entry "x-flowctl-owner"
+//     (contract.OwnerTokenHeader), at most 256 bytes. cdpd's client sends one on every call.
+//
+// A registration answers with the token in force in RegisterResponse.connection_info under
+// "owner_token" (contract.ConnOwnerToken): the caller's own token, or, for a caller without one,
+// a random token the server issues. Only its SHA-256 is kept, in memory and in the database.
+//
+// Who is admitted on a service: a caller that sends a token must send the owner's (and, when
+// the owner has a certificate, present that certificate too: a stolen token is not enough
+// under mTLS). A caller without a token is admitted on its principal alone, but only on a
+// service whose registrant sent no token either: a service registered with a token (cdpd's)
+// requires it on every call, so another process on the same host cannot act for it.
+//
+// Clients without tokens (upstream flowctl's: its CDP client registers and then heartbeats by
+// id; its orchestrator heartbeats components on a connection of its own; clients reconnect
+// after a server restart) are thus identified by their address, or their certificate, not by
+// their connection: binding a tokenless service to its connection would refuse its own
+// heartbeats after every reconnect. The price is that, without mTLS, tokenless clients behind
+// one address (one host, one NAT or proxy) can act on each other's services; cdpd's services,
+// registered with a token, are not exposed to them.
+//
+// Failover: once the owner has been silent for longer than HeartbeatTTL, a registration by
+// anyone takes the service over (the new registrant becomes the owner and the old one is
+// refused from then on), and an unregistration by anyone is accepted. A heartbeat never
+// takes a service over (it would be an injection, not a takeover): a non-owner's heartbeat is
+// refused even then, telling it to register. cdpd's client re-registers after such a refusal,
+// so a cdpd whose services were taken over takes them back once the other side goes silent.
+// A service loaded from a database written before services had owners is unowned: the first
+// client to heartbeat (or register) it becomes its owner.
+//
+// Metrics a service stops sending are dropped once it has heartbeated for HeartbeatTTL without
+// them (a removed component's, or metrics a caller of the owner's own address slipped in do
+// not stay for good); a silent service keeps its last metrics.
+//
+// # Bounds
+//
+// The registry is capped in total (MaxServices) and per client principal
+// (MaxServicesPerClient; a client's own ids re-register at its limit), both answered with
+// codes.ResourceExhausted, and a service silent for longer than ServiceExpiry (a day) is
+// removed with its history (observers get EventExpired).
+//
 // Differences from upstream flowctl:
 //   - Heartbeat and GetComponentStatus for an unknown id fail with codes.NotFound (upstream:
 //     codes.Unknown); the text still contains "not found", which is what clients match.
@@ -45,15 +99,22 @@
 //     heartbeat with status UNKNOWN restores the status the service had before.
 //   - ListComponents and DiscoverComponents are sorted by service id.
 //   - UnregisterComponent of an unknown id succeeds (as upstream) but still needs an id.
-//   - The registry is capped (Options.MaxServices): a new id beyond it is refused with
-//     codes.ResourceExhausted (upstream grows without bound under a registration flood).
+//   - The registry is capped (Options.MaxServices, Options.MaxServicesPerClient): a new id
+//     beyond it is refused with codes.ResourceExhausted (upstream grows without bound under a
+//     registration flood), and silent services expire (Options.ServiceExpiry).
+//   - Services have owners (see Ownership): upstream lets any client register over, heartbeat
+//     or unregister any service; ours refuses others with codes.PermissionDenied while the
+//     owner is live. RegisterResponse.connection_info carries "owner_token".
+//   - Metrics a live service stopped sending expire after HeartbeatTTL (upstream keeps every
+//     metric ever merged until the next registration).
 //
 // Embedding: control/plane assembles this server with the alert engine and /metrics for the
 // `flowctl server` command and cdpd's embedded control plane, through NewGRPCServer, Run and
 // GracefulStop; Serve runs the bare server on a listener. Hooks for other packages: AddObserver (every change,
 // for alert rules), Services (a snapshot), DB (the bbolt handle, for their own buckets),
 // AddService (more gRPC services on the same server), Sweep and Flush (one janitor pass or
-// one persistence batch now), Connections (open client connections).
+// one persistence batch now), Connections (open client connections), Owner (a service's
+// owner principal).
 package server
 
 import (
@@ -90,6 +151,11 @@ const (
 	DefaultHistoryMaxSamples = 8640 // 24 h of heartbeats every 10 s
 	DefaultFlushInterval     = time.Second
 	DefaultMaxServices       = 10000
+	// DefaultMaxServicesPerClient caps the services one client identity (an mTLS identity, else
+	// a peer address) may have registered at once.
+	DefaultMaxServicesPerClient = 1000
+	// DefaultServiceExpiry: a service silent for this long is removed, with its history.
+	DefaultServiceExpiry = 24 * time.Hour
 )
 
 // Options configure a Server. The zero value is a working in-memory server.
@@ -107,6 +173,14 @@ type Options struct {
 	// 2 × MaxServices histories are kept, is refused with codes.ResourceExhausted, so that a
 	// flood of registrations cannot grow the server's memory without bound.
 	MaxServices int
+	// MaxServicesPerClient caps the services registered by one client identity (the principal
+	// of the package doc: an mTLS identity, else the peer's IP address; default 1,000), so that
+	// one client cannot fill the registry for everyone.
+	MaxServicesPerClient int
+	// ServiceExpiry removes a service (and its history) that has been silent for this long
+	// (default 24 h, or twice HeartbeatTTL if that is longer); it must be longer than
+	// HeartbeatTTL.
+	ServiceExpiry time.Duration
 }
 
 // ServiceEvent is what observers (AddObserver) are told about a change.
@@ -133,6 +207,9 @@ const (
 	EventHeartbeat    = "heartbeat"
 	EventStatus       = "status"
 	EventUnregistered = "unregistered"
+	// EventExpired: the janitor removed a service silent for longer than ServiceExpiry (Status
+	// is UNKNOWN, PrevStatus the last status), as if it had unregistered.
+	EventExpired = "expired"
 )
 
 // Server is the control plane. Create it with New, serve it with Serve (or Register on your
@@ -150,6 +227,7 @@ type Server struct {
 	mu        sync.RWMutex
 	entries   map[string]*entry
 	histories map[string]*history
+	perClient map[string]int // registered services by owner principal
 
 	// persistMu serialises flushes (the Run loop and Close).
 	persistMu sync.Mutex
@@ -179,8 +257,12 @@ type entry struct {
 	lastHB       time.Time
 	metrics      map[string]string
 	metricBytes  int
-	staleFrom    flowctlv1.HealthStatus // status before the janitor marked it, UNKNOWN if not marked
-	hist         *history
+	// seen is when each metric was last sent (unix ns): the janitor drops metrics the service
+	// has stopped sending (seen more than HeartbeatTTL before its last heartbeat).
+	seen      map[string]int64
+	staleFrom flowctlv1.HealthStatus // status before the janitor marked it, UNKNOWN if not marked
+	hist      *history
+	owner     owner
 }
 
 // New creates a server, opening (creating) the bbolt file and loading the registry when
@@ -204,6 +286,15 @@ func New(opts Options) (*Server, error) {
 	if opts.MaxServices <= 0 {
 		opts.MaxServices = DefaultMaxServices
 	}
+	if opts.MaxServicesPerClient <= 0 {
+		opts.MaxServicesPerClient = DefaultMaxServicesPerClient
+	}
+	if opts.ServiceExpiry <= 0 {
+		opts.ServiceExpiry = max(DefaultServiceExpiry, 2*opts.HeartbeatTTL)
+	}
+	if opts.ServiceExpiry <= opts.HeartbeatTTL {
+		return nil, fmt.Errorf("control plane: the service expiry (%s) must be longer than the heartbeat TTL (%s)", opts.ServiceExpiry, opts.HeartbeatTTL)
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -216,6 +307,7 @@ func New(opts Options) (*Server, error) {
 		now:       opts.Now,
 		entries:   make(map[string]*entry),
 		histories: make(map[string]*history),
+		perClient: make(map[string]int),
 		dirty:     make(map[string]struct{}),
 		health:    health.NewServer(),
 	}

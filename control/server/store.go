@@ -19,10 +19,12 @@ import (
 //	services:      service id -> flowctl.v1.ComponentStatusResponse (protobuf)
 //	history:       service id -> bucket of 8-byte big-endian unix ns -> sample (see history.go)
 //	history_base:  service id -> full metric state at the service's oldest stored sample
+//	owners:        service id -> its owner (owner.encode: never the token, only its hash)
 var (
 	bucketServices    = []byte("services")
 	bucketHistory     = []byte("history")
 	bucketHistoryBase = []byte("history_base")
+	bucketOwners      = []byte("owners")
 )
 
 func (s *Server) openDB() error {
@@ -32,7 +34,7 @@ func (s *Server) openDB() error {
 		return fmt.Errorf("opening control plane database %s: %w", s.opts.DBPath, err)
 	}
 	err = db.Update(func(tx *bbolt.Tx) error {
-		for _, b := range [][]byte{bucketServices, bucketHistory, bucketHistoryBase} {
+		for _, b := range [][]byte{bucketServices, bucketHistory, bucketHistoryBase, bucketOwners} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -52,6 +54,8 @@ func (s *Server) openDB() error {
 }
 
 func (s *Server) load(tx *bbolt.Tx) error {
+	owners := tx.Bucket(bucketOwners)
+	startNS := s.started.UnixNano()
 	err := tx.Bucket(bucketServices).ForEach(func(k, v []byte) error {
 		var rec flowctlv1.ComponentStatusResponse
 		if err := proto.Unmarshal(v, &rec); err != nil {
@@ -71,10 +75,19 @@ func (s *Server) load(tx *bbolt.Tx) error {
 		if e.metrics == nil {
 			e.metrics = make(map[string]string)
 		}
+		e.seen = make(map[string]int64, len(e.metrics))
 		for k, v := range e.metrics {
 			e.metricBytes += len(k) + len(v)
+			e.seen[k] = startNS // as if sent at the start: kept while the service reconnects
 		}
-		s.entries[id] = e
+		if b := owners.Get(k); b != nil {
+			o, err := decodeOwner(b)
+			if err != nil {
+				return fmt.Errorf("owner of service %q: %w", k, err)
+			}
+			e.owner = o
+		} // else written before services had owners: unowned until its next heartbeat
+		s.setEntryLocked(id, e)
 		return nil
 	})
 	if err != nil {
@@ -141,12 +154,24 @@ func (s *Server) persistService(e *entry) error {
 		// may already have been flushed) is never overwritten by the older state.
 		e.mu.Lock()
 		rec, err := proto.Marshal(e.statusLocked())
+		own := e.owner
 		e.mu.Unlock()
 		if err != nil {
 			return fmt.Errorf("encoding service record: %w", err)
 		}
+		if err := putOwner(tx, e.id, own); err != nil {
+			return err
+		}
 		return tx.Bucket(bucketServices).Put([]byte(e.id), rec)
 	})
+}
+
+// putOwner writes (or, for an unowned service, deletes) a service's owner record.
+func putOwner(tx *bbolt.Tx, id string, o owner) error {
+	if o.unowned() {
+		return tx.Bucket(bucketOwners).Delete([]byte(id))
+	}
+	return tx.Bucket(bucketOwners).Put([]byte(id), o.encode())
 }
 
 // deleteService removes a service's record (its history stays until it ages out), unless the
@@ -158,6 +183,9 @@ func (s *Server) deleteService(id string) error {
 		s.mu.RUnlock()
 		if back {
 			return nil
+		}
+		if err := tx.Bucket(bucketOwners).Delete([]byte(id)); err != nil {
+			return err
 		}
 		return tx.Bucket(bucketServices).Delete([]byte(id))
 	})
@@ -210,17 +238,19 @@ func (s *Server) Flush() error {
 	type rec struct {
 		e   *entry
 		val []byte
+		own owner
 	}
 	var recs []rec
 	for id, e := range es {
 		e.mu.Lock()
 		st := e.statusLocked()
+		own := e.owner
 		e.mu.Unlock()
 		b, err := proto.Marshal(st)
 		if err != nil {
 			return fmt.Errorf("encoding service record %s: %w", id, err)
 		}
-		recs = append(recs, rec{e, b})
+		recs = append(recs, rec{e, b, own})
 	}
 	var writes []histWrite
 	for id, h := range hs {
@@ -259,6 +289,9 @@ func (s *Server) Flush() error {
 				continue // unregistered or replaced since collected
 			}
 			if err := sb.Put([]byte(r.e.id), r.val); err != nil {
+				return err
+			}
+			if err := putOwner(tx, r.e.id, r.own); err != nil {
 				return err
 			}
 		}
