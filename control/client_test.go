@@ -68,6 +68,7 @@ type serverOpt struct {
 	tls  *tls.Config // nil = plaintext
 	// wrap replaces the flowctl service implementation (to mimic other servers).
 	wrap func(*server.Server) flowctlv1.ControlPlaneServiceServer
+	opts server.Options // the server's options
 }
 
 func startServer(t testing.TB, o serverOpt) *testServer {
@@ -83,7 +84,7 @@ func startServer(t testing.TB, o serverOpt) *testServer {
 		lis, err = net.Listen("tcp", addr)
 		return err == nil, fmt.Sprint(err)
 	})
-	srv, err := server.New(server.Options{})
+	srv, err := server.New(o.opts)
 	if err != nil {
 		t.Fatalf("server.New: %v", err)
 	}

@@ -108,9 +108,16 @@ func runWith(ctx context.Context, cfg Config, logger *slog.Logger, httpLis net.L
 		}
 	}
 
+	var token string
+	if cfg.FlowctlEndpoint != "" {
+		if token, err = ownerToken(cfg.StateDir); err != nil {
+			return err
+		}
+	}
 	d.client, err = control.NewClient(control.Config{
 		Endpoint: cfg.FlowctlEndpoint, TLSCert: cfg.TLSCert, TLSKey: cfg.TLSKey, TLSCA: cfg.TLSCA,
 		HeartbeatInterval: cfg.HeartbeatInterval, Logger: logger.With("component", "control"), Registerer: reg,
+		OwnerToken: token,
 	})
 	if err != nil {
 		return fmt.Errorf("creating the control plane client: %w", err)
