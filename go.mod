@@ -3,6 +3,7 @@ module github.com/withobsrvr/cdpd
 go 1.26.8
 
 require (
+	github.com/dustin/go-humanize v1.0.1
 	github.com/fsnotify/fsnotify v1.10.1
 	github.com/fsouza/fake-gcs-server v1.56.1
 	github.com/go-viper/mapstructure/v2 v2.5.0

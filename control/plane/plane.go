@@ -59,6 +59,10 @@ type Config struct {
 	JanitorInterval   time.Duration
 	HistoryMaxAge     time.Duration
 	HistoryMaxSamples int
+	// HistoryMaxBytes and HistoryTotalBytes are the history budgets of one service and of
+	// all (0 = the server package's defaults).
+	HistoryMaxBytes   int64
+	HistoryTotalBytes int64
 	MaxServices       int // registry cap; 0 = the server package's default
 	// MaxServicesPerClient caps the services of one client identity; 0 = the default.
 	MaxServicesPerClient int
@@ -143,6 +147,8 @@ func Add(g *run.Group, cfg Config) (*Plane, error) {
 		JanitorInterval:      cfg.JanitorInterval,
 		HistoryMaxAge:        cfg.HistoryMaxAge,
 		HistoryMaxSamples:    cfg.HistoryMaxSamples,
+		HistoryMaxBytes:      cfg.HistoryMaxBytes,
+		HistoryTotalBytes:    cfg.HistoryTotalBytes,
 		MaxServices:          cfg.MaxServices,
 		MaxServicesPerClient: cfg.MaxServicesPerClient,
 		ServiceExpiry:        cfg.ServiceExpiry,

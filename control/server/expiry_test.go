@@ -97,13 +97,22 @@ func TestSilentServicesExpire(t *testing.T) {
 	must(t, "open", err)
 	defer db.Close()
 	_ = db.View(func(tx *bbolt.Tx) error {
-		for _, b := range [][]byte{bucketServices, bucketOwners, bucketHistoryBase} {
+		for _, b := range [][]byte{bucketServices, bucketOwners} {
 			if v := tx.Bucket(b).Get([]byte("silent")); v != nil {
 				t.Errorf("bucket %s still holds the expired service", b)
 			}
 		}
-		if tx.Bucket(bucketHistory).Bucket([]byte("silent")) != nil {
-			t.Error("the database still holds the expired service's history")
+		return nil
+	})
+	hdb, err := bbolt.Open(HistoryDBPath(dbPath), 0o600, &bbolt.Options{ReadOnly: true, Timeout: time.Second})
+	must(t, "open the history", err)
+	defer hdb.Close()
+	_ = hdb.View(func(tx *bbolt.Tx) error {
+		if tx.Bucket(bucketHistory).Bucket([]byte("silent")) != nil || tx.Bucket(bucketHistoryBase).Get([]byte("silent")) != nil {
+			t.Error("the history database still holds the expired service's history")
+		}
+		if tx.Bucket(bucketHistory).Bucket([]byte("alive")) == nil {
+			t.Error("the history database lost the live service's history")
 		}
 		return nil
 	})

@@ -125,16 +125,6 @@ func (s *Server) expire(e *entry, now time.Time) {
 	})
 }
 
-// dropHistoryLocked forgets id's history (deleted from the database at the next flush).
-// s.mu held.
-func (s *Server) dropHistoryLocked(id string) {
-	if _, ok := s.histories[id]; !ok {
-		return
-	}
-	delete(s.histories, id)
-	s.markDirty(id)
-}
-
 func (s *Server) pruneHistories(now time.Time) {
 	cutoff := now.Add(-s.opts.HistoryMaxAge).UnixNano()
 	s.mu.RLock()
@@ -146,14 +136,19 @@ func (s *Server) pruneHistories(now time.Time) {
 	var empty []string
 	for _, h := range hs {
 		h.mu.Lock()
+		before := h.size()
 		if h.pruneBefore(cutoff) {
 			s.markDirty(h.id)
+		}
+		if !h.dropped {
+			s.histBytes.Add(h.size() - before)
 		}
 		if h.n == 0 {
 			empty = append(empty, h.id)
 		}
 		h.mu.Unlock()
 	}
+	s.enforceTotal()
 	if len(empty) == 0 {
 		return
 	}
@@ -167,8 +162,7 @@ func (s *Server) pruneHistories(now time.Time) {
 		n := h.n
 		h.mu.Unlock()
 		if n == 0 {
-			delete(s.histories, id)
-			s.markDirty(id)
+			s.dropHistoryLocked(id)
 		}
 	}
 	s.mu.Unlock()

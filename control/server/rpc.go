@@ -267,14 +267,16 @@ func (s *Server) Heartbeat(ctx context.Context, req *flowctlv1.HeartbeatRequest)
 		}
 	}
 	h := e.hist
+	sampled := req.GetMetrics()
+	if h.empty.Load() {
+		sampled = copyMap(e.metrics) // a fresh history starts from the whole merged state
+	}
 	e.mu.Unlock()
 	if bind {
 		s.bindOwner(e, c)
 	}
 
-	h.mu.Lock()
-	h.add(now.UnixNano(), st, req.GetMetrics(), s.opts.HistoryMaxSamples)
-	h.mu.Unlock()
+	s.recordSample(h, now.UnixNano(), st, sampled)
 	s.markDirty(id)
 	s.heartbeats.Inc()
 	if observed {

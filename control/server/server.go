@@ -7,22 +7,39 @@
 //   - the registration (ComponentInfo, registered_at), its current HealthStatus, the time of
 //     the last heartbeat and the merged map of every metric the service has sent;
 //   - a bounded history of heartbeat samples (time, status, the merged metrics after that
-//     heartbeat), at most HistoryMaxSamples samples and none older than HistoryMaxAge. Samples
-//     are delta-encoded in memory (only the metrics whose value changed are stored, metric
-//     names interned per service), so a typical cdpd pipeline costs about 100-200 bytes per
-//     sample. A service's history outlives its unregistration (cdpd unregisters on every
-//     shutdown) and is dropped once it has aged out.
+//     heartbeat), at most HistoryMaxSamples samples, none older than HistoryMaxAge, and within
+//     the byte budgets below. Samples are delta-encoded in memory (only the metrics whose value
+//     changed are stored, metric names interned per service), so a typical cdpd pipeline costs
+//     about 130 bytes of memory per sample. A service's history outlives its unregistration
+//     (cdpd unregisters on every shutdown) and is dropped once it has aged out.
 //
-// Memory: about 130 bytes per history sample for a cdpd pipeline heartbeat (16 metrics, a few
-// of them changing), i.e. about 1.1 MB per service at the default 8640 samples; lower
-// HistoryMaxSamples for fleets of thousands of services.
+// Memory and disk: the histories are kept within byte budgets, per service (HistoryMaxBytes,
+// 4 MiB) and in all (HistoryTotalBytes, 256 MiB); the oldest samples go first, of the service
+// for its own budget, of all services (whichever sample is oldest) for the total. A sample is
+// accounted at its database encoding (names and values of the changed metrics) plus 64 bytes,
+// more than it takes in memory, and a history's names and its first and newest states are
+// accounted too: about 225 bytes per sample of a cdpd pipeline, so 4 MiB hold two days of a
+// heartbeat every 10 s. The total budget bounds the history file as well: the histories are
+// kept under half of it (trimmed to 7/16 when they reach 1/2; the history file needs up to
+// about 1.6 times their size, for bbolt's page overhead and the pages a flush frees that only
+// a later flush can reuse), and the file is compacted when it grows beyond the budget
+// anyway. The probe's bomb (4,500 heartbeats of 60 KB of changing metrics, which took a server
+// without budgets to 681 MB of RSS and 270 MB of database) stays within them
+// (TestHistoryByteBudget). Accounting: HistoryBytes and the gauge cdp_control_history_bytes;
+// samples dropped for the total: cdp_control_history_trimmed_samples_total.
 //
 // Persistence (Options.DBPath != ""): registrations and unregistrations are written through
 // (the RPC answers after the bbolt transaction committed). Heartbeats (status, last heartbeat,
 // metrics) and history samples are written in batches every FlushInterval (1 s by default) and
 // on Close, so a crash loses at most that much heartbeat state, never a registration. After a
 // restart every service keeps its status and last metrics, and gets one HeartbeatTTL of grace
-// before the janitor judges it, so that its clients can reconnect.
+// before the janitor judges it, so that its clients can reconnect. The history lives in a
+// file of its own, HistoryDBPath(DBPath) ("flowctl-history.db" next to "flowctl.db"): bbolt
+// files never shrink, and this one can be compacted (rewritten with its data only, replaced
+// atomically) while the server runs, which the main file, whose handle the alert rules hold,
+// cannot. The main file is compacted when it is opened if it is more than twice the size of
+// its data (after many services expired, or after the history moved out of a file written
+// before the history had a file of its own, which opening it does).
 //
 // Semantics (the upstream behaviour, see docs/design.md "The wire contract"): the service id is component_id, else
 // component.id, else generated; re-registering an id replaces the registration (status
@@ -149,11 +166,20 @@ const (
 	DefaultJanitorInterval   = 10 * time.Second
 	DefaultHistoryMaxAge     = 24 * time.Hour
 	DefaultHistoryMaxSamples = 8640 // 24 h of heartbeats every 10 s
-	DefaultFlushInterval     = time.Second
-	DefaultMaxServices       = 10000
+	// DefaultHistoryMaxBytes is the history budget of one service: a day of a cdpd pipeline's
+	// heartbeats (about 250 accounted bytes each) fits twice.
+	DefaultHistoryMaxBytes = 4 << 20
+	// DefaultHistoryTotalBytes is the history budget of the whole server, in memory and in
+	// its history file.
+	DefaultHistoryTotalBytes = 256 << 20
+	// MinHistoryBytes is the smallest history budget accepted: a few samples of the largest
+	// heartbeat (MaxMetricBytes of changing metrics).
+	MinHistoryBytes      = 256 << 10
+	DefaultFlushInterval = time.Second
+	DefaultMaxServices   = 10000
 	// DefaultMaxServicesPerClient caps the services one client identity (an mTLS identity, else
 	// a peer address) may have registered at once.
-	DefaultMaxServicesPerClient = 1000
+	DefaultMaxServicesPerClient = 2000
 	// DefaultServiceExpiry: a service silent for this long is removed, with its history.
 	DefaultServiceExpiry = 24 * time.Hour
 )
@@ -165,6 +191,11 @@ type Options struct {
 	JanitorInterval   time.Duration // default 10s
 	HistoryMaxAge     time.Duration // default 24h
 	HistoryMaxSamples int           // default 8640
+	// HistoryMaxBytes is one service's history budget (default 4 MiB) and HistoryTotalBytes
+	// the whole server's (default 256 MiB), in accounted bytes (see the package doc): beyond
+	// them the oldest samples go first (of the service; of all services for the total).
+	HistoryMaxBytes   int64
+	HistoryTotalBytes int64
 	FlushInterval     time.Duration // heartbeat batch persistence period, default 1s
 	Now               func() time.Time
 	Logger            *slog.Logger
@@ -174,13 +205,16 @@ type Options struct {
 	// flood of registrations cannot grow the server's memory without bound.
 	MaxServices int
 	// MaxServicesPerClient caps the services registered by one client identity (the principal
-	// of the package doc: an mTLS identity, else the peer's IP address; default 1,000), so that
+	// of the package doc: an mTLS identity, else the peer's IP address; default 2,000), so that
 	// one client cannot fill the registry for everyone.
 	MaxServicesPerClient int
 	// ServiceExpiry removes a service (and its history) that has been silent for this long
 	// (default 24 h, or twice HeartbeatTTL if that is longer); it must be longer than
 	// HeartbeatTTL.
 	ServiceExpiry time.Duration
+
+	// noSync skips fsync (tests that write a lot and never crash the machine).
+	noSync bool
 }
 
 // ServiceEvent is what observers (AddObserver) are told about a change.
@@ -222,12 +256,17 @@ type Server struct {
 	log     *slog.Logger
 	now     func() time.Time
 	started time.Time
-	db      *bbolt.DB
+	db      *bbolt.DB // registry (and the alert rules' buckets)
+	hdb     *bbolt.DB // heartbeat history (HistoryDBPath), used under persistMu only
+	hdbPath string
 
 	mu        sync.RWMutex
 	entries   map[string]*entry
 	histories map[string]*history
 	perClient map[string]int // registered services by owner principal
+
+	histBytes atomic.Int64 // accounted bytes of every history (histories in the map)
+	trimMu    sync.Mutex   // one trim of the total budget at a time
 
 	// persistMu serialises flushes (the Run loop and Close).
 	persistMu sync.Mutex
@@ -242,6 +281,8 @@ type Server struct {
 	heartbeats    prometheus.Counter
 	rpcDuration   *prometheus.HistogramVec
 	persistErrors prometheus.Counter
+	trimmed       prometheus.Counter
+	compactions   prometheus.Counter
 
 	closeOnce sync.Once
 	closeErr  error
@@ -279,6 +320,18 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.HistoryMaxSamples <= 0 {
 		opts.HistoryMaxSamples = DefaultHistoryMaxSamples
+	}
+	if opts.HistoryTotalBytes <= 0 {
+		opts.HistoryTotalBytes = DefaultHistoryTotalBytes
+	}
+	if opts.HistoryMaxBytes <= 0 {
+		opts.HistoryMaxBytes = min(DefaultHistoryMaxBytes, opts.HistoryTotalBytes)
+	}
+	if min(opts.HistoryMaxBytes, opts.HistoryTotalBytes) < MinHistoryBytes {
+		return nil, fmt.Errorf("control plane: a history budget under %d bytes (%d per service, %d in total) could not hold one heartbeat of the largest size", MinHistoryBytes, opts.HistoryMaxBytes, opts.HistoryTotalBytes)
+	}
+	if opts.HistoryMaxBytes > opts.HistoryTotalBytes {
+		return nil, fmt.Errorf("control plane: the history budget of a service (%d bytes) is larger than the total (%d bytes)", opts.HistoryMaxBytes, opts.HistoryTotalBytes)
 	}
 	if opts.FlushInterval <= 0 {
 		opts.FlushInterval = DefaultFlushInterval
@@ -326,6 +379,18 @@ func New(opts Options) (*Server, error) {
 		Name: "cdp_control_persist_errors_total",
 		Help: "Failed writes of the control plane registry to its database.",
 	})
+	s.trimmed = f.NewCounter(prometheus.CounterOpts{
+		Name: "cdp_control_history_trimmed_samples_total",
+		Help: "Heartbeat history samples dropped to keep the server within its total history budget.",
+	})
+	s.compactions = f.NewCounter(prometheus.CounterOpts{
+		Name: "cdp_control_db_compactions_total",
+		Help: "Rewrites of a control plane database file to give back the space of deleted data.",
+	})
+	f.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "cdp_control_history_bytes",
+		Help: "Accounted bytes of the heartbeat history (the budget is --history-total-bytes).",
+	}, func() float64 { return float64(s.histBytes.Load()) })
 	if opts.Registerer != nil {
 		if err := opts.Registerer.Register(registryCollector{s}); err != nil {
 			return nil, fmt.Errorf("registering control plane metrics: %w", err)
@@ -340,8 +405,8 @@ func New(opts Options) (*Server, error) {
 }
 
 // DB is the bbolt database, nil without persistence. Other packages may keep their own
-// buckets in it (the alert rules do); the buckets "services", "history" and "history_base"
-// belong to this package.
+// buckets in it (the alert rules do); the buckets "services" and "owners" belong to this
+// package (the history has a file of its own, HistoryDBPath).
 func (s *Server) DB() *bbolt.DB { return s.db }
 
 // AddObserver registers fn to be called synchronously, with no lock held, after every change
@@ -433,6 +498,11 @@ func (s *Server) Close() error {
 		if err := s.db.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("closing control plane database: %w", err))
 		}
+		s.persistMu.Lock()
+		if err := s.hdb.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("closing control plane history database: %w", err))
+		}
+		s.persistMu.Unlock()
 		s.closeErr = errors.Join(errs...)
 	})
 	return s.closeErr
