@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
+	"sort"
 	"strings"
 	"time"
 
@@ -16,6 +18,8 @@ import (
 	"github.com/knadh/koanf/v2"
 
 	"github.com/withobsrvr/cdpd/control/contract"
+	"github.com/withobsrvr/cdpd/control/server"
+	"github.com/withobsrvr/cdpd/internal/bytesize"
 )
 
 // Config is everything cdpd is started with. Every setting is a flag, also settable in the
@@ -37,6 +41,13 @@ type Config struct {
 	LogFormat            string
 	LogLevel             string
 	EmbeddedControlPlane string
+	// InsecureControlPlane allows the embedded control plane on a non-loopback address
+	// without TLS.
+	InsecureControlPlane bool
+	// The embedded control plane's bounds (control/server Options of the same names).
+	EmbeddedHistoryMaxBytes   bytesize.Size
+	EmbeddedHistoryTotalBytes bytesize.Size
+	EmbeddedServiceExpiry     time.Duration
 
 	FlowctlEndpoint string
 	TLSCert         string
@@ -88,7 +99,12 @@ func serveFlags(c *Config) *flag.FlagSet {
 	fs.BoolVar(&c.Strict, "strict", false, "reject pipelines with config warnings (keys a component does not know, no consumers) instead of running them")
 	fs.StringVar(&c.LogFormat, "log-format", "json", "log format: json or text")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
-	fs.StringVar(&c.EmbeddedControlPlane, "embedded-control-plane", "", "serve a flowctl-compatible control plane inside cdpd at this address (e.g. 127.0.0.1:8080) and register with it")
+	fs.StringVar(&c.EmbeddedControlPlane, "embedded-control-plane", "", "serve a flowctl-compatible control plane inside cdpd at this address (e.g. 127.0.0.1:8080) and register with it; with FLOWCTL_TLS_CERT and FLOWCTL_TLS_KEY it serves TLS with them (mutual TLS with FLOWCTL_TLS_CA)")
+	fs.BoolVar(&c.InsecureControlPlane, "insecure-control-plane", false, "allow --embedded-control-plane on a non-loopback address without TLS (anyone who reaches it can read the registry and register services)")
+	c.EmbeddedHistoryMaxBytes, c.EmbeddedHistoryTotalBytes = server.DefaultHistoryMaxBytes, server.DefaultHistoryTotalBytes
+	fs.Var(&c.EmbeddedHistoryMaxBytes, "embedded-history-max-bytes", "the embedded control plane's heartbeat history per service, by size (oldest samples dropped first)")
+	fs.Var(&c.EmbeddedHistoryTotalBytes, "embedded-history-total-bytes", "the embedded control plane's heartbeat history in all, by size: bounds its history file (state dir) and its memory")
+	fs.DurationVar(&c.EmbeddedServiceExpiry, "embedded-service-expiry", server.DefaultServiceExpiry, "the embedded control plane removes services silent for this long, with their history")
 	fs.Usage = func() {
 		w := fs.Output()
 		fmt.Fprint(w, `Usage: cdpd --config-dir DIR [flags]     run the pipelines of DIR
@@ -222,6 +238,9 @@ func (c Config) validate() error {
 		// CDPD_HTTP_ADDR must not silently expose the API beyond loopback.
 		errs = append(errs, errors.New("--http-addr must not be empty (default "+DefaultHTTPAddr+")"))
 	}
+	if c.EmbeddedControlPlane != "" {
+		errs = append(errs, c.checkEmbeddedPlane()...)
+	}
 	if c.StuckAfter <= 0 {
 		errs = append(errs, fmt.Errorf("--stuck-after must be positive, got %s", c.StuckAfter))
 	}
@@ -232,6 +251,58 @@ func (c Config) validate() error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// checkEmbeddedPlane applies the address rule of the embedded control plane: it serves TLS
+// with the client's certificate and key (FLOWCTL_TLS_CERT, FLOWCTL_TLS_KEY; mutual TLS with
+// FLOWCTL_TLS_CA), since cdpd's own client speaks TLS to it as soon as any of them is set; and
+// without TLS it binds only to loopback unless --insecure-control-plane says otherwise, as the
+// HTTP API keeps to loopback by default.
+func (c Config) checkEmbeddedPlane() []error {
+	var errs []error
+	tls := contract.TLSFiles{Cert: c.TLSCert, Key: c.TLSKey, CA: c.TLSCA}
+	if tls.Enabled() && (c.TLSCert == "" || c.TLSKey == "") {
+		errs = append(errs, fmt.Errorf("--embedded-control-plane serves TLS with %s and %s (cdpd's client speaks TLS to it since %s is set): set both",
+			contract.EnvTLSCert, contract.EnvTLSKey, setTLSNames(c)))
+	}
+	if !tls.Enabled() && !c.InsecureControlPlane && !loopback(c.EmbeddedControlPlane) {
+		errs = append(errs, fmt.Errorf("--embedded-control-plane %q is not a loopback address and %s / %s are not set: the control plane would serve anyone in plaintext; set them, or pass --insecure-control-plane",
+			c.EmbeddedControlPlane, contract.EnvTLSCert, contract.EnvTLSKey))
+	}
+	if c.EmbeddedHistoryMaxBytes < server.MinHistoryBytes || c.EmbeddedHistoryTotalBytes < c.EmbeddedHistoryMaxBytes {
+		errs = append(errs, fmt.Errorf("--embedded-history-max-bytes must be at least %s and at most --embedded-history-total-bytes",
+			bytesize.Size(server.MinHistoryBytes)))
+	}
+	if c.EmbeddedServiceExpiry <= server.HeartbeatTTLFor(c.HeartbeatInterval) {
+		errs = append(errs, fmt.Errorf("--embedded-service-expiry %s must be longer than the heartbeat TTL (%s)",
+			c.EmbeddedServiceExpiry, server.HeartbeatTTLFor(c.HeartbeatInterval)))
+	}
+	return errs
+}
+
+func setTLSNames(c Config) string {
+	var set []string
+	for name, v := range map[string]string{contract.EnvTLSCert: c.TLSCert, contract.EnvTLSKey: c.TLSKey, contract.EnvTLSCA: c.TLSCA} {
+		if v != "" {
+			set = append(set, name)
+		}
+	}
+	sort.Strings(set)
+	return strings.Join(set, ", ")
+}
+
+// loopback reports whether a listen address binds to loopback only: localhost, 127.0.0.0/8 or
+// ::1 (an empty host or 0.0.0.0 binds every interface).
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func parseLevel(s string) (slog.Level, error) {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/withobsrvr/cdpd/control/server"
 )
 
 func TestParseFlags(t *testing.T) {
@@ -39,7 +41,9 @@ func TestParseFlags(t *testing.T) {
 			args: []string{"--config-dir", "conf"},
 			check: func(t *testing.T, c Config) {
 				want := Config{ConfigDir: "conf", StateDir: DefaultStateDir, HTTPAddr: DefaultHTTPAddr, HeartbeatInterval: DefaultHeartbeatInterval,
-					DrainTimeout: DefaultDrainTimeout, StuckAfter: DefaultStuckAfter, LogFormat: "json", LogLevel: "info"}
+					DrainTimeout: DefaultDrainTimeout, StuckAfter: DefaultStuckAfter, LogFormat: "json", LogLevel: "info",
+					EmbeddedHistoryMaxBytes: server.DefaultHistoryMaxBytes, EmbeddedHistoryTotalBytes: server.DefaultHistoryTotalBytes,
+					EmbeddedServiceExpiry: server.DefaultServiceExpiry}
 				if c != want {
 					t.Errorf("defaults:\n got %+v\nwant %+v", c, want)
 				}
