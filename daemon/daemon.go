@@ -68,6 +68,16 @@ func runWith(ctx context.Context, cfg Config, logger *slog.Logger, httpLis net.L
 	if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
 		return fmt.Errorf("creating state dir: %w", err)
 	}
+	// Before anything touches the state directory: one cdpd per state directory.
+	lock, err := lockStateDir(cfg.StateDir, time.Now())
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := lock.release(); err != nil {
+			logger.Warn("releasing the state directory", "err", err)
+		}
+	}()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	f := promauto.With(reg)
