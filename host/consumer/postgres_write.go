@@ -21,6 +21,9 @@ func (p *Postgres) writeBatch(ctx context.Context, pool *pgxpool.Pool) error {
 		return fmt.Errorf("beginning transaction: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
+	if err := p.advanceCursor(ctx, tx); err != nil { // first: a fenced writer writes nothing
+		return err
+	}
 	for _, kind := range p.kinds {
 		pp := p.pending[kind]
 		ncols := len(pp.schema.Columns) + 1
@@ -32,13 +35,6 @@ func (p *Postgres) writeBatch(ctx context.Context, pool *pgxpool.Pool) error {
 				return fmt.Errorf("writing %d %s records to %s: %w", end-start, kind, pp.table, err)
 			}
 		}
-	}
-	if _, err := tx.Exec(ctx, `INSERT INTO `+p.cursor+` (pipeline, consumer, last_ledger, updated_at)
-VALUES ($1, $2, $3, now())
-ON CONFLICT (pipeline, consumer) DO UPDATE
-SET last_ledger = GREATEST(`+p.cursor+`.last_ledger, EXCLUDED.last_ledger), updated_at = EXCLUDED.updated_at`,
-		p.pipeline, p.name, int64(p.last)); err != nil {
-		return fmt.Errorf("updating cursor: %w", err)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("committing ledgers up to %d: %w", p.last, err)
