@@ -11,6 +11,7 @@ import (
 
 	"github.com/withobsrvr/cdpd/control/contract"
 	"github.com/withobsrvr/cdpd/control/flowctlv1"
+	"github.com/withobsrvr/cdpd/internal/failpoint"
 )
 
 // exchange is a snapshot of what one job needs, taken under Client.mu.
@@ -195,6 +196,7 @@ func (c *Client) heartbeat(ctx context.Context, x exchange) error {
 	ctx, cancel := context.WithTimeout(c.withOwner(ctx, x.token), c.cfg.RPCTimeout)
 	defer cancel()
 	start := time.Now()
+	failpoint.Inject(failpoint.HeartbeatBeforeSend)
 	// Invoke has marshalled req when it returns: x.hb may reuse its map.
 	_, err := c.api.Heartbeat(ctx, req, c.hbCodec)
 	c.m.heartbeatDuration().Observe(time.Since(start).Seconds())
@@ -202,6 +204,7 @@ func (c *Client) heartbeat(ctx context.Context, x exchange) error {
 		c.m.heartbeatFailures.WithLabelValues(status.Code(err).String()).Inc()
 		return err
 	}
+	failpoint.Inject(failpoint.HeartbeatAfterSend)
 	c.m.heartbeats.Inc()
 	return nil
 }

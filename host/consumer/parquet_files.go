@@ -13,6 +13,7 @@ import (
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/withobsrvr/cdpd/internal/atomicfile"
+	"github.com/withobsrvr/cdpd/internal/failpoint"
 )
 
 // repair makes the files of one kind disjoint: sorted by first ledger (longest first), every
@@ -135,9 +136,11 @@ func (p *Parquet) writeFile(path string, schema *parquet.Schema, first, last uin
 	if err != nil {
 		return 0, fmt.Errorf("stat of written file: %w", err)
 	}
+	failpoint.Inject(failpoint.ParquetBeforeRename)
 	if err := f.Commit(); err != nil {
 		return 0, err
 	}
+	failpoint.Inject(failpoint.ParquetAfterRename)
 	return st.Size(), nil
 }
 

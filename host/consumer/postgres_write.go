@@ -7,6 +7,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/withobsrvr/cdpd/internal/failpoint"
 )
 
 // writeBatch writes the pending rows and the cursor in one transaction.
@@ -21,9 +23,11 @@ func (p *Postgres) writeBatch(ctx context.Context, pool *pgxpool.Pool) error {
 		return fmt.Errorf("beginning transaction: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
+	failpoint.Inject(failpoint.CursorBeforeUpdate)
 	if err := p.advanceCursor(ctx, tx); err != nil { // first: a fenced writer writes nothing
 		return err
 	}
+	failpoint.Inject(failpoint.CursorAfterUpdate)
 	for _, kind := range p.kinds {
 		pp := p.pending[kind]
 		ncols := len(pp.schema.Columns) + 1
@@ -36,9 +40,11 @@ func (p *Postgres) writeBatch(ctx context.Context, pool *pgxpool.Pool) error {
 			}
 		}
 	}
+	failpoint.Inject(failpoint.PostgresBeforeCommit)
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("committing ledgers up to %d: %w", p.last, err)
 	}
+	failpoint.Inject(failpoint.PostgresAfterCommit)
 	return nil
 }
 

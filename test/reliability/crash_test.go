@@ -59,22 +59,7 @@ type crashEnv struct {
 }
 
 func runCrash(t *testing.T, plan crashPlan) {
-	pg := pgtest.Start(t)
-	ds := newDatastore(t, crashLedgers)
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("CDPD_CRASH_SEED"); s != "" {
-		v, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			t.Fatalf("CDPD_CRASH_SEED: %v", err)
-		}
-		seed = v
-	}
-	t.Logf("crash seed %d (rerun with CDPD_CRASH_SEED=%d)", seed, seed)
-	env := &crashEnv{ds: ds, pg: pg, rng: rand.New(rand.NewPCG(seed, 0x5eed)),
-		end: fixture.Ledger58752000 + crashLedgers - 1}
-	env.want = expectedRows(t, ds, fixture.Ledger58752000, env.end)
-	t.Logf("expected rows per ledger: latest_ledger 1, contract_events %d (ledgers %d..%d)",
-		env.want["contract_events"][fixture.Ledger58752000], fixture.Ledger58752000, env.end)
+	env := newCrashEnv(t)
 
 	// Run 0: no crash. It checks the sinks' plain behaviour and measures how long a clean run
 	// of the range takes, which bounds the random kill delays.
@@ -105,6 +90,29 @@ func runCrash(t *testing.T, plan crashPlan) {
 	t.Logf("%d SIGKILLs in %d runs; every run ended with every ledger exactly once in both sinks", kills, plan.runs)
 }
 
+// newCrashEnv starts PostgreSQL, builds the datastore of the range and computes the rows the
+// sinks must hold.
+func newCrashEnv(t *testing.T) *crashEnv {
+	t.Helper()
+	pg := pgtest.Start(t)
+	ds := newDatastore(t, crashLedgers)
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("CDPD_CRASH_SEED"); s != "" {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("CDPD_CRASH_SEED: %v", err)
+		}
+		seed = v
+	}
+	t.Logf("crash seed %d (rerun with CDPD_CRASH_SEED=%d)", seed, seed)
+	env := &crashEnv{ds: ds, pg: pg, rng: rand.New(rand.NewPCG(seed, 0x5eed)),
+		end: fixture.Ledger58752000 + crashLedgers - 1}
+	env.want = expectedRows(t, ds, fixture.Ledger58752000, env.end)
+	t.Logf("expected rows per ledger: latest_ledger 1, contract_events %d (ledgers %d..%d)",
+		env.want["contract_events"][fixture.Ledger58752000], fixture.Ledger58752000, env.end)
+	return env
+}
+
 // killMoment is when one SIGKILL lands: delay after the process started or, when pipeline is
 // set, delay after that pipeline reported ledger (or a later one) in the API.
 type killMoment struct {
@@ -124,15 +132,7 @@ func (m killMoment) String() string {
 // then lets it complete, stops it with SIGTERM and checks the sinks.
 func (e *crashEnv) run(t *testing.T, n int, moments []killMoment) {
 	t.Helper()
-	root := t.TempDir()
-	conf, state, out := filepath.Join(root, "conf"), filepath.Join(root, "state"), filepath.Join(root, "out")
-	for _, d := range []string{conf, state, out} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	dsn := e.createDB(t, fmt.Sprintf("crash_run_%d", n))
-	testproc.WriteFile(t, filepath.Join(conf, "crash.yaml"), crashYAML(e.ds.Dir, e.end, dsn, out))
+	conf, state, out, dsn := e.prepare(t, fmt.Sprintf("crash_run_%d", n))
 
 	for i, m := range moments {
 		d := startDaemon(t, DaemonOptions{ConfDir: conf, StateDir: state, NoWaitReady: true})
@@ -146,8 +146,31 @@ func (e *crashEnv) run(t *testing.T, n int, moments []killMoment) {
 		t.Logf("run %d kill %d (%s; resumed at %s): PostgreSQL cursors at %d (latest_ledger) %d (contract_events), data a gap-free prefix",
 			n, i+1, m, resumed, pl, pe)
 	}
-	d := startDaemon(t, DaemonOptions{ConfDir: conf, StateDir: state})
-	testproc.Eventually(t, 3*time.Minute, fmt.Sprintf("run %d: both pipelines complete", n), func() (bool, string) {
+	e.complete(t, fmt.Sprintf("run %d", n), DaemonOptions{ConfDir: conf, StateDir: state}, dsn, out)
+}
+
+// prepare makes the directories of a run (config, state, Parquet output), a fresh database
+// db and the crash config writing to both.
+func (e *crashEnv) prepare(t *testing.T, db string) (conf, state, out, dsn string) {
+	t.Helper()
+	root := t.TempDir()
+	conf, state, out = filepath.Join(root, "conf"), filepath.Join(root, "state"), filepath.Join(root, "out")
+	for _, d := range []string{conf, state, out} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dsn = e.createDB(t, db)
+	testproc.WriteFile(t, filepath.Join(conf, "crash.yaml"), crashYAML(e.ds.Dir, e.end, dsn, out))
+	return conf, state, out, dsn
+}
+
+// complete starts cdpd on a crashed run's directories, lets both pipelines complete, stops it
+// with SIGTERM and checks that both sinks hold every ledger of the range exactly once.
+func (e *crashEnv) complete(t *testing.T, what string, o DaemonOptions, dsn, out string) {
+	t.Helper()
+	d := startDaemon(t, o)
+	testproc.Eventually(t, 3*time.Minute, what+": both pipelines complete", func() (bool, string) {
 		if d.Exited() {
 			t.Fatalf("cdpd exited: %v", d.Err())
 		}
@@ -160,12 +183,12 @@ func (e *crashEnv) run(t *testing.T, n int, moments []killMoment) {
 		return true, ""
 	})
 	if code, err := d.Stop(60 * time.Second); err != nil || code != 0 {
-		t.Fatalf("run %d: cdpd after SIGTERM: exit %d, %v", n, code, err)
+		t.Fatalf("%s: cdpd after SIGTERM: exit %d, %v", what, code, err)
 	}
 	e.checkPGComplete(t, dsn)
 	for kind, dir := range map[string]string{"latest_ledger": filepath.Join(out, "ledgers"), "contract_events": filepath.Join(out, "events")} {
 		files := e.checkParquet(t, dir, kind)
-		t.Logf("run %d: %s: %d Parquet files hold every ledger exactly once", n, kind, files)
+		t.Logf("%s: %s: %d Parquet files hold every ledger exactly once", what, kind, files)
 	}
 }
 
