@@ -31,7 +31,7 @@ func TestEveryCommandAnswersHelp(t *testing.T) {
 		}
 	}
 	// Each command's usage is its own.
-	if _, out, _ := cdpd("validate", "--help"); !strings.Contains(out, "cdpd validate [--json | -o json] DIR") || !strings.Contains(out, "-json") {
+	if _, out, _ := cdpd("validate", "--help"); !strings.Contains(out, "cdpd validate [--json | -o json] [--strict] DIR") || !strings.Contains(out, "-json") {
 		t.Errorf("validate --help: %q", out)
 	}
 	if _, out, _ := cdpd("--help"); !strings.Contains(out, "-config-file") || !strings.Contains(out, "FLOWCTL_ENDPOINT") {

@@ -108,7 +108,6 @@ func upstreamCoverage(reg *component.Registry) []upstreamInfo {
 	return out
 }
 
-
 func printComponents(w io.Writer, infos []componentInfo) {
 	for i, c := range infos {
 		if i > 0 {
@@ -128,6 +127,9 @@ func printKeys(w io.Writer, keys []component.Key, indent string) {
 		fmt.Fprintf(w, "%s  %s: %s", indent, k.Name, k.Type)
 		if k.Default != "" {
 			fmt.Fprintf(w, " = %s", k.Default)
+		}
+		if k.Ignored != "" {
+			fmt.Fprintf(w, " (no effect: %s)", k.Ignored)
 		}
 		fmt.Fprintln(w)
 		printKeys(w, k.Keys, indent+"  ")

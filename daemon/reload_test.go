@@ -137,7 +137,7 @@ func TestAPIShowsRefusedFirstVersion(t *testing.T) {
 	}
 	d := testDaemon(t, nil)
 	ctx := context.Background()
-	broken := testPipeline("p", ds, "NopConsumer", map[string]any{"no_such_key": 1})
+	broken := testPipeline("p", ds, "NopConsumer", map[string]any{"network": "no-such-network"})
 	d.onBatch(ctx, loader.Batch{Initial: true, Events: []loader.Event{{Kind: loader.Add, Pipeline: broken}}, Hash: "aaaaaaaaaaaa"})
 	st := d.pipelineStatuses()
 	if len(st) != 1 {

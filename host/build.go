@@ -22,11 +22,16 @@ func (h *Host) build(def *loader.Pipeline) (*run, error) {
 	}
 	m := newRunMetrics(reg)
 	used := map[string]int{}
-	env := func(kind component.Kind, typ string) component.Env {
-		used[typ]++
-		name := typ
-		if n := used[typ]; n > 1 {
-			name = fmt.Sprintf("%s_%d", typ, n)
+	// A component's name is the entry's `name:` when it has one, else its type (<Type>_2 for a
+	// second of the same type): the prefix of its stats and its health detail.
+	env := func(kind component.Kind, lc loader.Component) component.Env {
+		name := lc.Name
+		if name == "" {
+			used[lc.Type]++
+			name = lc.Type
+			if n := used[lc.Type]; n > 1 {
+				name = fmt.Sprintf("%s_%d", lc.Type, n)
+			}
 		}
 		return component.Env{
 			Pipeline: def.Name, Name: name,
@@ -41,7 +46,7 @@ func (h *Host) build(def *loader.Pipeline) (*run, error) {
 		r.comps = append(r.comps, c)
 		return c
 	}
-	e := env(component.KindSource, def.Source.Type)
+	e := env(component.KindSource, def.Source)
 	src, err := safeConstruct(func() (component.Source, error) {
 		return h.opts.Registry.NewSource(def.Source.Type, def.Source.Config, e)
 	})
@@ -50,7 +55,7 @@ func (h *Host) build(def *loader.Pipeline) (*run, error) {
 	}
 	r.src = add(component.KindSource, def.Source, e, src)
 	for i, pc := range def.Processors {
-		e := env(component.KindProcessor, pc.Type)
+		e := env(component.KindProcessor, pc)
 		pr, err := safeConstruct(func() (component.Processor, error) {
 			return h.opts.Registry.NewProcessor(pc.Type, pc.Config, e)
 		})
@@ -60,7 +65,7 @@ func (h *Host) build(def *loader.Pipeline) (*run, error) {
 		r.procs = append(r.procs, add(component.KindProcessor, pc, e, pr))
 	}
 	for i, cc := range def.Consumers {
-		e := env(component.KindConsumer, cc.Type)
+		e := env(component.KindConsumer, cc)
 		co, err := safeConstruct(func() (component.Consumer, error) {
 			return h.opts.Registry.NewConsumer(cc.Type, cc.Config, e)
 		})

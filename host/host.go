@@ -35,7 +35,9 @@
 //
 // Checkpoints (StateDir != ""): when every consumer has durably accepted ledger N (consumers
 // implementing component.Durable report it through DurableLedger, others are durable when
-// Consume returns), N is written to <StateDir>/<pipeline>/checkpoint.json atomically, at most
+// Consume returns; a buffering consumer that implements component.TimedFlusher is flushed by
+// its stage once its interval has passed since the first ledger it has not made durable, so a
+// pipeline at the tip does not wait for more data to make its rows durable), N is written to <StateDir>/<pipeline>/checkpoint.json atomically, at most
 // once per CheckpointInterval (250ms by default) and always when an incarnation ends (drain,
 // stop, failure, completion). A crash thus replays at most that window, which idempotent
 // consumers absorb. An incarnation starts at max(start_ledger, checkpoint+1); when consumers

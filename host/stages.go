@@ -185,11 +185,41 @@ func (r *run) consumerLoop(i int, c *comp, in <-chan item) {
 	defer r.wg.Done()
 	co := c.impl.(component.Consumer)
 	du, isDurable := co.(component.Durable)
+	// A buffering consumer with a flush interval is flushed from here, between two Consume
+	// calls, once the interval has passed since the first ledger accepted after its last flush
+	// (component.TimedFlusher): rows at the tip become durable, and the checkpoint moves, within
+	// the interval even when no more ledgers come.
+	var (
+		flushEvery time.Duration
+		flushT     *time.Timer
+		flushC     <-chan time.Time // nil while nothing is waiting for a timed flush
+	)
+	if tf, ok := co.(component.TimedFlusher); ok {
+		_ = r.guard(c, "FlushInterval", 0, func() error { flushEvery = tf.FlushInterval(); return nil })
+	}
+	defer func() {
+		if flushT != nil {
+			flushT.Stop()
+		}
+	}()
+ledgers:
 	for {
 		var it item
 		var ok bool
 		select {
 		case it, ok = <-in:
+		case <-flushC:
+			flushC = nil
+			if err := r.guard(c, "Flush", 0, func() error { return co.Flush(r.workCtx) }); err != nil {
+				c.errs.Add(1)
+				c.errC.Inc()
+				r.fail(c, fmt.Errorf("consumer %s: timed flush: %w", c.name, err))
+				break ledgers
+			}
+			if isDurable {
+				r.prog.setDurable(i, r.durableOf(c, du))
+			}
+			continue
 		case <-r.workCtx.Done():
 		}
 		if !ok {
@@ -216,6 +246,14 @@ func (r *run) consumerLoop(i int, c *comp, in <-chan item) {
 			d = r.durableOf(c, du)
 		}
 		r.prog.accept(i, it.l, d)
+		if flushEvery > 0 && flushC == nil && (!isDurable || d < seq) {
+			if flushT == nil {
+				flushT = time.NewTimer(flushEvery)
+			} else {
+				flushT.Reset(flushEvery)
+			}
+			flushC = flushT.C
+		}
 	}
 	if r.isKilled() {
 		return // kill -9: nothing is flushed

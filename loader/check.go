@@ -26,6 +26,10 @@ func (p *fileParser) check(pl *Pipeline) {
 			if at == nil {
 				at = &yaml.Node{Line: c.Line, Column: c.Column}
 			}
+			if u.Ignored != "" {
+				p.warn(pl, at, "%s (%s): config key %q has no effect in cdpd (%s)", label, c.Type, u.Key, u.Ignored)
+				continue
+			}
 			p.warn(pl, at, "%s (%s): unknown config key %q, ignored (known: %s)", label, c.Type, u.Key, knownList(u.Known))
 		}
 	}
@@ -105,4 +109,30 @@ func keyNode(m *yaml.Node, path string) *yaml.Node {
 		parts, m = parts[1:], val
 	}
 	return nil
+}
+
+// uniqueNames checks that the components' optional names are unique in the pipeline and do not
+// take the name another component has by default (its type): the host prefixes each
+// component's stats with its name.
+func (p *fileParser) uniqueNames(pl *Pipeline) {
+	all := append(append([]Component{pl.Source}, pl.Processors...), pl.Consumers...)
+	types := map[string]bool{}
+	for _, c := range all {
+		if c.Name == "" {
+			types[c.Type] = true
+		}
+	}
+	seen := map[string]bool{}
+	for _, c := range all {
+		switch {
+		case c.Name == "":
+		case seen[c.Name]:
+			p.errs = append(p.errs, &Error{File: p.file, Line: c.Line, Column: c.Column, Pipeline: pl.Name,
+				Msg: fmt.Sprintf("component name %q is used twice in the pipeline", c.Name)})
+		case types[c.Name]:
+			p.errs = append(p.errs, &Error{File: p.file, Line: c.Line, Column: c.Column, Pipeline: pl.Name,
+				Msg: fmt.Sprintf("component name %q is the name of another component of the pipeline (its type); choose another", c.Name)})
+		}
+		seen[c.Name] = true
+	}
 }

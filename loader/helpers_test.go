@@ -53,6 +53,10 @@ func testCheck(kind, typeName string, cfg map[string]any, _ string) ([]UnknownKe
 	var unknown []UnknownKey
 	if known, ok := knownKeys[typeName]; ok {
 		for k := range cfg {
+			if k == "debug" {
+				unknown = append(unknown, UnknownKey{Key: k, Ignored: "use --log-level debug"})
+				continue
+			}
 			if !slices.Contains(known, k) {
 				unknown = append(unknown, UnknownKey{Key: k, Known: known})
 			}

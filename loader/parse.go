@@ -535,6 +535,10 @@ func (p *fileParser) pipeline(e entry) *Pipeline {
 	if len(p.errs) > before {
 		return nil
 	}
+	p.uniqueNames(pl)
+	if len(p.errs) > before {
+		return nil
+	}
 	if len(pl.Consumers) == 0 {
 		at := consumersAt
 		if at == nil {

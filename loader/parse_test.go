@@ -174,7 +174,9 @@ func TestParseBad(t *testing.T) {
 		{file: "mixed_shapes.yaml", errs: []string{
 			`:5:1: top-level source next to pipelines: (a file is either flat, with source, processors and consumers at the top, or holds pipeline: / pipelines:)`}},
 		{file: "component_name.yaml", errs: []string{
-			`:4:46: pipeline BadName: consumer 1: name "two words": use 1 to 63 letters, digits, '-' or '_'`}},
+			`:4:46: pipeline BadName: consumer 1: name "two words": use 1 to 63 letters, digits, '-' or '_'`,
+			`:7:51: pipeline Twice: component name "ev" is used twice in the pipeline`,
+			`:12:17: pipeline Clash: component name "ContractEvent" is the name of another component of the pipeline (its type); choose another`}},
 		{file: "unknown_type.yaml", errs: []string{
 			`:3:5: pipeline Unknown: source (NoSuchSource): unknown component type: source "NoSuchSource"`,
 			`:7:9: pipeline Unknown: processor 2 (NoSuchProcessor): unknown component type: processor "NoSuchProcessor"`,
@@ -421,7 +423,10 @@ func TestParseWarnings(t *testing.T) {
 			`:16:11: pipeline Upstream: consumer 1 (SaveToParquet): unknown config key "format", ignored (known: local_path, buffer_size, compression)`,
 			// A key merged in from an anchor is reported where the anchor defines it.
 			`:16:11: pipeline Upstream: consumer 2 (SaveToParquet): unknown config key "format", ignored (known: local_path, buffer_size, compression)`,
-			`:20:11: pipeline Upstream: consumer 2 (SaveToParquet): unknown config key "compresion", ignored (known: local_path, buffer_size, compression)`,
+			// A key the component accepts without effect says so, and why.
+			`:17:11: pipeline Upstream: consumer 1 (SaveToParquet): config key "debug" has no effect in cdpd (use --log-level debug)`,
+			`:17:11: pipeline Upstream: consumer 2 (SaveToParquet): config key "debug" has no effect in cdpd (use --log-level debug)`,
+			`:21:11: pipeline Upstream: consumer 2 (SaveToParquet): unknown config key "compresion", ignored (known: local_path, buffer_size, compression)`,
 		}},
 		{file: "no_consumers.yaml", names: []string{"Empty", "Missing"}, warns: []string{
 			":2:3: pipeline Missing: no consumers: the pipeline runs and counts its records (events_out of its last processor), then drops them; its checkpoint follows the ledgers processed",

@@ -14,12 +14,14 @@ type Component struct {
 	Column int            // 1-based column of the entry (0 if unknown)
 }
 
-// UnknownKey is a config key a component does not know (Options.Check): Key is its path in
-// the config ("buffer_size", "gcs_options.project"); Known the keys the component knows at
-// that level, nearest first.
+// UnknownKey is a config key a component does not act on (Options.Check): Key is its path in
+// the config ("buffer_size", "gcs_options.project"). Either the component does not know it
+// (Known: the keys it knows at that level, nearest first) or it accepts it for upstream
+// compatibility without effect (Ignored: why).
 type UnknownKey struct {
-	Key   string
-	Known []string
+	Key     string
+	Known   []string
+	Ignored string
 }
 
 // Restart policies of a pipeline (`restart:` key of a pipeline; default on-failure).

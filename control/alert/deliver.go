@@ -1,17 +1,13 @@
 package alert
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	neturl "net/url"
 	"time"
 
 	"github.com/withobsrvr/cdpd/internal/backoff"
+	"github.com/withobsrvr/cdpd/internal/webhook"
 )
 
 // sender delivers the notifications of one rule in order. It exists while it has work: the
@@ -57,68 +53,28 @@ func (m *Manager) drain(id string, s *sender) {
 	}
 }
 
-// deliver posts p to url, retrying transient failures with capped exponential backoff
-// (retryPolicy).
+// deliver posts p to url through the shared webhook delivery (internal/webhook: retries of
+// transient failures with capped exponential backoff, see retryPolicy).
 func (m *Manager) deliver(url string, p Payload) {
 	body, err := json.Marshal(p)
 	if err != nil { // cannot happen for this type
 		m.log.Error("encoding alert notification", "alert", p.AlertID, "err", err)
 		return
 	}
-	for attempt := 1; ; attempt++ {
-		retry, err := m.post(url, p.DeliveryID, body)
-		if err == nil {
-			m.notified.WithLabelValues(p.State, "delivered").Inc()
-			m.log.Info("alert notification delivered", "alert", p.AlertID, "service", p.ServiceID, "state", p.State, "attempt", attempt)
-			return
-		}
-		if !retry || attempt >= m.opts.MaxAttempts || m.ctx.Err() != nil {
-			m.notified.WithLabelValues(p.State, "failed").Inc()
-			m.log.Error("alert notification not delivered", "alert", p.AlertID, "service", p.ServiceID, "state", p.State, "attempts", attempt, "err", err)
-			return
-		}
-		wait := m.retry.Delay(attempt)
+	s := webhook.Sender{Client: m.opts.Client, UserAgent: "cdpd-flowctl-alerts", MaxAttempts: m.opts.MaxAttempts, Retry: retryPolicy(m.opts)}
+	res := s.Deliver(m.ctx, webhook.Delivery{URL: url, ID: p.DeliveryID, Body: body}, func(attempt int, wait time.Duration, err error) {
 		m.log.Warn("alert notification failed, retrying", "alert", p.AlertID, "service", p.ServiceID, "state", p.State, "attempt", attempt, "retry_in", wait, "err", err)
-		t := time.NewTimer(wait)
-		select {
-		case <-m.ctx.Done():
-			t.Stop()
-			m.notified.WithLabelValues(p.State, "failed").Inc()
-			m.log.Warn("alert manager closed during retries: notification not delivered", "alert", p.AlertID, "service", p.ServiceID, "state", p.State)
-			return
-		case <-t.C:
-		}
-	}
-}
-
-// post makes one attempt; retry says whether a failure is worth another attempt.
-func (m *Manager) post(url, deliveryID string, body []byte) (retry bool, err error) {
-	req, err := http.NewRequestWithContext(m.ctx, http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		return false, fmt.Errorf("building webhook request: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "cdpd-flowctl-alerts")
-	req.Header.Set("X-Cdpd-Delivery", deliveryID)
-	resp, err := m.opts.Client.Do(req)
-	if err != nil {
-		// *url.Error quotes the whole URL, whose path or query often holds a token: keep
-		// only the host in what gets logged.
-		var ue *neturl.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return true, fmt.Errorf("posting webhook to %s: %w", req.URL.Host, err)
-	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	_ = resp.Body.Close()
+	})
 	switch {
-	case resp.StatusCode >= 200 && resp.StatusCode < 300:
-		return false, nil
-	case resp.StatusCode >= 500, resp.StatusCode == http.StatusRequestTimeout, resp.StatusCode == http.StatusTooManyRequests:
-		return true, fmt.Errorf("webhook answered %s", resp.Status)
+	case res.Err == nil:
+		m.notified.WithLabelValues(p.State, "delivered").Inc()
+		m.log.Info("alert notification delivered", "alert", p.AlertID, "service", p.ServiceID, "state", p.State, "attempt", res.Attempts)
+	case res.Canceled:
+		m.notified.WithLabelValues(p.State, "failed").Inc()
+		m.log.Warn("alert manager closed during retries: notification not delivered", "alert", p.AlertID, "service", p.ServiceID, "state", p.State)
 	default:
-		return false, fmt.Errorf("webhook answered %s (not retried)", resp.Status)
+		m.notified.WithLabelValues(p.State, "failed").Inc()
+		m.log.Error("alert notification not delivered", "alert", p.AlertID, "service", p.ServiceID, "state", p.State, "attempts", res.Attempts, "err", res.Err)
 	}
 }
 

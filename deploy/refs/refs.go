@@ -13,6 +13,7 @@ import (
 	"go/parser"
 	"go/token"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -133,6 +134,16 @@ func Metrics(root string) (map[string]Metric, error) {
 	if err != nil {
 		return nil, err
 	}
+	// String constants of every package by package name, for qualified references
+	// (consumer.MetricsNamespace); the module's package names are unique enough for that.
+	byPkg := map[string]map[string]string{}
+	for _, files := range pkgs {
+		name := files[0].Name.Name
+		if byPkg[name] == nil {
+			byPkg[name] = map[string]string{}
+		}
+		maps.Copy(byPkg[name], stringConsts(files))
+	}
 	out := map[string]Metric{}
 	for dir, files := range pkgs {
 		consts := stringConsts(files)
@@ -146,6 +157,11 @@ func Metrics(root string) (map[string]Metric, error) {
 			case *ast.Ident:
 				s, ok := consts[v.Name]
 				return s, ok
+			case *ast.SelectorExpr:
+				if pkg, ok := v.X.(*ast.Ident); ok {
+					s, ok := byPkg[pkg.Name][v.Sel.Name]
+					return s, ok
+				}
 			}
 			return "", false
 		}

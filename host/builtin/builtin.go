@@ -43,7 +43,7 @@ func LoaderCheck(r *component.Registry) func(kind, typeName string, cfg map[stri
 		unknown, err := r.Check(component.Kind(kind), typeName, cfg, network)
 		out := make([]loader.UnknownKey, len(unknown))
 		for i, u := range unknown {
-			out[i] = loader.UnknownKey{Key: u.Key, Known: u.Known}
+			out[i] = loader.UnknownKey{Key: u.Key, Known: u.Known, Ignored: u.Ignored}
 		}
 		return out, err
 	}

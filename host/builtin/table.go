@@ -2,7 +2,10 @@ package builtin
 
 import (
 	c "github.com/withobsrvr/cdpd/host/component"
-	"github.com/withobsrvr/cdpd/host/consumer"
+	"github.com/withobsrvr/cdpd/host/consumer/file"
+	"github.com/withobsrvr/cdpd/host/consumer/kv"
+	"github.com/withobsrvr/cdpd/host/consumer/sql"
+	"github.com/withobsrvr/cdpd/host/consumer/stream"
 	"github.com/withobsrvr/cdpd/host/processor/account"
 	"github.com/withobsrvr/cdpd/host/processor/contract"
 	"github.com/withobsrvr/cdpd/host/processor/effects"
@@ -61,8 +64,34 @@ func Table() []c.Spec {
 		c.ProcessorSpec("WalletBackend", "Per-account state changes (credits, debits, signers, trustlines, offers ...) as wallet-backend state_changes rows.", wallet.NewWalletBackend),
 
 		// Consumers.
-		c.ConsumerSpec("SaveToParquet", "Parquet files named by ledger range; a replay replaces a file, never doubles rows.", consumer.NewSaveToParquet, "SaveToParquetConsumer"),
-		c.ConsumerSpec("SaveToPostgreSQL", "Upserts on each record's natural key, with the consumer's cursor in the same transaction.", consumer.NewSaveToPostgreSQL, "SaveToPostgreSQLConsumer"),
-		c.ConsumerSpec("StdoutConsumer", "Every record as one JSON line on standard output.", consumer.NewStdoutConsumer, "StdoutSink"),
+		c.ConsumerSpec("BufferedPostgreSQL", "Wallet-backend state changes and participants in upstream's tables, other records as JSON in generic_events, through the PostgreSQL writer.", sql.NewBufferedPostgreSQL),
+		c.ConsumerSpec("DebugLogger", "Logs each record (kind, key, its first max_fields fields) at debug level.", file.NewDebugLogger),
+		c.ConsumerSpec("LogDebug", "Logs a summary of each ledger (and, with log_level debug, each record's JSON) at debug level.", file.NewLogDebug),
+		c.ConsumerSpec("NotificationDispatcher", "Webhook notifications for records that match rules, delivered as the control plane's alerts are.", stream.NewNotificationDispatcher),
+		c.ConsumerSpec("PublishToGooglePubSub", "Every record as a Google Pub/Sub message, ordered by ledger, with its natural key as an attribute.", stream.NewPublishToGooglePubSub),
+		c.ConsumerSpec("PublishToGooglePubSubV2", "Payment records as Google Pub/Sub messages in upstream's V2 envelope, ordered by ledger.", stream.NewPublishToGooglePubSubV2),
+		c.ConsumerSpec("SaveAccountDataToDuckDB", "ProcessAccountDataFull's account changes in upstream's stellar.accounts table of a DuckDB file, with the cursor in the same transaction.", sql.NewSaveAccountDataToDuckDB),
+		c.ConsumerSpec("SaveAccountDataToPostgreSQL", "ProcessAccountDataFull's account changes in upstream's stellar.accounts table, through the PostgreSQL writer.", sql.NewSaveAccountDataToPostgreSQL),
+		c.ConsumerSpec("SaveContractDataToPostgreSQL", "ContractData's entry changes in one table (table_name), through the PostgreSQL writer.", sql.NewSaveContractDataToPostgreSQL),
+		c.ConsumerSpec("SaveContractEventsToPostgreSQL", "ContractEvent's events in upstream's contract_events table, through the PostgreSQL writer.", sql.NewSaveContractEventsToPostgreSQL),
+		c.ConsumerSpec("SaveContractInvocationsToPostgreSQL", "ContractInvocation's invocations in upstream's contract_invocations table, through the PostgreSQL writer.", sql.NewSaveContractInvocationsToPostgreSQL),
+		c.ConsumerSpec("SaveContractToDuckDB", "GetEventsRPC's events in upstream's soroban_events table of a DuckDB file (other kinds in their own tables).", sql.NewSaveContractToDuckDB),
+		c.ConsumerSpec("SaveEventPaymentToPostgreSQL", "EventPaymentExtractor's payments in upstream's event_payments table, through the PostgreSQL writer.", sql.NewSaveEventPaymentToPostgreSQL),
+		c.ConsumerSpec("SaveLatestLedgerToExcel", "One row per ledger (LatestLedger's summary and header fields) in an .xlsx workbook, rewritten whole with its cursor.", file.NewSaveLatestLedgerToExcel),
+		c.ConsumerSpec("SaveLatestLedgerToRedis", "The latest ledger and the last 1000 ledger hashes in Redis, with the cursor in the same transaction.", kv.NewSaveLatestLedgerToRedis),
+		c.ConsumerSpec("SavePaymentToPostgreSQL", "TransformToAppPayment's payments in upstream's payments table, through the PostgreSQL writer.", sql.NewSavePaymentToPostgreSQL),
+		c.ConsumerSpec("SavePaymentsToRedis", "App payments as Redis hashes indexed by source and destination account, with the cursor in the same transaction.", kv.NewSavePaymentsToRedis),
+		c.ConsumerSpec("SaveSoroswapToPostgreSQL", "Soroswap's new pairs, syncs and swaps in soroswap_pairs, soroswap_syncs and soroswap_swaps, through the PostgreSQL writer.", sql.NewSaveSoroswapToPostgreSQL),
+		c.ConsumerSpec("SaveToDuckDB", "Upserts on natural keys into a DuckDB file (upstream's payments and create_accounts tables, other kinds in their own), with the cursor in the same transaction.", sql.NewSaveToDuckDB),
+		c.ConsumerSpec("SaveToExcel", "Every record in an .xlsx workbook, one sheet per record kind, rewritten whole with its cursor; a replay never doubles rows.", file.NewSaveToExcel),
+		c.ConsumerSpec("SaveToGCS", "Records as JSON lines in GCS objects named by ledger range; a replay skips ledgers an object holds, never doubles lines.", file.NewSaveToGCS),
+		c.ConsumerSpec("SaveToParquet", "Parquet files named by ledger range on a local directory, GCS or S3; a replay replaces a file, never doubles rows.", file.NewSaveToParquet, "SaveToParquetConsumer"),
+		c.ConsumerSpec("SaveToPostgreSQL", "Upserts on each record's natural key, with the consumer's cursor in the same transaction.", sql.NewSaveToPostgreSQL, "SaveToPostgreSQLConsumer"),
+		c.ConsumerSpec("SaveToRedis", "Every record as JSON under its natural key in Redis (with a TTL), with the cursor in the same transaction.", kv.NewSaveToRedis),
+		c.ConsumerSpec("SaveToRedisOrderbook", "Orderbook snapshots and their bid, ask, spread and volume series in Redis, with the cursor in the same transaction.", kv.NewSaveToRedisOrderbook),
+		c.ConsumerSpec("SaveToWebSocket", "A WebSocket server streaming records to registered clients; slow clients are dropped.", stream.NewSaveToWebSocket),
+		c.ConsumerSpec("SaveToZeroMQ", "Every record as a message on a ZeroMQ PUB socket (pure Go).", stream.NewSaveToZeroMQ),
+		c.ConsumerSpec("StdoutConsumer", "Every record as one JSON line on standard output.", file.NewStdoutConsumer, "StdoutSink"),
+		c.ConsumerSpec("WalletBackendPostgreSQL", "Wallet-backend transactions, state changes, participants, effects and accounts in upstream's tables, through the PostgreSQL writer.", sql.NewWalletBackendPostgreSQL),
 	}
 }

@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/go-viper/mapstructure/v2"
 )
@@ -11,7 +14,9 @@ import (
 // Decode decodes a component's config map into out (a pointer to a struct with
 // `mapstructure:"key"` tags) strictly: unknown keys are errors. String values are converted to
 // numbers, bools and durations ("30s") where the field needs it, because values expanded from
-// ${VAR} arrive as strings. A number that does not fit its field (negative into an unsigned
+// ${VAR} arrive as strings. A duration given as a bare number ("flush_interval: 5") is that
+// many seconds, as upstream CDP files write durations (retry_wait: 5, poll_interval: 10), never
+// nanoseconds. A number that does not fit its field (negative into an unsigned
 // field, too large for the field's size, a fraction into an integer) is an error. The registry
 // decodes typed components' configs the same way, but leniently: unknown keys are reported
 // (Registry.Check), not errors, as upstream CDP ignores them.
@@ -30,6 +35,7 @@ func decode(cfg map[string]any, out any, strict bool) (unused []string, err erro
 		ErrorUnused:      strict,
 		WeaklyTypedInput: true,
 		DecodeHook: mapstructure.ComposeDecodeHookFunc(
+			numberToSeconds,
 			mapstructure.StringToTimeDurationHookFunc(),
 			mapstructure.StringToSliceHookFunc(","),
 			numberFits,
@@ -90,4 +96,26 @@ func fitsHint(k reflect.Kind) string {
 	default:
 		return "a whole number"
 	}
+}
+
+// numberToSeconds is a decode hook: a number (or a numeric string) decoded into a
+// time.Duration is seconds.
+func numberToSeconds(from reflect.Type, to reflect.Type, data any) (any, error) {
+	if to != reflect.TypeFor[time.Duration]() {
+		return data, nil
+	}
+	v := reflect.ValueOf(data)
+	switch v.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return time.Duration(v.Int()) * time.Second, nil
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return time.Duration(v.Uint()) * time.Second, nil //nolint:gosec // config values are small
+	case reflect.Float32, reflect.Float64:
+		return time.Duration(v.Float() * float64(time.Second)), nil
+	case reflect.String:
+		if f, err := strconv.ParseFloat(strings.TrimSpace(v.String()), 64); err == nil {
+			return time.Duration(f * float64(time.Second)), nil
+		}
+	}
+	return data, nil
 }

@@ -23,6 +23,10 @@ func TestDecodeNumbersMustFit(t *testing.T) {
 	}{
 		{in: map[string]any{"start": 58752000, "size": -5, "factor": -1.5}, want: cfg{Start: 58752000, Size: -5, Factor: -1.5}},
 		{in: map[string]any{"start": "58752000", "wait": "30s", "size": uint64(7)}, want: cfg{Start: 58752000, Wait: 30 * time.Second, Size: 7}},
+		// A duration as a bare number is seconds (upstream files write retry_wait: 5).
+		{in: map[string]any{"wait": 5}, want: cfg{Wait: 5 * time.Second}},
+		{in: map[string]any{"wait": "2.5"}, want: cfg{Wait: 2500 * time.Millisecond}},
+		{in: map[string]any{"wait": 0.5}, want: cfg{Wait: 500 * time.Millisecond}},
 		{in: map[string]any{"start": 4294967295.0}, want: cfg{Start: 4294967295}},
 		{in: map[string]any{"start": -58752000}, wantErr: "start"},
 		{in: map[string]any{"start": 4294967296}, wantErr: "start"},

@@ -33,6 +33,7 @@ type testConfig struct {
 	IDs        []string      `mapstructure:"contract_ids"`
 	Options    nestedConfig  `mapstructure:"gcs_options"`
 	Strict     *bool         `mapstructure:"strict"`
+	Format     string        `mapstructure:"format" cdpd:"ignored: records are JSON"`
 }
 
 func (c *testConfig) SetDefaults() { c.Limit, c.Wait, c.Network = 100, 5*time.Second, "pubnet" }
@@ -138,8 +139,11 @@ func TestSpecKeys(t *testing.T) {
 			t.Errorf("key %s = %+v, want %+v", name, got[name], want)
 		}
 	}
-	if len(got) != 6 {
-		t.Errorf("%d keys, want 6: %v", len(got), got)
+	if got["format"].Ignored != "records are JSON" {
+		t.Errorf("format's ignored reason = %q", got["format"].Ignored)
+	}
+	if len(got) != 7 {
+		t.Errorf("%d keys, want 7: %v", len(got), got)
 	}
 }
 
@@ -160,5 +164,20 @@ func TestNearest(t *testing.T) {
 	}
 	if got := Nearest("zzzzzzzzzzzzzzzzzzzzzzzzzzzz", cands, 3); len(got) != 0 {
 		t.Errorf("absurd suggestions %v", got)
+	}
+}
+
+// A key the component accepts without effect is reported, with why, only when it is given.
+func TestCheckReportsIgnoredKeys(t *testing.T) {
+	r := testRegistry(t)
+	unknown, err := r.Check(KindProcessor, "ContractEvent", map[string]any{"format": "json", "limit": 1}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(unknown) != 1 || unknown[0].Key != "format" || unknown[0].Ignored != "records are JSON" || unknown[0].Known != nil {
+		t.Errorf("unknown %+v, want format reported as ignored", unknown)
+	}
+	if unknown, _ := r.Check(KindProcessor, "ContractEvent", map[string]any{"limit": 1}, ""); len(unknown) != 0 {
+		t.Errorf("unknown %+v for a config without ignored keys", unknown)
 	}
 }

@@ -73,7 +73,18 @@ func decodeConfig[C any](cfg map[string]any, lenient bool) (*C, []UnknownKey, er
 	if err != nil {
 		return nil, nil, err
 	}
-	return c, unknownKeys(reflect.TypeFor[C](), unused), nil
+	return c, append(unknownKeys(reflect.TypeFor[C](), unused), ignoredKeys(reflect.TypeFor[C](), cfg)...), nil
+}
+
+// ignoredKeys are the keys of cfg whose fields say they have no effect (`cdpd:"ignored: why"`).
+func ignoredKeys(t reflect.Type, cfg map[string]any) []UnknownKey {
+	var out []UnknownKey
+	for _, k := range keysOf(reflect.New(t).Elem()) {
+		if _, set := cfg[k.Name]; set && k.Ignored != "" {
+			out = append(out, UnknownKey{Key: k.Name, Ignored: k.Ignored})
+		}
+	}
+	return out
 }
 
 // Construct decodes cfg strictly (an unknown key is an error) into ctor's config struct and
@@ -87,12 +98,14 @@ func Construct[C, T any](ctor func(*C, Env) (T, error), cfg map[string]any, env 
 	return ctor(c, env)
 }
 
-// UnknownKey is a config key a component does not know: Key is its path in the config
-// ("buffer_size", "gcs_options.project"); Known lists the keys it does know at that level,
-// nearest to Key first.
+// UnknownKey is a config key a component does not act on: Key is its path in the config
+// ("buffer_size", "gcs_options.project"). Either the component does not know it (Known lists
+// the keys it does know at that level, nearest to Key first), or it accepts it for upstream
+// compatibility without any effect (Ignored says why: the field's `cdpd:"ignored: why"` tag).
 type UnknownKey struct {
-	Key   string
-	Known []string
+	Key     string
+	Known   []string
+	Ignored string
 }
 
 // unknownKeys turns mapstructure's unused keys into UnknownKeys, sorted by key.
@@ -122,6 +135,8 @@ type Key struct {
 	Type    string `json:"type"`              // string, integer, number, boolean, duration, list, map, any
 	Default string `json:"default,omitempty"` // set by the config's SetDefaults; "" when none
 	Keys    []Key  `json:"keys,omitempty"`    // the keys of a nested map with a fixed shape
+	// Ignored: accepted for upstream compatibility, with no effect here (why).
+	Ignored string `json:"ignored,omitempty"`
 }
 
 // Keys lists the config keys of the spec's component with their types and defaults (nil for
@@ -182,6 +197,12 @@ func keysOf(v reflect.Value) []Key {
 			name = strings.ToLower(f.Name)
 		}
 		k := Key{Name: name, Type: typeName(f.Type)}
+		if why, ok := strings.CutPrefix(f.Tag.Get("cdpd"), "ignored"); ok {
+			k.Ignored = strings.TrimSpace(strings.TrimPrefix(why, ":"))
+			if k.Ignored == "" {
+				k.Ignored = "accepted for upstream compatibility"
+			}
+		}
 		ft := f.Type
 		for ft.Kind() == reflect.Pointer {
 			ft = ft.Elem()

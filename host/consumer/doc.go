@@ -1,9 +1,8 @@
-// Package consumer owns the pipeline sinks cdpd offers under their CDP type names:
-// StdoutConsumer (JSON lines), SaveToParquet (Parquet files on the local filesystem, named by
-// ledger range so a replay rewrites instead of doubling), and SaveToPostgreSQL (upserts on
-// the record's natural key with the consumer's cursor in the same transaction). host/builtin's
-// table registers them.
-//
-// Both table-shaped sinks derive their columns from the record's Go type through one
-// reflection-based schema (see Schema), cached per type.
+// Package consumer owns the shared kit of the pipeline sinks: Schema (a record type's columns,
+// derived by reflection once per type and cached) and Metrics (the cdp_pipeline_consumer_*
+// counters every consumer reports, labelled with its component name). The sinks are in the
+// domain packages: file (StdoutConsumer, SaveToParquet on a directory, GCS or S3, SaveToGCS,
+// Excel, debug logging), sql (PostgreSQL, DuckDB), kv (Redis), stream (ZeroMQ, WebSocket,
+// Pub/Sub, notifications); consumertest is their tests' kit. host/builtin's table registers
+// them.
 package consumer

@@ -1,17 +1,13 @@
 package source
 
 import (
-	"bytes"
 	"context"
-	"net/http/httptest"
 	"testing"
-
-	"github.com/johannesboyne/gofakes3"
-	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	"github.com/withobsrvr/cdpd/host/component"
 	"github.com/withobsrvr/cdpd/test/fixture"
 	"github.com/withobsrvr/cdpd/test/fixture/gcsemu"
+	"github.com/withobsrvr/cdpd/test/fixture/s3emu"
 )
 
 // The object stores run in-process on 127.0.0.1 with the fixture datastore uploaded under a
@@ -53,11 +49,9 @@ func TestS3Bucket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	backend, srv := s3Emulator(t)
+	srv := s3emu.Start(t, "ledgers")
 	for key, b := range objs {
-		if _, err := backend.PutObject("ledgers", "pubnet/"+key, map[string]string{}, bytes.NewReader(b), int64(len(b)), nil); err != nil {
-			t.Fatal(err)
-		}
+		srv.Put(t, "ledgers", "pubnet/"+key, b)
 	}
 
 	cases := []struct {
@@ -79,22 +73,4 @@ func TestS3Bucket(t *testing.T) {
 		got := runBounded(t, newSource(t, c.typeName, c.cfg, env), 0)
 		checkLedgers(t, ds, got, seqRange(58752000, 58752003))
 	}
-}
-
-// s3Emulator starts gofakes3 on 127.0.0.1 with an empty bucket "ledgers" and points the AWS
-// client of the test at static test credentials.
-func s3Emulator(t *testing.T) (*s3mem.Backend, *httptest.Server) {
-	t.Helper()
-	backend := s3mem.New()
-	if err := backend.CreateBucket("ledgers"); err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(gofakes3.New(backend, gofakes3.WithLogger(gofakes3.DiscardLog())).Server())
-	t.Cleanup(srv.Close)
-	t.Setenv("AWS_ACCESS_KEY_ID", "test")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-	return backend, srv
 }

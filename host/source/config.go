@@ -78,7 +78,7 @@ type s3Config struct {
 	BucketName     string `mapstructure:"bucket_name"`
 	Region         string `mapstructure:"region"`
 	Endpoint       string `mapstructure:"endpoint"`
-	ForcePathStyle *bool  `mapstructure:"force_path_style"` // accepted; the SDK always uses path style
+	ForcePathStyle *bool  `mapstructure:"force_path_style" cdpd:"ignored: the SDK always uses path-style requests"`
 }
 
 type fsConfig struct {
@@ -95,7 +95,7 @@ type anyStorageConfig struct {
 	BucketName     string `mapstructure:"bucket_name"`
 	Region         string `mapstructure:"region"`
 	Endpoint       string `mapstructure:"endpoint"`
-	ForcePathStyle *bool  `mapstructure:"force_path_style"`
+	ForcePathStyle *bool  `mapstructure:"force_path_style" cdpd:"ignored: the SDK always uses path-style requests"`
 	Path           string `mapstructure:"path"`
 	BasePath       string `mapstructure:"base_path"`
 	// URLTemplate locates the datastore by URL (file://, gs://, s3://); see location.go.

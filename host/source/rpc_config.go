@@ -31,12 +31,12 @@ type rpcConfig struct {
 	AuthHeader string `mapstructure:"auth_header"`
 	RPCMethod  string `mapstructure:"rpc_method"`
 	// Accepted for upstream compatibility and validated, not applied (see the package doc).
-	PollInterval        any              `mapstructure:"poll_interval"`
-	PollIntervalSeconds any              `mapstructure:"poll_interval_seconds"`
+	PollInterval        any              `mapstructure:"poll_interval" cdpd:"ignored: the SDK's RPC backend polls the tip every 2 s"`
+	PollIntervalSeconds any              `mapstructure:"poll_interval_seconds" cdpd:"ignored: the SDK's RPC backend polls the tip every 2 s"`
 	Format              string           `mapstructure:"format"`
-	XDRFormat           string           `mapstructure:"xdrFormat"`
-	Filters             []rpcEventFilter `mapstructure:"filters"`
-	Pagination          *rpcPagination   `mapstructure:"pagination"`
+	XDRFormat           string           `mapstructure:"xdrFormat" cdpd:"ignored: the source emits whole ledgers; GetEventsRPC takes xdrFormat in its own config"`
+	Filters             []rpcEventFilter `mapstructure:"filters" cdpd:"ignored: the source emits whole ledgers; move the filters to GetEventsRPC's config, which applies them"`
+	Pagination          *rpcPagination   `mapstructure:"pagination" cdpd:"ignored: the source reads whole ledgers with getLedgers"`
 }
 
 // SetDefaults implements component.Defaulter (batch_size's default, 10, stays in settings: it
@@ -60,8 +60,8 @@ type rpcPagination struct {
 // checkpointing keys, which cdpd accepts and does not use (the host checkpoints every pipeline).
 type sorobanConfig struct {
 	rpcConfig          `mapstructure:",squash"`
-	CheckpointDir      string `mapstructure:"checkpoint_dir"`
-	CheckpointInterval uint32 `mapstructure:"checkpoint_interval"`
+	CheckpointDir      string `mapstructure:"checkpoint_dir" cdpd:"ignored: cdpd checkpoints every pipeline under --state-dir"`
+	CheckpointInterval uint32 `mapstructure:"checkpoint_interval" cdpd:"ignored: cdpd checkpoints every pipeline under --state-dir"`
 }
 
 // rpcSettings is a validated RPC source config.

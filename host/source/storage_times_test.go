@@ -15,6 +15,7 @@ import (
 
 	"github.com/withobsrvr/cdpd/host/component"
 	"github.com/withobsrvr/cdpd/test/fixture"
+	"github.com/withobsrvr/cdpd/test/fixture/s3emu"
 )
 
 // closeTimesOf reads every ledger's close time from the fixture, one ledger at a time: the
@@ -209,7 +210,7 @@ func TestTimeRangeStreamsAndIsPinned(t *testing.T) {
 func TestCloseTimesUseObjectMetadata(t *testing.T) {
 	ds := buildFixture(t, fixture.Options{Count: 12, LedgersPerFile: 2})
 	closes := closeTimesOf(t, ds)
-	_, srv := s3Emulator(t)
+	srv := s3emu.Start(t, "ledgers")
 	ctx := context.Background()
 	s3store, err := datastore.NewDataStore(ctx, datastore.DataStoreConfig{Type: "S3", Params: map[string]string{
 		"destination_bucket_path": "ledgers/pubnet", "region": "us-east-1", "endpoint_url": srv.URL}})

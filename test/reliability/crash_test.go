@@ -1,10 +1,11 @@
 package reliability
 
-// Crash consistency (issue 9, part 3): cdpd is killed with SIGKILL at random moments while two
-// bounded pipelines write a range of ledgers to PostgreSQL and Parquet; after every restart
-// the PostgreSQL tables hold a gap-free prefix of the range whose cursor agrees with the data,
-// and once the range is complete both sinks hold every ledger exactly once, checked by SQL and
-// by reading every Parquet file back.
+// Crash consistency (issue 9, part 3; DuckDB: issue 16): cdpd is killed with SIGKILL at random
+// moments while two bounded pipelines write a range of ledgers to PostgreSQL, Parquet and
+// DuckDB (when built with cgo); after every restart the PostgreSQL and DuckDB tables hold a
+// gap-free prefix of the range whose cursor agrees with the data, and once the range is
+// complete every sink holds every ledger exactly once, checked by SQL and by reading every
+// Parquet file back.
 
 import (
 	"context"
@@ -70,20 +71,7 @@ func runCrash(t *testing.T, plan crashPlan) {
 
 	kills := 0
 	for r := 1; r <= plan.runs; r++ {
-		moments := make([]killMoment, plan.killsPerRun)
-		for i := range moments {
-			if env.rng.IntN(2) == 0 {
-				// By time, uniform over [0, clean run]: these land in start-up (config load,
-				// sink Start, Parquet repair, resume) as often as in the writing.
-				moments[i].delay = time.Duration(env.rng.Int64N(int64(clean)))
-			} else {
-				// By progress: once a pipeline (either) reports a random ledger of the range,
-				// plus up to 50 ms, so that kills land inside the writing whatever its speed.
-				moments[i].pipeline = []string{"crash-ledgers", "crash-events"}[env.rng.IntN(2)]
-				moments[i].ledger = fixture.Ledger58752000 + uint32(env.rng.IntN(crashLedgers))
-				moments[i].delay = time.Duration(env.rng.Int64N(int64(50 * time.Millisecond)))
-			}
-		}
+		moments := randomMoments(env.rng, plan.killsPerRun, clean, "crash-ledgers", "crash-events")
 		env.run(t, r, moments)
 		kills += len(moments)
 	}
@@ -96,6 +84,17 @@ func newCrashEnv(t *testing.T) *crashEnv {
 	t.Helper()
 	pg := pgtest.Start(t)
 	ds := newDatastore(t, crashLedgers)
+	env := &crashEnv{ds: ds, pg: pg, rng: crashRNG(t),
+		end: fixture.Ledger58752000 + crashLedgers - 1}
+	env.want = expectedRows(t, ds, fixture.Ledger58752000, env.end)
+	t.Logf("expected rows per ledger: latest_ledger 1, contract_events %d (ledgers %d..%d)",
+		env.want["contract_events"][fixture.Ledger58752000], fixture.Ledger58752000, env.end)
+	return env
+}
+
+// crashRNG is the seeded source of kill moments: the seed is CDPD_CRASH_SEED or the clock,
+// logged so that a failing run can be repeated.
+func crashRNG(t *testing.T) *rand.Rand {
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv("CDPD_CRASH_SEED"); s != "" {
 		v, err := strconv.ParseUint(s, 10, 64)
@@ -105,12 +104,26 @@ func newCrashEnv(t *testing.T) *crashEnv {
 		seed = v
 	}
 	t.Logf("crash seed %d (rerun with CDPD_CRASH_SEED=%d)", seed, seed)
-	env := &crashEnv{ds: ds, pg: pg, rng: rand.New(rand.NewPCG(seed, 0x5eed)),
-		end: fixture.Ledger58752000 + crashLedgers - 1}
-	env.want = expectedRows(t, ds, fixture.Ledger58752000, env.end)
-	t.Logf("expected rows per ledger: latest_ledger 1, contract_events %d (ledgers %d..%d)",
-		env.want["contract_events"][fixture.Ledger58752000], fixture.Ledger58752000, env.end)
-	return env
+	return rand.New(rand.NewPCG(seed, 0x5eed))
+}
+
+// randomMoments draws n kill moments: half by time, half by the progress of one of pipelines.
+func randomMoments(rng *rand.Rand, n int, clean time.Duration, pipelines ...string) []killMoment {
+	moments := make([]killMoment, n)
+	for i := range moments {
+		if rng.IntN(2) == 0 {
+			// By time, uniform over [0, clean run]: these land in start-up (config load,
+			// sink Start, Parquet repair, resume) as often as in the writing.
+			moments[i].delay = time.Duration(rng.Int64N(int64(clean)))
+		} else {
+			// By progress: once a pipeline reports a random ledger of the range, plus up to
+			// 50 ms, so that kills land inside the writing whatever its speed.
+			moments[i].pipeline = pipelines[rng.IntN(len(pipelines))]
+			moments[i].ledger = fixture.Ledger58752000 + uint32(rng.IntN(crashLedgers))
+			moments[i].delay = time.Duration(rng.Int64N(int64(50 * time.Millisecond)))
+		}
+	}
+	return moments
 }
 
 // killMoment is when one SIGKILL lands: delay after the process started or, when pipeline is
@@ -143,14 +156,15 @@ func (e *crashEnv) run(t *testing.T, n int, moments []killMoment) {
 		d.Kill()
 		resumed := resumePoints(d.Output())
 		pl, pe := e.checkPGPrefix(t, dsn)
-		t.Logf("run %d kill %d (%s; resumed at %s): PostgreSQL cursors at %d (latest_ledger) %d (contract_events), data a gap-free prefix",
-			n, i+1, m, resumed, pl, pe)
+		dl, de := e.checkDuckPrefix(t, out)
+		t.Logf("run %d kill %d (%s; resumed at %s): cursors at %d (latest_ledger) %d (contract_events) in PostgreSQL, %d %d in DuckDB, data a gap-free prefix",
+			n, i+1, m, resumed, pl, pe, dl, de)
 	}
 	e.complete(t, fmt.Sprintf("run %d", n), DaemonOptions{ConfDir: conf, StateDir: state}, dsn, out)
 }
 
-// prepare makes the directories of a run (config, state, Parquet output), a fresh database
-// db and the crash config writing to both.
+// prepare makes the directories of a run (config, state, sink output), a fresh database db
+// and the crash config writing to every sink.
 func (e *crashEnv) prepare(t *testing.T, db string) (conf, state, out, dsn string) {
 	t.Helper()
 	root := t.TempDir()
@@ -165,9 +179,29 @@ func (e *crashEnv) prepare(t *testing.T, db string) (conf, state, out, dsn strin
 	return conf, state, out, dsn
 }
 
-// complete starts cdpd on a crashed run's directories, lets both pipelines complete, stops it
-// with SIGTERM and checks that both sinks hold every ledger of the range exactly once.
+// complete starts cdpd on a crashed run's directories, lets both crash pipelines complete,
+// stops it with SIGTERM and checks that every sink holds every ledger of the range exactly once.
 func (e *crashEnv) complete(t *testing.T, what string, o DaemonOptions, dsn, out string) {
+	t.Helper()
+	completeDaemon(t, what, o)
+	e.checkPGComplete(t, dsn)
+	e.checkDuckComplete(t, out)
+	for kind, dir := range map[string]string{"latest_ledger": filepath.Join(out, "ledgers"), "contract_events": filepath.Join(out, "events")} {
+		files := e.checkParquet(t, dir, kind)
+		t.Logf("%s: %s: %d Parquet files hold every ledger exactly once", what, kind, files)
+	}
+}
+
+// completeRun starts cdpd once more, waits until both crash pipelines completed and stops it
+// with SIGTERM.
+func completeRun(t *testing.T, n int, conf, state string) {
+	t.Helper()
+	completeDaemon(t, fmt.Sprintf("run %d", n), DaemonOptions{ConfDir: conf, StateDir: state})
+}
+
+// completeDaemon starts cdpd with o, waits until both crash pipelines completed and stops it
+// with SIGTERM.
+func completeDaemon(t *testing.T, what string, o DaemonOptions) {
 	t.Helper()
 	d := startDaemon(t, o)
 	testproc.Eventually(t, 3*time.Minute, what+": both pipelines complete", func() (bool, string) {
@@ -184,11 +218,6 @@ func (e *crashEnv) complete(t *testing.T, what string, o DaemonOptions, dsn, out
 	})
 	if code, err := d.Stop(60 * time.Second); err != nil || code != 0 {
 		t.Fatalf("%s: cdpd after SIGTERM: exit %d, %v", what, code, err)
-	}
-	e.checkPGComplete(t, dsn)
-	for kind, dir := range map[string]string{"latest_ledger": filepath.Join(out, "ledgers"), "contract_events": filepath.Join(out, "events")} {
-		files := e.checkParquet(t, dir, kind)
-		t.Logf("%s: %s: %d Parquet files hold every ledger exactly once", what, kind, files)
 	}
 }
 
@@ -256,6 +285,9 @@ func crashYAML(dsPath string, end uint32, dsn, out string) string {
       - {type: SaveToPostgreSQL, config: {connection_string: %q, table_name: %s, batch_size: 50}}
       - {type: SaveToParquet, config: {local_path: %q, buffer_size: %d, partition_by: ledger_range, ledgers_per_file: 25}}
 `, p.name, dsPath, fixture.Ledger58752000, end, p.proc, dsn, p.table, filepath.Join(out, p.dir), p.buffer)
+		if duckEnabled {
+			fmt.Fprintf(&b, "      - {type: SaveToDuckDB, config: {db_path: %q, table_name: %s, batch_size: 50}}\n", duckPath(out, p.table), p.table)
+		}
 	}
 	return b.String()
 }
@@ -399,30 +431,33 @@ func (e *crashEnv) checkPGPrefix(t *testing.T, dsn string) (lastLedgers, lastEve
 			t.Fatalf("reading cdpd_cursors: %v", err)
 		}
 	}
-	// The invariant: the ledgers present (with the ledgers that have no rows) form a gap-free
-	// prefix of the range, each with exactly its rows; the cursor row says c and every ledger
-	// up to c is present. Ledgers after c may be present too: a resume after the lowest
-	// position of all consumers (the Parquet sink's checkpoint may lag) replays ledgers the
-	// table already holds, rewriting identical rows and moving the cursor back meanwhile.
-	check := func(kind, pipeline, query string) uint32 {
-		got := pgLedgerCounts(t, conn, query)
-		c := cursors[pipeline]
-		var top uint32 // the last ledger present
-		for seq := range got {
-			top = max(top, seq)
-			if seq < fixture.Ledger58752000 || seq > e.end {
-				t.Errorf("PostgreSQL %s: ledger %d is outside the range", kind, seq)
-			}
+	lastLedgers = e.checkPrefix(t, "PostgreSQL latest_ledger", pgLedgerCounts(t, conn, pgLedgersQuery), e.want["latest_ledger"], cursors["crash-ledgers"])
+	lastEvents = e.checkPrefix(t, "PostgreSQL contract_events", pgLedgerCounts(t, conn, pgEventsQuery), e.want["contract_events"], cursors["crash-events"])
+	return lastLedgers, lastEvents
+}
+
+// checkPrefix checks the invariant of a transactional sink after a SIGKILL: the ledgers present
+// (with the ledgers that have no rows) form a gap-free prefix of the range, each with exactly
+// its rows; the cursor says c and every ledger up to c is present. Ledgers after c may be
+// present too: a resume after the lowest position of all consumers (the Parquet sink's
+// checkpoint may lag) replays ledgers the table already holds, rewriting identical rows. It
+// returns c.
+func (e *crashEnv) checkPrefix(t *testing.T, what string, got, want map[uint32]int, c uint32) uint32 {
+	t.Helper()
+	var top uint32 // the last ledger present
+	for seq := range got {
+		top = max(top, seq)
+		if seq < fixture.Ledger58752000 || seq > e.end {
+			t.Errorf("%s: ledger %d is outside the range", what, seq)
 		}
-		for seq := fixture.Ledger58752000; seq <= max(top, c) && seq <= e.end; seq++ {
-			if got[seq] != e.want[kind][seq] {
-				t.Errorf("PostgreSQL %s: ledger %d has %d rows, want %d (cursor of %s at %d, data up to %d): a gap or a duplicate",
-					kind, seq, got[seq], e.want[kind][seq], pipeline, c, top)
-			}
-		}
-		return c
 	}
-	return check("latest_ledger", "crash-ledgers", pgLedgersQuery), check("contract_events", "crash-events", pgEventsQuery)
+	for seq := fixture.Ledger58752000; seq <= max(top, c) && seq <= e.end; seq++ {
+		if got[seq] != want[seq] {
+			t.Errorf("%s: ledger %d has %d rows, want %d (cursor at %d, data up to %d): a gap or a duplicate",
+				what, seq, got[seq], want[seq], c, top)
+		}
+	}
+	return c
 }
 
 // checkPGComplete checks that the tables hold every ledger of the range exactly once.

@@ -2,7 +2,7 @@ package reliability
 
 // Crashes at the commit boundaries (issue 17 item 12): cdpd, built with the faultinject tag,
 // kills itself with SIGKILL at one named failpoint (internal/failpoint) while the two crash
-// pipelines write the range to PostgreSQL and Parquet and heartbeat a control plane; after a
+// pipelines write the range to PostgreSQL, Parquet and DuckDB (with cgo) and heartbeat a control plane; after a
 // restart both sinks hold every ledger exactly once. One pass over every failpoint; the soak
 // run (CDPD_SOAK=1) crashes at each one at several hits.
 
@@ -52,7 +52,7 @@ func runFailpoints(t *testing.T, hits func(name string) []int) {
 }
 
 // crashAt runs the range into fresh sinks with cdpd armed to crash at the hit-th time it
-// reaches failpoint name, checks that it died there (and the PostgreSQL tables are a
+// reaches failpoint name, checks that it died there (and the PostgreSQL and DuckDB tables are a
 // consistent prefix), then restarts it and checks exactly-once once the range is complete.
 func (e *crashEnv) crashAt(t *testing.T, n int, cpAddr, name string, hit int) {
 	conf, state, out, dsn := e.prepare(t, fmt.Sprintf("failpoint_%d", n))
@@ -78,6 +78,7 @@ func (e *crashEnv) crashAt(t *testing.T, n int, cpAddr, name string, hit int) {
 		t.Fatalf("cdpd exited (%v) but not at the failpoint: no %q in its output", d.Err(), want)
 	}
 	pl, pe := e.checkPGPrefix(t, dsn)
-	t.Logf("killed at %s; PostgreSQL cursors at %d (latest_ledger) %d (contract_events), data a gap-free prefix", sel, pl, pe)
+	dl, de := e.checkDuckPrefix(t, out)
+	t.Logf("killed at %s; cursors at %d (latest_ledger) %d (contract_events) in PostgreSQL, %d %d in DuckDB, data a gap-free prefix", sel, pl, pe, dl, de)
 	e.complete(t, "after "+sel, DaemonOptions{ConfDir: conf, StateDir: state, Endpoint: cpAddr}, dsn, out)
 }

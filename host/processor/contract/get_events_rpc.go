@@ -88,12 +88,17 @@ func (c *getEventsRPCConfig) SetDefaults() { c.XDRFormat = protocol.FormatJSON }
 // TopicFilter): note that a topic filter without a trailing "**" matches only events with
 // exactly as many topics (["*","*","*","*"] matches 4-topic events).
 //
-// Config: network | network_passphrase; filters (list of {type, contractIds, topics}, RPC's
+// Config: network | network_passphrase (optional: upstream's getEvents files name none, and
+// RPC events need no passphrase; when neither the processor nor the pipeline's source names
+// one, records are keyed under the network name "unnamed" — name the network to keep events of
+// several networks in one table apart); filters (list of {type, contractIds, topics}, RPC's
 // keys and limits); xdrFormat (json (default, as upstream's files ask) or base64).
 //
-// Upstream differences: upstream's GetEventsRPC re-emitted the source's getEvents response,
-// but upstream's source never forwarded that response (it only logged it), so upstream's
-// getEvents pipelines produced nothing; here the events are emitted, one record per event.
+// Upstream differences: upstream's GetEventsRPC re-emitted the source's getEvents response.
+// Upstream's SorobanSourceAdapter never forwarded that response, and its RPCSourceAdapter sent
+// the same getEvents request again at every poll, so a pipeline either produced nothing or the
+// same events again and again; here each event of each ledger is emitted once, one record per
+// event.
 // Replays upsert on the natural key (network, ledger, id).
 type GetEventsRPC struct {
 	net     processor.NetID
@@ -103,11 +108,17 @@ type GetEventsRPC struct {
 	stats   *processor.Counters
 }
 
+// unnamedNetwork keys the events of a getEvents pipeline that names no network.
+var unnamedNetwork = processor.NetID{Name: "unnamed"}
+
 // NewGetEventsRPC is the GetEventsRPC constructor.
 func NewGetEventsRPC(c *getEventsRPCConfig, env component.Env) (component.Processor, error) {
-	net, err := c.ResolveFor("GetEventsRPC", env)
-	if err != nil {
-		return nil, err
+	net := unnamedNetwork
+	if c.Network != "" || c.NetworkPassphrase != "" || env.Network != "" {
+		var err error
+		if net, err = c.ResolveFor("GetEventsRPC", env); err != nil {
+			return nil, err
+		}
 	}
 	p := &GetEventsRPC{net: net, now: processor.Clock(env),
 		stats: processor.NewCounters("processed_ledgers", "events_found", "events_filtered", "last_ledger", "last_processed_time")}
@@ -118,6 +129,7 @@ func NewGetEventsRPC(c *getEventsRPCConfig, env component.Env) (component.Proces
 	default:
 		return nil, fmt.Errorf("GetEventsRPC: xdrFormat %q (want json or base64)", c.XDRFormat)
 	}
+	var err error
 	if p.filters, err = parseRPCFilters("GetEventsRPC", c.Filters); err != nil {
 		return nil, err
 	}

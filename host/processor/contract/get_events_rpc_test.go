@@ -327,3 +327,31 @@ func TestGetEventsRPCFilterBeforeDecode(t *testing.T) {
 		}
 	}
 }
+
+// Upstream's getEvents files name no network: GetEventsRPC runs without one and keys its
+// records under "unnamed"; a named network still wins.
+func TestGetEventsRPCWithoutNetwork(t *testing.T) {
+	raw := proctest.RealLedgers(t)[0].Raw
+	env := proctest.Env()
+	env.Network = ""
+	p, err := component.Construct(NewGetEventsRPC, map[string]any{}, env)
+	if err != nil {
+		t.Fatalf("GetEventsRPC without a network: %v", err)
+	}
+	recs, err := p.Process(proctest.BG, proctest.Shared(t, raw), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 18 {
+		t.Fatalf("%d events, want the 18 of ledger 58752000", len(recs))
+	}
+	for _, r := range recs {
+		if !strings.HasPrefix(r.NaturalKey(), "unnamed:58752000:") {
+			t.Fatalf("key %q, want it under the network name unnamed", r.NaturalKey())
+		}
+	}
+	named := proctest.Run(t, NewGetEventsRPC, map[string]any{"network": "pubnet"}, raw, nil)
+	if !strings.HasPrefix(named[0].NaturalKey(), "pubnet:") {
+		t.Errorf("named network: key %q", named[0].NaturalKey())
+	}
+}

@@ -1,0 +1,94 @@
+package sql
+
+import (
+	"fmt"
+
+	"github.com/withobsrvr/cdpd/host/component"
+)
+
+// batch is the records a SQL writer has accepted since its last commit, grouped by table in
+// order of first arrival, one row per natural key (a later record of the same key replaces
+// the earlier one: one statement must not write a row twice).
+type batch struct {
+	layout    *Layout
+	tableName string             // the consumer's table_name key
+	value     func(any) any      // converts a consumer.Schema value for the driver
+	targets   map[string]*target // by record kind
+	tables    map[string]*tableBatch
+	order     []*tableBatch
+	records   int // distinct rows pending
+}
+
+// tableBatch is the pending rows of one table.
+type tableBatch struct {
+	*target
+	index map[string]int
+	rows  [][]any // natural key, then the column values
+}
+
+func newBatch(layout *Layout, tableName string, value func(any) any) *batch {
+	return &batch{layout: layout, tableName: tableName, value: value, targets: map[string]*target{},
+		tables: map[string]*tableBatch{}}
+}
+
+// add puts one record in its table's batch.
+func (b *batch) add(r component.Record) error {
+	t, err := b.target(r)
+	if err != nil {
+		return err
+	}
+	if t.json {
+		if r, err = wrap(r); err != nil {
+			return err
+		}
+	}
+	tb := b.tables[t.table]
+	if tb == nil {
+		tb = &tableBatch{target: t, index: map[string]int{}}
+		b.tables[t.table] = tb
+		b.order = append(b.order, tb)
+	} else if tb.schema != t.schema {
+		return fmt.Errorf("records of kinds %q and %q both go to table %s (give each kind its own table)", tb.schema.Kind, t.schema.Kind, t.table)
+	}
+	key := r.NaturalKey()
+	row := make([]any, 1, len(tb.cols))
+	row[0] = key
+	if row, err = t.schema.Values(r, row); err != nil {
+		return err
+	}
+	for i, v := range row {
+		row[i] = b.value(v)
+	}
+	if i, dup := tb.index[key]; dup {
+		tb.rows[i] = row
+		return nil
+	}
+	tb.index[key] = len(tb.rows)
+	tb.rows = append(tb.rows, row)
+	b.records++
+	return nil
+}
+
+// target resolves (once per kind) where a record goes.
+func (b *batch) target(r component.Record) (*target, error) {
+	kind := r.RecordKind()
+	if t, ok := b.targets[kind]; ok {
+		return t, nil
+	}
+	t, err := b.layout.resolve(r, b.tableName)
+	if err != nil {
+		return nil, err
+	}
+	if b.tableName != "" && b.layout.Others == OthersOwnTable && len(b.layout.Tables) == 0 {
+		for k := range b.targets {
+			return nil, fmt.Errorf("table_name %q is set but records of kinds %q and %q arrived (leave table_name unset to get one table per kind)", b.tableName, k, kind)
+		}
+	}
+	b.targets[kind] = t
+	return t, nil
+}
+
+// reset empties the batch (after a commit).
+func (b *batch) reset() {
+	b.tables, b.order, b.records = map[string]*tableBatch{}, nil, 0
+}

@@ -1,0 +1,40 @@
+// Package sql owns cdpd's SQL sinks: one PostgreSQL writer (Postgres) and one DuckDB writer
+// (DuckDB), and the Layouts that make upstream CDP's typed consumers out of them (a typed
+// consumer is the writer under upstream's type name and connection keys, with a mapping from
+// record kinds to upstream's table and column names; never a copy of the writer).
+//
+// PostgreSQL: SaveToPostgreSQL (each record kind in its own table, or table_name);
+// SaveContractEventsToPostgreSQL (contract_events), SavePaymentToPostgreSQL (payments, from
+// TransformToAppPayment), SaveAccountDataToPostgreSQL (stellar.accounts),
+// SaveContractInvocationsToPostgreSQL (contract_invocations), SaveContractDataToPostgreSQL
+// (contract_data, or table_name), SaveEventPaymentToPostgreSQL (event_payments),
+// SaveSoroswapToPostgreSQL (soroswap_pairs, soroswap_syncs, soroswap_swaps),
+// BufferedPostgreSQL (state_changes, transaction_participants, other kinds as JSON in
+// generic_events) and WalletBackendPostgreSQL (transactions, state_changes,
+// transaction_participants, effects, accounts). DuckDB: SaveToDuckDB, SaveContractToDuckDB,
+// SaveAccountDataToDuckDB (see DuckDB for the build).
+//
+// Data safety, every consumer here: exactly-once. A batch of whole ledgers and the consumer's
+// cursor row commit in one transaction; rows are upserted on the record's natural key, so a
+// replay rewrites nothing new; the pipeline resumes after the cursor. They are in the kill -9
+// reliability suite (test/reliability, SaveToPostgreSQL and SaveToDuckDB; the typed ones are
+// the same writers).
+//
+// Where the tables differ from upstream's (upstream's rows had serial ids, no key, and were
+// doubled on replay):
+//   - every table's key is natural_key; columns cdpd's records lack are absent, columns
+//     upstream lacked are kept under the record's names;
+//   - nested lists are jsonb/JSON columns of the row instead of child tables
+//     (contract_invocations' diagnostic events, calls, state and TTL changes;
+//     transactions' operations); transaction_participants is one row per transaction with
+//     role arrays (source_accounts, destination_accounts, ...), not a row per (account, role);
+//   - upstream's current-state tables are written as history, one row per change: accounts
+//     (WalletBackendPostgreSQL), soroswap_pairs' reserves (soroswap_syncs rows here);
+//   - wallet-backend timestamps that cdpd's records carry as unix seconds
+//     (state_changes.timestamp, transaction_participants.timestamp) are bigint columns.
+//
+// The wallet-backend Layouts (BufferedPostgreSQL, WalletBackendPostgreSQL) and the
+// contract ones for kinds emitted by processors not yet merged (contract_invocations,
+// event_payments, soroswap_*, rpc_events) name the record kinds and fields of those
+// processors' branches; their tests on real records come when the processors merge.
+package sql
