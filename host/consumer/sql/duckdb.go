@@ -44,7 +44,11 @@ const DuckDBBuilt = true
 // A batch is committed when batch_size records are pending or flush_interval has passed
 // since the last commit (checked as a ledger arrives; the host also calls Flush after
 // flush_interval, component.TimedFlusher). DuckDB allows one writing process per file: a
-// second pipeline writing the same db_path fails to start.
+// second pipeline writing the same db_path fails to start. That lock, held from Start to
+// Close, is also the fence against a stale writer (a paused process whose replacement
+// starts): the replacement cannot open the file while the stale one lives, so two writers of
+// one file never interleave and the cursor needs no owner epoch, unlike SaveToPostgreSQL's
+// (TestDuckDBStaleWriterCannotInterleave).
 //
 // Build: DuckDB needs cgo. cdpd builds it in by default (CGO_ENABLED=1, a libc runtime
 // image); `go build -tags noduckdb`, or CGO_ENABLED=0, builds a static cgo-free binary
