@@ -22,6 +22,10 @@ const (
 	PostgresBeforeCommit = "postgres-before-commit"
 	// PostgresAfterCommit: the transaction committed; the consumer has not recorded it yet.
 	PostgresAfterCommit = "postgres-after-commit"
+	// DuckDBBeforeCommit: the DuckDB writer has appended a batch's rows and raised its cursor
+	// in its transaction and is about to commit it; DuckDBAfterCommit: committed, not recorded.
+	DuckDBBeforeCommit = "duckdb-before-commit"
+	DuckDBAfterCommit  = "duckdb-after-commit"
 	// CursorBeforeUpdate and CursorAfterUpdate surround the fenced cursor update, the first
 	// statement of SaveToPostgreSQL's transaction.
 	CursorBeforeUpdate = "cursor-before-update"
@@ -43,6 +47,7 @@ const (
 // All lists every failpoint, in the order above.
 var All = []string{
 	PostgresBeforeCommit, PostgresAfterCommit,
+	DuckDBBeforeCommit, DuckDBAfterCommit,
 	CursorBeforeUpdate, CursorAfterUpdate,
 	CheckpointBeforeRename, CheckpointAfterRename,
 	ParquetBeforeRename, ParquetAfterRename,

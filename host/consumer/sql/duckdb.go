@@ -19,6 +19,7 @@ import (
 	"github.com/withobsrvr/cdpd/host/component"
 	"github.com/withobsrvr/cdpd/host/consumer"
 	"github.com/withobsrvr/cdpd/host/ledger"
+	"github.com/withobsrvr/cdpd/internal/failpoint"
 )
 
 // DuckDBBuilt says whether this binary has the DuckDB consumers (built with cgo and without
@@ -296,10 +297,12 @@ SET last_ledger = greatest(`+cursor+`.last_ledger, EXCLUDED.last_ledger), update
 		d.pipeline, d.name, int64(d.last)); err != nil {
 		return fmt.Errorf("updating cursor: %w", err)
 	}
+	failpoint.Inject(failpoint.DuckDBBeforeCommit)
 	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
 		return fmt.Errorf("committing: %w", err)
 	}
 	committed = true
+	failpoint.Inject(failpoint.DuckDBAfterCommit)
 	return nil
 }
 
