@@ -106,7 +106,7 @@ func TestUpdate(t *testing.T) {
 
 	// A broken config keeps the old version running.
 	broken := def("a", fsSource(ds.Dir, first, 0),
-		procs(comp_("LatestLedger", "network", "pubnet", "no_such_key", true)), procs(comp_("Record")))
+		procs(comp_("LatestLedger", "network", "no-such-network")), procs(comp_("Record")))
 	err := h.Apply(context.Background(), loader.Event{Kind: loader.Update, Pipeline: broken})
 	var le *loader.Error
 	if !errors.As(err, &le) || le.Pipeline != "a" || le.Line != broken.Processors[0].Line ||

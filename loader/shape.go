@@ -93,10 +93,6 @@ func (p *fileParser) documentEntries(doc *yaml.Node) []entry {
 	return out
 }
 
-// flatKeys are the top-level keys of the flat shape (one pipeline, no pipeline: wrapper).
-var flatKeys = map[string]bool{"name": true, "description": true, "restart": true,
-	"source": true, "processors": true, "consumers": true}
-
 // flatEntry recognises the flat shape: a document whose top level holds source, processors or
 // consumers instead of pipeline: or pipelines:. Its name is its `name:`, else the file's name
 // without the extension. isFlat with a nil entry: the document mixes both shapes (reported).

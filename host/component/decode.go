@@ -99,9 +99,10 @@ func fitsHint(k reflect.Kind) string {
 }
 
 // numberToSeconds is a decode hook: a number (or a numeric string) decoded into a
-// time.Duration is seconds.
+// time.Duration is seconds. A time.Duration (a config built in Go, not read from YAML) stays
+// what it is.
 func numberToSeconds(from reflect.Type, to reflect.Type, data any) (any, error) {
-	if to != reflect.TypeFor[time.Duration]() {
+	if to != reflect.TypeFor[time.Duration]() || from == to {
 		return data, nil
 	}
 	v := reflect.ValueOf(data)

@@ -27,6 +27,8 @@ func TestDecodeNumbersMustFit(t *testing.T) {
 		{in: map[string]any{"wait": 5}, want: cfg{Wait: 5 * time.Second}},
 		{in: map[string]any{"wait": "2.5"}, want: cfg{Wait: 2500 * time.Millisecond}},
 		{in: map[string]any{"wait": 0.5}, want: cfg{Wait: 500 * time.Millisecond}},
+		// A time.Duration (a config built in Go) stays what it is.
+		{in: map[string]any{"wait": 2 * time.Second}, want: cfg{Wait: 2 * time.Second}},
 		{in: map[string]any{"start": 4294967295.0}, want: cfg{Start: 4294967295}},
 		{in: map[string]any{"start": -58752000}, wantErr: "start"},
 		{in: map[string]any{"start": 4294967296}, wantErr: "start"},
