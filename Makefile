@@ -52,7 +52,7 @@ run: build ## start cdpd with an embedded control plane on configs/ and the fixt
 bench: ## benchmarks that print ratios measured in one run (see BENCHMARKS.md)
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 15m ./test/bench/...
 
-proto: ## regenerate the protobuf Go code (protoc from Debian's protobuf-compiler)
+proto: ## regenerate the protobuf Go code (protoc from Debian's protobuf-compiler): flowctl.v1, cdpd.v1, flowctl's legacy API
 	@command -v protoc >/dev/null || { echo "protoc missing: apt-get install -y protobuf-compiler"; exit 1; }
 	GOBIN=$(TOOLS) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
 	GOBIN=$(TOOLS) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
@@ -60,14 +60,15 @@ proto: ## regenerate the protobuf Go code (protoc from Debian's protobuf-compile
 	cd control/proto && protoc -I . -I /usr/include \
 		--go_out=../.. --go_opt=module=github.com/withobsrvr/cdpd \
 		--go-grpc_out=../.. --go-grpc_opt=module=github.com/withobsrvr/cdpd \
-		flowctl/v1/control_plane.proto cdpd/v1/history.proto
+		flowctl/v1/control_plane.proto cdpd/v1/history.proto cdpd/v1/fleet.proto flowctl/legacy/control_plane.proto
 	# vtprotobuf's allocation-free marshalling of flowctl.v1 (the heartbeats; see BENCHMARKS.md)
 	cd control/proto && protoc -I . -I /usr/include \
 		--go-vtproto_out=../.. --go-vtproto_opt=module=github.com/withobsrvr/cdpd,features=marshal+size \
 		flowctl/v1/control_plane.proto
 
 proto-check: proto ## fail when the committed generated code is stale
-	@git diff --exit-code -- control/flowctlv1 control/cdpdv1 || { echo "generated protobuf code is stale: run make proto and commit"; exit 1; }
+	@git diff --exit-code -- control/flowctlv1 control/cdpdv1 control/flowctllegacy || { echo "generated protobuf code is stale: run make proto and commit"; exit 1; }
+	@test -z "$$(git ls-files --others --exclude-standard -- control/flowctlv1 control/cdpdv1 control/flowctllegacy)" || { echo "generated protobuf code is not committed: run make proto and commit"; exit 1; }
 
 lint: ## gofmt, go vet and staticcheck (installed into .tools at the pinned version)
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); [ -z "$$out" ] || { echo "gofmt: $$out"; exit 1; }

@@ -359,6 +359,25 @@ func (c *Client) Registered(serviceID string) bool {
 	return e != nil && e.confirmed
 }
 
+// Status asks the control plane what it holds under serviceID: nil (and no error) when it
+// holds nothing (the "not found" rule) or the client is disabled. One RPC, bounded by
+// RPCTimeout; it waits for the connection like every call of the client.
+func (c *Client) Status(ctx context.Context, serviceID string) (*flowctlv1.ComponentStatusResponse, error) {
+	if !c.Enabled() {
+		return nil, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.RPCTimeout)
+	defer cancel()
+	st, err := c.api.GetComponentStatus(ctx, &flowctlv1.ComponentStatusRequest{ServiceId: serviceID})
+	switch {
+	case contract.IsNotFound(err):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("control: asking the control plane for %s: %w", serviceID, err)
+	}
+	return st, nil
+}
+
 // Close closes the connection. Call it after Run has returned; calls made by
 // Detach afterwards fail.
 func (c *Client) Close() error {

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -72,10 +71,12 @@ func (hc *hbCache) build(id string, p Pipeline, log *slog.Logger, name string) (
 		bits := math.Float64bits(v)
 		switch {
 		case t == nil:
-			t = &hbText{key: validUTF8(k), num: bits, text: strconv.FormatFloat(v, 'f', -1, 64)}
+			text, _ := contract.MetricText(v)
+			t = &hbText{key: validUTF8(k), num: bits, text: text}
 			hc.metrics[k] = t
 		case t.num != bits:
-			t.num, t.text = bits, strconv.FormatFloat(v, 'f', -1, 64)
+			t.num, t.text = bits, ""
+			t.text, _ = contract.MetricText(v)
 		}
 		t.round = hc.round
 		m[t.key] = t.text

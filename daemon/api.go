@@ -36,6 +36,13 @@ type PipelineStatus struct {
 	Metrics        map[string]float64 `json:"metrics"`
 	HealthDetails  map[string]string  `json:"health_details"`
 	Registered     bool               `json:"registered"`
+	// Progress is a bounded pipeline's progress through start_ledger..end_ledger (done,
+	// total, percent, rate, eta_seconds); absent when the pipeline follows the tip.
+	Progress *host.Progress `json:"progress,omitempty"`
+	// AssignedShard is the shard (replica) that runs the pipeline, when the daemon is sharded
+	// (--shard-count above 1). A pipeline another shard runs is listed with status
+	// other_shard and never started here.
+	AssignedShard *int `json:"assigned_shard,omitempty"`
 }
 
 // ConfigError is one standing configuration error, as GET /api/v1/errors shows it.
@@ -112,6 +119,12 @@ func (d *daemon) pipelineStatuses() []PipelineStatus {
 		delete(fileErrs, s.Name)
 		out = append(out, s)
 	}
+	// Pipelines other shards run: listed, never started; pipelines of this shard another
+	// instance still runs: listed as waiting.
+	for _, s := range append(d.foreignStatuses(), d.waitingStatuses()...) {
+		delete(fileErrs, s.Name)
+		out = append(out, s)
+	}
 	// Pipelines that exist only as a broken definition are listed too, so that the operator
 	// sees why they do not run.
 	for name, e := range fileErrs {
@@ -138,13 +151,18 @@ func (d *daemon) pipelineStatus(s host.Snapshot, fileErr string) PipelineStatus 
 			cfgErr = fmt.Sprintf("service id %s is already used by pipeline %s; rename one of them", id, holder)
 		}
 	}
-	return PipelineStatus{
+	ps := PipelineStatus{
 		Name: s.Name, ServiceID: id, File: s.File, Status: s.Status, Health: s.Health,
 		Generation: s.Generation, ConfigHash: s.ConfigHash, Restarts: s.Restarts,
 		LastError: s.LastError, ConfigError: cfgErr, ConfigWarnings: s.Warnings, UptimeSeconds: s.Uptime.Seconds(),
 		CurrentLedger: s.CurrentLedger, Checkpoint: s.Checkpoint, Metrics: s.Metrics,
-		HealthDetails: s.HealthDetails, Registered: d.client.Registered(id),
+		HealthDetails: s.HealthDetails, Registered: d.client.Registered(id), Progress: s.Progress,
 	}
+	if d.cfg.Shard.Sharded() {
+		k := d.cfg.Shard.Index
+		ps.AssignedShard = &k
+	}
+	return ps
 }
 
 // configError is one loader error (or warning) as the API and `cdpd validate --json` show it.

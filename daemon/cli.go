@@ -9,9 +9,12 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
+	"text/tabwriter"
 
 	"github.com/withobsrvr/cdpd/host/builtin"
+	"github.com/withobsrvr/cdpd/internal/shard"
 	"github.com/withobsrvr/cdpd/loader"
 )
 
@@ -30,6 +33,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 			return validateCmd(args[1:], stdout, stderr)
 		case "components":
 			return componentsCmd(args[1:], stdout, stderr)
+		case "shards":
+			return shardsCmd(args[1:], stdout, stderr)
 		case "help":
 			return helpCmd(args[1:], stdout, stderr)
 		}
@@ -62,10 +67,12 @@ func helpCmd(args []string, stdout, stderr io.Writer) int {
 		return versionCmd([]string{"--help"}, stdout, stderr)
 	case "components":
 		return componentsCmd([]string{"--help"}, stdout, stderr)
+	case "shards":
+		return shardsCmd([]string{"--help"}, stdout, stderr)
 	case "help":
 		return printUsage(serveFlags(&Config{}), stdout)
 	}
-	fmt.Fprintf(stderr, "cdpd help: unknown command %q (commands: validate, components, version)\n", args[0])
+	fmt.Fprintf(stderr, "cdpd help: unknown command %q (commands: validate, shards, components, version)\n", args[0])
 	return 2
 }
 
@@ -183,6 +190,8 @@ type validatePipeline struct {
 	Line    int    `json:"line"`
 	Network string `json:"network,omitempty"`
 	Hash    string `json:"hash"`
+	// Shard is the replica that runs it, with --shard-count above 1.
+	Shard *int `json:"shard,omitempty"`
 }
 
 // validateCmd checks a config directory the way the daemon would load it (CI of config repos).
@@ -190,8 +199,9 @@ func validateCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("cdpd validate", flag.ContinueOnError)
 	out := addOutputFlags(fs)
 	strict := fs.Bool("strict", false, "treat warnings (config keys a component does not know, a pipeline without consumers) as errors")
+	shards := addShardCountFlag(fs)
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), `Usage: cdpd validate [--json | -o json] [--strict] DIR
+		fmt.Fprint(fs.Output(), `Usage: cdpd validate [--json | -o json] [--strict] [--shard-count N] DIR
 
 Checks the pipeline files of DIR as cdpd would load them (YAML, component types and their
 config, duplicate names, ${VAR} expansion from this environment; CDP_PIPELINE_NAME applies).
@@ -199,6 +209,7 @@ Config keys a component does not know are warnings (upstream CDP ignores them): 
 file:line:column and the keys the component knows, exit 0; --strict makes them errors.
 Exit 0 when every pipeline is valid, 1 when there is an error (each names file, line and
 pipeline), 2 on a usage error. With --json, prints {dir, ok, pipelines, errors, warnings}.
+With --shard-count above 1 (default $CDPD_SHARD_COUNT), prints which shard runs each pipeline.
 
 Flags:
 `)
@@ -212,18 +223,15 @@ Flags:
 	if err == nil && len(pos) != 1 {
 		err = errors.New("want exactly one directory: cdpd validate DIR")
 	}
+	if err == nil && *shards < 1 {
+		err = fmt.Errorf("--shard-count must be at least 1, got %d", *shards)
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "cdpd validate: %v\n", err)
 		return 2
 	}
 	dir := pos[0]
-	reg, err := builtin.Registry()
-	if err != nil {
-		fmt.Fprintf(stderr, "cdpd: building the component registry: %v\n", err)
-		return 1
-	}
-	name, _ := os.LookupEnv("CDP_PIPELINE_NAME")
-	pipelines, errs, err := loader.Load(loader.Options{Dir: dir, Check: builtin.LoaderCheck(reg), NameOverride: name, Strict: *strict})
+	pipelines, errs, err := loadDir(dir, *strict)
 	if err != nil {
 		fmt.Fprintf(stderr, "cdpd: %v\n", err)
 		return 1
@@ -242,7 +250,12 @@ Flags:
 			Warnings: []ConfigError{}}
 		for _, n := range names {
 			p := pipelines[n]
-			rep.Pipelines = append(rep.Pipelines, validatePipeline{Name: n, File: p.File, Line: p.Line, Network: p.Network(), Hash: p.Hash})
+			vp := validatePipeline{Name: n, File: p.File, Line: p.Line, Network: p.Network(), Hash: p.Hash}
+			if *shards > 1 {
+				k := shard.Of(n, *shards)
+				vp.Shard = &k
+			}
+			rep.Pipelines = append(rep.Pipelines, vp)
 		}
 		for _, e := range errs {
 			rep.Errors = append(rep.Errors, configError(e))
@@ -271,8 +284,138 @@ Flags:
 	}
 	if len(warns) > 0 {
 		fmt.Fprintf(stdout, "ok, %d warning(s): %d pipeline(s): %s\n", len(warns), len(names), strings.Join(names, ", "))
-		return 0
+	} else {
+		fmt.Fprintf(stdout, "ok: %d pipeline(s): %s\n", len(names), strings.Join(names, ", "))
 	}
-	fmt.Fprintf(stdout, "ok: %d pipeline(s): %s\n", len(names), strings.Join(names, ", "))
+	if *shards > 1 {
+		for _, line := range byShard(assign(pipelines, *shards, 0), *shards) {
+			fmt.Fprintln(stdout, line)
+		}
+	}
 	return 0
+}
+
+// loadDir loads a config directory as the daemon would (the built-in components,
+// CDP_PIPELINE_NAME from this environment): what validate and shards check.
+func loadDir(dir string, strict bool) (map[string]*loader.Pipeline, []*loader.Error, error) {
+	reg, err := builtin.Registry()
+	if err != nil {
+		return nil, nil, fmt.Errorf("building the component registry: %w", err)
+	}
+	name, _ := os.LookupEnv("CDP_PIPELINE_NAME")
+	return loader.Load(loader.Options{Dir: dir, Check: builtin.LoaderCheck(reg), NameOverride: name, Strict: strict})
+}
+
+// addShardCountFlag is the --shard-count of the commands that print an assignment; its default
+// is $CDPD_SHARD_COUNT (the daemon's), else 1.
+func addShardCountFlag(fs *flag.FlagSet) *int {
+	def := 1
+	if v, err := strconv.Atoi(os.Getenv(FlagEnv("shard-count"))); err == nil && v > 0 {
+		def = v
+	}
+	return fs.Int("shard-count", def, "number of shards (cdpd replicas) [$"+FlagEnv("shard-count")+", else 1]")
+}
+
+// shardsReport is the JSON answer of `cdpd shards --json`.
+type shardsReport struct {
+	Dir        string       `json:"dir"`
+	ShardCount int          `json:"shard_count"`
+	From       int          `json:"from,omitempty"`
+	Pipelines  []assignment `json:"pipelines"`
+	// Moves are the pipelines whose shard differs between --from and --shard-count.
+	Moves  []string      `json:"moves"`
+	Errors []ConfigError `json:"errors"`
+}
+
+// shardsCmd prints which shard runs each pipeline of a directory, and what a change of the
+// shard count moves: the review before a rollout.
+func shardsCmd(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("cdpd shards", flag.ContinueOnError)
+	out := addOutputFlags(fs)
+	count := addShardCountFlag(fs)
+	from := fs.Int("from", 0, "the shard count the fleet runs now: list the pipelines a change to --shard-count moves")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `Usage: cdpd shards [--json | -o json] --shard-count N [--from M] DIR
+
+Prints which shard (cdpd replica, --shard-index) runs each valid pipeline of DIR among N shards,
+by the rendezvous hashing every replica uses. With --from M, also the pipelines that move when
+the fleet goes from M to N shards: going from M to M+1 moves only pipelines onto the new shard.
+Exit 1 when DIR has config errors (printed on stderr; the valid pipelines are still assigned).
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	pos, code, done := parseArgs(fs, args, stdout, stderr)
+	if done {
+		return code
+	}
+	asJSON, err := out.isJSON()
+	switch {
+	case err != nil:
+	case len(pos) != 1:
+		err = errors.New("want exactly one directory: cdpd shards --shard-count N DIR")
+	case *count < 1:
+		err = fmt.Errorf("--shard-count must be at least 1, got %d", *count)
+	case *from < 0:
+		err = fmt.Errorf("--from must be at least 1, got %d", *from)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "cdpd shards: %v\n", err)
+		return 2
+	}
+	pipelines, errs, err := loadDir(pos[0], false)
+	if err != nil {
+		fmt.Fprintf(stderr, "cdpd: %v\n", err)
+		return 1
+	}
+	rep := shardsReport{Dir: pos[0], ShardCount: *count, From: *from, Pipelines: assign(pipelines, *count, *from),
+		Moves: []string{}, Errors: []ConfigError{}}
+	for _, a := range rep.Pipelines {
+		if a.From != nil && *a.From != a.Shard {
+			rep.Moves = append(rep.Moves, fmt.Sprintf("%s %d->%d", a.Name, *a.From, a.Shard))
+		}
+	}
+	for _, e := range errs {
+		rep.Errors = append(rep.Errors, configError(e))
+	}
+	code = 0
+	if len(errs) > 0 {
+		code = 1
+	}
+	if asJSON {
+		if err := printJSON(stdout, rep); err != nil {
+			fmt.Fprintf(stderr, "cdpd shards: %v\n", err)
+			return 1
+		}
+		return code
+	}
+	for _, e := range errs {
+		fmt.Fprintln(stderr, e.Error())
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	header := "SHARD\tPIPELINE\tFILE"
+	if *from > 0 {
+		header += "\tFROM"
+	}
+	fmt.Fprintln(tw, header)
+	for _, a := range rep.Pipelines {
+		line := fmt.Sprintf("%d\t%s\t%s", a.Shard, a.Name, a.File)
+		if a.From != nil {
+			mark := strconv.Itoa(*a.From)
+			if *a.From != a.Shard {
+				mark += " (moves)"
+			}
+			line += "\t" + mark
+		}
+		fmt.Fprintln(tw, line)
+	}
+	_ = tw.Flush()
+	for _, line := range byShard(rep.Pipelines, *count) {
+		fmt.Fprintln(stdout, line)
+	}
+	if *from > 0 {
+		fmt.Fprintf(stdout, "%d of %d pipeline(s) move from %d to %d shards\n", len(rep.Moves), len(rep.Pipelines), *from, *count)
+	}
+	return code
 }

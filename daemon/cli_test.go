@@ -24,6 +24,7 @@ func TestEveryCommandAnswersHelp(t *testing.T) {
 		{"-h"}, {"--help"}, {"help"}, {"help", "help"},
 		{"validate", "--help"}, {"validate", "-h"}, {"validate", "configs", "--help"}, {"help", "validate"},
 		{"version", "--help"}, {"version", "-h"}, {"help", "version"},
+		{"shards", "--help"}, {"help", "shards"},
 	} {
 		code, out, errOut := cdpd(args...)
 		if code != 0 || !strings.HasPrefix(out, "Usage: cdpd") || errOut != "" {
@@ -31,7 +32,7 @@ func TestEveryCommandAnswersHelp(t *testing.T) {
 		}
 	}
 	// Each command's usage is its own.
-	if _, out, _ := cdpd("validate", "--help"); !strings.Contains(out, "cdpd validate [--json | -o json] [--strict] DIR") || !strings.Contains(out, "-json") {
+	if _, out, _ := cdpd("validate", "--help"); !strings.Contains(out, "cdpd validate [--json | -o json] [--strict] [--shard-count N] DIR") || !strings.Contains(out, "-json") {
 		t.Errorf("validate --help: %q", out)
 	}
 	if _, out, _ := cdpd("--help"); !strings.Contains(out, "-config-file") || !strings.Contains(out, "FLOWCTL_ENDPOINT") {

@@ -20,6 +20,7 @@ import (
 	"github.com/withobsrvr/cdpd/control/contract"
 	"github.com/withobsrvr/cdpd/control/server"
 	"github.com/withobsrvr/cdpd/internal/bytesize"
+	"github.com/withobsrvr/cdpd/internal/shard"
 )
 
 // Config is everything cdpd is started with. Every setting is a flag, also settable in the
@@ -48,6 +49,11 @@ type Config struct {
 	EmbeddedHistoryMaxBytes   bytesize.Size
 	EmbeddedHistoryTotalBytes bytesize.Size
 	EmbeddedServiceExpiry     time.Duration
+	// ShardCount and ShardIndex are the flags as given (--shard-index may be "auto"); Shard is
+	// this replica's resolved place in the fleet (resolveShard), what the daemon uses.
+	ShardCount int
+	ShardIndex string
+	Shard      shard.Spec
 
 	FlowctlEndpoint string
 	TLSCert         string
@@ -92,13 +98,15 @@ func serveFlags(c *Config) *flag.FlagSet {
 	fs.StringVar(&c.ConfigDir, "config-dir", "", "directory of pipeline YAML files (required)")
 	fs.StringVar(&c.StateDir, "state-dir", DefaultStateDir, "directory for checkpoints and the embedded control plane's database")
 	fs.StringVar(&c.HTTPAddr, "http-addr", DefaultHTTPAddr, "address of the HTTP server (/metrics, /healthz, /readyz, /api/v1)")
-	fs.StringVar(&c.Instance, "instance", "", "prefix of every service id, when several cdpd share one control plane")
+	fs.StringVar(&c.Instance, "instance", "", "name of this cdpd (INSTANCE in flowctl status; default: the host name). Unsharded, it also prefixes every service id, so that several cdpd share one control plane; a sharded fleet's ids are not prefixed (pipelines move between replicas)")
 	fs.DurationVar(&c.HeartbeatInterval, "heartbeat-interval", DefaultHeartbeatInterval, "interval of each pipeline's heartbeat to the control plane")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", DefaultDrainTimeout, "hard deadline of a pipeline's drain on remove, update and shutdown")
 	fs.DurationVar(&c.StuckAfter, "stuck-after", DefaultStuckAfter, "report a pipeline degraded when one processor or consumer call on one ledger runs longer than this")
 	fs.BoolVar(&c.Strict, "strict", false, "reject pipelines with config warnings (keys a component does not know, no consumers) instead of running them")
 	fs.StringVar(&c.LogFormat, "log-format", "json", "log format: json or text")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.IntVar(&c.ShardCount, "shard-count", 1, "number of cdpd replicas sharing the config directory; each pipeline runs on exactly one of them (rendezvous hashing of its name)")
+	fs.StringVar(&c.ShardIndex, "shard-index", "0", "this replica's shard, 0 .. shard-count-1, or auto: the StatefulSet pod index from $"+EnvPodIndex+" (the apps.kubernetes.io/pod-index label through the downward API), else the trailing -K of the host name")
 	fs.StringVar(&c.EmbeddedControlPlane, "embedded-control-plane", "", "serve a flowctl-compatible control plane inside cdpd at this address (e.g. 127.0.0.1:8080) and register with it; with FLOWCTL_TLS_CERT and FLOWCTL_TLS_KEY it serves TLS with them (mutual TLS with FLOWCTL_TLS_CA)")
 	fs.BoolVar(&c.InsecureControlPlane, "insecure-control-plane", false, "allow --embedded-control-plane on a non-loopback address without TLS (anyone who reaches it can read the registry and register services)")
 	c.EmbeddedHistoryMaxBytes, c.EmbeddedHistoryTotalBytes = server.DefaultHistoryMaxBytes, server.DefaultHistoryTotalBytes
@@ -108,8 +116,10 @@ func serveFlags(c *Config) *flag.FlagSet {
 	fs.Usage = func() {
 		w := fs.Output()
 		fmt.Fprint(w, `Usage: cdpd --config-dir DIR [flags]     run the pipelines of DIR
-       cdpd validate [--json] [--strict] DIR
+       cdpd validate [--json] [--strict] [--shard-count N] DIR
                                         check a config directory
+       cdpd shards [--json] --shard-count N [--from M] DIR
+                                        print which shard runs each pipeline (and what moves from M shards)
        cdpd components [--json]         list the component types, their keys and defaults
        cdpd version [--json]            print the version
        cdpd help [COMMAND]              print the usage of cdpd or of COMMAND
@@ -118,8 +128,8 @@ Flags (each also settable as CDPD_<FLAG>, and as <flag>: in the --config-file YA
 the command line wins over the environment, which wins over the file):
 `)
 		fs.PrintDefaults()
-		fmt.Fprintf(w, "\nEnvironment: %s (unset: no control plane), %s, %s, %s, CDP_PIPELINE_NAME\n",
-			contract.EnvEndpoint, contract.EnvTLSCert, contract.EnvTLSKey, contract.EnvTLSCA)
+		fmt.Fprintf(w, "\nEnvironment: %s (unset: no control plane), %s, %s, %s, CDP_PIPELINE_NAME, %s (--shard-index auto)\n",
+			contract.EnvEndpoint, contract.EnvTLSCert, contract.EnvTLSKey, contract.EnvTLSCA, EnvPodIndex)
 	}
 	return fs
 }
@@ -206,8 +216,21 @@ func parseFlags(args []string, environ []string) (Config, error) {
 	c.FlowctlEndpoint = flowctl.Endpoint
 	c.TLSCert, c.TLSKey, c.TLSCA = flowctl.TLS.Cert, flowctl.TLS.Key, flowctl.TLS.CA
 	c.PipelineName = lookup("CDP_PIPELINE_NAME")
-	return c, c.validate()
+	if err := c.validate(); err != nil {
+		return c, err
+	}
+	spec, err := resolveShard(c.ShardCount, c.ShardIndex, lookup, os.Hostname)
+	if err != nil {
+		return c, err
+	}
+	c.Shard = spec
+	return c, nil
 }
+
+// ParseConfig is the configuration cdpd would run with, given its command line (without the
+// program name) and environment ("NAME=value" entries): flags over CDPD_* over --config-file
+// over the defaults, the shard resolved. The deploy tests check manifests with it.
+func ParseConfig(args, environ []string) (Config, error) { return parseFlags(args, environ) }
 
 // envLookup returns the value of a variable of environ ("" when unset).
 func envLookup(environ []string) func(string) string {
@@ -249,6 +272,9 @@ func (c Config) validate() error {
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		errs = append(errs, err)
+	}
+	if c.ShardCount < 1 {
+		errs = append(errs, fmt.Errorf("--shard-count must be at least 1, got %d", c.ShardCount))
 	}
 	return errors.Join(errs...)
 }
@@ -320,6 +346,15 @@ func newLogger(c Config, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// instanceName is this cdpd's name in the fleet: --instance, else the host name (the pod name
+// of a StatefulSet replica).
+func (c Config) instanceName() string {
+	if c.Instance != "" {
+		return c.Instance
+	}
+	return hostname()
 }
 
 // hostname for the registration metadata.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/withobsrvr/cdpd/control/server"
+	"github.com/withobsrvr/cdpd/internal/shard"
 )
 
 func TestParseFlags(t *testing.T) {
@@ -43,7 +44,8 @@ func TestParseFlags(t *testing.T) {
 				want := Config{ConfigDir: "conf", StateDir: DefaultStateDir, HTTPAddr: DefaultHTTPAddr, HeartbeatInterval: DefaultHeartbeatInterval,
 					DrainTimeout: DefaultDrainTimeout, StuckAfter: DefaultStuckAfter, LogFormat: "json", LogLevel: "info",
 					EmbeddedHistoryMaxBytes: server.DefaultHistoryMaxBytes, EmbeddedHistoryTotalBytes: server.DefaultHistoryTotalBytes,
-					EmbeddedServiceExpiry: server.DefaultServiceExpiry}
+					EmbeddedServiceExpiry: server.DefaultServiceExpiry,
+					ShardCount:            1, ShardIndex: "0", Shard: shard.Spec{Index: 0, Count: 1}}
 				if c != want {
 					t.Errorf("defaults:\n got %+v\nwant %+v", c, want)
 				}

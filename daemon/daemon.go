@@ -30,6 +30,7 @@ import (
 	"github.com/withobsrvr/cdpd/control/server"
 	"github.com/withobsrvr/cdpd/host"
 	"github.com/withobsrvr/cdpd/host/builtin"
+	"github.com/withobsrvr/cdpd/internal/shard"
 	"github.com/withobsrvr/cdpd/loader"
 )
 
@@ -37,6 +38,7 @@ import (
 type daemon struct {
 	cfg     Config
 	log     *slog.Logger
+	now     func() time.Time // the hand-off's clock (time.Now; tests inject one)
 	reg     *prometheus.Registry
 	host    *host.Host
 	client  *control.Client
@@ -51,6 +53,9 @@ type daemon struct {
 
 	mu  sync.Mutex
 	ids map[string]string // service id -> the pipeline registered under it
+
+	foreign foreignPipelines // pipelines of the directory that other shards run
+	handoff handoff          // pipelines of this shard another instance still runs (handoff.go)
 }
 
 // Run runs cdpd until ctx is cancelled or SIGINT/SIGTERM arrives (both a clean stop: nil).
@@ -84,6 +89,7 @@ func runWith(ctx context.Context, cfg Config, logger *slog.Logger, httpLis net.L
 	d := &daemon{
 		cfg:    cfg,
 		log:    logger,
+		now:    time.Now,
 		reg:    reg,
 		ready:  make(chan struct{}),
 		ids:    map[string]string{},
@@ -91,6 +97,17 @@ func runWith(ctx context.Context, cfg Config, logger *slog.Logger, httpLis net.L
 	}
 	f.NewGaugeFunc(prometheus.GaugeOpts{Name: "cdpd_build_info", Help: "cdpd build.",
 		ConstLabels: prometheus.Labels{"version": Version}}, func() float64 { return 1 })
+	f.NewGaugeFunc(prometheus.GaugeOpts{Name: "cdpd_shard_index",
+		Help: "This replica's shard (--shard-index); 0 unsharded."}, func() float64 { return float64(cfg.Shard.Index) })
+	f.NewGaugeFunc(prometheus.GaugeOpts{Name: "cdpd_shard_count",
+		Help: "The fleet's shard count as this replica sees it (--shard-count); 1 unsharded."},
+		func() float64 { return float64(max(cfg.Shard.Count, 1)) })
+	f.NewGaugeFunc(prometheus.GaugeOpts{Name: "cdpd_pipelines_waiting_handoff",
+		Help: "Pipelines of this shard not started because another instance still runs them (a shard count change in progress)."},
+		func() float64 { return float64(d.waitingCount()) })
+	f.NewCounterFunc(prometheus.CounterOpts{Name: "cdpd_handoff_checks_total",
+		Help: "Times this replica asked the control plane whether another instance still runs a pipeline of its shard."},
+		func() float64 { return float64(d.handoff.checks.Load()) })
 	f.NewGaugeFunc(prometheus.GaugeOpts{Name: "cdpd_config_warnings",
 		Help: "Warnings about the applied pipeline definitions (config keys a component does not know, no consumers); --strict turns them into errors."},
 		func() float64 { return float64(d.configWarnings()) })
@@ -189,7 +206,12 @@ func runWith(ctx context.Context, cfg Config, logger *slog.Logger, httpLis net.L
 		done := make(chan struct{})
 		g.Add(func() error {
 			defer close(done)
+			var claims sync.WaitGroup
+			cctx, stopClaims := context.WithCancel(wctx)
+			claims.Go(func() { d.claimLoop(cctx) }) // hand-offs between replicas (handoff.go)
 			err := d.watcher.Run(wctx, func(b loader.Batch) { d.onBatch(wctx, b) })
+			stopClaims()
+			claims.Wait()
 			d.batches.Wait()
 			if wctx.Err() != nil {
 				return nil
@@ -256,7 +278,8 @@ func runWith(ctx context.Context, cfg Config, logger *slog.Logger, httpLis net.L
 	}
 
 	logger.Info("cdpd starting", "version", Version, "config_dir", cfg.ConfigDir,
-		"http_addr", httpLis.Addr().String(), "control_plane", endpointOrNone(cfg.FlowctlEndpoint))
+		"http_addr", httpLis.Addr().String(), "control_plane", endpointOrNone(cfg.FlowctlEndpoint),
+		"instance", cfg.instanceName(), "shard", cfg.Shard.String())
 	err = g.Run()
 	switch {
 	case errors.Is(err, run.ErrSignal):
@@ -312,7 +335,15 @@ func endpointOrNone(e string) string {
 	return e
 }
 
-func (d *daemon) serviceID(name string) string { return control.ServiceID(d.cfg.Instance, name) }
+// serviceID is a pipeline's service id: prefixed by --instance when unsharded; a sharded
+// fleet's ids are fleet-wide (a pipeline keeps its id when the shard count changes and it moves
+// to another replica).
+func (d *daemon) serviceID(name string) string {
+	if d.cfg.Shard.Sharded() {
+		return control.ServiceID("", name)
+	}
+	return control.ServiceID(d.cfg.Instance, name)
+}
 
 // attach registers a running pipeline with the control plane (host OnRunning). Two names that
 // map to one service id (e.g. "ContractEvents" and "contract-events") cannot both be
@@ -329,12 +360,14 @@ func (d *daemon) attach(p *host.Pipeline) {
 	}
 	d.ids[id] = p.Name()
 	d.mu.Unlock()
-	d.client.Attach(registration(id, p.Name(), p.Definition(), d.cfg.Instance), p)
+	d.client.Attach(registration(id, p.Name(), p.Definition(), d.cfg.instanceName(), d.cfg.Shard), p)
 }
 
 // registration is what the control plane is told about a pipeline. The network is the one
-// its components use (loader.Pipeline.Network), so the two cannot disagree.
-func registration(id, name string, def *loader.Pipeline, instance string) control.Registration {
+// its components use (loader.Pipeline.Network), so the two cannot disagree. instance is the
+// daemon's name in the fleet and sh its shard, so that `flowctl status` shows which replica
+// runs each pipeline.
+func registration(id, name string, def *loader.Pipeline, instance string, sh shard.Spec) control.Registration {
 	return control.Registration{
 		ServiceID:   id,
 		Name:        name,
@@ -347,6 +380,8 @@ func registration(id, name string, def *loader.Pipeline, instance string) contro
 			contract.MetaVersion:     Version,
 			contract.MetaHost:        hostname(),
 			contract.MetaInstance:    instance,
+			contract.MetaShard:       strconv.Itoa(sh.Index),
+			contract.MetaShardCount:  strconv.Itoa(max(sh.Count, 1)),
 		},
 	}
 }

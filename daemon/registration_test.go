@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/withobsrvr/cdpd/control/contract"
+	"github.com/withobsrvr/cdpd/internal/shard"
 	"github.com/withobsrvr/cdpd/loader"
 )
 
@@ -16,17 +17,18 @@ func TestRegistrationNetworkIsThePipelines(t *testing.T) {
 		{Name: "b", File: "b.yaml", Source: loader.Component{Config: map[string]any{"network_passphrase": passphrase}}},
 		{Name: "c", File: "c.yaml", Source: loader.Component{Config: map[string]any{}}},
 	} {
-		r := registration("cdp-"+def.Name, def.Name, def, "eu-1")
+		r := registration("cdp-"+def.Name, def.Name, def, "eu-1", shard.Spec{Index: 2, Count: 3})
 		md := r.Metadata
 		if md[contract.MetaNetwork] != def.Network() {
 			t.Errorf("%s: network %q, the pipeline's components use %q", def.Name, md[contract.MetaNetwork], def.Network())
 		}
 		if md[contract.MetaServiceType] != contract.ServiceTypePipeline || md[contract.MetaConfigFile] != def.File ||
-			md[contract.MetaInstance] != "eu-1" || md[contract.MetaVersion] != Version {
+			md[contract.MetaInstance] != "eu-1" || md[contract.MetaVersion] != Version ||
+			md[contract.MetaShard] != "2" || md[contract.MetaShardCount] != "3" {
 			t.Errorf("%s: metadata %v", def.Name, md)
 		}
 	}
-	if got := registration("x", "b", &loader.Pipeline{Source: loader.Component{Config: map[string]any{"network_passphrase": passphrase}}}, "").Metadata[contract.MetaNetwork]; got != passphrase {
+	if got := registration("x", "b", &loader.Pipeline{Source: loader.Component{Config: map[string]any{"network_passphrase": passphrase}}}, "", shard.Spec{}).Metadata[contract.MetaNetwork]; got != passphrase {
 		t.Errorf("network_passphrase only: registered network %q", got)
 	}
 }

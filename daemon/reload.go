@@ -77,12 +77,13 @@ func (d *daemon) onBatch(ctx context.Context, b loader.Batch) {
 	}
 	d.batchSeq++
 	seq := d.batchSeq
-	applied := d.host.Submit(ctx, b.Events...)
+	events := d.gate(ctx, d.split(b.Events)) // only this shard's pipelines, once no other instance runs them
+	applied := d.host.Submit(ctx, events...)
 	finish := func() {
 		ok := len(b.Errors) == 0
 		for i, err := range applied.Wait() {
 			ok = ok && err == nil
-			d.logChange(b.Events[i], err)
+			d.logChange(events[i], err)
 		}
 		d.reload.finished(seq, b.Hash, ok)
 	}
@@ -91,12 +92,13 @@ func (d *daemon) onBatch(ctx context.Context, b loader.Batch) {
 		return
 	}
 	finish()
-	names := make([]string, 0, len(b.Events))
-	for _, ev := range b.Events {
+	names := make([]string, 0, len(events))
+	for _, ev := range events {
 		names = append(names, ev.Pipeline.Name)
 	}
 	sort.Strings(names)
 	d.log.Info("initial configuration applied", "pipelines", names, "config_errors", len(b.Errors),
+		"other_shards", d.foreignCount(), "shard", d.cfg.Shard.String(),
 		"control_plane", endpointOrNone(d.cfg.FlowctlEndpoint))
 	d.readyOnce.Do(func() { close(d.ready) })
 }

@@ -76,6 +76,15 @@ func exported(t testing.TB) map[string]bool {
 		}
 		metricSet = refs.SeriesNames(ms)
 		metricSet["up"] = true
+		// The control plane's re-export of the pipelines' heartbeat metrics.
+		fleet, err := refs.FleetMetrics(root(t))
+		if err != nil {
+			metricsErr = err
+			return
+		}
+		for n := range fleet {
+			metricSet[n] = true
+		}
 	})
 	if metricsErr != nil {
 		t.Fatal(metricsErr)

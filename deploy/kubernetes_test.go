@@ -21,6 +21,7 @@ import (
 
 	"github.com/withobsrvr/cdpd/control/plane"
 	"github.com/withobsrvr/cdpd/daemon"
+	"github.com/withobsrvr/cdpd/deploy/refs"
 	"github.com/withobsrvr/cdpd/internal/testutil"
 )
 
@@ -31,13 +32,25 @@ var externalClaims = map[string]string{
 
 type k8sObject = map[string]any
 
-func kubeObjects(t *testing.T) map[string]k8sObject {
+func kubeObjects(t *testing.T, dirs ...string) map[string]k8sObject {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join(root(t), "deploy", "kubernetes", "*.yaml"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no manifests in deploy/kubernetes: %v", err)
+	if len(dirs) == 0 {
+		dirs = []string{"kubernetes"}
 	}
 	out := map[string]k8sObject{}
+	for _, dir := range dirs {
+		kubeObjectsOf(t, dir, out)
+	}
+	return out
+}
+
+// kubeObjectsOf adds the objects of deploy/<dir>/*.yaml to out.
+func kubeObjectsOf(t *testing.T, dir string, out map[string]k8sObject) {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(root(t), "deploy", dir, "*.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no manifests in deploy/%s: %v", dir, err)
+	}
 	for _, f := range files {
 		for i, d := range yamlDocs(t, f) {
 			kind, name, api := str(d["kind"]), str(dig(d, "metadata", "name")), str(d["apiVersion"])
@@ -52,15 +65,14 @@ func kubeObjects(t *testing.T) map[string]k8sObject {
 			out[key] = d
 		}
 	}
-	return out
 }
 
-// container returns the only container of a Deployment.
+// container returns the only container of a Deployment or StatefulSet.
 func container(t *testing.T, d k8sObject) map[string]any {
 	t.Helper()
 	cs := list(dig(d, "spec", "template", "spec", "containers"))
 	if len(cs) != 1 {
-		t.Fatalf("Deployment %s: %d containers, want 1", dig(d, "metadata", "name"), len(cs))
+		t.Fatalf("%s %s: %d containers, want 1", d["kind"], dig(d, "metadata", "name"), len(cs))
 	}
 	return cs[0].(map[string]any)
 }
@@ -77,6 +89,11 @@ type mount struct {
 func podMounts(t *testing.T, d k8sObject, objs map[string]k8sObject) []mount {
 	t.Helper()
 	vols := map[string]map[string]any{}
+	// A StatefulSet's claim templates are volumes of its pods (one claim per pod).
+	for _, ct := range list(dig(d, "spec", "volumeClaimTemplates")) {
+		name := str(dig(ct, "metadata", "name"))
+		vols[name] = map[string]any{"name": name, "persistentVolumeClaim": map[string]any{"template": true}}
+	}
 	for _, v := range list(dig(d, "spec", "template", "spec", "volumes")) {
 		vm := v.(map[string]any)
 		vols[str(vm["name"])] = vm
@@ -143,111 +160,7 @@ func TestKubernetes(t *testing.T) {
 			t.Errorf("cdpd selector %s=%v does not match the pod labels %v", k, v, podLabels)
 		}
 	}
-	c := container(t, dep)
-	flags, pos := parseArgs(strList(c["args"]), nil)
-	if len(pos) > 0 || c["command"] != nil {
-		t.Errorf("cdpd: command %v / positional args %v: the image's entrypoint is cdpd, give only flags", c["command"], pos)
-	}
-	checkFlags(t, "Deployment/cdpd args", flags, usage.Flags)
-	env := map[string]string{}
-	for _, e := range list(c["env"]) {
-		n := str(dig(e, "name"))
-		env[n] = str(dig(e, "value"))
-		if !usage.Env[n] && !vars[n] {
-			t.Errorf("Deployment/cdpd env %s: neither cdpd nor the pipelines of the ConfigMap read it", n)
-		}
-	}
-	get := func(name string) string {
-		if v, ok := flagValue(flags, name); ok {
-			return v
-		}
-		return env["CDPD_"+strings.ToUpper(strings.ReplaceAll(name, "-", "_"))]
-	}
-
-	// HTTP: all interfaces, the named port, the probes and the scrape annotations agree.
-	httpAddr := get("http-addr")
-	if !strings.HasPrefix(httpAddr, "0.0.0.0:") {
-		t.Errorf("--http-addr=%q: probes and Prometheus come from outside the pod; listen on 0.0.0.0", httpAddr)
-	}
-	ports := containerPorts(c)
-	if ports["http"] != portOf(t, httpAddr) {
-		t.Errorf("containerPort http=%s, --http-addr port %s", ports["http"], portOf(t, httpAddr))
-	}
-	ann, _ := dig(dep, "spec", "template", "metadata", "annotations").(map[string]any)
-	if str(ann["prometheus.io/scrape"]) != "true" || str(ann["prometheus.io/port"]) != ports["http"] {
-		t.Errorf("cdpd scrape annotations %v: want scrape \"true\" on port %s", ann, ports["http"])
-	}
-	probes := map[string]string{"/metrics": "GET"} // path -> method, checked on a real cdpd below
-	probes[str(ann["prometheus.io/path"])] = "GET"
-	for probe, want := range map[string]string{"readinessProbe": "/readyz", "livenessProbe": "/healthz"} {
-		path, port := str(dig(c, probe, "httpGet", "path")), str(dig(c, probe, "httpGet", "port"))
-		if path != want {
-			t.Errorf("%s path %q, want %s", probe, path, want)
-		}
-		if port != "http" && port != ports["http"] {
-			t.Errorf("%s port %q is not cdpd's HTTP port", probe, port)
-		}
-		probes[path] = "GET"
-	}
-	probeCDPD(t, probes)
-
-	// Config dir: the ConfigMap mounted as a directory (so the ..data swap reaches cdpd),
-	// read-only; state dir and outputs on the PVC.
-	ms := podMounts(t, dep, objs)
-	cfgDir := get("config-dir")
-	cm := mountFor(ms, cfgDir)
-	if cm == nil || cm.Path != cfgDir || dig(cm.Volume, "configMap") == nil {
-		t.Errorf("--config-dir %s is not a ConfigMap volume mount", cfgDir)
-	} else if cm.SubPath != "" {
-		t.Errorf("--config-dir is mounted with subPath: the kubelet never updates subPath mounts")
-	}
-	stateDir := get("state-dir")
-	if sm := mountFor(ms, stateDir); sm == nil || sm.ReadOnly || dig(sm.Volume, "persistentVolumeClaim") == nil {
-		t.Errorf("--state-dir %s is not a writable PersistentVolumeClaim mount", stateDir)
-	}
-	if om := mountFor(ms, env["CDP_OUT"]); om == nil || om.ReadOnly {
-		t.Errorf("CDP_OUT=%s is not on a writable mount (the root file system is read-only)", env["CDP_OUT"])
-	}
-	if dm := mountFor(ms, env["CDP_DATASTORE"]); dm == nil {
-		t.Errorf("CDP_DATASTORE=%s is not on a mount", env["CDP_DATASTORE"])
-	}
-	if ro, _ := dig(c, "securityContext", "readOnlyRootFilesystem").(bool); !ro {
-		t.Errorf("cdpd: readOnlyRootFilesystem is not set")
-	}
-	if nr, _ := dig(dep, "spec", "template", "spec", "securityContext", "runAsNonRoot").(bool); !nr {
-		t.Errorf("cdpd: runAsNonRoot is not set")
-	}
-	drain, err := time.ParseDuration(get("drain-timeout"))
-	if err != nil {
-		drain = daemon.DefaultDrainTimeout
-	}
-	if g, _ := dig(dep, "spec", "template", "spec", "terminationGracePeriodSeconds").(int); time.Duration(g)*time.Second <= drain {
-		t.Errorf("terminationGracePeriodSeconds %d is not longer than the drain timeout %s: the kubelet would kill cdpd mid-drain", g, drain)
-	}
-
-	// The ConfigMap holds deploy/examples, valid with the Deployment's environment.
-	cmObj := objs["ConfigMap/"+str(dig(cm.Volume, "configMap", "name"))]
-	data, _ := dig(cmObj, "data").(map[string]any)
-	examples, _ := filepath.Glob(filepath.Join(root(t), "deploy", "examples", "*.yaml"))
-	if len(data) != len(examples) {
-		t.Errorf("ConfigMap has %d files, deploy/examples %d", len(data), len(examples))
-	}
-	dir := t.TempDir()
-	for _, f := range examples {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if str(data[filepath.Base(f)]) != string(b) {
-			t.Errorf("ConfigMap key %s differs from deploy/examples/%s", filepath.Base(f), filepath.Base(f))
-		}
-	}
-	for k, v := range data {
-		if err := os.WriteFile(filepath.Join(dir, k), []byte(str(v)), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	validateDir(t, dir, map[string]string{"CDP_DATASTORE": env["CDP_DATASTORE"], "CDP_OUT": env["CDP_OUT"]})
+	env, ann := checkCDPDPod(t, dep, objs, usage, vars)
 
 	// The control plane: real flags, ports, the Service cdpd dials.
 	fdep := objs["Deployment/flowctl"]
@@ -353,6 +266,123 @@ func TestKubernetes(t *testing.T) {
 	if !strings.Contains(string(pk), "__meta_kubernetes_pod_label_app_kubernetes_io_name") || str(podLabels["app.kubernetes.io/name"]) != "cdpd" {
 		t.Errorf("prometheus-kubernetes.yml takes the job from app.kubernetes.io/name; the cdpd pod must be labelled cdpd (rules.yml selects job=\"cdpd\")")
 	}
+}
+
+// checkCDPDPod checks the pod template of a cdpd workload (the Deployment or the sharded
+// StatefulSet) against cdpd's own flags, environment, ports and routes: probes, scrape
+// annotations, the ConfigMap as the config dir, a writable claim as the state dir, the
+// security settings, the grace period, and the ConfigMap's pipelines valid under its
+// environment. It returns the container's environment and the pod's annotations.
+func checkCDPDPod(t *testing.T, dep k8sObject, objs map[string]k8sObject, usage refs.CDPD, vars map[string]bool) (map[string]string, map[string]any) {
+	t.Helper()
+	where := str(dep["kind"]) + "/" + str(dig(dep, "metadata", "name"))
+	c := container(t, dep)
+	flags, pos := parseArgs(strList(c["args"]), nil)
+	if len(pos) > 0 || c["command"] != nil {
+		t.Errorf("cdpd: command %v / positional args %v: the image's entrypoint is cdpd, give only flags", c["command"], pos)
+	}
+	checkFlags(t, where+" args", flags, usage.Flags)
+	env := map[string]string{}
+	for _, e := range list(c["env"]) {
+		n := str(dig(e, "name"))
+		env[n] = str(dig(e, "value"))
+		if !usage.Env[n] && !vars[n] {
+			t.Errorf("%s env %s: neither cdpd nor the pipelines of the ConfigMap read it", where, n)
+		}
+	}
+	get := func(name string) string {
+		if v, ok := flagValue(flags, name); ok {
+			return v
+		}
+		return env["CDPD_"+strings.ToUpper(strings.ReplaceAll(name, "-", "_"))]
+	}
+
+	// HTTP: all interfaces, the named port, the probes and the scrape annotations agree.
+	httpAddr := get("http-addr")
+	if !strings.HasPrefix(httpAddr, "0.0.0.0:") {
+		t.Errorf("--http-addr=%q: probes and Prometheus come from outside the pod; listen on 0.0.0.0", httpAddr)
+	}
+	ports := containerPorts(c)
+	if ports["http"] != portOf(t, httpAddr) {
+		t.Errorf("containerPort http=%s, --http-addr port %s", ports["http"], portOf(t, httpAddr))
+	}
+	ann, _ := dig(dep, "spec", "template", "metadata", "annotations").(map[string]any)
+	if str(ann["prometheus.io/scrape"]) != "true" || str(ann["prometheus.io/port"]) != ports["http"] {
+		t.Errorf("cdpd scrape annotations %v: want scrape \"true\" on port %s", ann, ports["http"])
+	}
+	probes := map[string]string{"/metrics": "GET"} // path -> method, checked on a real cdpd below
+	probes[str(ann["prometheus.io/path"])] = "GET"
+	for probe, want := range map[string]string{"readinessProbe": "/readyz", "livenessProbe": "/healthz"} {
+		path, port := str(dig(c, probe, "httpGet", "path")), str(dig(c, probe, "httpGet", "port"))
+		if path != want {
+			t.Errorf("%s path %q, want %s", probe, path, want)
+		}
+		if port != "http" && port != ports["http"] {
+			t.Errorf("%s port %q is not cdpd's HTTP port", probe, port)
+		}
+		probes[path] = "GET"
+	}
+	probeCDPD(t, probes)
+
+	// Config dir: the ConfigMap mounted as a directory (so the ..data swap reaches cdpd),
+	// read-only; state dir and outputs on the PVC.
+	ms := podMounts(t, dep, objs)
+	cfgDir := get("config-dir")
+	cm := mountFor(ms, cfgDir)
+	if cm == nil || cm.Path != cfgDir || dig(cm.Volume, "configMap") == nil {
+		t.Errorf("--config-dir %s is not a ConfigMap volume mount", cfgDir)
+	} else if cm.SubPath != "" {
+		t.Errorf("--config-dir is mounted with subPath: the kubelet never updates subPath mounts")
+	}
+	stateDir := get("state-dir")
+	if sm := mountFor(ms, stateDir); sm == nil || sm.ReadOnly || dig(sm.Volume, "persistentVolumeClaim") == nil {
+		t.Errorf("--state-dir %s is not a writable PersistentVolumeClaim mount", stateDir)
+	}
+	if om := mountFor(ms, env["CDP_OUT"]); om == nil || om.ReadOnly {
+		t.Errorf("CDP_OUT=%s is not on a writable mount (the root file system is read-only)", env["CDP_OUT"])
+	}
+	if dm := mountFor(ms, env["CDP_DATASTORE"]); dm == nil {
+		t.Errorf("CDP_DATASTORE=%s is not on a mount", env["CDP_DATASTORE"])
+	}
+	if ro, _ := dig(c, "securityContext", "readOnlyRootFilesystem").(bool); !ro {
+		t.Errorf("cdpd: readOnlyRootFilesystem is not set")
+	}
+	if nr, _ := dig(dep, "spec", "template", "spec", "securityContext", "runAsNonRoot").(bool); !nr {
+		t.Errorf("cdpd: runAsNonRoot is not set")
+	}
+	drain, err := time.ParseDuration(get("drain-timeout"))
+	if err != nil {
+		drain = daemon.DefaultDrainTimeout
+	}
+	if g, _ := dig(dep, "spec", "template", "spec", "terminationGracePeriodSeconds").(int); time.Duration(g)*time.Second <= drain {
+		t.Errorf("terminationGracePeriodSeconds %d is not longer than the drain timeout %s: the kubelet would kill cdpd mid-drain", g, drain)
+	}
+
+	// The ConfigMap holds deploy/examples, valid with the Deployment's environment.
+	cmObj := objs["ConfigMap/"+str(dig(cm.Volume, "configMap", "name"))]
+	data, _ := dig(cmObj, "data").(map[string]any)
+	examples, _ := filepath.Glob(filepath.Join(root(t), "deploy", "examples", "*.yaml"))
+	if len(data) != len(examples) {
+		t.Errorf("ConfigMap has %d files, deploy/examples %d", len(data), len(examples))
+	}
+	dir := t.TempDir()
+	for _, f := range examples {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if str(data[filepath.Base(f)]) != string(b) {
+			t.Errorf("ConfigMap key %s differs from deploy/examples/%s", filepath.Base(f), filepath.Base(f))
+		}
+	}
+	for k, v := range data {
+		if err := os.WriteFile(filepath.Join(dir, k), []byte(str(v)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	validateDir(t, dir, map[string]string{"CDP_DATASTORE": env["CDP_DATASTORE"], "CDP_OUT": env["CDP_OUT"]})
+
+	return env, ann
 }
 
 // probeCDPD starts a real cdpd (in-process, on a free loopback port, an empty config dir) and

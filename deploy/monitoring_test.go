@@ -173,13 +173,34 @@ type panel struct {
 }
 
 func TestGrafanaDashboard(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join(root(t), "deploy", "grafana", "cdpd.json"))
+	// What the issues ask each dashboard to show.
+	for file, want := range map[string][]string{
+		"cdpd.json":  {"Ledgers per second", "Ledger lag", "Restarts", "Consumer errors", "Heartbeats", "Registered pipelines"},
+		"fleet.json": {"Pipelines per instance", "Ledgers behind per pipeline", "Unhealthy services", "Backfill progress", "Shards reporting"},
+	} {
+		t.Run(file, func(t *testing.T) { testDashboard(t, file, want) })
+	}
+	// Every dashboard is provisioned in docker-compose.
+	compose, err := os.ReadFile(filepath.Join(root(t), "deploy", "docker-compose.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(root(t), "deploy", "grafana", "*.json"))
+	for _, f := range files {
+		if !strings.Contains(string(compose), "./grafana/"+filepath.Base(f)+":/var/lib/grafana/dashboards/") {
+			t.Errorf("docker-compose.yml does not mount grafana/%s into Grafana's dashboards", filepath.Base(f))
+		}
+	}
+}
+
+func testDashboard(t *testing.T, file string, wantTitles []string) {
+	b, err := os.ReadFile(filepath.Join(root(t), "deploy", "grafana", file))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var d dashboard
 	if err := json.Unmarshal(b, &d); err != nil {
-		t.Fatalf("cdpd.json: %v", err)
+		t.Fatalf("%s: %v", file, err)
 	}
 	known := exported(t)
 	vars := map[string]bool{"__rate_interval": true, "__interval": true, "__range": true}
@@ -231,8 +252,7 @@ func TestGrafanaDashboard(t *testing.T) {
 			}
 		}
 	}
-	// What the issue asks the dashboard to show.
-	for _, want := range []string{"Ledgers per second", "Ledger lag", "Restarts", "Consumer errors", "Heartbeats", "Registered pipelines"} {
+	for _, want := range wantTitles {
 		if !titles[want] {
 			t.Errorf("dashboard has no panel %q", want)
 		}

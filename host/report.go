@@ -37,12 +37,15 @@ type Snapshot struct {
 	// Warnings are the loader's warnings about the applied definition (config keys a component
 	// does not know, no consumers), each naming file:line:column.
 	Warnings []string
+	// Progress through the range of a bounded pipeline (end_ledger); nil when unbounded.
+	Progress *Progress
 }
 
 // Snapshot returns the pipeline's state, health, metrics and health details, all from one read.
 func (p *Pipeline) Snapshot() Snapshot {
 	rd := p.read()
-	s := Snapshot{Info: rd.in, Health: p.healthState(rd), Metrics: p.metrics(rd), HealthDetails: p.healthDetails(rd)}
+	s := Snapshot{Info: rd.in, Health: p.healthState(rd), Metrics: p.metrics(rd), HealthDetails: p.healthDetails(rd),
+		Progress: p.progressOf(rd)}
 	for _, w := range rd.def.Warnings {
 		s.Warnings = append(s.Warnings, w.Error())
 	}
@@ -55,7 +58,8 @@ func (p *Pipeline) Snapshot() Snapshot {
 // GetMetrics returns the flat metrics of docs/design.md "The wire contract": pipeline.uptime_seconds,
 // pipeline.component_count, pipeline.current_ledger, pipeline.checkpoint_ledger,
 // pipeline.restarts, pipeline.generation, pipeline.ledgers_processed,
-// pipeline.full_decodes and <kind>.<Name>.<key> for every component stat.
+// pipeline.full_decodes, a bounded pipeline's pipeline.progress_* (eta.go) and
+// <kind>.<Name>.<key> for every component stat.
 func (p *Pipeline) GetMetrics() map[string]float64 { return p.metrics(p.read()) }
 
 func (p *Pipeline) metrics(rd reading) map[string]float64 {
@@ -84,6 +88,7 @@ func (p *Pipeline) metrics(rd reading) map[string]float64 {
 	m["pipeline.component_count"] = float64(len(r.comps))
 	m["pipeline.ledgers_processed"] = float64(r.prog.processed.Load())
 	m["pipeline.full_decodes"] = float64(r.decodes.Load())
+	addProgress(m, p.progressOf(rd))
 	for i, c := range r.comps {
 		names := namesOf(c.kind, c.name)
 		for k, v := range vals[i] {

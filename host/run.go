@@ -65,8 +65,9 @@ type run struct {
 
 	startedAt time.Time // Options.Now
 
-	prog      *progress // accepted and durable ledgers, checkpoints (progress.go)
-	lifecycle           // contexts, failure, stop, drain deadline (stop.go)
+	prog      *progress   // accepted and durable ledgers, checkpoints (progress.go)
+	rates     rateSamples // recent throughput, for a bounded pipeline's ETA (eta.go)
+	lifecycle             // contexts, failure, stop, drain deadline (stop.go)
 }
 
 func (r *run) source() component.Source { return r.src.impl.(component.Source) }

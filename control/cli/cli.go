@@ -21,13 +21,29 @@
 //     --tls-cert/--tls-key/--tls-ca-cert (else $FLOWCTL_TLS_CERT/_KEY/_CA; any of them turns
 //     TLS on) and --timeout (5 s per request). An unreachable server fails fast with
 //     "no control plane is reachable at <addr>; set FLOWCTL_ENDPOINT or --control-plane-addr".
-//   - TYPE is the service_type metadata (cdp-pipeline for cdpd pipelines), else the component
-//     type in lower case. STATUS is the health status in lower case.
+//   - The table's columns: ID, TYPE, INSTANCE, SHARD, STATUS, PROGRESS, UPTIME.
+//   - TYPE is the service_type metadata (cdp-pipeline for cdpd pipelines and for upstream CDP
+//     processes registered through the legacy API), else the component type in lower case
+//     (contract.ServiceType). STATUS is the health status in lower case, except that a bounded
+//     pipeline that reached its end_ledger (reported healthy, health detail status=completed)
+//     is "completed"; `health` still counts it as healthy.
+//   - INSTANCE is the cdpd that runs the service (metadata instance, else host); SHARD is "K/N"
+//     for a pipeline of a sharded fleet (metadata shard and shard_count), "-" otherwise.
+//   - PROGRESS is a bounded pipeline's progress from its pipeline.progress_* metrics: "45% ETA
+//     12m 5s" (no ETA before the rate is known), "100%" when done, "-" without an end_ledger;
+//     `status <id>` draws it as a bar with done/total ledgers and the rate.
 //   - UPTIME is the pipeline.uptime_seconds metric when the service reports it (the pipeline's
 //     own uptime as of its last heartbeat, so a pipeline restarted by cdpd shows its restart,
 //     and a re-registration after a control plane restart does not reset it); otherwise the
-//     time since the service registered.
+//     time since the service registered; "-" for a completed pipeline.
 //   - `status` lists every service, unhealthy ones included (include_unhealthy=true).
+//     --instance, --type and --status keep the rows whose column equals the value (status
+//     case-insensitively); they filter the table and --json alike.
+//   - `status <id> --verbose` prints everything the control plane holds for the service: the
+//     detail view plus its owner (metadata registered_by, set by the control plane: the client
+//     certificate's subject under mutual TLS, else the peer address), the span of its heartbeat
+//     history (from cdpd.v1 HistoryService, sample times only), description, endpoint, event
+//     types and the whole metadata.
 //   - `list` prints one service per line as tab-separated id, name, type and status, no header
 //     (`flowctl list | cut -f1` gives the ids).
 //   - `metrics` summarises numeric metrics except the health.* details (unless named with
@@ -77,6 +93,10 @@ import (
 // -ldflags "-X github.com/withobsrvr/cdpd/control/cli.Version=$(git describe --tags --always --dirty)".
 var Version = "dev"
 
+// maxRecvMsgSize bounds an answer of the control plane: ListComponents of 10,000 services
+// (the server's default --max-services) with cdpd's metrics and details is about 30 MB.
+const maxRecvMsgSize = 256 << 20
+
 // DefaultEndpoint is the control plane the commands talk to when neither
 // --control-plane-addr nor FLOWCTL_ENDPOINT says otherwise.
 const DefaultEndpoint = "127.0.0.1:8080"
@@ -106,7 +126,8 @@ const usage = `flowctl: operate a flowctl control plane and the cdpd pipelines r
 
 Usage:
   flowctl server [flags]                       run cdpd's flowctl-compatible control plane
-  flowctl status [<id>] [--json] [--watch [--interval 2s]]
+  flowctl status [<id> [--verbose]] [--instance NAME] [--type TYPE] [--status STATUS]
+                [--json] [--watch [--interval 2s]]
                                                services as a table, or one service in detail
   flowctl health [<id>] [--json]               exit 0 when the service (or, without an id,
                                                the control plane) is healthy, else 1
@@ -324,7 +345,9 @@ func (a *App) dial(cf *clientFlags) (*grpc.ClientConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	cc, err := grpc.NewClient(addr, transport)
+	// A fleet's ListComponents is large (5,000 cdpd pipelines with their metrics are about
+	// 13 MB): well above gRPC's default 4 MiB receive limit.
+	cc, err := grpc.NewClient(addr, transport, grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxRecvMsgSize)))
 	if err != nil {
 		return nil, fmt.Errorf("control plane address %q: %w", addr, err)
 	}

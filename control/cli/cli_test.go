@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -178,26 +177,16 @@ func runApp(t *testing.T, now func() time.Time, env map[string]string, args ...s
 // control plane address is written as ADDR.
 func golden(t *testing.T, name, addr string, args []string, stdout, stderr string, code int) {
 	t.Helper()
-	norm := func(s string) string { return strings.ReplaceAll(s, addr, "ADDR") }
+	norm := func(s string) string {
+		return clientPort.ReplaceAllString(strings.ReplaceAll(s, addr, "ADDR"), "${1}PORT")
+	}
 	got := norm(fmt.Sprintf("$ flowctl %s\nexit %d\n--- stdout\n%s--- stderr\n%s", shellJoin(args), code, stdout, stderr))
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs from %s (go test -update rewrites it):\n--- got\n%s\n--- want\n%s", name, path, got, want)
-	}
+	testutil.Golden(t, filepath.Join("testdata", name+".golden"), got, *update)
 }
+
+// clientPort matches the client's port in registered_by ("peer:127.0.0.1:54321"), which
+// changes with every run.
+var clientPort = regexp.MustCompile(`(peer:127\.0\.0\.1:)\d+`)
 
 // shellJoin quotes the arguments that need it, for the command line shown in golden files.
 func shellJoin(args []string) string {
@@ -478,7 +467,7 @@ type frameCounter struct {
 	done   func()
 }
 
-var headerRE = regexp.MustCompile(`(?m)^ID +TYPE +STATUS +UPTIME$`)
+var headerRE = regexp.MustCompile(`(?m)^ID +TYPE +INSTANCE +SHARD +STATUS +PROGRESS +UPTIME$`)
 
 func (f *frameCounter) Write(p []byte) (int, error) {
 	f.mu.Lock()

@@ -45,6 +45,7 @@ func (a *App) cmdServer(ctx context.Context, args []string) int {
 	key := fs.String("tls-key", "", "server key `file` (TLS)")
 	ca := fs.String("tls-ca-cert", "", "CA `file` of client certificates (mutual TLS)")
 	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus /metrics on this host:port (off when empty)")
+	perService := fs.Int("metrics-per-service", server.DefaultReexportMetrics, "heartbeat metrics of each service re-exported on /metrics as cdp_* gauges, with flowctl_service_up and the heartbeat age (0: none); series at most --max-services × (this + 2)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "text or json")
 	pos, code, ok := a.parse(fs, args)
@@ -70,6 +71,9 @@ func (a *App) cmdServer(ctx context.Context, args []string) int {
 	if *port < 0 || *port > 65535 {
 		return a.usageErr(fs, "--port %d: want 0-65535", *port)
 	}
+	if *perService < 0 {
+		return a.usageErr(fs, "--metrics-per-service %d: want 0 (none) or more", *perService)
+	}
 	if *ttl <= 0 || *janitor <= 0 || *histAge <= 0 || *histN <= 0 || *maxServices <= 0 || *perClient <= 0 {
 		return a.usageErr(fs, "--heartbeat-ttl, --janitor-interval, --history-max-age, --history-max-samples, --max-services and --max-services-per-client must be positive")
 	}
@@ -83,7 +87,8 @@ func (a *App) cmdServer(ctx context.Context, args []string) int {
 	cfg := plane.Config{
 		HeartbeatTTL: *ttl, JanitorInterval: *janitor, HistoryMaxAge: *histAge, HistoryMaxSamples: *histN,
 		HistoryMaxBytes: int64(histBytes), HistoryTotalBytes: int64(histTotal),
-		MaxServices: *maxServices, MaxServicesPerClient: *perClient, ServiceExpiry: *expiry, TLSCert: *cert, TLSKey: *key, TLSCA: *ca, Now: a.Now, Logger: log,
+		MaxServices: *maxServices, MaxServicesPerClient: *perClient, ServiceExpiry: *expiry, ReexportMetrics: *perService,
+		TLSCert: *cert, TLSKey: *key, TLSCA: *ca, Now: a.Now, Logger: log,
 	}
 	if !*noPersist {
 		cfg.DBPath = *dbPath

@@ -29,22 +29,65 @@ type Service struct {
 	Metrics map[string]any `json:"metrics"`
 	// Health are the health.* metrics without the prefix.
 	Health map[string]string `json:"health"`
+	// Instance is the daemon that runs it (metadata instance, else host); empty when unknown.
+	Instance string `json:"instance,omitempty"`
+	// Shard is "K/N" for a pipeline of a sharded fleet (metadata shard, shard_count), else
+	// empty.
+	Shard string `json:"shard,omitempty"`
+	// Completed is set for a bounded pipeline that reached its end_ledger (reported healthy,
+	// shown as completed).
+	Completed bool `json:"completed,omitempty"`
+	// Progress is a bounded pipeline's progress (the pipeline.progress_* metrics).
+	Progress *Progress `json:"progress,omitempty"`
+	// The rest of the registration, where set.
+	Description      string   `json:"description,omitempty"`
+	Endpoint         string   `json:"endpoint,omitempty"`
+	InputEventTypes  []string `json:"input_event_types,omitempty"`
+	OutputEventTypes []string `json:"output_event_types,omitempty"`
 
 	rawMetrics map[string]string
 }
 
-// serviceType is the TYPE column: the service_type metadata (cdp-pipeline for cdpd
-// pipelines), else the component type in lower case (source, processor, consumer,
-// unspecified).
-func serviceType(info *flowctlv1.ComponentInfo) string {
-	if t := info.GetMetadata()[contract.MetaServiceType]; t != "" {
-		return t
+// Progress is a bounded pipeline's progress through its range, as its heartbeats report it.
+type Progress struct {
+	Done  float64 `json:"done_ledgers"`
+	Total float64 `json:"total_ledgers"`
+	// Rate is ledgers per second lately; ETASeconds the time left at that rate, -1 unknown.
+	Rate       float64 `json:"rate_ledgers_per_second"`
+	ETASeconds float64 `json:"eta_seconds"`
+}
+
+// Percent is done / total in percent.
+func (p *Progress) Percent() float64 {
+	if p.Total <= 0 {
+		return 0
 	}
-	name, ok := flowctlv1.ComponentType_name[int32(info.GetType())]
-	if !ok {
-		return fmt.Sprintf("type(%d)", int32(info.GetType()))
+	return 100 * min(p.Done, p.Total) / p.Total
+}
+
+// progressFrom converts the contract's progress (nil stays nil).
+func progressFrom(p *contract.Progress) *Progress {
+	if p == nil {
+		return nil
 	}
-	return strings.ToLower(strings.TrimPrefix(name, "COMPONENT_TYPE_"))
+	return &Progress{Done: p.Done, Total: p.Total, Rate: p.Rate, ETASeconds: p.ETASeconds}
+}
+
+// shardText is the SHARD column: "K/N" in a sharded fleet, "" otherwise.
+func shardText(shard, count int) string {
+	if count < 2 {
+		return ""
+	}
+	return strconv.Itoa(shard) + "/" + strconv.Itoa(count)
+}
+
+// shownStatus is the STATUS the commands show: the wire status, or completed for a bounded
+// pipeline that reached its end (the wire has no such status: it is reported healthy).
+func (s Service) shownStatus() string {
+	if s.Completed {
+		return contract.StateCompleted
+	}
+	return s.Status
 }
 
 func newService(st *flowctlv1.ComponentStatusResponse, now time.Time) Service {
@@ -52,7 +95,7 @@ func newService(st *flowctlv1.ComponentStatusResponse, now time.Time) Service {
 	s := Service{
 		ID:         info.GetId(),
 		Name:       info.GetName(),
-		Type:       serviceType(info),
+		Type:       contract.ServiceType(info),
 		Status:     contract.StatusName(st.GetStatus()),
 		Metadata:   map[string]string{},
 		Metrics:    map[string]any{},
@@ -77,13 +120,18 @@ func newService(st *flowctlv1.ComponentStatusResponse, now time.Time) Service {
 		}
 		s.Metrics[k] = jsonValue(v)
 	}
-	s.UptimeSeconds = uptimeSeconds(st.GetMetrics(), s.RegisteredAt, now)
+	row := contract.RowOf(info, st.GetStatus(), st.GetMetrics())
+	s.UptimeSeconds = uptimeSeconds(row, s.RegisteredAt, now)
+	s.Instance, s.Shard, s.Completed = row.Instance, shardText(row.Shard, row.ShardCount), row.Completed
+	s.Progress = progressFrom(row.Progress)
+	s.Description, s.Endpoint = info.GetDescription(), info.GetEndpoint()
+	s.InputEventTypes, s.OutputEventTypes = info.GetInputEventTypes(), info.GetOutputEventTypes()
 	return s
 }
 
-func uptimeSeconds(metrics map[string]string, registered *time.Time, now time.Time) int64 {
-	if v, err := strconv.ParseFloat(metrics[contract.MetricUptimeSeconds], 64); err == nil && v >= 0 && !math.IsInf(v, 0) {
-		return int64(v)
+func uptimeSeconds(row contract.Row, registered *time.Time, now time.Time) int64 {
+	if row.HasUptime {
+		return int64(row.Uptime)
 	}
 	if registered != nil && now.After(*registered) {
 		return int64(now.Sub(*registered) / time.Second)

@@ -2,6 +2,8 @@ package contract
 
 import (
 	"fmt"
+	"math"
+	"strconv"
 	"strings"
 
 	"github.com/withobsrvr/cdpd/control/flowctlv1"
@@ -16,11 +18,33 @@ const (
 	MetaNetwork     = "network"     // the network its source reads (loader.Pipeline.Network)
 	MetaVersion     = "version"     // cdpd's version
 	MetaHost        = "host"        // the machine's host name
-	MetaInstance    = "instance"    // cdpd's --instance
+	MetaInstance    = "instance"    // the daemon's name in the fleet: --instance, else its host name
+	MetaShard       = "shard"       // the daemon's shard index (--shard-index), "0" unsharded
+	MetaShardCount  = "shard_count" // the fleet's shard count (--shard-count), "1" unsharded
+
+	// MetaRegisteredBy is set by the control plane on every registration (a client's value
+	// is replaced): who registered, as the server saw the call, "tls:<certificate subject>" or
+	// "peer:<address>". `flowctl status <id> --verbose` shows it as the owner.
+	MetaRegisteredBy = "registered_by"
 
 	// ServiceTypePipeline is the service type of cdpd pipelines.
 	ServiceTypePipeline = "cdp-pipeline"
 )
+
+// ServiceType is what kind of service a registration is, as the CLI's TYPE column and the
+// control plane's service_type label show it: the service_type metadata (cdp-pipeline for
+// cdpd's pipelines and upstream CDP processes), else the component type in lower case (source,
+// processor, consumer, unspecified).
+func ServiceType(info *flowctlv1.ComponentInfo) string {
+	if t := info.GetMetadata()[MetaServiceType]; t != "" {
+		return t
+	}
+	name, ok := flowctlv1.ComponentType_name[int32(info.GetType())]
+	if !ok {
+		return fmt.Sprintf("type(%d)", int32(info.GetType()))
+	}
+	return strings.ToLower(strings.TrimPrefix(name, "COMPONENT_TYPE_"))
+}
 
 // Heartbeat metrics: a pipeline's health details travel in the heartbeat's metrics map under
 // HealthPrefix ("health.last_error"); everything else is a numeric metric.
@@ -34,7 +58,29 @@ const (
 	// MetricUptimeSeconds is a pipeline's own uptime as of its last heartbeat; the CLI shows it
 	// as UPTIME.
 	MetricUptimeSeconds = "pipeline.uptime_seconds"
+
+	// A bounded pipeline's progress through its range (host/eta.go): ledgers done of the
+	// total, the recent rate in ledgers per second and the seconds left at that rate (-1:
+	// unknown yet). The CLI shows them as PROGRESS and as a bar.
+	MetricProgressDone  = "pipeline.progress_done_ledgers"
+	MetricProgressTotal = "pipeline.progress_total_ledgers"
+	MetricProgressRate  = "pipeline.progress_rate_ledgers_per_second"
+	MetricProgressETA   = "pipeline.progress_eta_seconds"
+
+	// DetailStatus is the health detail with the pipeline's own status (running, completed,
+	// restarting, ...): the CLI shows a completed pipeline as completed, not healthy.
+	DetailStatus = "status"
 )
+
+// MetricText is a numeric metric as a heartbeat's string map carries it: the shortest decimal
+// that reads back as v, without exponent. ok is false for NaN and ±Inf, which are not decimals
+// and are left out. cdpd's client and the control plane's legacy API both write metrics so.
+func MetricText(v float64) (text string, ok bool) {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return "", false
+	}
+	return strconv.FormatFloat(v, 'f', -1, 64), true
+}
 
 // ErrorDetails are the health detail keys that carry a pipeline's error, the most telling
 // first; the CLI and the alert payloads show the first one set.

@@ -82,6 +82,10 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// Gatherer serves MetricsListener; defaults to the registry made for a nil Registerer.
 	Gatherer prometheus.Gatherer
+
+	// ReexportMetrics re-exports every service's heartbeat metrics on /metrics, at most this
+	// many per service (server.Options.ReexportMetrics); 0 = off.
+	ReexportMetrics int
 }
 
 // Plane is a control plane whose actors were added to a run.Group by Add.
@@ -152,6 +156,7 @@ func Add(g *run.Group, cfg Config) (*Plane, error) {
 		MaxServices:          cfg.MaxServices,
 		MaxServicesPerClient: cfg.MaxServicesPerClient,
 		ServiceExpiry:        cfg.ServiceExpiry,
+		ReexportMetrics:      cfg.ReexportMetrics,
 		Now:                  cfg.Now,
 		Logger:               log,
 		Registerer:           reg,

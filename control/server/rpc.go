@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -30,14 +31,44 @@ func notFound(id string) error {
 // service whose owner is live belongs to it: another client is refused with PermissionDenied.
 func (s *Server) RegisterComponent(ctx context.Context, req *flowctlv1.RegisterRequest) (_ *flowctlv1.RegisterResponse, err error) {
 	defer s.observe("RegisterComponent", time.Now(), &err)
-	if err := checkRegister(req); err != nil {
-		return nil, err
-	}
-	c, err := callerOf(ctx)
+	id, token, err := s.register(ctx, req)
 	if err != nil {
 		return nil, err
 	}
+	resp := &flowctlv1.RegisterResponse{ServiceId: id, ConnectionInfo: map[string]string{contract.ConnOwnerToken: token}}
+	// As upstream: sources and processors are assigned one topic per output event type.
+	switch req.GetComponent().GetType() {
+	case flowctlv1.ComponentType_COMPONENT_TYPE_SOURCE, flowctlv1.ComponentType_COMPONENT_TYPE_PROCESSOR:
+		for _, et := range req.GetComponent().GetOutputEventTypes() {
+			resp.AssignedTopics = append(resp.AssignedTopics, et+".v1")
+		}
+	}
+	if p, ok := peer.FromContext(ctx); ok && p.LocalAddr != nil {
+		resp.ConnectionInfo["control_plane_endpoint"] = p.LocalAddr.String()
+	}
+	return resp, nil
+}
+
+// register validates a registration and stores it under its service id (component_id, else
+// component.id, else generated), replacing any registration of that id, unless another owner
+// holds the id and is live (PermissionDenied); it returns the id and the owner token in force
+// (the caller's own, or one issued now). It is the one store operation of a registration,
+// whatever the protocol that carried it (RegisterComponent, the legacy Register): validation,
+// ownership, the registry caps, persistence, the history and the observers apply to every
+// protocol alike.
+func (s *Server) register(ctx context.Context, req *flowctlv1.RegisterRequest) (string, string, error) {
+	if err := checkRegister(req); err != nil {
+		return "", "", err
+	}
+	c, err := callerOf(ctx)
+	if err != nil {
+		return "", "", err
+	}
 	info := proto.Clone(req.GetComponent()).(*flowctlv1.ComponentInfo)
+	if info.Metadata == nil {
+		info.Metadata = map[string]string{}
+	}
+	info.Metadata[contract.MetaRegisteredBy] = registrant(ctx) // the server's word, never the client's
 	id := req.GetComponentId()
 	if id == "" {
 		id = info.GetId()
@@ -66,7 +97,7 @@ func (s *Server) RegisterComponent(ctx context.Context, req *flowctlv1.RegisterR
 		prev.mu.Unlock()
 		if !admitted && live {
 			s.mu.Unlock()
-			return nil, denied(id, po, fmt.Sprintf("it can be taken over once it has been silent for %s", s.opts.HeartbeatTTL))
+			return "", "", denied(id, po, fmt.Sprintf("it can be taken over once it has been silent for %s", s.opts.HeartbeatTTL))
 		}
 		if !admitted {
 			s.log.Warn("service taken over: its owner was silent for longer than the TTL",
@@ -81,13 +112,13 @@ func (s *Server) RegisterComponent(ctx context.Context, req *flowctlv1.RegisterR
 	if prev == nil && (len(s.entries) >= s.opts.MaxServices || (h == nil && len(s.histories) >= 2*s.opts.MaxServices)) {
 		n := len(s.entries)
 		s.mu.Unlock()
-		return nil, status.Errorf(codes.ResourceExhausted, "registry full: %d services registered, the limit is %d; unregister services first", n, s.opts.MaxServices)
+		return "", "", status.Errorf(codes.ResourceExhausted, "registry full: %d services registered, the limit is %d; unregister services first", n, s.opts.MaxServices)
 	}
 	// So must a service new to this client: one client cannot fill the registry for all.
 	if prevPrincipal != c.principal && s.perClient[c.principal] >= s.opts.MaxServicesPerClient {
 		n := s.perClient[c.principal]
 		s.mu.Unlock()
-		return nil, status.Errorf(codes.ResourceExhausted, "client %s has %d services registered, the limit per client is %d; unregister services first", c.principal, n, s.opts.MaxServicesPerClient)
+		return "", "", status.Errorf(codes.ResourceExhausted, "client %s has %d services registered, the limit per client is %d; unregister services first", c.principal, n, s.opts.MaxServicesPerClient)
 	}
 	if h == nil {
 		h = newHistory(id)
@@ -105,7 +136,7 @@ func (s *Server) RegisterComponent(ctx context.Context, req *flowctlv1.RegisterR
 			}
 			s.mu.Unlock()
 			s.persistErrors.Inc()
-			return nil, status.Errorf(codes.Internal, "persisting registration of %s: %v", id, err)
+			return "", "", status.Errorf(codes.Internal, "persisting registration of %s: %v", id, err)
 		}
 	}
 
@@ -121,19 +152,23 @@ func (s *Server) RegisterComponent(ctx context.Context, req *flowctlv1.RegisterR
 		ServiceID: id, Kind: EventRegistered, Status: statusHealthy, PrevStatus: prevStatus,
 		Metrics: map[string]string{}, Metadata: info.GetMetadata(), Time: now,
 	})
+	return id, token, nil
+}
 
-	resp := &flowctlv1.RegisterResponse{ServiceId: id, ConnectionInfo: map[string]string{contract.ConnOwnerToken: token}}
-	// As upstream: sources and processors are assigned one topic per output event type.
-	switch info.GetType() {
-	case flowctlv1.ComponentType_COMPONENT_TYPE_SOURCE, flowctlv1.ComponentType_COMPONENT_TYPE_PROCESSOR:
-		for _, et := range info.GetOutputEventTypes() {
-			resp.AssignedTopics = append(resp.AssignedTopics, et+".v1")
-		}
+// registrant says who made a registration, as the control plane saw the call: the verified
+// client certificate's subject (mutual TLS), else the peer address, else "unknown".
+func registrant(ctx context.Context) string {
+	p, ok := peer.FromContext(ctx)
+	if !ok {
+		return "unknown"
 	}
-	if p, ok := peer.FromContext(ctx); ok && p.LocalAddr != nil {
-		resp.ConnectionInfo["control_plane_endpoint"] = p.LocalAddr.String()
+	if ti, ok := p.AuthInfo.(credentials.TLSInfo); ok && len(ti.State.VerifiedChains) > 0 && len(ti.State.VerifiedChains[0]) > 0 {
+		return "tls:" + ti.State.VerifiedChains[0][0].Subject.String()
 	}
-	return resp, nil
+	if p.Addr != nil {
+		return "peer:" + p.Addr.String()
+	}
+	return "unknown"
 }
 
 // typeWord is the prefix of generated ids: "source", "processor", "consumer", "component".
@@ -196,23 +231,33 @@ func (s *Server) UnregisterComponent(ctx context.Context, req *flowctlv1.Unregis
 // Heartbeat records a heartbeat: metrics merged, a non-UNKNOWN status replaces the stored one.
 func (s *Server) Heartbeat(ctx context.Context, req *flowctlv1.HeartbeatRequest) (_ *emptypb.Empty, err error) {
 	defer s.observe("Heartbeat", time.Now(), &err)
-	id := req.GetServiceId()
+	if err := s.heartbeat(ctx, req.GetServiceId(), req.GetStatus(), req.GetMetrics()); err != nil {
+		return nil, err
+	}
+	return &emptypb.Empty{}, nil
+}
+
+// heartbeat validates and records one heartbeat of service id: metrics merged into the stored
+// map (within the limits), a status other than UNKNOWN replaces the stored one, the history
+// grows by one sample. It is the one store operation of a heartbeat, whatever the protocol
+// that carried it (Heartbeat, the legacy Heartbeat).
+func (s *Server) heartbeat(ctx context.Context, id string, st flowctlv1.HealthStatus, metrics map[string]string) error {
 	if err := checkServiceID(id); err != nil {
-		return nil, err
+		return err
 	}
-	if err := checkStatus(req.GetStatus()); err != nil {
-		return nil, err
+	if err := checkStatus(st); err != nil {
+		return err
 	}
-	if _, err := checkMap("metrics", req.GetMetrics(), MaxMetricEntries, MaxMetricBytes); err != nil {
-		return nil, err
+	if _, err := checkMap("metrics", metrics, MaxMetricEntries, MaxMetricBytes); err != nil {
+		return err
 	}
 	c, err := callerOf(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	e := s.lookup(id)
 	if e == nil {
-		return nil, notFound(id)
+		return notFound(id)
 	}
 	now := s.now()
 	e.mu.Lock()
@@ -220,14 +265,14 @@ func (s *Server) Heartbeat(ctx context.Context, req *flowctlv1.HeartbeatRequest)
 		o, live := e.owner, s.liveLocked(e, now)
 		e.mu.Unlock()
 		if live {
-			return nil, denied(id, o, "only its owner may heartbeat it")
+			return denied(id, o, "only its owner may heartbeat it")
 		}
-		return nil, denied(id, o, "its owner is silent: register it to take it over")
+		return denied(id, o, "its owner is silent: register it to take it over")
 	}
 	bind := e.owner.unowned()
 	// Merged-map limits: count what the merge would add before changing anything.
 	entries, size := len(e.metrics), e.metricBytes
-	for k, v := range req.GetMetrics() {
+	for k, v := range metrics {
 		if old, ok := e.metrics[k]; ok {
 			size += len(v) - len(old)
 		} else {
@@ -237,19 +282,19 @@ func (s *Server) Heartbeat(ctx context.Context, req *flowctlv1.HeartbeatRequest)
 	}
 	if entries > MaxMetricEntries || size > MaxMetricBytes {
 		e.mu.Unlock()
-		return nil, invalid("merged metrics of %s would have %d entries / %d bytes, the limits are %d / %d (re-register to reset them)",
+		return invalid("merged metrics of %s would have %d entries / %d bytes, the limits are %d / %d (re-register to reset them)",
 			id, entries, size, MaxMetricEntries, MaxMetricBytes)
 	}
 	nowNS := now.UnixNano()
-	for k, v := range req.GetMetrics() {
+	for k, v := range metrics {
 		e.metrics[k] = v
 		e.seen[k] = nowNS
 	}
 	e.metricBytes = size
 	prev := e.status
 	switch {
-	case req.GetStatus() != statusUnknown:
-		e.status = req.GetStatus()
+	case st != statusUnknown:
+		e.status = st
 	case e.staleFrom != statusUnknown:
 		e.status = e.staleFrom // back from silence, no opinion: what it was before
 	case e.status == statusUnknown:
@@ -257,17 +302,17 @@ func (s *Server) Heartbeat(ctx context.Context, req *flowctlv1.HeartbeatRequest)
 	}
 	e.staleFrom = statusUnknown
 	e.lastHB = now
-	st := e.status
+	cur := e.status
 	var ev ServiceEvent
 	observed := s.hasObservers()
 	if observed {
 		ev = ServiceEvent{
-			ServiceID: id, Kind: EventHeartbeat, Status: st, PrevStatus: prev,
+			ServiceID: id, Kind: EventHeartbeat, Status: cur, PrevStatus: prev,
 			Metrics: copyMap(e.metrics), Metadata: e.info.GetMetadata(), Time: now,
 		}
 	}
 	h := e.hist
-	sampled := req.GetMetrics()
+	sampled := metrics
 	if h.empty.Load() {
 		sampled = copyMap(e.metrics) // a fresh history starts from the whole merged state
 	}
@@ -276,19 +321,24 @@ func (s *Server) Heartbeat(ctx context.Context, req *flowctlv1.HeartbeatRequest)
 		s.bindOwner(e, c)
 	}
 
-	s.recordSample(h, now.UnixNano(), st, sampled)
+	s.recordSample(h, now.UnixNano(), cur, sampled)
 	s.markDirty(id)
 	s.heartbeats.Inc()
 	if observed {
 		s.notify(ev)
 	}
-	return &emptypb.Empty{}, nil
+	return nil
 }
 
 // GetComponentStatus returns one service's status, NotFound for an unknown id.
 func (s *Server) GetComponentStatus(ctx context.Context, req *flowctlv1.ComponentStatusRequest) (_ *flowctlv1.ComponentStatusResponse, err error) {
 	defer s.observe("GetComponentStatus", time.Now(), &err)
-	id := req.GetServiceId()
+	return s.status(req.GetServiceId())
+}
+
+// status is one service's stored state (a copy), NotFound for an unknown id: the one read of
+// a service, whatever the protocol.
+func (s *Server) status(id string) (*flowctlv1.ComponentStatusResponse, error) {
 	if err := checkServiceID(id); err != nil {
 		return nil, err
 	}

@@ -1,7 +1,10 @@
 // Package server is cdpd's flowctl-compatible control plane: it serves flowctl.v1
-// ControlPlaneService (wire-compatible with the upstream flowctl server), cdpd.v1
-// HistoryService and the standard gRPC health service, keeps the service registry in memory
-// and persists it in bbolt.
+// ControlPlaneService (wire-compatible with the upstream flowctl server), flowctl's legacy
+// flowctl.ControlPlane (the upstream CDP binary's protocol, into the same registry: legacy.go),
+// cdpd.v1 HistoryService, cdpd.v1 FleetService (the status table's rows: rows.go) and the
+// standard gRPC health service, keeps the service registry in
+// memory and persists it in bbolt. Every protocol's RPCs go through the same three store
+// operations: register, heartbeat and status (rpc.go).
 //
 // What the server keeps, per service id:
 //   - the registration (ComponentInfo, registered_at), its current HealthStatus, the time of
@@ -156,6 +159,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/withobsrvr/cdpd/control/cdpdv1"
+	"github.com/withobsrvr/cdpd/control/flowctllegacy"
 	"github.com/withobsrvr/cdpd/control/flowctlv1"
 )
 
@@ -215,6 +219,11 @@ type Options struct {
 
 	// noSync skips fsync (tests that write a lot and never crash the machine).
 	noSync bool
+	// ReexportMetrics, when above 0 (and Registerer is set), re-exports every service's latest
+	// heartbeat metrics on Registerer, at most this many per service, with flowctl_service_up
+	// and the heartbeat age (fleet.go). 0: off (cdpd's embedded plane: its pipelines' metrics
+	// are on cdpd's own /metrics already).
+	ReexportMetrics int
 }
 
 // ServiceEvent is what observers (AddObserver) are told about a change.
@@ -251,6 +260,7 @@ const (
 type Server struct {
 	flowctlv1.UnimplementedControlPlaneServiceServer
 	cdpdv1.UnimplementedHistoryServiceServer
+	cdpdv1.UnimplementedFleetServiceServer
 
 	opts    Options
 	log     *slog.Logger
@@ -395,6 +405,12 @@ func New(opts Options) (*Server, error) {
 		if err := opts.Registerer.Register(registryCollector{s}); err != nil {
 			return nil, fmt.Errorf("registering control plane metrics: %w", err)
 		}
+		if opts.ReexportMetrics > 0 {
+			fc := &fleetCollector{s: s, max: opts.ReexportMetrics, descs: map[fleetDescKey]*prometheus.Desc{}, names: map[string]promName{}}
+			if err := opts.Registerer.Register(fc); err != nil {
+				return nil, fmt.Errorf("registering the fleet metrics: %w", err)
+			}
+		}
 	}
 	if opts.DBPath != "" {
 		if err := s.openDB(); err != nil {
@@ -444,13 +460,18 @@ func (s *Server) AddService(fn func(grpc.ServiceRegistrar)) {
 	s.extra = append(s.extra, fn)
 }
 
-// Register registers flowctl.v1.ControlPlaneService, cdpd.v1.HistoryService, the gRPC health
-// service (SERVING for "" and both services) and every AddService registration on g.
+// Register registers flowctl.v1.ControlPlaneService, flowctl's legacy flowctl.ControlPlane
+// (legacy.go), cdpd.v1.HistoryService, cdpd.v1.FleetService (rows.go), the gRPC health service (SERVING for "" and each of
+// them) and every AddService registration on g.
 func (s *Server) Register(g grpc.ServiceRegistrar) {
 	flowctlv1.RegisterControlPlaneServiceServer(g, s)
+	flowctllegacy.RegisterControlPlaneServer(g, legacyServer{s: s})
 	cdpdv1.RegisterHistoryServiceServer(g, s)
+	cdpdv1.RegisterFleetServiceServer(g, s)
 	healthpb.RegisterHealthServer(g, s.health)
-	for _, name := range []string{"", flowctlv1.ControlPlaneService_ServiceDesc.ServiceName, cdpdv1.HistoryService_ServiceDesc.ServiceName} {
+	for _, name := range []string{"", flowctlv1.ControlPlaneService_ServiceDesc.ServiceName,
+		flowctllegacy.ControlPlane_ServiceDesc.ServiceName, cdpdv1.HistoryService_ServiceDesc.ServiceName,
+		cdpdv1.FleetService_ServiceDesc.ServiceName} {
 		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
 	}
 	for _, fn := range s.extra {

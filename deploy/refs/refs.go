@@ -64,6 +64,22 @@ func CDPDUsage() (CDPD, error) {
 	return c, nil
 }
 
+// CDPDCommands are the commands of cdpd besides serving.
+var CDPDCommands = []string{"validate", "shards", "components", "version"}
+
+// CDPDCommandFlags runs `cdpd <command> -h` in-process and returns the command's flag names.
+func CDPDCommandFlags(command string) (map[string]bool, error) {
+	var stdout, stderr bytes.Buffer
+	if code := daemon.Main([]string{command, "-h"}, &stdout, &stderr); code != 0 {
+		return nil, fmt.Errorf("cdpd %s -h exited %d: %s", command, code, stderr.String())
+	}
+	flags := map[string]bool{}
+	for _, m := range flagLine.FindAllStringSubmatch(stdout.String()+stderr.String(), -1) {
+		flags[m[1]] = true
+	}
+	return flags, nil
+}
+
 // FlowctlFlags runs `flowctl <command> -h` in-process and returns the command's flag names.
 // Subcommands are given as more words: FlowctlFlags("alert", "create").
 func FlowctlFlags(command ...string) (map[string]bool, error) {

@@ -34,6 +34,7 @@ func Table() []c.Spec {
 		c.ProcessorSpec("CreateAccount", "Successful create_account operations (funder, new account, starting balance), read from the zero-copy transaction views.", account.NewCreateAccount, "CreateAccountTransformer"),
 		c.ProcessorSpec("ProcessAccountDataFull", "Account entry changes from the SDK's change reader, appended to the records it receives (an enricher).", account.NewAccountData, "AccountData"),
 		c.ProcessorSpec("TransformToAppTrustline", "Trustline entry changes (created, updated, removed) from the SDK's change reader.", account.NewTransformToAppTrustline),
+		c.ProcessorSpec("TransformToTickerAsset", "One row per asset touched by a successful set_trust_line_flags, change_trust, payment or create_claimable_balance operation, read from the zero-copy transaction views.", account.NewTransformToTickerAsset),
 		// Processors — contract (Soroban).
 		c.ProcessorSpec("ContractCreation", "Contracts created by create_contract host functions (v1, v2) and deployed by other contracts.", contract.NewContractCreation),
 		c.ProcessorSpec("ContractData", "Contract data ledger entry changes (created, updated, removed, restored).", contract.NewContractData, "ContractDataProcessor"),
@@ -72,6 +73,7 @@ func Table() []c.Spec {
 		c.ConsumerSpec("PublishToGooglePubSubV2", "Payment records as Google Pub/Sub messages in upstream's V2 envelope, ordered by ledger.", stream.NewPublishToGooglePubSubV2),
 		c.ConsumerSpec("SaveAccountDataToDuckDB", "ProcessAccountDataFull's account changes in upstream's stellar.accounts table of a DuckDB file, with the cursor in the same transaction.", sql.NewSaveAccountDataToDuckDB),
 		c.ConsumerSpec("SaveAccountDataToPostgreSQL", "ProcessAccountDataFull's account changes in upstream's stellar.accounts table, through the PostgreSQL writer.", sql.NewSaveAccountDataToPostgreSQL),
+		c.ConsumerSpec("SaveAssetToPostgreSQL", "One row per asset (code, issuer) in upstream's assets table, from TransformToTickerAsset's records or payments, first_seen_ledger kept, through the PostgreSQL writer.", sql.NewSaveAssetToPostgreSQL),
 		c.ConsumerSpec("SaveContractDataToPostgreSQL", "ContractData's entry changes in one table (table_name), through the PostgreSQL writer.", sql.NewSaveContractDataToPostgreSQL),
 		c.ConsumerSpec("SaveContractEventsToPostgreSQL", "ContractEvent's events in upstream's contract_events table, through the PostgreSQL writer.", sql.NewSaveContractEventsToPostgreSQL),
 		c.ConsumerSpec("SaveContractInvocationsToPostgreSQL", "ContractInvocation's invocations in upstream's contract_invocations table, through the PostgreSQL writer.", sql.NewSaveContractInvocationsToPostgreSQL),

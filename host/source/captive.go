@@ -217,7 +217,7 @@ func (s *captiveSource) Run(ctx context.Context, from uint32, emit func(*ledger.
 	if !ok {
 		return nil
 	}
-	s.stats.base.Store(from - 1)
+	s.stats.span(from, end)
 
 	params := ledgerbackend.CaptiveCoreTomlParams{
 		NetworkPassphrase: s.passphrase, HistoryArchiveURLs: s.c.HistoryArchiveURLs, CoreBinaryPath: s.c.CoreBinaryPath,

@@ -86,7 +86,7 @@ func (s *rpcSource) Run(ctx context.Context, from uint32, emit func(*ledger.Ledg
 		return nil
 	}
 	s.stats.register(s.env.Metrics, s.env.Logger)
-	s.stats.base.Store(from - 1)
+	s.stats.span(from, end)
 
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	defer transport.CloseIdleConnections()

@@ -149,7 +149,8 @@
 //
 // Stats (StatsReporter): processed_ledgers, last_ledger, bytes (raw XDR), last_processed_time
 // (unix), lag_seconds, and, once the backend has been polled (storage and RPC sources; captive
-// core has no tip to poll), tip_ledger and ledgers_behind_tip. Prometheus gauges on the pipeline registry:
+// core has no tip to poll), tip_ledger and ledgers_behind_tip (counted to end_ledger when the run
+// is bounded: what is left to do). Prometheus gauges on the pipeline registry:
 // cdp_pipeline_source_lag_seconds (now minus the close time of the last ledger emitted),
 // cdp_pipeline_source_ledgers_behind_tip and cdp_pipeline_source_tip_ledger (the newest ledger
 // the datastore holds, by datastore.FindLatestLedgerSequence, or the RPC server's

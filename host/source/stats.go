@@ -34,6 +34,7 @@ type sourceStats struct {
 	lastClose     atomic.Int64 // unix seconds; 0 = none yet
 	tip           atomic.Uint32
 	base          atomic.Uint32          // the ledger before the first one this run reads
+	end           atomic.Uint32          // the run's end_ledger (0: unbounded)
 	tipErr        atomic.Pointer[string] // the last tip poll's error; nil after a success
 
 	regOnce sync.Once
@@ -73,9 +74,19 @@ func (s *sourceStats) lag() float64 {
 	return float64(s.now().Unix() - ct)
 }
 
-// behind is how many ledgers the backend holds after the last one emitted (0 if unknown).
+// span records the range a run reads: from its first ledger to end (0: unbounded).
+func (s *sourceStats) span(from, end uint32) {
+	s.base.Store(from - 1)
+	s.end.Store(end)
+}
+
+// behind is how many ledgers the backend holds after the last one emitted (0 if unknown), up
+// to end_ledger for a bounded run: what is left to do, not the distance to the network's tip.
 func (s *sourceStats) behind() float64 {
 	tip := s.tip.Load()
+	if end := s.end.Load(); end != 0 && tip > end {
+		tip = end
+	}
 	done := s.last.Load()
 	if b := s.base.Load(); done < b {
 		done = b
@@ -115,7 +126,7 @@ func (s *sourceStats) register(reg *prometheus.Registry, logger *slog.Logger) {
 			}, s.lag),
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Namespace: MetricsNamespace, Name: "ledgers_behind_tip",
-				Help: "Ledgers the source's datastore or RPC server holds after the last ledger emitted.",
+				Help: "Ledgers the source's datastore or RPC server holds after the last ledger emitted (up to end_ledger when one is set).",
 			}, s.behind),
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Namespace: MetricsNamespace, Name: "tip_ledger",

@@ -365,7 +365,7 @@ func (s *storageSource) Run(ctx context.Context, from uint32, emit func(*ledger.
 	if !ok {
 		return nil
 	}
-	s.stats.base.Store(from - 1)
+	s.stats.span(from, end)
 
 	s.mu.Lock()
 	store, bsCfg, dsCfg := s.store, s.bsCfg, s.dsCfg

@@ -334,6 +334,7 @@ type checker struct {
 	t          *testing.T
 	cdpd       refs.CDPD
 	flowctl    map[string]map[string]bool // "status", "alert create" -> flags
+	cdpdCmds   map[string]map[string]bool // "validate", "shards" -> flags
 	routes     []refs.Route
 	metrics    map[string]bool
 	routesLive func(method, path string) int
@@ -359,6 +360,12 @@ func newChecker(t *testing.T, root string) *checker {
 			}
 		}
 	}
+	c.cdpdCmds = map[string]map[string]bool{}
+	for _, cmd := range refs.CDPDCommands {
+		if c.cdpdCmds[cmd], err = refs.CDPDCommandFlags(cmd); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if c.routes, err = refs.Routes(root); err != nil {
 		t.Fatal(err)
 	}
@@ -367,6 +374,13 @@ func newChecker(t *testing.T, root string) *checker {
 		t.Fatal(err)
 	}
 	c.metrics = refs.SeriesNames(ms)
+	fleet, err := refs.FleetMetrics(root) // the control plane's re-export of heartbeat metrics
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n := range fleet {
+		c.metrics[n] = true
+	}
 	b, err := os.ReadFile(filepath.Join(root, "deploy", "prometheus", "rules.yml"))
 	if err != nil {
 		t.Fatal(err)
@@ -480,14 +494,15 @@ func (c *checker) checkCommand(where string, args []string) {
 	case name == "until" || name == "while" || name == "do" || name == "!" || name == "then":
 		c.checkCommand(where, args[1:])
 	case name == "cdpd":
-		if len(args) > 1 && (args[1] == "validate" || args[1] == "version") {
-			return
+		known, what, rest := c.cdpd.Flags, "cdpd", args[1:]
+		if len(args) > 1 && c.cdpdCmds[args[1]] != nil {
+			known, what, rest = c.cdpdCmds[args[1]], "cdpd "+args[1], args[2:]
 		}
-		for _, a := range args[1:] {
+		for _, a := range rest {
 			if strings.HasPrefix(a, "-") {
 				f := strings.SplitN(strings.TrimLeft(a, "-"), "=", 2)[0]
-				if !c.cdpd.Flags[f] {
-					c.t.Errorf("%s: cdpd has no flag --%s", where, f)
+				if !known[f] {
+					c.t.Errorf("%s: %s has no flag --%s", where, what, f)
 				}
 			}
 		}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -108,11 +109,12 @@ func TestFlowctlWithCdpd(t *testing.T) {
 	if !strings.HasPrefix(lines[0], "ID") || !strings.Contains(lines[0], "TYPE") || !strings.Contains(lines[0], "STATUS") || !strings.Contains(lines[0], "UPTIME") {
 		t.Errorf("status header: %q", lines[0])
 	}
+	statusCol := slices.Index(strings.Fields(lines[0]), "STATUS")
 	for _, id := range []string{"cdp-flaky", "cdp-steady"} {
 		found := false
 		for _, l := range lines[1:] {
 			f := strings.Fields(l)
-			if len(f) >= 3 && f[0] == id && f[1] == "cdp-pipeline" && f[2] == "healthy" {
+			if len(f) > statusCol && statusCol > 1 && f[0] == id && f[1] == "cdp-pipeline" && f[statusCol] == "healthy" {
 				found = true
 			}
 		}

@@ -1,6 +1,7 @@
 // Package faults provides fault-injecting pipeline components for cdpd's reliability suite
 // (test/reliability): a processor, FaultInjector, and a consumer, FaultyConsumer, that panic,
-// block, fail or slow down on chosen ledgers. They are compiled into cdpd only with the build
+// block, fail or slow down on chosen ledgers, and a witness sink, JournalConsumer (journal.go),
+// that writes down which process ran a pipeline when. They are compiled into cdpd only with the build
 // tag `faultinject` (host/builtin/faults.go registers them); a production binary never holds
 // them.
 //
@@ -181,9 +182,12 @@ func (c *FaultyConsumer) Flush(context.Context) error { return nil }
 // Close implements component.Consumer.
 func (c *FaultyConsumer) Close(context.Context) error { return nil }
 
-// Register adds FaultInjector and FaultyConsumer to r.
+// Register adds FaultInjector, FaultyConsumer and JournalConsumer (journal.go) to r.
 func Register(r *component.Registry) error {
 	if err := r.AddProcessor(NewFaultInjector, InjectorType); err != nil {
+		return err
+	}
+	if err := r.AddConsumer(NewJournalConsumer, JournalType); err != nil {
 		return err
 	}
 	return r.AddConsumer(NewFaultyConsumer, ConsumerType)

@@ -311,6 +311,7 @@ type pipelineStatus struct {
 	Metrics       map[string]float64 `json:"metrics"`
 	HealthDetails map[string]string  `json:"health_details"`
 	Registered    bool               `json:"registered"`
+	AssignedShard *int               `json:"assigned_shard"`
 }
 
 // Pipelines returns GET /api/v1/pipelines by name (the test fails when it does not answer).

@@ -8,7 +8,7 @@ import (
 
 // batch is the records a SQL writer has accepted since its last commit, grouped by table in
 // order of first arrival, one row per natural key (a later record of the same key replaces
-// the earlier one: one statement must not write a row twice).
+// the earlier one, but for the table's Keep columns: one statement must not write a row twice).
 type batch struct {
 	layout    *Layout
 	tableName string             // the consumer's table_name key
@@ -60,6 +60,9 @@ func (b *batch) add(r component.Record) error {
 		row[i] = b.value(v)
 	}
 	if i, dup := tb.index[key]; dup {
+		for c := range tb.keep {
+			row[c] = tb.rows[i][c]
+		}
 		tb.rows[i] = row
 		return nil
 	}

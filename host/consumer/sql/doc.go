@@ -9,6 +9,7 @@
 // SaveContractInvocationsToPostgreSQL (contract_invocations), SaveContractDataToPostgreSQL
 // (contract_data, or table_name), SaveEventPaymentToPostgreSQL (event_payments),
 // SaveSoroswapToPostgreSQL (soroswap_pairs, soroswap_syncs, soroswap_swaps),
+// SaveAssetToPostgreSQL (assets: one row per asset, from TransformToTickerAsset or payments),
 // BufferedPostgreSQL (state_changes, transaction_participants, other kinds as JSON in
 // generic_events) and WalletBackendPostgreSQL (transactions, state_changes,
 // transaction_participants, effects, accounts). DuckDB: SaveToDuckDB, SaveContractToDuckDB,
@@ -30,7 +31,8 @@
 // Where the tables differ from upstream's (upstream's rows had serial ids, no key, and were
 // doubled on replay):
 //   - every table's key is natural_key; columns cdpd's records lack are absent, columns
-//     upstream lacked are kept under the record's names;
+//     upstream lacked are kept under the record's names; a Table's Keep columns are never
+//     overwritten by the upsert (assets.first_seen_ledger, as upstream's ON CONFLICT left it);
 //   - nested lists are jsonb/JSON columns of the row instead of child tables
 //     (contract_invocations' diagnostic events, calls, state and TTL changes;
 //     transactions' operations); transaction_participants is one row per transaction with

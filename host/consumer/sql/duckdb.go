@@ -312,7 +312,7 @@ func appendMerge(dc driver.Conn, tb *tableBatch) error {
 	var set []string
 	for i, c := range tb.cols {
 		q[i] = duckIdent(c)
-		if i > 0 {
+		if i > 0 && !tb.keep[i] {
 			set = append(set, q[i]+" = EXCLUDED."+q[i])
 		}
 	}

@@ -31,6 +31,11 @@ type Layout struct {
 type Table struct {
 	Name    string            // may be schema-qualified ("stellar.accounts"); the schema is created
 	Columns map[string]string // record column -> table column, for the columns named otherwise
+	// Keep are table columns an upsert never overwrites: a row keeps the value it was first
+	// written with (in the table, and within a batch the first record of the key wins for
+	// them); the other columns take the latest record's values. SaveAssetToPostgreSQL's
+	// first_seen_ledger.
+	Keep []string
 }
 
 // Others says what a Layout does with records of kinds it has no table for.
@@ -51,6 +56,7 @@ type target struct {
 	schema *consumer.Schema // of the stored record (jsonRecord for OthersJSON)
 	cols   []string         // natural_key, then the schema's columns under their table names
 	json   bool             // records are wrapped as jsonRecord
+	keep   map[int]bool     // indexes in cols of the Table's Keep columns
 }
 
 // jsonRecord is a record stored as JSON in the table of OthersJSON.
@@ -114,7 +120,18 @@ func (l *Layout) resolve(r component.Record, tableName string) (*target, error) 
 		}
 		seen[c] = true
 	}
-	return &target{table: t.Name, schema: s, cols: cols}, nil
+	var keep map[int]bool
+	for _, k := range t.Keep {
+		i := slices.Index(cols, k)
+		if i < 1 {
+			return nil, permanent(fmt.Errorf("record kind %s: table %s keeps column %q, which it does not have", kind, t.Name, k))
+		}
+		if keep == nil {
+			keep = map[int]bool{}
+		}
+		keep[i] = true
+	}
+	return &target{table: t.Name, schema: s, cols: cols, keep: keep}, nil
 }
 
 // columnNames is natural_key, then the schema's columns renamed by rename.

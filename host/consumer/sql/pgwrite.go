@@ -114,21 +114,25 @@ func copyMerge(ctx context.Context, tx pgx.Tx, pp *tableBatch, stage string) err
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{stage}, pp.cols, pgx.CopyFromRows(pp.rows)); err != nil {
 		return fmt.Errorf("copying into staging table: %w", err)
 	}
-	if _, err := tx.Exec(ctx, mergeStatement(sanitizeTable(pp.table), st, pp.cols)); err != nil {
+	if _, err := tx.Exec(ctx, mergeStatement(sanitizeTable(pp.table), st, pp.cols, pp.keep)); err != nil {
 		return fmt.Errorf("merging: %w", err)
 	}
 	return nil
 }
 
-// mergeStatement is INSERT INTO table SELECT FROM stage ON CONFLICT (natural_key) DO UPDATE,
-// skipping rows that are unchanged (a replay then writes nothing).
-func mergeStatement(table, stage string, cols []string) string {
+// mergeStatement is INSERT INTO table SELECT FROM stage ON CONFLICT (natural_key) DO UPDATE
+// of every column but natural_key and the kept ones (keep: indexes in cols), skipping rows
+// that are unchanged (a replay then writes nothing).
+func mergeStatement(table, stage string, cols []string, keep map[int]bool) string {
 	q := make([]string, len(cols))
 	for i, c := range cols {
 		q[i] = pgx.Identifier{c}.Sanitize()
 	}
 	var set, tcols, ecols []string
-	for _, c := range q[1:] {
+	for i, c := range q {
+		if i == 0 || keep[i] {
+			continue
+		}
 		set = append(set, c+" = EXCLUDED."+c)
 		tcols = append(tcols, "t."+c)
 		ecols = append(ecols, "EXCLUDED."+c)

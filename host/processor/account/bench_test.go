@@ -66,3 +66,9 @@ func BenchmarkCreateAccountFullDecode(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/ledger")
 }
+
+// BenchmarkTransformToTickerAsset: the processor's path, zero-copy transaction views (only
+// the envelopes of successful transactions with one of its four operations are decoded).
+func BenchmarkTransformToTickerAsset(b *testing.B) {
+	proctest.Bench(b, proctest.New(b, NewTransformToTickerAsset, map[string]any{"network": "pubnet"}), proctest.RealLedgers(b)[0].Raw, nil, false)
+}

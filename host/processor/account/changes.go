@@ -1,8 +1,9 @@
 // Package account owns the processors of accounts and trustlines: account entry changes
 // (ProcessAccountDataFull, alias AccountData) and trustline entry changes
 // (TransformToAppTrustline), both read through the SDK's ledger change reader; account
-// creations (CreateAccount) and the operations of transactions involving an account
-// (AccountTransaction), read from the transactions.
+// creations (CreateAccount), the operations of transactions involving an account
+// (AccountTransaction) and the assets accounts trust, pay in or have their trustline flags set
+// for (TransformToTickerAsset), read from the transactions.
 package account
 
 import (

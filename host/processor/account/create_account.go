@@ -83,8 +83,8 @@ func (p *CreateAccount) Stats() map[string]float64 { return p.stats.Snapshot() }
 // Process implements component.Processor. The input records are ignored.
 func (p *CreateAccount) Process(ctx context.Context, l *ledger.Ledger, _ []component.Record) ([]component.Record, error) {
 	out := []component.Record{}
-	createAccount := xdr.OperationTypeCreateAccount
-	err := eachSuccessfulEnvelope(ctx, l, p.net, &createAccount, func(tx ingest.LedgerTransactionView, env *xdr.TransactionEnvelope) error {
+	isCreate := func(t xdr.OperationType) bool { return t == xdr.OperationTypeCreateAccount }
+	err := eachSuccessfulEnvelope(ctx, l, p.net, isCreate, func(tx ingest.LedgerTransactionView, env *xdr.TransactionEnvelope) error {
 		out = p.operations(out, l, xdr.Hash(tx.Hash).HexString(), int(tx.ApplicationOrder), env)
 		return nil
 	})
@@ -121,10 +121,10 @@ func (p *CreateAccount) operations(out []component.Record, l *ledger.Ledger, has
 }
 
 // eachSuccessfulEnvelope reads the ledger's transactions through the SDK's zero-copy views and
-// calls f, in apply order, with each successful transaction that has an operation of type
-// want (any, when nil) and its decoded envelope (a copy: the decoder never aliases the view).
+// calls f, in apply order, with each successful transaction that has an operation whose type
+// want accepts (any, when want is nil) and its decoded envelope (a copy: the decoder never aliases the view).
 // Envelopes without such an operation are skipped on the view, never decoded.
-func eachSuccessfulEnvelope(ctx context.Context, l *ledger.Ledger, net processor.NetID, want *xdr.OperationType,
+func eachSuccessfulEnvelope(ctx context.Context, l *ledger.Ledger, net processor.NetID, want func(xdr.OperationType) bool,
 	f func(tx ingest.LedgerTransactionView, env *xdr.TransactionEnvelope) error) error {
 	txs, err := ingest.LedgerTransactionViewRange(l.View(), 0, 0, net.Passphrase)
 	if err != nil {
@@ -138,7 +138,7 @@ func eachSuccessfulEnvelope(ctx context.Context, l *ledger.Ledger, net processor
 			return err
 		}
 		if want != nil {
-			ok, err := hasOperation(tx.Envelope, *want)
+			ok, err := hasOperation(tx.Envelope, want)
 			if err != nil {
 				return fmt.Errorf("ledger %d transaction %d: reading envelope: %w", l.Sequence(), tx.ApplicationOrder, err)
 			}
@@ -157,12 +157,13 @@ func eachSuccessfulEnvelope(ctx context.Context, l *ledger.Ledger, net processor
 	return nil
 }
 
-// hasOperation says whether the raw envelope has an operation of type t, read on the view.
-func hasOperation(raw []byte, t xdr.OperationType) (found bool, err error) {
+// hasOperation says whether the raw envelope has an operation whose type want accepts, read
+// on the view.
+func hasOperation(raw []byte, want func(xdr.OperationType) bool) (found bool, err error) {
 	err = processor.Try(func() {
 		env := xdr.TransactionEnvelopeView(raw)
 		check := func(op xdr.OperationView) {
-			found = found || op.MustBody().MustType() == t
+			found = found || want(op.MustBody().MustType())
 		}
 		switch typ := env.MustType(); typ {
 		case xdr.EnvelopeTypeEnvelopeTypeTxV0:

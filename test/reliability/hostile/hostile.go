@@ -203,10 +203,13 @@ var generators = []generator{
 	replace("unknown-source", "FSBufferedStorageSourceAdapter", "NoSuchSourceAdapter"),
 	section("unknown-processor", "  processors:", "  processors:\n    - {type: LatestLedgerr, config: {}}\n"),
 	section("unknown-consumer", "  consumers:", "  consumers:\n    - {type: SaveToMongoDB, config: {}}\n"),
-	replace("unknown-config-key", "      network: pubnet\n", "      network: pubnet\n      netwrok: pubnet\n"),
+	// An unknown key is a warning (upstream files carry keys upstream never read); a misspelt
+	// required key is an error: the key it should have been is missing.
+	replace("misspelt-required-key", "      path: ", "      pth: "),
 	replace("unknown-pipeline-key", "  source:\n", "  sauce: tomato\n  source:\n"),
 	replace("bad-network", "      network: pubnet\n", "      network: moonnet\n"),
-	section("no-consumers", "  consumers:", "  consumers: []\n"),
+	// No consumers at all is a warning; a consumer entry that is not a component is an error.
+	section("consumer-null-entry", "  consumers:", "  consumers:\n    - null\n"),
 	section("no-source", "  source:", ""),
 	replace("missing-env", "      network: pubnet\n", "      network: ${CDPD_HOSTILE_UNSET_VARIABLE}\n"),
 	// --- names ---
