@@ -84,7 +84,7 @@ fuzz: ## run the config parser fuzzer for a minute
 docs-check: ## run every runnable command of docs/operations.md against a real cdpd and flowctl server
 	CDPD_DOCS_CHECK=1 $(GO) test -count=1 ./test/docs/
 
-failpoints: ## crash cdpd at every commit boundary (faultinject build), check exactly-once after each restart (~5 min; not in `make test`)
+failpoints: ## crash cdpd at every commit boundary (faultinject build), check exactly-once after each restart (2-3 min plus the build; not in `make test`)
 	$(GO) test $(TEST_FLAGS) -count=1 -tags faultinject ./internal/failpoint
 	CDPD_FAILPOINTS=1 $(GO) test $(TEST_FLAGS) -count=1 -run 'TestCrashAtFailpoints' -v ./test/reliability
 

@@ -19,9 +19,9 @@ import (
 )
 
 // failpointsEnv runs TestCrashAtFailpoints (`make failpoints`). It is left out of the plain
-// package run (`make test`): one pass takes over 3 minutes (190 s for the 12 failpoints,
-// about 16 s each, on 2 shared cores with the race detector; 5 minutes with building cdpd),
-// over the 2 minutes a `make test` step may take.
+// package run (`make test`): one pass takes 2 to 3 minutes (118 s and 190 s for the 12
+// failpoints, 7 to 16 s each, in two runs on 2 shared cores with the race detector; 3.5 to
+// 5 minutes with building cdpd), at or over the 2 minutes a `make test` step may take.
 const failpointsEnv = "CDPD_FAILPOINTS"
 
 // TestCrashAtFailpoints crashes once at every failpoint, at a hit that lands inside the
