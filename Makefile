@@ -17,7 +17,7 @@ LDFLAGS       := -X github.com/withobsrvr/cdpd/daemon.Version=$(VERSION) -X gith
 BUILD_FLAGS   := -v -ldflags '$(LDFLAGS)'
 export PATH   := $(TOOLS):$(PATH)
 
-.PHONY: help build test test-short run bench proto proto-check lint fuzz soak docs-check clean
+.PHONY: help build test test-short run bench proto proto-check lint fuzz soak failpoints docs-check clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-12s %s\n",$$1,$$2}'
@@ -31,6 +31,7 @@ build: ## build bin/cdpd and bin/flowctl, stamped with the version of git descri
 test: build ## vet, every test with the race detector (needs PostgreSQL: see .ci/run), a fuzz smoke run, docs-check
 	$(GO) vet ./...
 	$(GO) test $(TEST_FLAGS) ./...
+	$(GO) test $(TEST_FLAGS) -tags faultinject ./internal/failpoint
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 20s ./loader
 	$(MAKE) docs-check
 
@@ -82,6 +83,10 @@ fuzz: ## run the config parser fuzzer for a minute
 
 docs-check: ## run every runnable command of docs/operations.md against a real cdpd and flowctl server
 	CDPD_DOCS_CHECK=1 $(GO) test -count=1 ./test/docs/
+
+failpoints: ## crash cdpd at every commit boundary (faultinject build), check exactly-once after each restart (2-3 min plus the build; not in `make test`)
+	$(GO) test $(TEST_FLAGS) -count=1 -tags faultinject ./internal/failpoint
+	CDPD_FAILPOINTS=1 $(GO) test $(TEST_FLAGS) -count=1 -run 'TestCrashAtFailpoints' -v ./test/reliability
 
 soak: build ## long reliability run (see test/reliability)
 	CDPD_SOAK=1 $(GO) test -race -timeout 60m -run Soak ./test/...

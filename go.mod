@@ -15,6 +15,7 @@ require (
 	github.com/fsouza/fake-gcs-server v1.56.1
 	github.com/go-viper/mapstructure/v2 v2.5.0
 	github.com/go-zeromq/zmq4 v0.17.0
+	github.com/gofrs/flock v0.12.1
 	github.com/google/renameio/v2 v2.0.2
 	github.com/googleapis/gax-go/v2 v2.27.0
 	github.com/jackc/pgx/v5 v5.13.0

@@ -3,6 +3,8 @@ package control
 import (
 	"container/heap"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -15,6 +17,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/withobsrvr/cdpd/control/contract"
@@ -69,6 +72,11 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// Now is the clock of the heartbeat schedule (time.Now when nil).
 	Now func() time.Time
+	// OwnerToken is the secret the client proves it owns its pipelines' services with: sent
+	// on every call as contract.OwnerTokenHeader (see the package doc). Empty: a random token
+	// for this client's life. cdpd passes one kept in its state directory, so that a restarted
+	// daemon still owns the services its previous run registered.
+	OwnerToken string
 }
 
 // Registration is what cdpd tells the control plane about a pipeline.
@@ -123,6 +131,8 @@ type Client struct {
 	m     *clientMetrics
 	// hbCodec marshals heartbeats with vtprotobuf's generated code (see heartbeatCodec).
 	hbCodec grpc.CallOption
+	// ownerMD carries Config.OwnerToken (shared, never modified).
+	ownerMD metadata.MD
 
 	wake chan struct{} // poked when the schedule changed; capacity 1
 	sem  chan struct{} // one token per in-flight job; capacity MaxConcurrent
@@ -174,6 +184,12 @@ func NewClient(cfg Config) (*Client, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.OwnerToken == "" {
+		cfg.OwnerToken = NewOwnerToken()
+	}
+	if len(cfg.OwnerToken) > contract.MaxOwnerTokenLen {
+		return nil, fmt.Errorf("control: the owner token is %d bytes long, the limit is %d", len(cfg.OwnerToken), contract.MaxOwnerTokenLen)
+	}
 
 	transport, err := contract.TLSFiles{Cert: cfg.TLSCert, Key: cfg.TLSKey, CA: cfg.TLSCA}.DialOption()
 	if err != nil {
@@ -204,6 +220,7 @@ func NewClient(cfg Config) (*Client, error) {
 		api:     flowctlv1.NewControlPlaneServiceClient(conn),
 		m:       newClientMetrics(cfg.Registerer),
 		hbCodec: grpc.ForceCodecV2(newHeartbeatCodec()),
+		ownerMD: metadata.Pairs(contract.OwnerTokenHeader, cfg.OwnerToken),
 		wake:    make(chan struct{}, 1),
 		sem:     make(chan struct{}, cfg.MaxConcurrent),
 		work:    make(chan func()),
@@ -300,7 +317,7 @@ func (c *Client) Detach(ctx context.Context, serviceID string) error {
 	c.m.attached.Set(float64(len(c.entries)))
 	running, cancel, done := e.running, e.cancel, e.done
 	known := e.everRegistered || running || e.failures > 0 // it may have reached the server
-	name := e.reg.Name
+	name, token := e.reg.Name, e.token
 	c.mu.Unlock()
 	c.poke()
 
@@ -321,7 +338,7 @@ func (c *Client) Detach(ctx context.Context, serviceID string) error {
 	defer cancelCall()
 	start := time.Now()
 	// Fail fast: do not queue an unregister behind a connection that is down.
-	_, err := c.api.UnregisterComponent(cctx, &flowctlv1.UnregisterRequest{ServiceId: serviceID}, grpc.WaitForReady(false))
+	_, err := c.api.UnregisterComponent(c.withOwner(cctx, token), &flowctlv1.UnregisterRequest{ServiceId: serviceID}, grpc.WaitForReady(false))
 	c.m.unregisterDuration().Observe(time.Since(start).Seconds())
 	if err != nil && !contract.IsNotFound(err) {
 		c.log.Warn("unregistering pipeline from the control plane failed",
@@ -402,6 +419,22 @@ func (c *Client) Close() error {
 		return fmt.Errorf("control: closing the flowctl connection: %w", err)
 	}
 	return nil
+}
+
+// NewOwnerToken returns a new random owner token (Config.OwnerToken).
+func NewOwnerToken() string {
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// withOwner adds the owner token to an outgoing call: token, the one the control plane
+// returned for the pipeline, or the client's own when it is empty.
+func (c *Client) withOwner(ctx context.Context, token string) context.Context {
+	if token == "" || token == c.cfg.OwnerToken {
+		return metadata.NewOutgoingContext(ctx, c.ownerMD)
+	}
+	return metadata.NewOutgoingContext(ctx, metadata.Pairs(contract.OwnerTokenHeader, token))
 }
 
 func sameRegistration(a, b Registration) bool {

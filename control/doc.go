@@ -47,6 +47,19 @@
 // way) is prefixed: ServiceID("eu-1", "ContractEvents") is
 // "eu-1-cdp-contract-events".
 //
+// # Owning the services
+//
+// A control plane of this module binds every service to the client that registered it
+// (control/server's package doc has the rules). The client proves ownership with an owner
+// token sent on every call in the gRPC metadata entry contract.OwnerTokenHeader:
+// Config.OwnerToken (cdpd keeps one in its state directory, so that a restarted daemon owns
+// its services again at once), or a random one for the client's life. When a registration
+// answers with another token in connection_info (contract.ConnOwnerToken), the client carries
+// that one for the pipeline. Servers that know nothing of tokens (upstream flowctl) ignore the
+// header. A heartbeat refused with PermissionDenied (another client registered the id after
+// this one went silent) makes the client register again, which the server refuses until the
+// other client has been silent for its TTL and then accepts: the service comes back.
+//
 // # Losing and regaining the control plane
 //
 // Every RPC uses grpc.WaitForReady(true) and a per-call deadline

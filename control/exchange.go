@@ -11,6 +11,7 @@ import (
 
 	"github.com/withobsrvr/cdpd/control/contract"
 	"github.com/withobsrvr/cdpd/control/flowctlv1"
+	"github.com/withobsrvr/cdpd/internal/failpoint"
 )
 
 // exchange is a snapshot of what one job needs, taken under Client.mu.
@@ -20,12 +21,14 @@ type exchange struct {
 	p            Pipeline
 	needRegister bool
 	hb           *hbCache
+	token        string // the owner token in force ("" = the client's own)
 }
 
 // result is what a job did.
 type result struct {
-	registered bool // a RegisterComponent call succeeded
-	lost       bool // a heartbeat was answered "not found"
+	registered bool   // a RegisterComponent call succeeded
+	token      string // the owner token it returned
+	lost       bool   // a heartbeat was answered "not found"
 	err        error
 	op         string // "register" or "heartbeat": the call that failed
 }
@@ -35,21 +38,23 @@ type result struct {
 func (c *Client) run(ctx context.Context, x exchange) result {
 	var res result
 	if x.needRegister {
-		if err := c.register(ctx, x.reg); err != nil {
+		tok, err := c.register(ctx, x)
+		if err != nil {
 			return result{err: err, op: "register"}
 		}
-		res.registered = true
+		res.registered, res.token, x.token = true, tok, tok
 	}
 	err := c.heartbeat(ctx, x)
 	if err != nil && contract.IsNotFound(err) && !res.registered {
 		res.lost = true
 		c.log.Info("control plane lost the pipeline; re-registering",
 			"pipeline", x.reg.Name, "service_id", x.reg.ServiceID)
-		if err := c.register(ctx, x.reg); err != nil {
-			res.err, res.op = err, "register"
+		tok, rerr := c.register(ctx, x)
+		if rerr != nil {
+			res.err, res.op = rerr, "register"
 			return res
 		}
-		res.registered = true
+		res.registered, res.token, x.token = true, tok, tok
 		err = c.heartbeat(ctx, x)
 	}
 	if err != nil {
@@ -82,6 +87,7 @@ func (c *Client) finish(ctx context.Context, e *entry, x exchange, res result) {
 			e.lost = false
 		}
 		e.everRegistered = true
+		e.token = res.token
 		if x.gen == e.gen {
 			e.needRegister = false
 		}
@@ -123,6 +129,11 @@ func (c *Client) finish(ctx context.Context, e *entry, x exchange, res result) {
 		if res.op == "heartbeat" && contract.IsNotFound(res.err) {
 			e.needRegister, e.lost = true, true // lost again right after registering
 		}
+		if res.op == "heartbeat" && code == codes.PermissionDenied {
+			// Another client holds the id: register again, which takes it over once that
+			// client has been silent for the control plane's TTL (and is refused until then).
+			e.needRegister = true
+		}
 		if isHalt(code) {
 			if e.haltCode != code {
 				log().Error("control plane rejects the pipeline; retrying slowly",
@@ -155,11 +166,14 @@ func (c *Client) finish(ctx context.Context, e *entry, x exchange, res result) {
 	heap.Push(&c.queue, e)
 }
 
-func (c *Client) register(ctx context.Context, reg Registration) error {
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.RPCTimeout)
+// register registers the pipeline and returns the owner token to carry from now on: the one
+// the control plane returned (contract.ConnOwnerToken), else the one it was sent.
+func (c *Client) register(ctx context.Context, x exchange) (string, error) {
+	reg := x.reg
+	ctx, cancel := context.WithTimeout(c.withOwner(ctx, x.token), c.cfg.RPCTimeout)
 	defer cancel()
 	start := time.Now()
-	_, err := c.api.RegisterComponent(ctx, &flowctlv1.RegisterRequest{
+	resp, err := c.api.RegisterComponent(ctx, &flowctlv1.RegisterRequest{
 		ComponentId: reg.ServiceID,
 		Component: &flowctlv1.ComponentInfo{
 			Id:          reg.ServiceID,
@@ -173,16 +187,20 @@ func (c *Client) register(ctx context.Context, reg Registration) error {
 	c.m.registerDuration().Observe(time.Since(start).Seconds())
 	if err != nil {
 		c.m.registrationFailures.WithLabelValues(status.Code(err).String()).Inc()
-		return err
+		return "", err
 	}
-	return nil
+	if tok := resp.GetConnectionInfo()[contract.ConnOwnerToken]; tok != "" && len(tok) <= contract.MaxOwnerTokenLen {
+		return tok, nil
+	}
+	return x.token, nil
 }
 
 func (c *Client) heartbeat(ctx context.Context, x exchange) error {
 	req := x.hb.build(x.reg.ServiceID, x.p, c.log, x.reg.Name)
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.RPCTimeout)
+	ctx, cancel := context.WithTimeout(c.withOwner(ctx, x.token), c.cfg.RPCTimeout)
 	defer cancel()
 	start := time.Now()
+	failpoint.Inject(failpoint.HeartbeatBeforeSend)
 	// Invoke has marshalled req when it returns: x.hb may reuse its map.
 	_, err := c.api.Heartbeat(ctx, req, c.hbCodec)
 	c.m.heartbeatDuration().Observe(time.Since(start).Seconds())
@@ -190,6 +208,7 @@ func (c *Client) heartbeat(ctx context.Context, x exchange) error {
 		c.m.heartbeatFailures.WithLabelValues(status.Code(err).String()).Inc()
 		return err
 	}
+	failpoint.Inject(failpoint.HeartbeatAfterSend)
 	c.m.heartbeats.Inc()
 	return nil
 }

@@ -45,6 +45,9 @@ type entry struct {
 	refused bool
 
 	hb *hbCache // used by the running exchange only (never two at once)
+	// token is the owner token the control plane returned at the last registration ("" =
+	// the client's own).
+	token string
 }
 
 // Run is the client's scheduler: it registers and heartbeats the attached
@@ -154,7 +157,7 @@ func (c *Client) needsDispatch(e *entry) bool {
 func (c *Client) start(ctx context.Context, e *entry) {
 	jctx, cancel := context.WithCancel(ctx)
 	e.running, e.cancel, e.done = true, cancel, make(chan struct{})
-	x := exchange{gen: e.gen, reg: e.reg, p: e.p, needRegister: e.needRegister, hb: e.hb}
+	x := exchange{gen: e.gen, reg: e.reg, p: e.p, needRegister: e.needRegister, hb: e.hb, token: e.token}
 	job := func() {
 		defer cancel()
 		res := c.run(jctx, x)

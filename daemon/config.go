@@ -7,7 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net"
 	"os"
+	"sort"
 	"strings"
 	"time"
 
@@ -18,6 +20,8 @@ import (
 	"github.com/knadh/koanf/v2"
 
 	"github.com/withobsrvr/cdpd/control/contract"
+	"github.com/withobsrvr/cdpd/control/server"
+	"github.com/withobsrvr/cdpd/internal/bytesize"
 	"github.com/withobsrvr/cdpd/internal/shard"
 )
 
@@ -41,6 +45,13 @@ type Config struct {
 	LogFormat            string
 	LogLevel             string
 	EmbeddedControlPlane string
+	// InsecureControlPlane allows the embedded control plane on a non-loopback address
+	// without TLS.
+	InsecureControlPlane bool
+	// The embedded control plane's bounds (control/server Options of the same names).
+	EmbeddedHistoryMaxBytes   bytesize.Size
+	EmbeddedHistoryTotalBytes bytesize.Size
+	EmbeddedServiceExpiry     time.Duration
 	// ShardCount and ShardIndex are the flags as given (--shard-index may be "auto"); Shard is
 	// this replica's resolved place in the fleet (resolveShard), what the daemon uses.
 	ShardCount int
@@ -104,7 +115,12 @@ func serveFlags(c *Config) *flag.FlagSet {
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.IntVar(&c.ShardCount, "shard-count", 1, "number of cdpd replicas sharing the config directory; each pipeline runs on exactly one of them (rendezvous hashing of its name)")
 	fs.StringVar(&c.ShardIndex, "shard-index", "0", "this replica's shard, 0 .. shard-count-1, or auto: the StatefulSet pod index from $"+EnvPodIndex+" (the apps.kubernetes.io/pod-index label through the downward API), else the trailing -K of the host name")
-	fs.StringVar(&c.EmbeddedControlPlane, "embedded-control-plane", "", "serve a flowctl-compatible control plane inside cdpd at this address (e.g. 127.0.0.1:8080) and register with it")
+	fs.StringVar(&c.EmbeddedControlPlane, "embedded-control-plane", "", "serve a flowctl-compatible control plane inside cdpd at this address (e.g. 127.0.0.1:8080) and register with it; with FLOWCTL_TLS_CERT and FLOWCTL_TLS_KEY it serves TLS with them (mutual TLS with FLOWCTL_TLS_CA)")
+	fs.BoolVar(&c.InsecureControlPlane, "insecure-control-plane", false, "allow --embedded-control-plane on a non-loopback address without TLS (anyone who reaches it can read the registry and register services)")
+	c.EmbeddedHistoryMaxBytes, c.EmbeddedHistoryTotalBytes = server.DefaultHistoryMaxBytes, server.DefaultHistoryTotalBytes
+	fs.Var(&c.EmbeddedHistoryMaxBytes, "embedded-history-max-bytes", "the embedded control plane's heartbeat history per service, by size (oldest samples dropped first)")
+	fs.Var(&c.EmbeddedHistoryTotalBytes, "embedded-history-total-bytes", "the embedded control plane's heartbeat history in all, by size: bounds its history file (state dir) and its memory")
+	fs.DurationVar(&c.EmbeddedServiceExpiry, "embedded-service-expiry", server.DefaultServiceExpiry, "the embedded control plane removes services silent for this long, with their history")
 	fs.Usage = func() {
 		w := fs.Output()
 		fmt.Fprint(w, `Usage: cdpd --config-dir DIR [flags]     run the pipelines of DIR
@@ -273,6 +289,9 @@ func (c Config) validate() error {
 		// CDPD_HTTP_ADDR must not silently expose the API beyond loopback.
 		errs = append(errs, errors.New("--http-addr must not be empty (default "+DefaultHTTPAddr+")"))
 	}
+	if c.EmbeddedControlPlane != "" {
+		errs = append(errs, c.checkEmbeddedPlane()...)
+	}
 	if c.StuckAfter <= 0 {
 		errs = append(errs, fmt.Errorf("--stuck-after must be positive, got %s", c.StuckAfter))
 	}
@@ -286,6 +305,58 @@ func (c Config) validate() error {
 		errs = append(errs, fmt.Errorf("--shard-count must be at least 1, got %d", c.ShardCount))
 	}
 	return errors.Join(errs...)
+}
+
+// checkEmbeddedPlane applies the address rule of the embedded control plane: it serves TLS
+// with the client's certificate and key (FLOWCTL_TLS_CERT, FLOWCTL_TLS_KEY; mutual TLS with
+// FLOWCTL_TLS_CA), since cdpd's own client speaks TLS to it as soon as any of them is set; and
+// without TLS it binds only to loopback unless --insecure-control-plane says otherwise, as the
+// HTTP API keeps to loopback by default.
+func (c Config) checkEmbeddedPlane() []error {
+	var errs []error
+	tls := contract.TLSFiles{Cert: c.TLSCert, Key: c.TLSKey, CA: c.TLSCA}
+	if tls.Enabled() && (c.TLSCert == "" || c.TLSKey == "") {
+		errs = append(errs, fmt.Errorf("--embedded-control-plane serves TLS with %s and %s (cdpd's client speaks TLS to it since %s is set): set both",
+			contract.EnvTLSCert, contract.EnvTLSKey, setTLSNames(c)))
+	}
+	if !tls.Enabled() && !c.InsecureControlPlane && !loopback(c.EmbeddedControlPlane) {
+		errs = append(errs, fmt.Errorf("--embedded-control-plane %q is not a loopback address and %s / %s are not set: the control plane would serve anyone in plaintext; set them, or pass --insecure-control-plane",
+			c.EmbeddedControlPlane, contract.EnvTLSCert, contract.EnvTLSKey))
+	}
+	if c.EmbeddedHistoryMaxBytes < server.MinHistoryBytes || c.EmbeddedHistoryTotalBytes < c.EmbeddedHistoryMaxBytes {
+		errs = append(errs, fmt.Errorf("--embedded-history-max-bytes must be at least %s and at most --embedded-history-total-bytes",
+			bytesize.Size(server.MinHistoryBytes)))
+	}
+	if c.EmbeddedServiceExpiry <= server.HeartbeatTTLFor(c.HeartbeatInterval) {
+		errs = append(errs, fmt.Errorf("--embedded-service-expiry %s must be longer than the heartbeat TTL (%s)",
+			c.EmbeddedServiceExpiry, server.HeartbeatTTLFor(c.HeartbeatInterval)))
+	}
+	return errs
+}
+
+func setTLSNames(c Config) string {
+	var set []string
+	for name, v := range map[string]string{contract.EnvTLSCert: c.TLSCert, contract.EnvTLSKey: c.TLSKey, contract.EnvTLSCA: c.TLSCA} {
+		if v != "" {
+			set = append(set, name)
+		}
+	}
+	sort.Strings(set)
+	return strings.Join(set, ", ")
+}
+
+// loopback reports whether a listen address binds to loopback only: localhost, 127.0.0.0/8 or
+// ::1 (an empty host or 0.0.0.0 binds every interface).
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func parseLevel(s string) (slog.Level, error) {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/withobsrvr/cdpd/control/server"
 	"github.com/withobsrvr/cdpd/internal/shard"
 )
 
@@ -42,7 +43,10 @@ func TestParseFlags(t *testing.T) {
 			check: func(t *testing.T, c Config) {
 				want := Config{ConfigDir: "conf", StateDir: DefaultStateDir, HTTPAddr: DefaultHTTPAddr, HeartbeatInterval: DefaultHeartbeatInterval,
 					DrainTimeout: DefaultDrainTimeout, StuckAfter: DefaultStuckAfter, LedgerMemory: DefaultLedgerMemory,
-					LogFormat: "json", LogLevel: "info", ShardCount: 1, ShardIndex: "0", Shard: shard.Spec{Index: 0, Count: 1}}
+					LogFormat: "json", LogLevel: "info",
+					EmbeddedHistoryMaxBytes: server.DefaultHistoryMaxBytes, EmbeddedHistoryTotalBytes: server.DefaultHistoryTotalBytes,
+					EmbeddedServiceExpiry: server.DefaultServiceExpiry,
+					ShardCount:            1, ShardIndex: "0", Shard: shard.Spec{Index: 0, Count: 1}}
 				if c != want {
 					t.Errorf("defaults:\n got %+v\nwant %+v", c, want)
 				}

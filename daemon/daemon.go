@@ -28,6 +28,7 @@ import (
 	"github.com/withobsrvr/cdpd/control"
 	"github.com/withobsrvr/cdpd/control/contract"
 	"github.com/withobsrvr/cdpd/control/plane"
+	"github.com/withobsrvr/cdpd/control/server"
 	"github.com/withobsrvr/cdpd/host"
 	"github.com/withobsrvr/cdpd/host/builtin"
 	"github.com/withobsrvr/cdpd/internal/shard"
@@ -75,6 +76,16 @@ func runWith(ctx context.Context, cfg Config, logger *slog.Logger, httpLis net.L
 	if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
 		return fmt.Errorf("creating state dir: %w", err)
 	}
+	// Before anything touches the state directory: one cdpd per state directory.
+	lock, err := lockStateDir(cfg.StateDir, time.Now())
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := lock.release(); err != nil {
+			logger.Warn("releasing the state directory", "err", err)
+		}
+	}()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	f := promauto.With(reg)
@@ -127,14 +138,21 @@ func runWith(ctx context.Context, cfg Config, logger *slog.Logger, httpLis net.L
 		}
 		defer cpLis.Close()
 		if cfg.FlowctlEndpoint == "" {
-			cfg.FlowctlEndpoint = cpLis.Addr().String()
+			cfg.FlowctlEndpoint = dialAddr(cpLis.Addr())
 			d.cfg.FlowctlEndpoint = cfg.FlowctlEndpoint
 		}
 	}
 
+	var token string
+	if cfg.FlowctlEndpoint != "" {
+		if token, err = ownerToken(cfg.StateDir); err != nil {
+			return err
+		}
+	}
 	d.client, err = control.NewClient(control.Config{
 		Endpoint: cfg.FlowctlEndpoint, TLSCert: cfg.TLSCert, TLSKey: cfg.TLSKey, TLSCA: cfg.TLSCA,
 		HeartbeatInterval: cfg.HeartbeatInterval, Logger: logger.With("component", "control"), Registerer: reg,
+		OwnerToken: token,
 	})
 	if err != nil {
 		return fmt.Errorf("creating the control plane client: %w", err)
@@ -285,17 +303,39 @@ func runWith(ctx context.Context, cfg Config, logger *slog.Logger, httpLis net.L
 }
 
 // embeddedPlane configures the embedded control plane: its database in the state dir, its
-// metrics in the daemon's registry, and its heartbeat TTL derived from --heartbeat-interval
-// (server.HeartbeatTTLFor), so that pipelines heartbeating at any interval stay healthy.
+// metrics in the daemon's registry, its heartbeat TTL derived from --heartbeat-interval
+// (server.HeartbeatTTLFor), so that pipelines heartbeating at any interval stay healthy, and
+// the TLS files of cdpd's own client (FLOWCTL_TLS_*), which speaks TLS as soon as any is set:
+// the plane serves with the same certificate, mutual TLS when a CA is given. A cdpd that is
+// both ends needs a certificate for both (server and client authentication) that names the
+// address it dials. cdpd is the plane's main client: the per-client registration limit is the
+// whole registry's.
 func embeddedPlane(cfg Config, lis net.Listener, logger *slog.Logger, reg *prometheus.Registry) plane.Config {
 	return plane.Config{
-		Listener:          lis,
-		DBPath:            filepath.Join(cfg.StateDir, "flowctl.db"),
-		HeartbeatInterval: cfg.HeartbeatInterval,
-		Logger:            logger.With("component", "control-plane"),
-		Registerer:        reg,
-		Gatherer:          reg,
+		Listener:             lis,
+		DBPath:               filepath.Join(cfg.StateDir, "flowctl.db"),
+		HeartbeatInterval:    cfg.HeartbeatInterval,
+		HistoryMaxBytes:      int64(cfg.EmbeddedHistoryMaxBytes),
+		HistoryTotalBytes:    int64(cfg.EmbeddedHistoryTotalBytes),
+		ServiceExpiry:        cfg.EmbeddedServiceExpiry,
+		MaxServicesPerClient: server.DefaultMaxServices,
+		TLSCert:              cfg.TLSCert,
+		TLSKey:               cfg.TLSKey,
+		TLSCA:                cfg.TLSCA,
+		Logger:               logger.With("component", "control-plane"),
+		Registerer:           reg,
+		Gatherer:             reg,
 	}
+}
+
+// dialAddr is the address cdpd's client dials to reach its embedded plane listening on addr:
+// loopback when it listens on every interface (0.0.0.0, ::).
+func dialAddr(addr net.Addr) string {
+	ta, ok := addr.(*net.TCPAddr)
+	if !ok || !ta.IP.IsUnspecified() {
+		return addr.String()
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(ta.Port))
 }
 
 func endpointOrNone(e string) string {

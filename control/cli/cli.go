@@ -60,7 +60,10 @@
 // `flowctl server` binds 127.0.0.1 by default (upstream binds 0.0.0.0: pass --address 0.0.0.0
 // to serve other hosts) on port 8080, keeps its bbolt database in ~/.flowctl/cdpd-flowctl.db
 // (upstream's directory, a file name of our own so the two servers never share a file; the
-// database also holds the alert rules) and stops gracefully on SIGINT/SIGTERM with exit 0.
+// database also holds the alert rules; the heartbeat history is in cdpd-flowctl-history.db
+// beside it, bounded by --history-max-bytes and --history-total-bytes) and stops gracefully on
+// SIGINT/SIGTERM with exit 0. Services silent for --service-expiry are removed, and one client
+// identity registers at most --max-services-per-client services.
 // The server is assembled by control/plane, which cdpd's --embedded-control-plane uses too.
 // Its --heartbeat-ttl defaults to 30 s; the rule (server.HeartbeatTTLFor) is max(30 s,
 // 3 × the clients' heartbeat interval), which the embedded plane applies to cdpd's

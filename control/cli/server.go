@@ -12,6 +12,7 @@ import (
 
 	"github.com/withobsrvr/cdpd/control/plane"
 	"github.com/withobsrvr/cdpd/control/server"
+	"github.com/withobsrvr/cdpd/internal/bytesize"
 )
 
 // defaultDBPath is ~/.flowctl/cdpd-flowctl.db: upstream flowctl's directory, but a file name
@@ -34,7 +35,12 @@ func (a *App) cmdServer(ctx context.Context, args []string) int {
 	janitor := fs.Duration("janitor-interval", server.DefaultJanitorInterval, "how often silent services are looked for")
 	histAge := fs.Duration("history-max-age", server.DefaultHistoryMaxAge, "heartbeat history kept per service, by age")
 	histN := fs.Int("history-max-samples", server.DefaultHistoryMaxSamples, "heartbeat history kept per service, by count")
+	histBytes, histTotal := bytesize.Size(server.DefaultHistoryMaxBytes), bytesize.Size(server.DefaultHistoryTotalBytes)
+	fs.Var(&histBytes, "history-max-bytes", "heartbeat history kept per service, by size (oldest samples dropped first)")
+	fs.Var(&histTotal, "history-total-bytes", "heartbeat history kept in all, by size: bounds the history file (DB path with -history.db) and memory; the histories themselves are kept under half of it")
 	maxServices := fs.Int("max-services", server.DefaultMaxServices, "registered services at most; new ids beyond it are refused (ResourceExhausted)")
+	perClient := fs.Int("max-services-per-client", server.DefaultMaxServicesPerClient, "registered services at most per client identity (mTLS certificate, else peer address); beyond it new ids of that client are refused (ResourceExhausted)")
+	expiry := fs.Duration("service-expiry", server.DefaultServiceExpiry, "a service silent for this long is removed with its history (longer than --heartbeat-ttl)")
 	cert := fs.String("tls-cert", "", "server certificate `file` (TLS)")
 	key := fs.String("tls-key", "", "server key `file` (TLS)")
 	ca := fs.String("tls-ca-cert", "", "CA `file` of client certificates (mutual TLS)")
@@ -68,13 +74,21 @@ func (a *App) cmdServer(ctx context.Context, args []string) int {
 	if *perService < 0 {
 		return a.usageErr(fs, "--metrics-per-service %d: want 0 (none) or more", *perService)
 	}
-	if *ttl <= 0 || *janitor <= 0 || *histAge <= 0 || *histN <= 0 || *maxServices <= 0 {
-		return a.usageErr(fs, "--heartbeat-ttl, --janitor-interval, --history-max-age, --history-max-samples and --max-services must be positive")
+	if *ttl <= 0 || *janitor <= 0 || *histAge <= 0 || *histN <= 0 || *maxServices <= 0 || *perClient <= 0 {
+		return a.usageErr(fs, "--heartbeat-ttl, --janitor-interval, --history-max-age, --history-max-samples, --max-services and --max-services-per-client must be positive")
+	}
+	if histBytes < server.MinHistoryBytes || histTotal < histBytes {
+		return a.usageErr(fs, "--history-max-bytes must be at least %s and at most --history-total-bytes", bytesize.Size(server.MinHistoryBytes))
+	}
+	if *expiry <= *ttl {
+		return a.usageErr(fs, "--service-expiry %s must be longer than --heartbeat-ttl %s", *expiry, *ttl)
 	}
 	log := slog.New(handler)
 	cfg := plane.Config{
 		HeartbeatTTL: *ttl, JanitorInterval: *janitor, HistoryMaxAge: *histAge, HistoryMaxSamples: *histN,
-		MaxServices: *maxServices, ReexportMetrics: *perService, TLSCert: *cert, TLSKey: *key, TLSCA: *ca, Now: a.Now, Logger: log,
+		HistoryMaxBytes: int64(histBytes), HistoryTotalBytes: int64(histTotal),
+		MaxServices: *maxServices, MaxServicesPerClient: *perClient, ServiceExpiry: *expiry, ReexportMetrics: *perService,
+		TLSCert: *cert, TLSKey: *key, TLSCA: *ca, Now: a.Now, Logger: log,
 	}
 	if !*noPersist {
 		cfg.DBPath = *dbPath

@@ -134,3 +134,16 @@ func StatusName(st flowctlv1.HealthStatus) string {
 	}
 	return fmt.Sprintf("unknown(%d)", int32(st))
 }
+
+// Service ownership (control/server's package doc has the rules): a client proves that it owns
+// the services it registered by carrying an owner token on every call, in the gRPC metadata
+// entry OwnerTokenHeader. The control plane returns the token in force in the registration's
+// RegisterResponse.connection_info under ConnOwnerToken (the client's own token when it sent
+// one, else one the server issued). Clients without tokens (upstream flowctl's) are identified
+// by their mTLS certificate or their peer address instead.
+const (
+	OwnerTokenHeader = "x-flowctl-owner"
+	ConnOwnerToken   = "owner_token"
+	// MaxOwnerTokenLen bounds a token; longer ones are refused as invalid.
+	MaxOwnerTokenLen = 256
+)

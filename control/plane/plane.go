@@ -59,10 +59,18 @@ type Config struct {
 	JanitorInterval   time.Duration
 	HistoryMaxAge     time.Duration
 	HistoryMaxSamples int
-	MaxServices       int    // registry cap; 0 = the server package's default
-	TLSCert           string // server certificate; with TLSKey turns TLS on
-	TLSKey            string
-	TLSCA             string // CA of client certificates: mutual TLS
+	// HistoryMaxBytes and HistoryTotalBytes are the history budgets of one service and of
+	// all (0 = the server package's defaults).
+	HistoryMaxBytes   int64
+	HistoryTotalBytes int64
+	MaxServices       int // registry cap; 0 = the server package's default
+	// MaxServicesPerClient caps the services of one client identity; 0 = the default.
+	MaxServicesPerClient int
+	// ServiceExpiry removes services silent for this long; 0 = the default (a day).
+	ServiceExpiry time.Duration
+	TLSCert       string // server certificate; with TLSKey turns TLS on
+	TLSKey        string
+	TLSCA         string // CA of client certificates: mutual TLS
 	// AlertEvalInterval is how often alert rules with a duration are re-evaluated [1 s].
 	AlertEvalInterval time.Duration
 	// AlertClient posts alert webhooks [10 s timeout].
@@ -138,16 +146,20 @@ func Add(g *run.Group, cfg Config) (*Plane, error) {
 		p.ttl = server.HeartbeatTTLFor(cfg.HeartbeatInterval)
 	}
 	p.srv, err = server.New(server.Options{
-		DBPath:            cfg.DBPath,
-		HeartbeatTTL:      p.ttl,
-		JanitorInterval:   cfg.JanitorInterval,
-		HistoryMaxAge:     cfg.HistoryMaxAge,
-		HistoryMaxSamples: cfg.HistoryMaxSamples,
-		MaxServices:       cfg.MaxServices,
-		ReexportMetrics:   cfg.ReexportMetrics,
-		Now:               cfg.Now,
-		Logger:            log,
-		Registerer:        reg,
+		DBPath:               cfg.DBPath,
+		HeartbeatTTL:         p.ttl,
+		JanitorInterval:      cfg.JanitorInterval,
+		HistoryMaxAge:        cfg.HistoryMaxAge,
+		HistoryMaxSamples:    cfg.HistoryMaxSamples,
+		HistoryMaxBytes:      cfg.HistoryMaxBytes,
+		HistoryTotalBytes:    cfg.HistoryTotalBytes,
+		MaxServices:          cfg.MaxServices,
+		MaxServicesPerClient: cfg.MaxServicesPerClient,
+		ServiceExpiry:        cfg.ServiceExpiry,
+		ReexportMetrics:      cfg.ReexportMetrics,
+		Now:                  cfg.Now,
+		Logger:               log,
+		Registerer:           reg,
 	})
 	if err != nil {
 		p.closeListeners()
@@ -171,7 +183,7 @@ func Add(g *run.Group, cfg Config) (*Plane, error) {
 			ServiceID: ev.ServiceID,
 			Status:    ev.Status,
 			Metrics:   ev.Metrics,
-			Removed:   ev.Kind == server.EventUnregistered,
+			Removed:   ev.Kind == server.EventUnregistered || ev.Kind == server.EventExpired,
 			Replace:   ev.Kind == server.EventRegistered,
 		})
 	})

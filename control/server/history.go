@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -28,6 +29,15 @@ type history struct {
 	head   int
 	n      int
 
+	// The byte accounting (see cost): samples, interned names, and the base and newest
+	// states. dropped: no longer in the server's map (expired, or emptied and removed).
+	sampleBytes, keyBytes, stateBytes int64
+	dropped                           bool
+	// empty is n == 0, readable without mu: the heartbeat that gives an empty history its
+	// first sample passes the service's whole merged metrics (an emptied history has forgotten
+	// its state).
+	empty atomic.Bool
+
 	// persistence state: the newest unflushed samples are not in the database yet; baseDirty
 	// means base changed (and older samples must be deleted there); rewrite asks for a full
 	// rewrite after a failed flush.
@@ -39,11 +49,57 @@ type history struct {
 type sample struct {
 	t      int64 // unix nanoseconds, strictly increasing
 	status flowctlv1.HealthStatus
+	cost   int32  // bytes accounted for it (sampleCost)
 	delta  []byte // (uvarint key index, uvarint len, value bytes)*
 }
 
+// Byte accounting of the histories (Options.HistoryMaxBytes, HistoryTotalBytes). A sample
+// costs sampleOverhead plus its database encoding (status byte, then every changed metric's
+// name and value with their lengths), which is more than it takes in memory (a name is held
+// once per service, a sample refers to it by index) and about what its database record
+// takes: the accounting bounds both. Interned names and the base and newest states (a map
+// entry per metric) are counted too.
+const (
+	sampleOverhead = 64 // the sample in memory (40 bytes) and its database key and element header (24)
+	keyOverhead    = 48 // an interned name: string header, slice and map entries
+	stateOverhead  = 48 // one metric of the base or newest state: map entry, string header
+)
+
+func uvarintLen(x int) int64 {
+	n := int64(1)
+	for x >= 0x80 {
+		x >>= 7
+		n++
+	}
+	return n
+}
+
+// size is the history's accounted bytes.
+func (h *history) size() int64 { return h.sampleBytes + h.keyBytes + h.stateBytes }
+
+// setState sets state[i] = v, keeping stateBytes.
+func (h *history) setState(state map[uint32]string, i uint32, v string) {
+	if old, ok := state[i]; ok {
+		h.stateBytes += int64(len(v) - len(old))
+	} else {
+		h.stateBytes += stateOverhead + int64(len(v))
+	}
+	state[i] = v
+}
+
+// stateSize is the accounted size of a whole state map.
+func stateSize(state map[uint32]string) int64 {
+	var n int64
+	for _, v := range state {
+		n += stateOverhead + int64(len(v))
+	}
+	return n
+}
+
 func newHistory(id string) *history {
-	return &history{id: id, keyIdx: make(map[string]uint32), last: make(map[uint32]string)}
+	h := &history{id: id, keyIdx: make(map[string]uint32), last: make(map[uint32]string)}
+	h.empty.Store(true)
+	return h
 }
 
 func (h *history) at(i int) *sample { return &h.ring[(h.head+i)%len(h.ring)] }
@@ -58,17 +114,20 @@ func (h *history) intern(k string) (uint32, bool) {
 	i := uint32(len(h.keys))
 	h.keys = append(h.keys, k)
 	h.keyIdx[k] = i
+	h.keyBytes += keyOverhead + int64(len(k))
 	return i, true
 }
 
-// add appends a sample for a heartbeat at t carrying metrics.
-func (h *history) add(t int64, st flowctlv1.HealthStatus, metrics map[string]string, max int) {
+// add appends a sample for a heartbeat at t carrying metrics, then drops the oldest samples
+// beyond max samples or maxBytes accounted bytes (a sample alone over maxBytes is not kept).
+func (h *history) add(t int64, st flowctlv1.HealthStatus, metrics map[string]string, max int, maxBytes int64) {
 	if h.n > 0 {
 		if prev := h.at(h.n - 1).t; t <= prev {
 			t = prev + 1
 		}
 	}
 	var delta []byte
+	cost := int64(sampleOverhead + 1)
 	for k, v := range metrics {
 		i, ok := h.intern(k)
 		if !ok {
@@ -77,17 +136,43 @@ func (h *history) add(t int64, st flowctlv1.HealthStatus, metrics map[string]str
 		if old, ok := h.last[i]; ok && old == v {
 			continue
 		}
-		h.last[i] = v
+		h.setState(h.last, i, v)
 		delta = binary.AppendUvarint(delta, uint64(i))
 		delta = binary.AppendUvarint(delta, uint64(len(v)))
 		delta = append(delta, v...)
+		cost += uvarintLen(len(k)) + int64(len(k)) + uvarintLen(len(v)) + int64(len(v))
 	}
-	h.push(sample{t: t, status: st, delta: delta}, max)
+	h.push(sample{t: t, status: st, cost: int32(min(cost, 1<<31-1)), delta: delta}, max)
 	if h.n == 1 { // the oldest sample: its state is the base
+		h.stateBytes -= stateSize(h.base)
 		h.base = copyIdxMap(h.last)
+		h.stateBytes += stateSize(h.base)
 		h.baseDirty = true
 	}
 	h.unflushed = min(h.unflushed+1, h.n)
+	h.trimBytes(maxBytes)
+}
+
+// trimBytes drops the oldest samples while the history is over maxBytes; an emptied history
+// forgets its names and states too.
+func (h *history) trimBytes(maxBytes int64) {
+	for h.n > 0 && h.size() > maxBytes {
+		h.evict()
+	}
+	h.clearIfEmpty()
+}
+
+// clearIfEmpty frees everything of a history without samples: the next sample starts afresh
+// (its delta holds every metric it carries: the heartbeat passes the whole merged state).
+func (h *history) clearIfEmpty() {
+	if h.n > 0 {
+		return
+	}
+	h.empty.Store(true)
+	h.ring, h.head = nil, 0
+	h.keys, h.keyIdx = nil, make(map[string]uint32)
+	h.base, h.last = nil, make(map[uint32]string)
+	h.sampleBytes, h.keyBytes, h.stateBytes = 0, 0, 0
 }
 
 // push appends s, growing the ring up to max samples and evicting the oldest beyond.
@@ -105,6 +190,8 @@ func (h *history) push(s sample, max int) {
 	}
 	h.ring[(h.head+h.n)%len(h.ring)] = s
 	h.n++
+	h.sampleBytes += int64(s.cost)
+	h.empty.Store(false)
 }
 
 func max2(a, b int) int {
@@ -116,6 +203,7 @@ func max2(a, b int) int {
 
 // evict drops the oldest sample, folding the next one's changes into base.
 func (h *history) evict() {
+	h.sampleBytes -= int64(h.ring[h.head].cost)
 	h.ring[h.head] = sample{}
 	h.head = (h.head + 1) % len(h.ring)
 	h.n--
@@ -123,12 +211,25 @@ func (h *history) evict() {
 		if h.base == nil {
 			h.base = make(map[uint32]string)
 		}
-		applyDelta(h.base, h.at(0).delta)
+		h.applyBase(h.at(0).delta)
 	} else {
+		h.stateBytes -= stateSize(h.base)
 		h.base = nil
 	}
 	h.baseDirty = true
 	h.unflushed = min(h.unflushed, h.n)
+}
+
+// applyBase applies a sample's delta to base, keeping stateBytes.
+func (h *history) applyBase(delta []byte) {
+	for len(delta) > 0 {
+		i, n := binary.Uvarint(delta)
+		delta = delta[n:]
+		l, n := binary.Uvarint(delta)
+		delta = delta[n:]
+		h.setState(h.base, uint32(i), string(delta[:l]))
+		delta = delta[l:]
+	}
 }
 
 // pruneBefore drops samples older than cutoff (unix ns); it reports whether any was dropped.
@@ -138,9 +239,7 @@ func (h *history) pruneBefore(cutoff int64) bool {
 		h.evict()
 		dropped = true
 	}
-	if h.n == 0 {
-		h.ring, h.head = nil, 0 // free the memory of a silent service
-	}
+	h.clearIfEmpty() // free the memory of a silent service
 	return dropped
 }
 
@@ -255,7 +354,7 @@ func (h *history) decodePairs(b []byte, fn func(i uint32, v string)) error {
 
 func (h *history) loadBase(b []byte) error {
 	h.base = make(map[uint32]string)
-	return h.decodePairs(b, func(i uint32, v string) { h.base[i] = v })
+	return h.decodePairs(b, func(i uint32, v string) { h.setState(h.base, i, v) })
 }
 
 func (h *history) loadSample(t int64, b []byte, max int) error {
@@ -273,17 +372,24 @@ func (h *history) loadSample(t int64, b []byte, max int) error {
 	}
 	if h.n == 0 && h.base == nil {
 		h.base = make(map[uint32]string)
-		applyDelta(h.base, delta)
+		h.applyBase(delta)
 	}
-	h.push(sample{t: t, status: flowctlv1.HealthStatus(b[0]), delta: delta}, max)
+	cost := sampleOverhead + int64(len(b))
+	h.push(sample{t: t, status: flowctlv1.HealthStatus(b[0]), cost: int32(min(cost, 1<<31-1)), delta: delta}, max)
 	return nil
 }
 
-// finishLoad rebuilds last (the newest state) after loading.
-func (h *history) finishLoad() {
+// finishLoad rebuilds last (the newest state) after loading and drops the oldest samples
+// beyond maxBytes.
+func (h *history) finishLoad(maxBytes int64) {
 	h.last = copyIdxMap(h.base)
 	for i := 1; i < h.n; i++ {
 		applyDelta(h.last, h.at(i).delta)
 	}
+	h.stateBytes += stateSize(h.last)
 	h.unflushed = 0
+	if h.size() > maxBytes {
+		h.trimBytes(maxBytes)
+		h.baseDirty = true
+	}
 }

@@ -142,7 +142,7 @@ func TestHistoryMatchesNaiveModel(t *testing.T) {
 		for k, v := range m {
 			state[k] = v
 		}
-		h.add(int64(i)*100, healthy, m, max)
+		h.add(int64(i)*100, healthy, m, max, 1<<40)
 		model = append(model, snap{int64(i) * 100, maps.Clone(state)})
 		if len(model) > max {
 			model = model[1:]
@@ -158,7 +158,7 @@ func TestHistoryMatchesNaiveModel(t *testing.T) {
 		}
 	}
 	// Same timestamps still give strictly increasing sample times.
-	h.add(100*39, healthy, nil, max)
+	h.add(100*39, healthy, nil, max, 1<<40)
 	got := h.read(0, nil)
 	if a, b := got[len(got)-2].GetTime().AsTime(), got[len(got)-1].GetTime().AsTime(); !b.After(a) {
 		t.Fatalf("sample times %v then %v", a, b)

@@ -21,17 +21,29 @@ func HeartbeatTTLFor(interval time.Duration) time.Duration {
 }
 
 // Sweep runs one janitor pass now (Run calls it every JanitorInterval): services silent for
-// longer than HeartbeatTTL become UNHEALTHY, history samples older than HistoryMaxAge are
-// dropped, and so are emptied histories of unregistered services.
+// longer than HeartbeatTTL become UNHEALTHY, services silent for longer than ServiceExpiry are
+// removed with their history, metrics a service stopped sending (not in its heartbeats for
+// longer than HeartbeatTTL while it kept heartbeating) are dropped, history samples older
+// than HistoryMaxAge are dropped, and so are emptied histories of unregistered services.
 func (s *Server) Sweep() {
 	now := s.now()
 	deadline := now.Add(-s.opts.HeartbeatTTL)
+	expiry := now.Add(-s.opts.ServiceExpiry)
 	var events []ServiceEvent
+	var expired []*entry
 	for _, e := range s.sortedEntries() {
 		e.mu.Lock()
 		ref := e.lastHB
 		if ref.Before(s.started) {
 			ref = s.started // grace after a restart of the server
+		}
+		if ref.Before(expiry) {
+			expired = append(expired, e)
+			e.mu.Unlock()
+			continue
+		}
+		if s.dropStaleMetricsLocked(e) {
+			s.markDirty(e.id)
 		}
 		if ref.Before(deadline) && e.status != flowctlv1.HealthStatus_HEALTH_STATUS_UNHEALTHY {
 			prev := e.status
@@ -54,7 +66,63 @@ func (s *Server) Sweep() {
 	for _, ev := range events {
 		s.notify(ev)
 	}
+	for _, e := range expired {
+		s.expire(e, now)
+	}
 	s.pruneHistories(now)
+}
+
+// dropStaleMetricsLocked removes the metrics e has not sent for longer than HeartbeatTTL
+// before its last heartbeat, so that a metric the service stopped reporting (a removed
+// component's, or one injected by another caller) does not stay for good. A silent service
+// keeps its last metrics. It reports whether any was dropped; e.mu held.
+func (s *Server) dropStaleMetricsLocked(e *entry) bool {
+	cutoff := e.lastHB.Add(-s.opts.HeartbeatTTL).UnixNano()
+	dropped := false
+	for k, t := range e.seen {
+		if t < cutoff {
+			e.metricBytes -= len(k) + len(e.metrics[k])
+			delete(e.metrics, k)
+			delete(e.seen, k)
+			dropped = true
+		}
+	}
+	return dropped
+}
+
+// expire removes a service silent for longer than ServiceExpiry, with its history, unless it
+// came back or was replaced meanwhile.
+func (s *Server) expire(e *entry, now time.Time) {
+	s.mu.Lock()
+	if s.entries[e.id] != e {
+		s.mu.Unlock()
+		return
+	}
+	e.mu.Lock()
+	ref, prev := e.lastHB, e.status
+	e.mu.Unlock()
+	if ref.Before(s.started) {
+		ref = s.started
+	}
+	if !ref.Before(now.Add(-s.opts.ServiceExpiry)) {
+		s.mu.Unlock()
+		return // a heartbeat arrived meanwhile
+	}
+	s.setEntryLocked(e.id, nil)
+	s.dropHistoryLocked(e.id)
+	s.mu.Unlock()
+	if s.db != nil {
+		if err := s.deleteService(e.id); err != nil {
+			s.persistErrors.Inc()
+			s.log.Error("deleting an expired service from the database", "service_id", e.id, "err", err)
+		}
+	}
+	s.log.Info("service expired: silent for longer than the service expiry",
+		"service_id", e.id, "last_heartbeat", ref, "expiry", s.opts.ServiceExpiry)
+	s.notify(ServiceEvent{
+		ServiceID: e.id, Kind: EventExpired, Status: statusUnknown, PrevStatus: prev,
+		Metadata: e.info.GetMetadata(), Time: now,
+	})
 }
 
 func (s *Server) pruneHistories(now time.Time) {
@@ -68,14 +136,19 @@ func (s *Server) pruneHistories(now time.Time) {
 	var empty []string
 	for _, h := range hs {
 		h.mu.Lock()
+		before := h.size()
 		if h.pruneBefore(cutoff) {
 			s.markDirty(h.id)
+		}
+		if !h.dropped {
+			s.histBytes.Add(h.size() - before)
 		}
 		if h.n == 0 {
 			empty = append(empty, h.id)
 		}
 		h.mu.Unlock()
 	}
+	s.enforceTotal()
 	if len(empty) == 0 {
 		return
 	}
@@ -89,8 +162,7 @@ func (s *Server) pruneHistories(now time.Time) {
 		n := h.n
 		h.mu.Unlock()
 		if n == 0 {
-			delete(s.histories, id)
-			s.markDirty(id)
+			s.dropHistoryLocked(id)
 		}
 	}
 	s.mu.Unlock()

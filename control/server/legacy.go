@@ -65,7 +65,7 @@ func (l legacyServer) Register(ctx context.Context, info *flowctllegacy.ServiceI
 	if err != nil {
 		return nil, err
 	}
-	id, err := l.s.register(ctx, req)
+	id, _, err := l.s.register(ctx, req)
 	if err != nil {
 		return nil, err
 	}

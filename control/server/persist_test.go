@@ -50,8 +50,8 @@ func TestPersistenceSurvivesRestart(t *testing.T) {
 	wantHistC := getHistory(t, r, &cdpdv1.GetHistoryRequest{ServiceId: "cdp-c"})
 	r.stop(t) // Close flushes the last heartbeats
 
-	// The database holds exactly the kept samples.
-	db, err := bbolt.Open(dbPath, 0o600, &bbolt.Options{ReadOnly: true, Timeout: time.Second})
+	// The history database holds exactly the kept samples.
+	db, err := bbolt.Open(HistoryDBPath(dbPath), 0o600, &bbolt.Options{ReadOnly: true, Timeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"time"
 
@@ -26,14 +27,15 @@ func notFound(id string) error {
 	return status.Errorf(codes.NotFound, "service %s not found", id)
 }
 
-// RegisterComponent registers (or replaces) a service; see the package documentation.
+// RegisterComponent registers (or replaces) a service; see the package documentation. A
+// service whose owner is live belongs to it: another client is refused with PermissionDenied.
 func (s *Server) RegisterComponent(ctx context.Context, req *flowctlv1.RegisterRequest) (_ *flowctlv1.RegisterResponse, err error) {
 	defer s.observe("RegisterComponent", time.Now(), &err)
-	id, err := s.register(ctx, req)
+	id, token, err := s.register(ctx, req)
 	if err != nil {
 		return nil, err
 	}
-	resp := &flowctlv1.RegisterResponse{ServiceId: id}
+	resp := &flowctlv1.RegisterResponse{ServiceId: id, ConnectionInfo: map[string]string{contract.ConnOwnerToken: token}}
 	// As upstream: sources and processors are assigned one topic per output event type.
 	switch req.GetComponent().GetType() {
 	case flowctlv1.ComponentType_COMPONENT_TYPE_SOURCE, flowctlv1.ComponentType_COMPONENT_TYPE_PROCESSOR:
@@ -42,19 +44,25 @@ func (s *Server) RegisterComponent(ctx context.Context, req *flowctlv1.RegisterR
 		}
 	}
 	if p, ok := peer.FromContext(ctx); ok && p.LocalAddr != nil {
-		resp.ConnectionInfo = map[string]string{"control_plane_endpoint": p.LocalAddr.String()}
+		resp.ConnectionInfo["control_plane_endpoint"] = p.LocalAddr.String()
 	}
 	return resp, nil
 }
 
 // register validates a registration and stores it under its service id (component_id, else
-// component.id, else generated), replacing any registration of that id; it returns the id.
-// It is the one store operation of a registration, whatever the protocol that carried it
-// (RegisterComponent, the legacy Register): validation, the registry cap, persistence, the
-// history and the observers apply to every protocol alike.
-func (s *Server) register(ctx context.Context, req *flowctlv1.RegisterRequest) (string, error) {
+// component.id, else generated), replacing any registration of that id, unless another owner
+// holds the id and is live (PermissionDenied); it returns the id and the owner token in force
+// (the caller's own, or one issued now). It is the one store operation of a registration,
+// whatever the protocol that carried it (RegisterComponent, the legacy Register): validation,
+// ownership, the registry caps, persistence, the history and the observers apply to every
+// protocol alike.
+func (s *Server) register(ctx context.Context, req *flowctlv1.RegisterRequest) (string, string, error) {
 	if err := checkRegister(req); err != nil {
-		return "", err
+		return "", "", err
+	}
+	c, err := callerOf(ctx)
+	if err != nil {
+		return "", "", err
 	}
 	info := proto.Clone(req.GetComponent()).(*flowctlv1.ComponentInfo)
 	if info.Metadata == nil {
@@ -69,44 +77,66 @@ func (s *Server) register(ctx context.Context, req *flowctlv1.RegisterRequest) (
 		id = randomID(typeWord(info.GetType()))
 	}
 	info.Id = id
+	// The token in force: the caller's own, else one issued now (returned in connection_info).
+	token := c.token
+	if token == "" {
+		token = newToken()
+	}
 	now := s.now()
 	e := &entry{
 		id: id, info: info, registeredAt: now, status: statusHealthy, lastHB: now,
-		metrics: make(map[string]string),
+		metrics: make(map[string]string), seen: make(map[string]int64), owner: ownerFor(c, token),
 	}
 
 	s.mu.Lock()
 	prev := s.entries[id]
-	h := s.histories[id]
+	prevPrincipal := ""
+	if prev != nil {
+		prev.mu.Lock()
+		admitted, live, po := prev.owner.admits(c), s.liveLocked(prev, now), prev.owner
+		prev.mu.Unlock()
+		if !admitted && live {
+			s.mu.Unlock()
+			return "", "", denied(id, po, fmt.Sprintf("it can be taken over once it has been silent for %s", s.opts.HeartbeatTTL))
+		}
+		if !admitted {
+			s.log.Warn("service taken over: its owner was silent for longer than the TTL",
+				"service_id", id, "owner", po.principal, "new_owner", c.principal)
+		}
+		prevPrincipal = po.principal
+	}
 	// A new id must fit the registry's cap (re-registering a known id always works). Without
 	// it a client registering distinct ids in a loop grows the registry, the histories and the
 	// janitor's work without bound (30,000 registrations took a server from 38 to 330 MiB).
+	h := s.histories[id]
 	if prev == nil && (len(s.entries) >= s.opts.MaxServices || (h == nil && len(s.histories) >= 2*s.opts.MaxServices)) {
 		n := len(s.entries)
 		s.mu.Unlock()
-		return "", status.Errorf(codes.ResourceExhausted, "registry full: %d services registered, the limit is %d; unregister services first", n, s.opts.MaxServices)
+		return "", "", status.Errorf(codes.ResourceExhausted, "registry full: %d services registered, the limit is %d; unregister services first", n, s.opts.MaxServices)
+	}
+	// So must a service new to this client: one client cannot fill the registry for all.
+	if prevPrincipal != c.principal && s.perClient[c.principal] >= s.opts.MaxServicesPerClient {
+		n := s.perClient[c.principal]
+		s.mu.Unlock()
+		return "", "", status.Errorf(codes.ResourceExhausted, "client %s has %d services registered, the limit per client is %d; unregister services first", c.principal, n, s.opts.MaxServicesPerClient)
 	}
 	if h == nil {
 		h = newHistory(id)
 		s.histories[id] = h
 	}
 	e.hist = h
-	s.entries[id] = e
+	s.setEntryLocked(id, e)
 	s.mu.Unlock()
 	if s.db != nil {
 		// Write-through: answer only once the registration is on disk.
 		if err := s.persistService(e); err != nil {
 			s.mu.Lock()
 			if s.entries[id] == e {
-				if prev != nil {
-					s.entries[id] = prev
-				} else {
-					delete(s.entries, id)
-				}
+				s.setEntryLocked(id, prev)
 			}
 			s.mu.Unlock()
 			s.persistErrors.Inc()
-			return "", status.Errorf(codes.Internal, "persisting registration of %s: %v", id, err)
+			return "", "", status.Errorf(codes.Internal, "persisting registration of %s: %v", id, err)
 		}
 	}
 
@@ -117,12 +147,12 @@ func (s *Server) register(ctx context.Context, req *flowctlv1.RegisterRequest) (
 		prev.mu.Unlock()
 	}
 	s.log.Info("service registered", "service_id", id, "component_type", info.GetType().String(),
-		"name", info.GetName(), "replaced", prev != nil)
+		"name", info.GetName(), "replaced", prev != nil, "owner", c.principal)
 	s.notify(ServiceEvent{
 		ServiceID: id, Kind: EventRegistered, Status: statusHealthy, PrevStatus: prevStatus,
 		Metrics: map[string]string{}, Metadata: info.GetMetadata(), Time: now,
 	})
-	return id, nil
+	return id, token, nil
 }
 
 // registrant says who made a registration, as the control plane saw the call: the verified
@@ -161,13 +191,25 @@ func (s *Server) UnregisterComponent(ctx context.Context, req *flowctlv1.Unregis
 	if err := checkServiceID(id); err != nil {
 		return nil, err
 	}
+	c, err := callerOf(ctx)
+	if err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	e := s.entries[id]
-	delete(s.entries, id)
-	s.mu.Unlock()
 	if e == nil {
+		s.mu.Unlock()
 		return &emptypb.Empty{}, nil
 	}
+	e.mu.Lock()
+	admitted, live, o := e.owner.admits(c), s.liveLocked(e, s.now()), e.owner
+	e.mu.Unlock()
+	if !admitted && live {
+		s.mu.Unlock()
+		return nil, denied(id, o, "only its owner may unregister it while it heartbeats")
+	}
+	s.setEntryLocked(id, nil)
+	s.mu.Unlock()
 	if s.db != nil {
 		if err := s.deleteService(id); err != nil {
 			s.persistErrors.Inc()
@@ -209,12 +251,25 @@ func (s *Server) heartbeat(ctx context.Context, id string, st flowctlv1.HealthSt
 	if _, err := checkMap("metrics", metrics, MaxMetricEntries, MaxMetricBytes); err != nil {
 		return err
 	}
+	c, err := callerOf(ctx)
+	if err != nil {
+		return err
+	}
 	e := s.lookup(id)
 	if e == nil {
 		return notFound(id)
 	}
 	now := s.now()
 	e.mu.Lock()
+	if !e.owner.admits(c) {
+		o, live := e.owner, s.liveLocked(e, now)
+		e.mu.Unlock()
+		if live {
+			return denied(id, o, "only its owner may heartbeat it")
+		}
+		return denied(id, o, "its owner is silent: register it to take it over")
+	}
+	bind := e.owner.unowned()
 	// Merged-map limits: count what the merge would add before changing anything.
 	entries, size := len(e.metrics), e.metricBytes
 	for k, v := range metrics {
@@ -230,8 +285,10 @@ func (s *Server) heartbeat(ctx context.Context, id string, st flowctlv1.HealthSt
 		return invalid("merged metrics of %s would have %d entries / %d bytes, the limits are %d / %d (re-register to reset them)",
 			id, entries, size, MaxMetricEntries, MaxMetricBytes)
 	}
+	nowNS := now.UnixNano()
 	for k, v := range metrics {
 		e.metrics[k] = v
+		e.seen[k] = nowNS
 	}
 	e.metricBytes = size
 	prev := e.status
@@ -255,11 +312,16 @@ func (s *Server) heartbeat(ctx context.Context, id string, st flowctlv1.HealthSt
 		}
 	}
 	h := e.hist
+	sampled := metrics
+	if h.empty.Load() {
+		sampled = copyMap(e.metrics) // a fresh history starts from the whole merged state
+	}
 	e.mu.Unlock()
+	if bind {
+		s.bindOwner(e, c)
+	}
 
-	h.mu.Lock()
-	h.add(now.UnixNano(), cur, metrics, s.opts.HistoryMaxSamples)
-	h.mu.Unlock()
+	s.recordSample(h, now.UnixNano(), cur, sampled)
 	s.markDirty(id)
 	s.heartbeats.Inc()
 	if observed {

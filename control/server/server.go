@@ -10,22 +10,39 @@
 //   - the registration (ComponentInfo, registered_at), its current HealthStatus, the time of
 //     the last heartbeat and the merged map of every metric the service has sent;
 //   - a bounded history of heartbeat samples (time, status, the merged metrics after that
-//     heartbeat), at most HistoryMaxSamples samples and none older than HistoryMaxAge. Samples
-//     are delta-encoded in memory (only the metrics whose value changed are stored, metric
-//     names interned per service), so a typical cdpd pipeline costs about 100-200 bytes per
-//     sample. A service's history outlives its unregistration (cdpd unregisters on every
-//     shutdown) and is dropped once it has aged out.
+//     heartbeat), at most HistoryMaxSamples samples, none older than HistoryMaxAge, and within
+//     the byte budgets below. Samples are delta-encoded in memory (only the metrics whose value
+//     changed are stored, metric names interned per service), so a typical cdpd pipeline costs
+//     about 130 bytes of memory per sample. A service's history outlives its unregistration
+//     (cdpd unregisters on every shutdown) and is dropped once it has aged out.
 //
-// Memory: about 130 bytes per history sample for a cdpd pipeline heartbeat (16 metrics, a few
-// of them changing), i.e. about 1.1 MB per service at the default 8640 samples; lower
-// HistoryMaxSamples for fleets of thousands of services.
+// Memory and disk: the histories are kept within byte budgets, per service (HistoryMaxBytes,
+// 4 MiB) and in all (HistoryTotalBytes, 256 MiB); the oldest samples go first, of the service
+// for its own budget, of all services (whichever sample is oldest) for the total. A sample is
+// accounted at its database encoding (names and values of the changed metrics) plus 64 bytes,
+// more than it takes in memory, and a history's names and its first and newest states are
+// accounted too: about 225 bytes per sample of a cdpd pipeline, so 4 MiB hold two days of a
+// heartbeat every 10 s. The total budget bounds the history file as well: the histories are
+// kept under half of it (trimmed to 7/16 when they reach 1/2; the history file needs up to
+// about 1.6 times their size, for bbolt's page overhead and the pages a flush frees that only
+// a later flush can reuse), and the file is compacted when it grows beyond the budget
+// anyway. The probe's bomb (4,500 heartbeats of 60 KB of changing metrics, which took a server
+// without budgets to 681 MB of RSS and 270 MB of database) stays within them
+// (TestHistoryByteBudget). Accounting: HistoryBytes and the gauge cdp_control_history_bytes;
+// samples dropped for the total: cdp_control_history_trimmed_samples_total.
 //
 // Persistence (Options.DBPath != ""): registrations and unregistrations are written through
 // (the RPC answers after the bbolt transaction committed). Heartbeats (status, last heartbeat,
 // metrics) and history samples are written in batches every FlushInterval (1 s by default) and
 // on Close, so a crash loses at most that much heartbeat state, never a registration. After a
 // restart every service keeps its status and last metrics, and gets one HeartbeatTTL of grace
-// before the janitor judges it, so that its clients can reconnect.
+// before the janitor judges it, so that its clients can reconnect. The history lives in a
+// file of its own, HistoryDBPath(DBPath) ("flowctl-history.db" next to "flowctl.db"): bbolt
+// files never shrink, and this one can be compacted (rewritten with its data only, replaced
+// atomically) while the server runs, which the main file, whose handle the alert rules hold,
+// cannot. The main file is compacted when it is opened if it is more than twice the size of
+// its data (after many services expired, or after the history moved out of a file written
+// before the history had a file of its own, which opening it does).
 //
 // Semantics (the upstream behaviour, see docs/design.md "The wire contract"): the service id is component_id, else
 // component.id, else generated; re-registering an id replaces the registration (status
@@ -33,6 +50,60 @@
 // the stored map and a status other than UNKNOWN replaces the stored one; the janitor marks a
 // service UNHEALTHY when no heartbeat arrived within HeartbeatTTL; ListComponents omits
 // non-HEALTHY services unless include_unhealthy.
+//
+// # Ownership
+//
+// A registered service belongs to the client that registered it, its owner; while the owner
+// is live (it heartbeated, registered, or the server started, within HeartbeatTTL) every other
+// client is refused with codes.PermissionDenied when it registers over the id, heartbeats it
+// or unregisters it. Reading (status, list, discover, history) stays open to all. Who a
+// client is:
+//
+//   - its principal: with mutual TLS, the verified client certificate's identity (subject and
+//     subject alternative names, "tls:CN=...;dns=..."; a renewed certificate with the same
+//     names is the same client); otherwise the peer's IP address ("addr:10.0.0.5"; "local"
+//     for a unix socket peer). Calls made inside the server's process ("in-process") are
+//     trusted with every service.
+//   - its owner token, if it sends one: the gRPC metadata entry "x-flowctl-owner"
+//     (contract.OwnerTokenHeader), at most 256 bytes. cdpd's client sends one on every call.
+//
+// A registration answers with the token in force in RegisterResponse.connection_info under
+// "owner_token" (contract.ConnOwnerToken): the caller's own token, or, for a caller without one,
+// a random token the server issues. Only its SHA-256 is kept, in memory and in the database.
+//
+// Who is admitted on a service: a caller that sends a token must send the owner's (and, when
+// the owner has a certificate, present that certificate too: a stolen token is not enough
+// under mTLS). A caller without a token is admitted on its principal alone, but only on a
+// service whose registrant sent no token either: a service registered with a token (cdpd's)
+// requires it on every call, so another process on the same host cannot act for it.
+//
+// Clients without tokens (upstream flowctl's: its CDP client registers and then heartbeats by
+// id; its orchestrator heartbeats components on a connection of its own; clients reconnect
+// after a server restart) are thus identified by their address, or their certificate, not by
+// their connection: binding a tokenless service to its connection would refuse its own
+// heartbeats after every reconnect. The price is that, without mTLS, tokenless clients behind
+// one address (one host, one NAT or proxy) can act on each other's services; cdpd's services,
+// registered with a token, are not exposed to them.
+//
+// Failover: once the owner has been silent for longer than HeartbeatTTL, a registration by
+// anyone takes the service over (the new registrant becomes the owner and the old one is
+// refused from then on), and an unregistration by anyone is accepted. A heartbeat never
+// takes a service over (it would be an injection, not a takeover): a non-owner's heartbeat is
+// refused even then, telling it to register. cdpd's client re-registers after such a refusal,
+// so a cdpd whose services were taken over takes them back once the other side goes silent.
+// A service loaded from a database written before services had owners is unowned: the first
+// client to heartbeat (or register) it becomes its owner.
+//
+// Metrics a service stops sending are dropped once it has heartbeated for HeartbeatTTL without
+// them (a removed component's, or metrics a caller of the owner's own address slipped in do
+// not stay for good); a silent service keeps its last metrics.
+//
+// # Bounds
+//
+// The registry is capped in total (MaxServices) and per client principal
+// (MaxServicesPerClient; a client's own ids re-register at its limit), both answered with
+// codes.ResourceExhausted, and a service silent for longer than ServiceExpiry (a day) is
+// removed with its history (observers get EventExpired).
 //
 // Differences from upstream flowctl:
 //   - Heartbeat and GetComponentStatus for an unknown id fail with codes.NotFound (upstream:
@@ -49,15 +120,22 @@
 //     heartbeat with status UNKNOWN restores the status the service had before.
 //   - ListComponents and DiscoverComponents are sorted by service id.
 //   - UnregisterComponent of an unknown id succeeds (as upstream) but still needs an id.
-//   - The registry is capped (Options.MaxServices): a new id beyond it is refused with
-//     codes.ResourceExhausted (upstream grows without bound under a registration flood).
+//   - The registry is capped (Options.MaxServices, Options.MaxServicesPerClient): a new id
+//     beyond it is refused with codes.ResourceExhausted (upstream grows without bound under a
+//     registration flood), and silent services expire (Options.ServiceExpiry).
+//   - Services have owners (see Ownership): upstream lets any client register over, heartbeat
+//     or unregister any service; ours refuses others with codes.PermissionDenied while the
+//     owner is live. RegisterResponse.connection_info carries "owner_token".
+//   - Metrics a live service stopped sending expire after HeartbeatTTL (upstream keeps every
+//     metric ever merged until the next registration).
 //
 // Embedding: control/plane assembles this server with the alert engine and /metrics for the
 // `flowctl server` command and cdpd's embedded control plane, through NewGRPCServer, Run and
 // GracefulStop; Serve runs the bare server on a listener. Hooks for other packages: AddObserver (every change,
 // for alert rules), Services (a snapshot), DB (the bbolt handle, for their own buckets),
 // AddService (more gRPC services on the same server), Sweep and Flush (one janitor pass or
-// one persistence batch now), Connections (open client connections).
+// one persistence batch now), Connections (open client connections), Owner (a service's
+// owner principal).
 package server
 
 import (
@@ -93,8 +171,22 @@ const (
 	DefaultJanitorInterval   = 10 * time.Second
 	DefaultHistoryMaxAge     = 24 * time.Hour
 	DefaultHistoryMaxSamples = 8640 // 24 h of heartbeats every 10 s
-	DefaultFlushInterval     = time.Second
-	DefaultMaxServices       = 10000
+	// DefaultHistoryMaxBytes is the history budget of one service: a day of a cdpd pipeline's
+	// heartbeats (about 250 accounted bytes each) fits twice.
+	DefaultHistoryMaxBytes = 4 << 20
+	// DefaultHistoryTotalBytes is the history budget of the whole server, in memory and in
+	// its history file.
+	DefaultHistoryTotalBytes = 256 << 20
+	// MinHistoryBytes is the smallest history budget accepted: a few samples of the largest
+	// heartbeat (MaxMetricBytes of changing metrics).
+	MinHistoryBytes      = 256 << 10
+	DefaultFlushInterval = time.Second
+	DefaultMaxServices   = 10000
+	// DefaultMaxServicesPerClient caps the services one client identity (an mTLS identity, else
+	// a peer address) may have registered at once.
+	DefaultMaxServicesPerClient = 2000
+	// DefaultServiceExpiry: a service silent for this long is removed, with its history.
+	DefaultServiceExpiry = 24 * time.Hour
 )
 
 // Options configure a Server. The zero value is a working in-memory server.
@@ -104,6 +196,11 @@ type Options struct {
 	JanitorInterval   time.Duration // default 10s
 	HistoryMaxAge     time.Duration // default 24h
 	HistoryMaxSamples int           // default 8640
+	// HistoryMaxBytes is one service's history budget (default 4 MiB) and HistoryTotalBytes
+	// the whole server's (default 256 MiB), in accounted bytes (see the package doc): beyond
+	// them the oldest samples go first (of the service; of all services for the total).
+	HistoryMaxBytes   int64
+	HistoryTotalBytes int64
 	FlushInterval     time.Duration // heartbeat batch persistence period, default 1s
 	Now               func() time.Time
 	Logger            *slog.Logger
@@ -112,6 +209,17 @@ type Options struct {
 	// 2 × MaxServices histories are kept, is refused with codes.ResourceExhausted, so that a
 	// flood of registrations cannot grow the server's memory without bound.
 	MaxServices int
+	// MaxServicesPerClient caps the services registered by one client identity (the principal
+	// of the package doc: an mTLS identity, else the peer's IP address; default 2,000), so that
+	// one client cannot fill the registry for everyone.
+	MaxServicesPerClient int
+	// ServiceExpiry removes a service (and its history) that has been silent for this long
+	// (default 24 h, or twice HeartbeatTTL if that is longer); it must be longer than
+	// HeartbeatTTL.
+	ServiceExpiry time.Duration
+
+	// noSync skips fsync (tests that write a lot and never crash the machine).
+	noSync bool
 	// ReexportMetrics, when above 0 (and Registerer is set), re-exports every service's latest
 	// heartbeat metrics on Registerer, at most this many per service, with flowctl_service_up
 	// and the heartbeat age (fleet.go). 0: off (cdpd's embedded plane: its pipelines' metrics
@@ -143,6 +251,9 @@ const (
 	EventHeartbeat    = "heartbeat"
 	EventStatus       = "status"
 	EventUnregistered = "unregistered"
+	// EventExpired: the janitor removed a service silent for longer than ServiceExpiry (Status
+	// is UNKNOWN, PrevStatus the last status), as if it had unregistered.
+	EventExpired = "expired"
 )
 
 // Server is the control plane. Create it with New, serve it with Serve (or Register on your
@@ -156,11 +267,17 @@ type Server struct {
 	log     *slog.Logger
 	now     func() time.Time
 	started time.Time
-	db      *bbolt.DB
+	db      *bbolt.DB // registry (and the alert rules' buckets)
+	hdb     *bbolt.DB // heartbeat history (HistoryDBPath), used under persistMu only
+	hdbPath string
 
 	mu        sync.RWMutex
 	entries   map[string]*entry
 	histories map[string]*history
+	perClient map[string]int // registered services by owner principal
+
+	histBytes atomic.Int64 // accounted bytes of every history (histories in the map)
+	trimMu    sync.Mutex   // one trim of the total budget at a time
 
 	// persistMu serialises flushes (the Run loop and Close).
 	persistMu sync.Mutex
@@ -175,6 +292,8 @@ type Server struct {
 	heartbeats    prometheus.Counter
 	rpcDuration   *prometheus.HistogramVec
 	persistErrors prometheus.Counter
+	trimmed       prometheus.Counter
+	compactions   prometheus.Counter
 
 	closeOnce sync.Once
 	closeErr  error
@@ -190,8 +309,12 @@ type entry struct {
 	lastHB       time.Time
 	metrics      map[string]string
 	metricBytes  int
-	staleFrom    flowctlv1.HealthStatus // status before the janitor marked it, UNKNOWN if not marked
-	hist         *history
+	// seen is when each metric was last sent (unix ns): the janitor drops metrics the service
+	// has stopped sending (seen more than HeartbeatTTL before its last heartbeat).
+	seen      map[string]int64
+	staleFrom flowctlv1.HealthStatus // status before the janitor marked it, UNKNOWN if not marked
+	hist      *history
+	owner     owner
 }
 
 // New creates a server, opening (creating) the bbolt file and loading the registry when
@@ -209,11 +332,32 @@ func New(opts Options) (*Server, error) {
 	if opts.HistoryMaxSamples <= 0 {
 		opts.HistoryMaxSamples = DefaultHistoryMaxSamples
 	}
+	if opts.HistoryTotalBytes <= 0 {
+		opts.HistoryTotalBytes = DefaultHistoryTotalBytes
+	}
+	if opts.HistoryMaxBytes <= 0 {
+		opts.HistoryMaxBytes = min(DefaultHistoryMaxBytes, opts.HistoryTotalBytes)
+	}
+	if min(opts.HistoryMaxBytes, opts.HistoryTotalBytes) < MinHistoryBytes {
+		return nil, fmt.Errorf("control plane: a history budget under %d bytes (%d per service, %d in total) could not hold one heartbeat of the largest size", MinHistoryBytes, opts.HistoryMaxBytes, opts.HistoryTotalBytes)
+	}
+	if opts.HistoryMaxBytes > opts.HistoryTotalBytes {
+		return nil, fmt.Errorf("control plane: the history budget of a service (%d bytes) is larger than the total (%d bytes)", opts.HistoryMaxBytes, opts.HistoryTotalBytes)
+	}
 	if opts.FlushInterval <= 0 {
 		opts.FlushInterval = DefaultFlushInterval
 	}
 	if opts.MaxServices <= 0 {
 		opts.MaxServices = DefaultMaxServices
+	}
+	if opts.MaxServicesPerClient <= 0 {
+		opts.MaxServicesPerClient = DefaultMaxServicesPerClient
+	}
+	if opts.ServiceExpiry <= 0 {
+		opts.ServiceExpiry = max(DefaultServiceExpiry, 2*opts.HeartbeatTTL)
+	}
+	if opts.ServiceExpiry <= opts.HeartbeatTTL {
+		return nil, fmt.Errorf("control plane: the service expiry (%s) must be longer than the heartbeat TTL (%s)", opts.ServiceExpiry, opts.HeartbeatTTL)
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -227,6 +371,7 @@ func New(opts Options) (*Server, error) {
 		now:       opts.Now,
 		entries:   make(map[string]*entry),
 		histories: make(map[string]*history),
+		perClient: make(map[string]int),
 		dirty:     make(map[string]struct{}),
 		health:    health.NewServer(),
 	}
@@ -245,6 +390,18 @@ func New(opts Options) (*Server, error) {
 		Name: "cdp_control_persist_errors_total",
 		Help: "Failed writes of the control plane registry to its database.",
 	})
+	s.trimmed = f.NewCounter(prometheus.CounterOpts{
+		Name: "cdp_control_history_trimmed_samples_total",
+		Help: "Heartbeat history samples dropped to keep the server within its total history budget.",
+	})
+	s.compactions = f.NewCounter(prometheus.CounterOpts{
+		Name: "cdp_control_db_compactions_total",
+		Help: "Rewrites of a control plane database file to give back the space of deleted data.",
+	})
+	f.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "cdp_control_history_bytes",
+		Help: "Accounted bytes of the heartbeat history (the budget is --history-total-bytes).",
+	}, func() float64 { return float64(s.histBytes.Load()) })
 	if opts.Registerer != nil {
 		if err := opts.Registerer.Register(registryCollector{s}); err != nil {
 			return nil, fmt.Errorf("registering control plane metrics: %w", err)
@@ -265,8 +422,8 @@ func New(opts Options) (*Server, error) {
 }
 
 // DB is the bbolt database, nil without persistence. Other packages may keep their own
-// buckets in it (the alert rules do); the buckets "services", "history" and "history_base"
-// belong to this package.
+// buckets in it (the alert rules do); the buckets "services" and "owners" belong to this
+// package (the history has a file of its own, HistoryDBPath).
 func (s *Server) DB() *bbolt.DB { return s.db }
 
 // AddObserver registers fn to be called synchronously, with no lock held, after every change
@@ -363,6 +520,11 @@ func (s *Server) Close() error {
 		if err := s.db.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("closing control plane database: %w", err))
 		}
+		s.persistMu.Lock()
+		if err := s.hdb.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("closing control plane history database: %w", err))
+		}
+		s.persistMu.Unlock()
 		s.closeErr = errors.Join(errs...)
 	})
 	return s.closeErr

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/withobsrvr/cdpd/internal/atomicfile"
+	"github.com/withobsrvr/cdpd/internal/failpoint"
 )
 
 // FileName is the name of the checkpoint file inside a pipeline's state directory.
@@ -89,8 +90,18 @@ func (s *Store) Save(c Checkpoint) error {
 	if err != nil {
 		return fmt.Errorf("encoding checkpoint of pipeline %s: %w", c.Pipeline, err)
 	}
-	if err := atomicfile.WriteFile(filepath.Join(dir, FileName), append(data, '\n')); err != nil {
+	f, err := atomicfile.Create(filepath.Join(dir, FileName))
+	if err != nil {
 		return fmt.Errorf("saving checkpoint of pipeline %s: %w", c.Pipeline, err)
 	}
+	defer f.Discard()
+	if _, err := f.Write(append(data, '\n')); err != nil {
+		return fmt.Errorf("saving checkpoint of pipeline %s: %w", c.Pipeline, err)
+	}
+	failpoint.Inject(failpoint.CheckpointBeforeRename)
+	if err := f.Commit(); err != nil {
+		return fmt.Errorf("saving checkpoint of pipeline %s: %w", c.Pipeline, err)
+	}
+	failpoint.Inject(failpoint.CheckpointAfterRename)
 	return nil
 }

@@ -25,11 +25,20 @@ type Certs struct {
 	ServerKeyFile  string
 	ClientCertFile string // client certificate (CN cdpd-test-client) for mutual TLS
 	ClientKeyFile  string
-	OtherCAFile    string // an unrelated CA that signed nothing here: trusting it must fail
+	// Client2CertFile is a second client certificate (CN cdpd-test-client-2): another client
+	// identity signed by the same CA.
+	Client2CertFile string
+	Client2KeyFile  string
+	// PeerCertFile is a certificate for both ends (server and client authentication, for
+	// 127.0.0.1, ::1 and localhost, CN cdpd-test-peer): a cdpd that serves its embedded
+	// control plane with the certificate it is a client with.
+	PeerCertFile string
+	PeerKeyFile  string
+	OtherCAFile  string // an unrelated CA that signed nothing here: trusting it must fail
 }
 
-// Write generates a throwaway CA, a server certificate and a client certificate
-// (ECDSA P-256, valid for 7 days) plus an unrelated CA into dir. It is meant for tests of
+// Write generates a throwaway CA, a server certificate, two client certificates and a
+// certificate for both ends (ECDSA P-256, valid for 7 days) plus an unrelated CA into dir. It is meant for tests of
 // every package; never use these certificates in production.
 func Write(dir string) (Certs, error) {
 	now := time.Now()
@@ -57,6 +66,22 @@ func Write(dir string) (Certs, error) {
 	if err != nil {
 		return Certs{}, err
 	}
+	cli2Cert, cli2Key, err := newLeaf(ca, caKey, now, &x509.Certificate{
+		Subject:     pkix.Name{CommonName: "cdpd-test-client-2"},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	})
+	if err != nil {
+		return Certs{}, err
+	}
+	peerCert, peerKey, err := newLeaf(ca, caKey, now, &x509.Certificate{
+		Subject:     pkix.Name{CommonName: "cdpd-test-peer"},
+		DNSNames:    []string{"localhost"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+	})
+	if err != nil {
+		return Certs{}, err
+	}
 	tc := Certs{
 		CAFile:         filepath.Join(dir, "ca.pem"),
 		ServerCertFile: filepath.Join(dir, "server.pem"),
@@ -64,11 +89,18 @@ func Write(dir string) (Certs, error) {
 		ClientCertFile: filepath.Join(dir, "client.pem"),
 		ClientKeyFile:  filepath.Join(dir, "client-key.pem"),
 		OtherCAFile:    filepath.Join(dir, "other-ca.pem"),
+
+		Client2CertFile: filepath.Join(dir, "client2.pem"),
+		Client2KeyFile:  filepath.Join(dir, "client2-key.pem"),
+		PeerCertFile:    filepath.Join(dir, "peer.pem"),
+		PeerKeyFile:     filepath.Join(dir, "peer-key.pem"),
 	}
 	for path, data := range map[string][]byte{
 		tc.CAFile: caPEM, tc.OtherCAFile: otherPEM,
 		tc.ServerCertFile: srvCert, tc.ServerKeyFile: srvKey,
 		tc.ClientCertFile: cliCert, tc.ClientKeyFile: cliKey,
+		tc.Client2CertFile: cli2Cert, tc.Client2KeyFile: cli2Key,
+		tc.PeerCertFile: peerCert, tc.PeerKeyFile: peerKey,
 	} {
 		if err := os.WriteFile(path, data, 0o600); err != nil {
 			return Certs{}, fmt.Errorf("writing test certificate: %w", err)

@@ -62,13 +62,7 @@ type crashEnv struct {
 }
 
 func runCrash(t *testing.T, plan crashPlan) {
-	pg := pgtest.Start(t)
-	ds := newDatastore(t, crashLedgers)
-	env := &crashEnv{ds: ds, pg: pg, rng: crashRNG(t),
-		end: fixture.Ledger58752000 + crashLedgers - 1}
-	env.want = expectedRows(t, ds, fixture.Ledger58752000, env.end)
-	t.Logf("expected rows per ledger: latest_ledger 1, contract_events %d (ledgers %d..%d)",
-		env.want["contract_events"][fixture.Ledger58752000], fixture.Ledger58752000, env.end)
+	env := newCrashEnv(t)
 
 	// Run 0: no crash. It checks the sinks' plain behaviour and measures how long a clean run
 	// of the range takes, which bounds the random kill delays.
@@ -84,6 +78,20 @@ func runCrash(t *testing.T, plan crashPlan) {
 		kills += len(moments)
 	}
 	t.Logf("%d SIGKILLs in %d runs; every run ended with every ledger exactly once in both sinks", kills, plan.runs)
+}
+
+// newCrashEnv starts PostgreSQL, builds the datastore of the range and computes the rows the
+// sinks must hold.
+func newCrashEnv(t *testing.T) *crashEnv {
+	t.Helper()
+	pg := pgtest.Start(t)
+	ds := newDatastore(t, crashLedgers)
+	env := &crashEnv{ds: ds, pg: pg, rng: crashRNG(t),
+		end: fixture.Ledger58752000 + crashLedgers - 1}
+	env.want = expectedRows(t, ds, fixture.Ledger58752000, env.end)
+	t.Logf("expected rows per ledger: latest_ledger 1, contract_events %d (ledgers %d..%d)",
+		env.want["contract_events"][fixture.Ledger58752000], fixture.Ledger58752000, env.end)
+	return env
 }
 
 // crashRNG is the seeded source of kill moments: the seed is CDPD_CRASH_SEED or the clock,
@@ -139,15 +147,7 @@ func (m killMoment) String() string {
 // then lets it complete, stops it with SIGTERM and checks the sinks.
 func (e *crashEnv) run(t *testing.T, n int, moments []killMoment) {
 	t.Helper()
-	root := t.TempDir()
-	conf, state, out := filepath.Join(root, "conf"), filepath.Join(root, "state"), filepath.Join(root, "out")
-	for _, d := range []string{conf, state, out} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	dsn := e.createDB(t, fmt.Sprintf("crash_run_%d", n))
-	testproc.WriteFile(t, filepath.Join(conf, "crash.yaml"), crashYAML(e.ds.Dir, e.end, dsn, out))
+	conf, state, out, dsn := e.prepare(t, fmt.Sprintf("crash_run_%d", n))
 
 	for i, m := range moments {
 		d := startDaemon(t, DaemonOptions{ConfDir: conf, StateDir: state, NoWaitReady: true})
@@ -162,24 +162,54 @@ func (e *crashEnv) run(t *testing.T, n int, moments []killMoment) {
 		t.Logf("run %d kill %d (%s; resumed at %s): cursors at %d (latest_ledger) %d (contract_events) in PostgreSQL, %d %d in DuckDB, data a gap-free prefix",
 			n, i+1, m, resumed, pl, pe, dl, de)
 	}
-	completeRun(t, n, conf, state, n == 0)
+	e.complete(t, fmt.Sprintf("run %d", n), DaemonOptions{ConfDir: conf, StateDir: state}, n == 0, dsn, out)
+}
+
+// prepare makes the directories of a run (config, state, sink output), a fresh database db
+// and the crash config writing to every sink.
+func (e *crashEnv) prepare(t *testing.T, db string) (conf, state, out, dsn string) {
+	t.Helper()
+	root := t.TempDir()
+	conf, state, out = filepath.Join(root, "conf"), filepath.Join(root, "state"), filepath.Join(root, "out")
+	for _, d := range []string{conf, state, out} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dsn = e.createDB(t, db)
+	testproc.WriteFile(t, filepath.Join(conf, "crash.yaml"), crashYAML(e.ds.Dir, e.end, dsn, out))
+	return conf, state, out, dsn
+}
+
+// complete starts cdpd on a crashed run's directories, lets both crash pipelines complete,
+// stops it with SIGTERM and checks that every sink holds every ledger of the range exactly once
+// (fromStart: see completeDaemon).
+func (e *crashEnv) complete(t *testing.T, what string, o DaemonOptions, fromStart bool, dsn, out string) {
+	t.Helper()
+	completeDaemon(t, what, o, fromStart)
 	e.checkPGComplete(t, dsn)
 	e.checkDuckComplete(t, out)
 	for kind, dir := range map[string]string{"latest_ledger": filepath.Join(out, "ledgers"), "contract_events": filepath.Join(out, "events")} {
 		files := e.checkParquet(t, dir, kind)
-		t.Logf("run %d: %s: %d Parquet files hold every ledger exactly once", n, kind, files)
+		t.Logf("%s: %s: %d Parquet files hold every ledger exactly once", what, kind, files)
 	}
 }
 
-// completeRun starts cdpd once more, waits until both crash pipelines completed and stops it
+// completeRun starts cdpd once more on a run's directories (completeDaemon).
+func completeRun(t *testing.T, n int, conf, state string, fromStart bool) {
+	t.Helper()
+	completeDaemon(t, fmt.Sprintf("run %d", n), DaemonOptions{ConfDir: conf, StateDir: state}, fromStart)
+}
+
+// completeDaemon starts cdpd with o, waits until both crash pipelines completed and stops it
 // with SIGTERM. Before the stop it checks that the pipelines read through shared readers
 // only (a reader's metrics stay while it lingers) and, when fromStart (both pipelines start at
 // the first ledger together), that they shared the reading: fewer objects read than the two
 // pipelines' ledgers.
-func completeRun(t *testing.T, n int, conf, state string, fromStart bool) {
+func completeDaemon(t *testing.T, what string, o DaemonOptions, fromStart bool) {
 	t.Helper()
-	d := startDaemon(t, DaemonOptions{ConfDir: conf, StateDir: state})
-	testproc.Eventually(t, 3*time.Minute, fmt.Sprintf("run %d: both pipelines complete", n), func() (bool, string) {
+	d := startDaemon(t, o)
+	testproc.Eventually(t, 3*time.Minute, what+": both pipelines complete", func() (bool, string) {
 		if d.Exited() {
 			t.Fatalf("cdpd exited: %v", d.Err())
 		}
@@ -194,14 +224,14 @@ func completeRun(t *testing.T, n int, conf, state string, fromStart bool) {
 	body := d.Metrics(t)
 	own, shared := metricSum(body, "cdp_pipeline_source_objects_read_total"), metricSum(body, "cdpd_reader_objects_read_total")
 	if own != 0 {
-		t.Errorf("run %d: %v objects read on the pipelines' own streams, want every one through a shared reader", n, own)
+		t.Errorf("%s: %v objects read on the pipelines' own streams, want every one through a shared reader", what, own)
 	}
 	if fromStart && (shared == 0 || shared >= 2*crashLedgers) {
-		t.Errorf("run %d: the shared readers read %v objects for two pipelines of %d ledgers from the same start: not shared", n, shared, crashLedgers)
+		t.Errorf("%s: the shared readers read %v objects for two pipelines of %d ledgers from the same start: not shared", what, shared, crashLedgers)
 	}
-	t.Logf("run %d: completing cdpd read %v objects through shared readers (%d ledgers, 2 pipelines)", n, shared, crashLedgers)
+	t.Logf("%s: completing cdpd read %v objects through shared readers (%d ledgers, 2 pipelines)", what, shared, crashLedgers)
 	if code, err := d.Stop(60 * time.Second); err != nil || code != 0 {
-		t.Fatalf("run %d: cdpd after SIGTERM: exit %d, %v", n, code, err)
+		t.Fatalf("%s: cdpd after SIGTERM: exit %d, %v", what, code, err)
 	}
 }
 

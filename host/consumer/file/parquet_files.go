@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/parquet-go/parquet-go"
+
+	"github.com/withobsrvr/cdpd/internal/failpoint"
 )
 
 // repair makes the files of one kind disjoint: sorted by first ledger (longest first), every
@@ -106,7 +108,9 @@ func fileName(kind string, first, last uint32) string {
 }
 
 // writeFile writes a Parquet file atomically through the store: nothing shows at key until
-// the whole file is written (and, on FS, fsynced and durably renamed).
+// the whole file is written (and, on FS, fsynced and durably renamed). The failpoints around
+// the store's commit: ParquetBeforeRename when the whole file is written to the store's
+// temporary file (or upload buffer), ParquetAfterRename once it is in place.
 func (p *Parquet) writeFile(ctx context.Context, key string, schema *parquet.Schema, first, last uint32, counts []ledgerCount, write func(parquet.RowWriter) error) (int64, error) {
 	var rows strings.Builder
 	for i, c := range counts {
@@ -115,7 +119,7 @@ func (p *Parquet) writeFile(ctx context.Context, key string, schema *parquet.Sch
 		}
 		fmt.Fprintf(&rows, "%d:%d", c.seq, c.n)
 	}
-	return p.store.Put(ctx, key, func(f io.Writer) error {
+	n, err := p.store.Put(ctx, key, func(f io.Writer) error {
 		w := parquet.NewGenericWriter[any](f, schema, parquet.Compression(p.codec),
 			parquet.KeyValueMetadata(metaFirst, strconv.FormatUint(uint64(first), 10)),
 			parquet.KeyValueMetadata(metaLast, strconv.FormatUint(uint64(last), 10)),
@@ -127,8 +131,13 @@ func (p *Parquet) writeFile(ctx context.Context, key string, schema *parquet.Sch
 		if err := w.Close(); err != nil {
 			return fmt.Errorf("finishing parquet file: %w", err)
 		}
+		failpoint.Inject(failpoint.ParquetBeforeRename)
 		return nil
 	})
+	if err == nil {
+		failpoint.Inject(failpoint.ParquetAfterRename)
+	}
+	return n, err
 }
 
 // cut removes ledgers a..b from file f: its rows of ledgers before a and after b are written

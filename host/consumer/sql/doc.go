@@ -19,7 +19,14 @@
 // cursor row commit in one transaction; rows are upserted on the record's natural key, so a
 // replay rewrites nothing new; the pipeline resumes after the cursor. They are in the kill -9
 // reliability suite (test/reliability, SaveToPostgreSQL and SaveToDuckDB; the typed ones are
-// the same writers).
+// the same writers) and crashed at each commit boundary by its failpoint run
+// (internal/failpoint, `make failpoints`).
+//
+// Fencing of stale writers (a paused process that wakes after its replacement took over):
+// the PostgreSQL cursor row carries an owner epoch that each writer raises at Start and that
+// its commits require (postgres_epoch.go: a stale writer's commit fails with ErrFenced and
+// writes nothing); a DuckDB file is held open by one writer from Start to Close, so a
+// replacement cannot open it while a stale writer lives (see DuckDB).
 //
 // Tables and schemas (the data tables, cdpd_cursors, the typed consumers' tables) are created
 // under a PostgreSQL advisory lock on their name (postgres_ddl.go), so pipelines starting

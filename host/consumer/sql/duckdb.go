@@ -19,6 +19,7 @@ import (
 	"github.com/withobsrvr/cdpd/host/component"
 	"github.com/withobsrvr/cdpd/host/consumer"
 	"github.com/withobsrvr/cdpd/host/ledger"
+	"github.com/withobsrvr/cdpd/internal/failpoint"
 )
 
 // DuckDBBuilt says whether this binary has the DuckDB consumers (built with cgo and without
@@ -44,7 +45,11 @@ const DuckDBBuilt = true
 // A batch is committed when batch_size records are pending or flush_interval has passed
 // since the last commit (checked as a ledger arrives; the host also calls Flush after
 // flush_interval, component.TimedFlusher). DuckDB allows one writing process per file: a
-// second pipeline writing the same db_path fails to start.
+// second pipeline writing the same db_path fails to start. That lock, held from Start to
+// Close, is also the fence against a stale writer (a paused process whose replacement
+// starts): the replacement cannot open the file while the stale one lives, so two writers of
+// one file never interleave and the cursor needs no owner epoch, unlike SaveToPostgreSQL's
+// (TestDuckDBStaleWriterCannotInterleave).
 //
 // Build: DuckDB needs cgo. cdpd builds it in by default (CGO_ENABLED=1, a libc runtime
 // image); `go build -tags noduckdb`, or CGO_ENABLED=0, builds a static cgo-free binary
@@ -292,10 +297,12 @@ SET last_ledger = greatest(`+cursor+`.last_ledger, EXCLUDED.last_ledger), update
 		d.pipeline, d.name, int64(d.last)); err != nil {
 		return fmt.Errorf("updating cursor: %w", err)
 	}
+	failpoint.Inject(failpoint.DuckDBBeforeCommit)
 	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
 		return fmt.Errorf("committing: %w", err)
 	}
 	committed = true
+	failpoint.Inject(failpoint.DuckDBAfterCommit)
 	return nil
 }
 

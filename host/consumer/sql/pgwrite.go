@@ -13,6 +13,7 @@ import (
 
 	"github.com/withobsrvr/cdpd/host/consumer"
 	"github.com/withobsrvr/cdpd/internal/backoff"
+	"github.com/withobsrvr/cdpd/internal/failpoint"
 )
 
 // commitLocked writes the pending batch and the cursor (retrying while the database is
@@ -46,7 +47,8 @@ func (p *Postgres) commitLocked(ctx context.Context) error {
 	return nil
 }
 
-// writeBatch writes the pending rows and the cursor in one transaction: per table, the rows
+// writeBatch writes the pending rows and the cursor in one transaction: first the fenced cursor
+// update (postgres_epoch.go: a writer another one took over from writes nothing), then per table, the rows
 // are copied (COPY, binary) into a temporary table dropped at commit, then merged into the
 // table by one INSERT ... SELECT ... ON CONFLICT (natural_key) DO UPDATE that skips unchanged
 // rows, so that a replay rewrites nothing.
@@ -61,21 +63,21 @@ func (p *Postgres) writeBatch(ctx context.Context, pool *pgxpool.Pool) error {
 		return fmt.Errorf("beginning transaction: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
+	failpoint.Inject(failpoint.CursorBeforeUpdate)
+	if err := p.advanceCursor(ctx, tx); err != nil { // first: a fenced writer writes nothing
+		return err
+	}
+	failpoint.Inject(failpoint.CursorAfterUpdate)
 	for i, tb := range p.pending.order {
 		if err := copyMerge(ctx, tx, tb, fmt.Sprintf("cdpd_stage_%d", i)); err != nil {
 			return fmt.Errorf("writing %d %s records to %s: %w", len(tb.rows), tb.schema.Kind, tb.table, err)
 		}
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO `+p.cursor+` (pipeline, consumer, last_ledger, updated_at)
-VALUES ($1, $2, $3, now())
-ON CONFLICT (pipeline, consumer) DO UPDATE
-SET last_ledger = GREATEST(`+p.cursor+`.last_ledger, EXCLUDED.last_ledger), updated_at = EXCLUDED.updated_at`,
-		p.pipeline, p.name, int64(p.last)); err != nil {
-		return fmt.Errorf("updating cursor: %w", err)
-	}
+	failpoint.Inject(failpoint.PostgresBeforeCommit)
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("committing ledgers up to %d: %w", p.last, err)
 	}
+	failpoint.Inject(failpoint.PostgresAfterCommit)
 	return nil
 }
 

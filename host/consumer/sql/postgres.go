@@ -69,10 +69,12 @@ type PostgresConfig struct {
 // Each batch is copied (COPY, pgx.CopyFrom) into a temporary table and merged into the table
 // by one INSERT ... SELECT ... ON CONFLICT (natural_key) DO UPDATE (skipped when the row is
 // unchanged), so a replay is a no-op. In the same transaction the consumer's cursor
-// row in cdpd_cursors(pipeline, consumer, last_ledger, updated_at) is raised to the
+// row in cdpd_cursors(pipeline, consumer, last_ledger, updated_at, epoch) is raised to the
 // transaction's last ledger (never lowered: a replay of ledgers it already holds, e.g. when
 // another consumer of the pipeline lags behind, leaves it where it is): data and position
-// never disagree (Position reads it). Transactions hold whole
+// never disagree (Position reads it). Writers are fenced by the row's owner epoch: a writer
+// that another one has taken the cursor over from fails its commit with ErrFenced instead of
+// writing (postgres_epoch.go). Transactions hold whole
 // ledgers. While the database is unreachable, Consume retries with capped exponential backoff
 // and blocks (the pipeline backs up) until it succeeds or its context is cancelled; Health
 // reports "database unreachable: ..." meanwhile. Other database errors (bad data, a table of
@@ -101,6 +103,8 @@ type Postgres struct {
 
 	healthMu sync.Mutex
 	health   string
+
+	epoch int64 // this writer's owner epoch of its cursor row (postgres_epoch.go)
 
 	durable atomic.Uint32
 	records atomic.Int64
@@ -222,11 +226,16 @@ func (p *Postgres) ensurePool(ctx context.Context) (*pgxpool.Pool, error) {
 	consumer text NOT NULL,
 	last_ledger bigint NOT NULL,
 	updated_at timestamptz NOT NULL DEFAULT now(),
+	`+pgCursorEpochColumn+`,
 	PRIMARY KEY (pipeline, consumer))`)
 	if err != nil {
 		pool.Close()
 		p.setHealth("database unreachable: " + err.Error())
 		return nil, fmt.Errorf("%s: creating cursor table %s: %w", p.typ, p.cfg.CursorTable, err)
+	}
+	if err := p.claimEpoch(ctx, pool); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("%s: %w", p.typ, err)
 	}
 	p.pool = pool
 	return pool, nil
@@ -264,7 +273,7 @@ func (p *Postgres) Position(ctx context.Context) (uint32, bool, error) {
 	if err != nil {
 		return 0, false, fmt.Errorf("%s: reading cursor: %w", p.typ, err)
 	}
-	return uint32(last), true, nil
+	return uint32(last), last > 0, nil // 0: a writer took the row before its first commit
 }
 
 // Consume adds the ledger's records to the pending transaction and commits it when it is big
