@@ -6,14 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"net"
 	"os"
 	"sort"
 	"strings"
 	"time"
 
-	"github.com/dustin/go-humanize"
 	"github.com/knadh/koanf/parsers/yaml"
 	"github.com/knadh/koanf/providers/env/v2"
 	"github.com/knadh/koanf/providers/file"
@@ -109,7 +107,7 @@ func serveFlags(c *Config) *flag.FlagSet {
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", DefaultDrainTimeout, "hard deadline of a pipeline's drain on remove, update and shutdown")
 	fs.DurationVar(&c.StuckAfter, "stuck-after", DefaultStuckAfter, "report a pipeline degraded when one processor or consumer call on one ledger runs longer than this")
 	c.LedgerMemory = DefaultLedgerMemory
-	fs.Var((*byteSize)(&c.LedgerMemory), "ledger-memory", "memory for ledgers in flight over all pipelines (raw, and decoded values), e.g. 256MiB, 1GiB; readers wait for it (back pressure); 0: unlimited")
+	fs.Var((*bytesize.Size)(&c.LedgerMemory), "ledger-memory", "memory for ledgers in flight over all pipelines (raw, and decoded values), e.g. 256MiB, 1GiB; readers wait for it (back pressure); 0: unlimited")
 	fs.BoolVar(&c.Strict, "strict", false, "reject pipelines with config warnings (keys a component does not know, no consumers) instead of running them")
 	fs.StringVar(&c.LogFormat, "log-format", "json", "log format: json or text")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
@@ -239,26 +237,6 @@ func parseFlags(args []string, environ []string) (Config, error) {
 // program name) and environment ("NAME=value" entries): flags over CDPD_* over --config-file
 // over the defaults, the shard resolved. The deploy tests check manifests with it.
 func ParseConfig(args, environ []string) (Config, error) { return parseFlags(args, environ) }
-
-// byteSize is a flag of bytes written as a number with an optional unit (256MiB, 1GiB, 512MB,
-// 1048576), parsed by go-humanize.
-type byteSize int64
-
-func (b *byteSize) String() string {
-	if *b <= 0 {
-		return "0"
-	}
-	return strings.ReplaceAll(humanize.IBytes(uint64(*b)), " ", "")
-}
-
-func (b *byteSize) Set(s string) error {
-	n, err := humanize.ParseBytes(s)
-	if err != nil || n > math.MaxInt64 {
-		return fmt.Errorf("want a size such as 256MiB or 1GiB, got %q", s)
-	}
-	*b = byteSize(n) //nolint:gosec // checked above
-	return nil
-}
 
 // envLookup returns the value of a variable of environ ("" when unset).
 func envLookup(environ []string) func(string) string {

@@ -16,7 +16,7 @@ type Size int64
 func (s *Size) Set(v string) error {
 	n, err := humanize.ParseBytes(v)
 	if err != nil {
-		return fmt.Errorf("want a size such as 256MiB: %w", err)
+		return fmt.Errorf("want a size such as 256MiB or 1GiB, got %q", v)
 	}
 	if n > 1<<62 {
 		return fmt.Errorf("size %s is too large", v)
