@@ -28,10 +28,10 @@ build: ## build bin/cdpd and bin/flowctl, stamped with the version of git descri
 	$(GO) build $(BUILD_FLAGS) -o $(BIN)/cdpd ./cmd/cdpd
 	$(GO) build $(BUILD_FLAGS) -o $(BIN)/flowctl ./cmd/flowctl
 
-test: build ## vet, every test with the race detector (needs PostgreSQL: see .ci/run), a fuzz smoke run, docs-check
+test: build ## vet, every test with the race detector (needs PostgreSQL: see .ci/run), the failpoint crashes, a fuzz smoke run, docs-check
 	$(GO) vet ./...
 	$(GO) test $(TEST_FLAGS) ./...
-	$(GO) test $(TEST_FLAGS) -tags faultinject ./internal/failpoint
+	$(MAKE) failpoints
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 20s ./loader
 	$(MAKE) docs-check
 
@@ -84,7 +84,7 @@ fuzz: ## run the config parser fuzzer for a minute
 docs-check: ## run every runnable command of docs/operations.md against a real cdpd and flowctl server
 	CDPD_DOCS_CHECK=1 $(GO) test -count=1 ./test/docs/
 
-failpoints: ## crash cdpd at every commit boundary (faultinject build), check exactly-once after each restart (2-3 min plus the build; not in `make test`)
+failpoints: ## crash cdpd at every commit boundary (faultinject build), check exactly-once after each restart (2-3 min plus the build; part of `make test`)
 	$(GO) test $(TEST_FLAGS) -count=1 -tags faultinject ./internal/failpoint
 	CDPD_FAILPOINTS=1 $(GO) test $(TEST_FLAGS) -count=1 -run 'TestCrashAtFailpoints' -v ./test/reliability
 

@@ -18,10 +18,10 @@ import (
 	"github.com/withobsrvr/cdpd/test/testproc"
 )
 
-// failpointsEnv runs TestCrashAtFailpoints (`make failpoints`). It is left out of the plain
-// package run (`make test`): one pass takes 2 to 3 minutes (118 s and 190 s for the 12
-// failpoints, 7 to 16 s each, in two runs on 2 shared cores with the race detector; 3.5 to
-// 5 minutes with building cdpd), at or over the 2 minutes a `make test` step may take.
+// failpointsEnv runs TestCrashAtFailpoints (`make failpoints`, a step of `make test` of its own,
+// after the package run, since it needs cdpd built with the faultinject tag): one pass takes 2
+// to 3 minutes (118 s and 190 s for the 12 failpoints, 7 to 16 s each, in two runs on 2 shared
+// cores with the race detector; 3.5 to 5 minutes with building cdpd).
 const failpointsEnv = "CDPD_FAILPOINTS"
 
 // TestCrashAtFailpoints crashes once at every failpoint, at a hit that lands inside the
