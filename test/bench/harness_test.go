@@ -13,6 +13,7 @@ import (
 	"github.com/withobsrvr/cdpd/host/component"
 	"github.com/withobsrvr/cdpd/host/processor/contract"
 	"github.com/withobsrvr/cdpd/host/processor/payment"
+	"github.com/withobsrvr/cdpd/host/processor/raw"
 )
 
 func TestLineAndVerdict(t *testing.T) {
@@ -182,8 +183,11 @@ func TestDiscardConsumer(t *testing.T) {
 	if !d.Digest().Equal(&want) {
 		t.Errorf("digest %s, want %s", d.Digest(), &want)
 	}
-	if err := c.Consume(context.Background(), nil, []component.Record{payment.TokenTransferRecord{}}); err == nil {
-		t.Error("a digesting Discard accepted a record that is not a contract event")
+	if err := c.Consume(context.Background(), nil, []component.Record{payment.TokenTransferRecord{TransactionHash: "t"}}); err != nil || d.Digest().Count() != 3 {
+		t.Errorf("a digesting Discard given a token transfer: %v, %d digested, want 3", err, d.Digest().Count())
+	}
+	if err := c.Consume(context.Background(), nil, []component.Record{raw.LedgerSummary{}}); err == nil {
+		t.Error("a digesting Discard accepted a record that is neither a contract event nor a token transfer")
 	}
 }
 
