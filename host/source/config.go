@@ -23,7 +23,7 @@ const (
 	defaultRetryLimit        uint32 = 5
 	defaultRetryWaitFS              = time.Second
 	defaultRetryWaitBucket          = 5 * time.Second
-	defaultBufferSmallFiles  uint32 = 100 // files of < 64 ledgers
+	defaultBufferSmallFiles  uint32 = 20 // files of < 64 ledgers: twice the workers (issue 19: each buffered object is a decompressed ledger held beside the --ledger-memory budget)
 	defaultWorkersSmallFiles uint32 = 10
 	defaultBufferLargeFiles  uint32 = 10 // files of >= 64 ledgers (each ~10 MB compressed)
 	defaultWorkersLargeFiles uint32 = 2

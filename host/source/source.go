@@ -61,7 +61,7 @@
 //	                     with an end. Upstream's "rolling window" (start_ledger + end_time_ago +
 //	                     continuous_mode: emit each ledger once it is older than end_time_ago)
 //	                     is not provided: that combination is an error.
-//	buffer_size          files buffered ahead (default 100, or 10 when files hold >= 64 ledgers)
+//	buffer_size          files buffered ahead (default 20, or 10 when files hold >= 64 ledgers)
 //	num_workers          parallel downloads (default 10, or 2 when files hold >= 64 ledgers)
 //	retry_limit          retries of a failing download (default 5)
 //	retry_wait           seconds (number, as upstream CDP files give it) or a duration ("500ms")
