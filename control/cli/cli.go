@@ -21,7 +21,8 @@
 //     --tls-cert/--tls-key/--tls-ca-cert (else $FLOWCTL_TLS_CERT/_KEY/_CA; any of them turns
 //     TLS on) and --timeout (5 s per request). An unreachable server fails fast with
 //     "no control plane is reachable at <addr>; set FLOWCTL_ENDPOINT or --control-plane-addr".
-//   - The table's columns: ID, TYPE, INSTANCE, SHARD, STATUS, PROGRESS, UPTIME.
+//   - The table's columns: ID, TYPE, STATUS, UPTIME (upstream's, in its order), INSTANCE, SHARD,
+//     PROGRESS.
 //   - TYPE is the service_type metadata (cdp-pipeline for cdpd pipelines and for upstream CDP
 //     processes registered through the legacy API), else the component type in lower case
 //     (contract.ServiceType). STATUS is the health status in lower case, except that a bounded

@@ -467,7 +467,7 @@ type frameCounter struct {
 	done   func()
 }
 
-var headerRE = regexp.MustCompile(`(?m)^ID +TYPE +INSTANCE +SHARD +STATUS +PROGRESS +UPTIME$`)
+var headerRE = regexp.MustCompile(`(?m)^ID +TYPE +STATUS +UPTIME +INSTANCE +SHARD +PROGRESS$`)
 
 func (f *frameCounter) Write(p []byte) (int, error) {
 	f.mu.Lock()

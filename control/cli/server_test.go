@@ -80,7 +80,7 @@ func TestUpstreamServer(t *testing.T) {
 		code int
 		out  string
 	}{
-		{[]string{"status"}, 0, "cdp-x  cdp-pipeline  node-1    -      healthy  -         1m 30s"},
+		{[]string{"status"}, 0, "cdp-x  cdp-pipeline  healthy  1m 30s  node-1    -      -"},
 		{[]string{"status", "cdp-x", "--verbose"}, 0, "History:        this control plane keeps no heartbeat history"},
 		{[]string{"health"}, 0, "is reachable (it offers no gRPC health service); 1 service: 1 healthy"},
 		{[]string{"health", "cdp-x"}, 0, "✓ cdp-x is healthy"},
