@@ -64,16 +64,7 @@ func (r *run) launch() {
 		chans = append(chans, in)
 		r.wg.Add(1)
 		go r.processorLoop(r.procs[i], in, next, closeNext)
-		next = func(ctx context.Context, it item) bool {
-			select {
-			case in <- it:
-				return true
-			case <-ctx.Done():
-				it.l.Release()
-				return false
-			}
-		}
-		closeNext = func() { close(in) }
+		next, closeNext = sendTo(in), func() { close(in) }
 	}
 	if decodeAhead {
 		// Decode ahead of the processors on parallel workers (decode.go).
@@ -81,16 +72,7 @@ func (r *run) launch() {
 		chans = append(chans, in)
 		r.wg.Add(1)
 		go r.decodeLoop(in, next, closeNext)
-		next = func(ctx context.Context, it item) bool {
-			select {
-			case in <- it:
-				return true
-			case <-ctx.Done():
-				it.l.Release()
-				return false
-			}
-		}
-		closeNext = func() { close(in) }
+		next, closeNext = sendTo(in), func() { close(in) }
 	}
 	for i, c := range r.cons {
 		r.wg.Add(1)
@@ -300,4 +282,18 @@ ledgers:
 func (r *run) durableOf(c *comp, du component.Durable) (d uint32) {
 	_ = r.guard(c, "DurableLedger", 0, func() error { d = du.DurableLedger(); return nil })
 	return d
+}
+
+// sendTo is a stage's send into the channel of the stage after it: false (and the ledger
+// released) when ctx ends first.
+func sendTo(in chan<- item) func(context.Context, item) bool {
+	return func(ctx context.Context, it item) bool {
+		select {
+		case in <- it:
+			return true
+		case <-ctx.Done():
+			it.l.Release()
+			return false
+		}
+	}
 }
