@@ -26,6 +26,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -115,6 +116,16 @@ func WellKnownPassphrase(name string) (NetID, bool) {
 		return NetID{"futurenet", network.FutureNetworkPassphrase}, true
 	}
 	return NetID{}, false
+}
+
+// Key is a record's natural key (component.Record): the network's short name, the ledger
+// sequence and parts, joined by ":" ("<network>:<ledger>" for a record per ledger).
+func Key(network string, ledger uint32, parts ...string) string {
+	k := network + ":" + strconv.FormatUint(uint64(ledger), 10)
+	if len(parts) == 0 {
+		return k
+	}
+	return k + ":" + strings.Join(parts, ":")
 }
 
 // TransactionID is the TOID of a transaction (index is 1-based, in apply order).

@@ -50,8 +50,7 @@ func (AccountTransactionRecord) RecordKind() string { return "account_transactio
 
 // NaturalKey implements component.Record: network, ledger, transaction and operation.
 func (r AccountTransactionRecord) NaturalKey() string {
-	return r.network + ":" + strconv.FormatUint(uint64(r.LedgerSequence), 10) + ":" +
-		r.TransactionHash + ":" + strconv.Itoa(r.OperationIndex)
+	return processor.Key(r.network, r.LedgerSequence, r.TransactionHash, strconv.Itoa(r.OperationIndex))
 }
 
 type accountTransactionConfig struct {

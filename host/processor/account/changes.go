@@ -102,5 +102,5 @@ func eachChange(ctx context.Context, l *ledger.Ledger, net processor.NetID, typ 
 
 // key is the natural key of a change record: network, ledger, change position, entry.
 func key(net string, seq uint32, index int, entry string) string {
-	return net + ":" + strconv.FormatUint(uint64(seq), 10) + ":" + strconv.Itoa(index) + ":" + entry
+	return processor.Key(net, seq, strconv.Itoa(index), entry)
 }

@@ -40,8 +40,7 @@ func (CreateAccountRecord) RecordKind() string { return "create_accounts" }
 
 // NaturalKey implements component.Record: network, ledger, transaction and operation.
 func (r CreateAccountRecord) NaturalKey() string {
-	return r.network + ":" + strconv.FormatUint(uint64(r.LedgerSequence), 10) + ":" +
-		r.TransactionHash + ":" + strconv.Itoa(r.OperationIndex)
+	return processor.Key(r.network, r.LedgerSequence, r.TransactionHash, strconv.Itoa(r.OperationIndex))
 }
 
 type createAccountConfig struct {

@@ -54,8 +54,7 @@ func (TickerAsset) RecordKind() string { return "ticker_assets" }
 
 // NaturalKey implements component.Record: network, ledger, transaction and operation.
 func (r TickerAsset) NaturalKey() string {
-	return r.network + ":" + strconv.FormatUint(uint64(r.LedgerSequence), 10) + ":" +
-		r.TransactionHash + ":" + strconv.Itoa(r.OperationIndex)
+	return processor.Key(r.network, r.LedgerSequence, r.TransactionHash, strconv.Itoa(r.OperationIndex))
 }
 
 type tickerAssetConfig struct {

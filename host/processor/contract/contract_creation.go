@@ -46,8 +46,7 @@ func (ContractCreationRecord) RecordKind() string { return "contract_creations" 
 
 // NaturalKey implements component.Record: network, ledger, transaction, operation, contract.
 func (r ContractCreationRecord) NaturalKey() string {
-	return r.network + ":" + strconv.FormatUint(uint64(r.LedgerSequence), 10) + ":" + r.TransactionHash + ":" +
-		strconv.FormatUint(uint64(r.OperationIndex), 10) + ":" + r.ContractID
+	return processor.Key(r.network, r.LedgerSequence, r.TransactionHash, strconv.FormatUint(uint64(r.OperationIndex), 10), r.ContractID)
 }
 
 func (r ContractCreationRecord) contractAddress() string { return r.ContractID }

@@ -53,8 +53,7 @@ func (ContractDataRecord) RecordKind() string { return "contract_data" }
 
 // NaturalKey implements component.Record: network, ledger, change position and entry.
 func (r ContractDataRecord) NaturalKey() string {
-	return r.network + ":" + strconv.FormatUint(uint64(r.LedgerSequence), 10) + ":" +
-		strconv.Itoa(r.ChangeIndex) + ":" + r.LedgerKeyHash
+	return processor.Key(r.network, r.LedgerSequence, strconv.Itoa(r.ChangeIndex), r.LedgerKeyHash)
 }
 
 type contractDataConfig struct {

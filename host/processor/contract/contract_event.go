@@ -58,8 +58,7 @@ func (ContractEventRecord) RecordKind() string { return "contract_events" }
 
 // NaturalKey implements component.Record: network, ledger, transaction and event position.
 func (r ContractEventRecord) NaturalKey() string {
-	return r.network + ":" + strconv.FormatUint(uint64(r.LedgerSequence), 10) + ":" +
-		r.TransactionHash + ":" + strconv.Itoa(r.EventIndex)
+	return processor.Key(r.network, r.LedgerSequence, r.TransactionHash, strconv.Itoa(r.EventIndex))
 }
 
 type contractEventConfig struct {

@@ -62,8 +62,7 @@ func (ContractInvocationRecord) RecordKind() string { return "contract_invocatio
 
 // NaturalKey implements component.Record: network, ledger, transaction and operation.
 func (r ContractInvocationRecord) NaturalKey() string {
-	return r.network + ":" + strconv.FormatUint(uint64(r.LedgerSequence), 10) + ":" + r.TransactionHash + ":" +
-		strconv.FormatUint(uint64(r.OperationIndex), 10)
+	return processor.Key(r.network, r.LedgerSequence, r.TransactionHash, strconv.FormatUint(uint64(r.OperationIndex), 10))
 }
 
 func (r ContractInvocationRecord) contractAddress() string { return r.ContractID }

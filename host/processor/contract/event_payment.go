@@ -40,7 +40,7 @@ func (EventPaymentRecord) RecordKind() string { return "event_payments" }
 
 // NaturalKey implements component.Record: network, ledger, transaction and event position.
 func (r EventPaymentRecord) NaturalKey() string {
-	return r.network + ":" + strconv.FormatUint(uint64(r.BlockHeight), 10) + ":" + r.TxHash + ":" + strconv.Itoa(r.eventIndex)
+	return processor.Key(r.network, r.BlockHeight, r.TxHash, strconv.Itoa(r.eventIndex))
 }
 
 type eventPaymentConfig struct {

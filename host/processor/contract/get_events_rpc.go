@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -53,7 +52,7 @@ func (RPCEventRecord) RecordKind() string { return "rpc_events" }
 
 // NaturalKey implements component.Record: network, ledger and RPC's event id.
 func (r RPCEventRecord) NaturalKey() string {
-	return r.network + ":" + strconv.FormatUint(uint64(r.Ledger), 10) + ":" + r.ID
+	return processor.Key(r.network, r.Ledger, r.ID)
 }
 
 func (r RPCEventRecord) contractAddress() string { return r.ContractID }

@@ -40,7 +40,7 @@ func (EffectRecord) RecordKind() string { return "history_effects" }
 
 // NaturalKey implements component.Record: network, ledger and effect id.
 func (r EffectRecord) NaturalKey() string {
-	return r.network + ":" + strconv.FormatUint(uint64(r.LedgerSequence), 10) + ":" + r.EffectID
+	return processor.Key(r.network, r.LedgerSequence, r.EffectID)
 }
 
 type stellarEffectsConfig struct {

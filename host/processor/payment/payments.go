@@ -57,8 +57,7 @@ func (PaymentRecord) RecordKind() string { return "payments" }
 
 // NaturalKey implements component.Record: network, ledger and operation id.
 func (r PaymentRecord) NaturalKey() string {
-	return r.network + ":" + strconv.FormatUint(uint64(r.LedgerSequence), 10) + ":" +
-		r.TransactionHash + ":" + strconv.Itoa(r.OperationIndex)
+	return processor.Key(r.network, r.LedgerSequence, r.TransactionHash, strconv.Itoa(r.OperationIndex))
 }
 
 // canonical is the asset as upstream CDP's asset_code column spells it: "native" or CODE:ISSUER.

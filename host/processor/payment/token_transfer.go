@@ -49,8 +49,7 @@ func (TokenTransferRecord) RecordKind() string { return "token_transfers_raw" }
 
 // NaturalKey implements component.Record: network, ledger, transaction and event position.
 func (r TokenTransferRecord) NaturalKey() string {
-	return r.network + ":" + strconv.FormatUint(uint64(r.LedgerSequence), 10) + ":" +
-		r.TransactionHash + ":" + strconv.Itoa(r.EventIndex)
+	return processor.Key(r.network, r.LedgerSequence, r.TransactionHash, strconv.Itoa(r.EventIndex))
 }
 
 type tokenTransferConfig struct {

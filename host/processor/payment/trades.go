@@ -55,8 +55,7 @@ func (AppTrade) RecordKind() string { return "app_trades" }
 
 // NaturalKey implements component.Record: network, ledger, transaction, operation and order.
 func (r AppTrade) NaturalKey() string {
-	return r.network + ":" + strconv.FormatUint(uint64(r.LedgerSequence), 10) + ":" +
-		r.TransactionHash + ":" + strconv.Itoa(r.OperationIndex) + ":" + strconv.Itoa(r.Order)
+	return processor.Key(r.network, r.LedgerSequence, r.TransactionHash, strconv.Itoa(r.OperationIndex), strconv.Itoa(r.Order))
 }
 
 type transformToAppTradeConfig struct {

@@ -51,7 +51,7 @@ func (AppNetworkMetrics) RecordKind() string { return "network_metrics" }
 
 // NaturalKey implements component.Record: network and ledger.
 func (r AppNetworkMetrics) NaturalKey() string {
-	return r.network + ":" + strconv.FormatUint(uint64(r.LedgerSequence), 10)
+	return processor.Key(r.network, r.LedgerSequence)
 }
 
 type appMetricsConfig struct {

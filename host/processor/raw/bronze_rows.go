@@ -3,6 +3,8 @@ package raw
 import (
 	"strconv"
 	"time"
+
+	"github.com/withobsrvr/cdpd/host/processor"
 )
 
 // The bronze rows: upstream's bronze table columns (their SQL column names), for the columns
@@ -43,7 +45,7 @@ func (BronzeLedgerRow) RecordKind() string { return "ledgers_row_v2" }
 
 // NaturalKey implements component.Record: network and ledger.
 func (r BronzeLedgerRow) NaturalKey() string {
-	return r.network + ":" + strconv.FormatUint(uint64(r.Sequence), 10)
+	return processor.Key(r.network, r.Sequence)
 }
 
 // BronzeTransactionRow is a row of transactions_row_v2 (plus transaction_index, the apply
@@ -92,7 +94,7 @@ func (BronzeTransactionRow) RecordKind() string { return "transactions_row_v2" }
 
 // NaturalKey implements component.Record: network, ledger and apply position.
 func (r BronzeTransactionRow) NaturalKey() string {
-	return r.network + ":" + strconv.FormatUint(uint64(r.LedgerSequence), 10) + ":" + strconv.Itoa(r.TransactionIndex)
+	return processor.Key(r.network, r.LedgerSequence, strconv.Itoa(r.TransactionIndex))
 }
 
 // BronzeTTLRow is a row of ttl_snapshot_v1: one TTL entry change.
@@ -117,5 +119,5 @@ func (BronzeTTLRow) RecordKind() string { return "ttl_snapshot_v1" }
 
 // NaturalKey implements component.Record: network, ledger, position and key hash.
 func (r BronzeTTLRow) NaturalKey() string {
-	return r.network + ":" + strconv.FormatUint(uint64(r.LedgerSequence), 10) + ":" + strconv.Itoa(r.index) + ":" + r.KeyHash
+	return processor.Key(r.network, r.LedgerSequence, strconv.Itoa(r.index), r.KeyHash)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/stellar/go-stellar-sdk/ingest"
@@ -42,7 +41,7 @@ func (LedgerSummary) RecordKind() string { return "latest_ledger" }
 
 // NaturalKey implements component.Record: network and sequence.
 func (r LedgerSummary) NaturalKey() string {
-	return r.Network + ":" + strconv.FormatUint(uint64(r.Sequence), 10)
+	return processor.Key(r.Network, r.Sequence)
 }
 
 type latestLedgerConfig struct {

@@ -42,7 +42,7 @@ func (LedgerChange) RecordKind() string { return "ledger_changes" }
 
 // NaturalKey implements component.Record: network, ledger and the change's position.
 func (r LedgerChange) NaturalKey() string {
-	return r.network + ":" + strconv.FormatUint(uint64(r.LedgerSequence), 10) + ":" + strconv.Itoa(r.ChangeIndex)
+	return processor.Key(r.network, r.LedgerSequence, strconv.Itoa(r.ChangeIndex))
 }
 
 type ledgerChangesConfig struct {

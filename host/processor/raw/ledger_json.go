@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -43,7 +42,7 @@ func (LedgerJSON) RecordKind() string { return "ledger_json" }
 
 // NaturalKey implements component.Record: network and ledger.
 func (r LedgerJSON) NaturalKey() string {
-	return r.network + ":" + strconv.FormatUint(uint64(r.Sequence), 10)
+	return processor.Key(r.network, r.Sequence)
 }
 
 // TxJSON is one transaction of LedgerJSON.Transactions.

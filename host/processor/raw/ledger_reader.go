@@ -41,7 +41,7 @@ func (TransactionMessage) RecordKind() string { return "ledger_transactions" }
 
 // NaturalKey implements component.Record: network, ledger and apply position.
 func (r TransactionMessage) NaturalKey() string {
-	return r.network + ":" + strconv.FormatUint(uint64(r.LedgerSeqNum), 10) + ":" + strconv.Itoa(r.TransactionIndex)
+	return processor.Key(r.network, r.LedgerSeqNum, strconv.Itoa(r.TransactionIndex))
 }
 
 type ledgerReaderConfig struct {

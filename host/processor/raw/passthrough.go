@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/stellar/go-stellar-sdk/xdr"
@@ -40,7 +39,7 @@ func (PassthroughLedger) RecordKind() string { return "ledger_passthrough" }
 
 // NaturalKey implements component.Record: network and ledger.
 func (r PassthroughLedger) NaturalKey() string {
-	return r.network + ":" + strconv.FormatUint(uint64(r.LedgerSequence), 10)
+	return processor.Key(r.network, r.LedgerSequence)
 }
 
 type passthroughConfig struct {

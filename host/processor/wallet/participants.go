@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"strconv"
 	"time"
 
 	"github.com/stellar/go-stellar-sdk/ingest"
@@ -41,7 +40,7 @@ func (ParticipantRecord) RecordKind() string { return "transaction_participants"
 
 // NaturalKey implements component.Record: network, ledger and transaction hash.
 func (r ParticipantRecord) NaturalKey() string {
-	return r.network + ":" + strconv.FormatUint(uint64(r.LedgerSequence), 10) + ":" + r.TransactionHash
+	return processor.Key(r.network, r.LedgerSequence, r.TransactionHash)
 }
 
 type participantConfig struct {

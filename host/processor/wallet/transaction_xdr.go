@@ -13,7 +13,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/stellar/go-stellar-sdk/ingest"
@@ -55,7 +54,7 @@ func (TransactionXDRRecord) RecordKind() string { return "transaction_xdr" }
 
 // NaturalKey implements component.Record: network, ledger and transaction hash.
 func (r TransactionXDRRecord) NaturalKey() string {
-	return r.network + ":" + strconv.FormatUint(uint64(r.LedgerSequence), 10) + ":" + r.TransactionHash
+	return processor.Key(r.network, r.LedgerSequence, r.TransactionHash)
 }
 
 // OperationList decodes Operations.

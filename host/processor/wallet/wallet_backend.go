@@ -58,8 +58,7 @@ func (StateChangeRecord) RecordKind() string { return "state_changes" }
 // NaturalKey implements component.Record: network, ledger, transaction hash and application
 // order.
 func (r StateChangeRecord) NaturalKey() string {
-	return r.network + ":" + strconv.FormatUint(uint64(r.LedgerSequence), 10) + ":" + r.TransactionHash + ":" +
-		strconv.FormatInt(int64(r.ApplicationOrder), 10)
+	return processor.Key(r.network, r.LedgerSequence, r.TransactionHash, strconv.FormatInt(int64(r.ApplicationOrder), 10))
 }
 
 type walletBackendConfig struct {
