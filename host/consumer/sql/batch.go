@@ -2,9 +2,52 @@ package sql
 
 import (
 	"fmt"
+	"sync/atomic"
+	"time"
 
 	"github.com/withobsrvr/cdpd/host/component"
 )
+
+// txState is a SQL writer's transaction in the making and what it reports: the pending batch
+// of whole ledgers, the last ledger in it, the time of the last commit, and the durable ledger
+// and counts. The writer's mu guards all but the atomics.
+type txState struct {
+	pending *batch
+	last    uint32    // last ledger consumed
+	commit  time.Time // time of the last commit
+	open    bool      // ledgers pending
+
+	durable atomic.Uint32
+	records atomic.Int64
+	batches atomic.Int64
+}
+
+// add puts a ledger's records in the pending batch (typ names the consumer in errors).
+func (t *txState) add(typ string, seq uint32, recs []component.Record) error {
+	for _, r := range recs {
+		if err := t.pending.add(r); err != nil {
+			return fmt.Errorf("%s: ledger %d: %w", typ, seq, err)
+		}
+	}
+	t.open, t.last = true, seq
+	return nil
+}
+
+// due says whether the pending batch is to be committed now: batchSize records pending, or the
+// last commit every old.
+func (t *txState) due(batchSize int, every time.Duration, now time.Time) bool {
+	return t.pending.records >= batchSize || now.Sub(t.commit) >= every
+}
+
+// committed records the commit of the pending batch at now.
+func (t *txState) committed(now time.Time) {
+	t.records.Add(int64(t.pending.records))
+	t.batches.Add(1)
+	t.durable.Store(t.last)
+	t.pending.reset()
+	t.open = false
+	t.commit = now
+}
 
 // batch is the records a SQL writer has accepted since its last commit, grouped by table in
 // order of first arrival, one row per natural key (a later record of the same key replaces

@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/duckdb/duckdb-go/v2"
@@ -68,15 +67,8 @@ type DuckDB struct {
 	closed bool
 	tables map[string]bool
 
-	mu      sync.Mutex // pending batch; held by Consume/Flush/Close
-	pending *batch
-	last    uint32
-	commit  time.Time
-	open    bool
-
-	durable atomic.Uint32
-	records atomic.Int64
-	batches atomic.Int64
+	mu sync.Mutex // txState but its atomics; held by Consume/Flush/Close
+	txState
 }
 
 func newDuckDB(typ string, layout *Layout, cp *DuckDBConfig, env component.Env) (*DuckDB, error) {
@@ -91,7 +83,7 @@ func newDuckDB(typ string, layout *Layout, cp *DuckDBConfig, env component.Env) 
 		return nil, fmt.Errorf("%s: cursor_table must not be empty", typ)
 	}
 	d := &DuckDB{typ: typ, cfg: c, pipeline: env.Pipeline, name: env.Name, log: env.Logger, now: env.Now,
-		tables: map[string]bool{}, pending: newBatch(layout, c.TableName, duckValue)}
+		tables: map[string]bool{}, txState: txState{pending: newBatch(layout, c.TableName, duckValue)}}
 	if d.name == "" {
 		d.name = typ
 	}
@@ -185,14 +177,10 @@ func (d *DuckDB) Consume(ctx context.Context, l *ledger.Ledger, recs []component
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	seq := l.Sequence()
-	for _, r := range recs {
-		if err := d.pending.add(r); err != nil {
-			return fmt.Errorf("%s: ledger %d: %w", d.typ, seq, err)
-		}
+	if err := d.add(d.typ, seq, recs); err != nil {
+		return err
 	}
-	d.open = true
-	d.last = seq
-	if d.pending.records >= d.cfg.BatchSize || d.now().Sub(d.commit) >= d.cfg.FlushInterval {
+	if d.due(d.cfg.BatchSize, d.cfg.FlushInterval, d.now()) {
 		return d.commitLocked(ctx)
 	}
 	return nil
@@ -259,12 +247,7 @@ func (d *DuckDB) commitLocked(ctx context.Context) error {
 	if err := d.writeBatch(ctx, conn); err != nil {
 		return fmt.Errorf("%s: writing ledgers up to %d to %s: %w", d.typ, d.last, d.cfg.DBPath, err)
 	}
-	d.records.Add(int64(d.pending.records))
-	d.batches.Add(1)
-	d.durable.Store(d.last)
-	d.pending.reset()
-	d.open = false
-	d.commit = d.now()
+	d.committed(d.now())
 	return nil
 }
 

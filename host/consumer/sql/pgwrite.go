@@ -38,12 +38,7 @@ func (p *Postgres) commitLocked(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	p.records.Add(int64(p.pending.records))
-	p.batches.Add(1)
-	p.durable.Store(p.last)
-	p.pending.reset()
-	p.open = false
-	p.commit = p.now()
+	p.committed(p.now())
 	return nil
 }
 

@@ -95,20 +95,14 @@ type Postgres struct {
 	closed bool
 	tables map[string]bool // tables known to exist
 
-	mu      sync.Mutex // pending batch; held by Consume/Flush/Close
-	pending *batch
-	last    uint32    // last ledger consumed
-	commit  time.Time // time of the last commit
-	open    bool      // ledgers pending
+	mu sync.Mutex // txState but its atomics; held by Consume/Flush/Close
+	txState
 
 	healthMu sync.Mutex
 	health   string
 
 	epoch int64 // this writer's owner epoch of its cursor row (postgres_epoch.go)
 
-	durable atomic.Uint32
-	records atomic.Int64
-	batches atomic.Int64
 	retries atomic.Int64
 }
 
@@ -158,7 +152,7 @@ func newPostgres(typ string, layout *Layout, cp *PostgresConfig, env component.E
 	}
 	p := &Postgres{typ: typ, layout: layout, cfg: c, poolCfg: pc, pipeline: env.Pipeline, name: env.Name, log: env.Logger,
 		now: env.Now, cursor: sanitizeTable(c.CursorTable), tables: map[string]bool{},
-		pending: newBatch(layout, c.TableName, pgValue)}
+		txState: txState{pending: newBatch(layout, c.TableName, pgValue)}}
 	if p.name == "" {
 		p.name = typ
 	}
@@ -282,14 +276,10 @@ func (p *Postgres) Consume(ctx context.Context, l *ledger.Ledger, recs []compone
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	seq := l.Sequence()
-	for _, r := range recs {
-		if err := p.pending.add(r); err != nil {
-			return fmt.Errorf("%s: ledger %d: %w", p.typ, seq, err)
-		}
+	if err := p.add(p.typ, seq, recs); err != nil {
+		return err
 	}
-	p.open = true
-	p.last = seq
-	if p.pending.records >= p.cfg.BatchSize || p.now().Sub(p.commit) >= p.cfg.FlushInterval {
+	if p.due(p.cfg.BatchSize, p.cfg.FlushInterval, p.now()) {
 		return p.commitLocked(ctx)
 	}
 	return nil
