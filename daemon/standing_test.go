@@ -96,16 +96,20 @@ func TestUnregistrablePipelinesAreReported(t *testing.T) {
 
 	t.Run("registry full", func(t *testing.T) {
 		base := run(t, 1, map[string]string{"first": "a.yaml", "second": "b.yaml"})
-		testutil.EventuallyWhy(t, 20*time.Second, "one refused", func() (bool, string) {
-			v := metricValue(t, base, "cdpd_control_refused_pipelines")
-			return v == "1", "cdpd_control_refused_pipelines " + v
-		})
 		var refused PipelineStatus
-		for _, name := range []string{"first", "second"} {
-			if s := statusOf(t, base, name); !s.Registered {
-				refused = s
+		testutil.EventuallyWhy(t, 20*time.Second, "one registered, one refused", func() (bool, string) {
+			v := metricValue(t, base, "cdpd_control_refused_pipelines")
+			registered := 0
+			for _, name := range []string{"first", "second"} {
+				if s := statusOf(t, base, name); s.Registered {
+					registered++
+				} else {
+					refused = s
+				}
 			}
-		}
+			return v == "1" && registered == 1 && refused.RegistrationError != "",
+				fmt.Sprintf("cdpd_control_refused_pipelines %s, %d registered, registration_error %q", v, registered, refused.RegistrationError)
+		})
 		if !strings.Contains(refused.RegistrationError, "the control plane refuses the pipeline: register: ResourceExhausted: registry full") {
 			t.Errorf("the refused pipeline %s: registration_error %q", refused.Name, refused.RegistrationError)
 		}
