@@ -30,16 +30,19 @@ import (
 // the names operators already use (docs/design.md): FLOWCTL_ENDPOINT, FLOWCTL_TLS_CERT,
 // FLOWCTL_TLS_KEY, FLOWCTL_TLS_CA, and CDP_PIPELINE_NAME.
 type Config struct {
-	ConfigFile           string
-	ConfigDir            string
-	StateDir             string
-	HTTPAddr             string
-	Instance             string
-	HeartbeatInterval    time.Duration
-	DrainTimeout         time.Duration
-	StuckAfter           time.Duration
-	LedgerMemory         int64 // bytes; 0: unlimited
-	Strict               bool
+	ConfigFile        string
+	ConfigDir         string
+	StateDir          string
+	HTTPAddr          string
+	Instance          string
+	HeartbeatInterval time.Duration
+	DrainTimeout      time.Duration
+	StuckAfter        time.Duration
+	LedgerMemory      int64 // bytes; 0: unlimited
+	Strict            bool
+	// Pprof serves Go's runtime profiles (net/http/pprof) under /debug/pprof/ on the HTTP
+	// address; off by default (a profile shows code paths and timings, no config values).
+	Pprof                bool
 	LogFormat            string
 	LogLevel             string
 	EmbeddedControlPlane string
@@ -109,6 +112,7 @@ func serveFlags(c *Config) *flag.FlagSet {
 	c.LedgerMemory = DefaultLedgerMemory
 	fs.Var((*bytesize.Size)(&c.LedgerMemory), "ledger-memory", "memory for ledgers in flight over all pipelines (raw, and decoded values), e.g. 256MiB, 1GiB; readers wait for it (back pressure); 0: unlimited")
 	fs.BoolVar(&c.Strict, "strict", false, "reject pipelines with config warnings (keys a component does not know, no consumers) instead of running them")
+	fs.BoolVar(&c.Pprof, "pprof", false, "serve Go's runtime profiles under /debug/pprof/ on --http-addr (CPU, heap, goroutines, execution trace)")
 	fs.StringVar(&c.LogFormat, "log-format", "json", "log format: json or text")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.IntVar(&c.ShardCount, "shard-count", 1, "number of cdpd replicas sharing the config directory; each pipeline runs on exactly one of them (rendezvous hashing of its name)")

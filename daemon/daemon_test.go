@@ -248,3 +248,18 @@ func TestServiceIDConflict(t *testing.T) {
 		t.Errorf("pipelines reporting the service id conflict: %v, want exactly one", conflicts)
 	}
 }
+
+// Go's runtime profiles are served only with --pprof.
+func TestPprofOnlyWhenAsked(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		base, stop := runDaemon(t, Config{ConfigDir: t.TempDir(), Pprof: on})
+		code, body := get(base + "/debug/pprof/goroutine?debug=1")
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		served := code == http.StatusOK && strings.Contains(body, "goroutine profile")
+		if served != on {
+			t.Errorf("--pprof=%t: GET /debug/pprof/goroutine: %d %.80q", on, code, body)
+		}
+	}
+}

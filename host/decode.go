@@ -21,9 +21,22 @@ func (r *run) needsDecode() bool {
 	return false
 }
 
+// preparers are the incarnation's processors that prepare ahead (component.Preparer).
+func (r *run) preparers() []component.Preparer {
+	var ps []component.Preparer
+	for _, c := range r.procs {
+		if p, ok := c.impl.(component.Preparer); ok {
+			ps = append(ps, p)
+		}
+	}
+	return ps
+}
+
 // decodeLoop is the decode-ahead stage of a pipeline whose processors need the full decode: it
 // hands each ledger to one of Options.DecodeWorkers workers, which decode it (ledger.Decoded:
-// at most once per ledger, shared with every other pipeline holding it), and forwards the
+// at most once per ledger, shared with every other pipeline holding it) and run the
+// processors' Prepare on it (component.Preparer: what they derive from the decode, such as
+// the token transfer events, also at most once per ledger), and forwards the
 // ledgers in their order to the first processor, so one full-decode pipeline decodes on every
 // core. At most workers+1 ledgers are in the stage, and one waits for the first processor: a
 // decoded ledger is read soon after its decode (while its 5-7 MB are still in the CPU's
@@ -34,6 +47,7 @@ func (r *run) decodeLoop(in <-chan item, send func(context.Context, item) bool, 
 	defer closeNext()
 	ctx := r.workCtx
 	workers := r.h.opts.DecodeWorkers
+	preparers := r.preparers()
 	type job struct {
 		it   item
 		done chan struct{}
@@ -69,7 +83,11 @@ func (r *run) decodeLoop(in <-chan item, send func(context.Context, item) bool, 
 		wg.Go(func() {
 			for j := range jobs {
 				if ctx.Err() == nil {
-					_, _ = j.it.l.Decoded()
+					if _, err := j.it.l.Decoded(); err == nil {
+						for _, p := range preparers {
+							p.Prepare(j.it.l)
+						}
+					}
 				}
 				close(j.done)
 			}

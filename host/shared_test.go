@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stellar/go-stellar-sdk/xdr"
 	"github.com/withobsrvr/cdpd/host/component"
 	"github.com/withobsrvr/cdpd/host/ledger"
 	"github.com/withobsrvr/cdpd/host/source/readers"
@@ -27,6 +28,12 @@ func (l *lab) sharedRegistry(t testing.TB) *component.Registry {
 	}
 	if err := r.AddProcessor(func(cfg map[string]any, _ component.Env) (component.Processor, error) {
 		var c struct{}
+		return prepared{}, component.Decode(cfg, &c)
+	}, "Prepared"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.AddProcessor(func(cfg map[string]any, _ component.Env) (component.Processor, error) {
+		var c struct{}
 		return mutator{}, component.Decode(cfg, &c)
 	}, "Mutate"); err != nil {
 		t.Fatal(err)
@@ -37,6 +44,25 @@ func (l *lab) sharedRegistry(t testing.TB) *component.Registry {
 type decodeAhead struct{ decodeProcessor }
 
 func (decodeAhead) NeedsDecode() bool { return true }
+
+// prepared is a full-decode processor that prepares ahead (component.Preparer): Prepare and
+// Process derive the same key, and Process fails a ledger whose value Prepare did not compute.
+type prepared struct{ decodeAhead }
+
+func (prepared) Prepare(l *ledger.Ledger) {
+	_, _ = ledger.Derive(l, "test.prepared", func(*xdr.LedgerCloseMeta) (string, error) { return "Prepare", nil })
+}
+
+func (prepared) Process(_ context.Context, l *ledger.Ledger, in []component.Record) ([]component.Record, error) {
+	by, err := ledger.Derive(l, "test.prepared", func(*xdr.LedgerCloseMeta) (string, error) { return "Process", nil })
+	if err != nil {
+		return nil, err
+	}
+	if by != "Prepare" {
+		return nil, fmt.Errorf("ledger %d: the derived value was computed by %s, not ahead", l.Sequence(), by)
+	}
+	return in, nil
+}
 
 type mutator struct{}
 
@@ -153,6 +179,17 @@ func TestPipelinesShareOneReader(t *testing.T) {
 	if rs := h.Readers().Readers(); !slices.ContainsFunc(rs, func(x readers.ReaderStats) bool { return x.ID == first.ID }) {
 		t.Fatalf("the reader of the others was replaced: %+v", rs)
 	}
+}
+
+// The decode-ahead workers run the processors' Prepare on each ledger before the processors
+// get it: what Prepare derives is there when Process asks for it.
+func TestDecodeAheadPrepares(t *testing.T) {
+	ds := tipDatastore(t)
+	l := newLab()
+	h := newTestHost(t, l, func(o *Options) { o.Registry = l.sharedRegistry(t) })
+	apply(t, h, loader.Add, def("prep", tipSource(ds, false), procs(comp_("Prepared")), procs(comp_("Record"))))
+	appendLedgers(t, ds, 4)
+	consumedAll(t, l, "prep/Record", ds.Last+1, ds.Last+4)
 }
 
 // share: false reads on the source's own stream: no shared reader, mode own.

@@ -169,6 +169,16 @@ type NeedsDecode interface {
 	NeedsDecode() bool
 }
 
+// Preparer is implemented by full-decode processors whose per-ledger work can start ahead of
+// the pipeline's order: the decode-ahead workers call Prepare on each ledger after decoding
+// it, concurrently for different ledgers (and for ledgers other pipelines hold too), so that
+// work runs on every core as the decode does. Prepare may only compute values memoised on the
+// ledger (ledger.Derive, ledger.DeriveView), which Process then reads in order; it must not
+// touch the processor's own state. Its errors are not handled: Process meets them again.
+type Preparer interface {
+	Prepare(l *ledger.Ledger)
+}
+
 // ReaderReporter is implemented by sources that read through a shared reader: which reader
 // serves the pipeline and how (docs/design.md "Shared readers").
 type ReaderReporter interface {

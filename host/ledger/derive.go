@@ -22,11 +22,26 @@ type derived struct {
 // only, like Decoded's, and must not alias Raw. Holders must not modify it. A failed
 // derivation is shared too (every holder gets the error).
 func Derive[T any](l *Ledger, key string, f func(*xdr.LedgerCloseMeta) (T, error)) (T, error) {
-	var zero T
 	lcm, err := l.Decoded()
 	if err != nil {
+		var zero T
 		return zero, err
 	}
+	return derive(l, key, func() (T, error) { return f(lcm) })
+}
+
+// DeriveView is Derive for a value computed from the ledger's zero-copy view, without the full
+// decode (e.g. the SDK's transaction parts and events of the view path): computed once per
+// ledger and key for every holder, shared read only. Unlike Derive's, the value may alias Raw,
+// so, like Raw, it is valid only while the holder holds its reference. Keys share Derive's
+// name space.
+func DeriveView[T any](l *Ledger, key string, f func(xdr.LedgerCloseMetaView) (T, error)) (T, error) {
+	v := l.View() // panics on a released ledger, as Raw does
+	return derive(l, key, func() (T, error) { return f(v) })
+}
+
+func derive[T any](l *Ledger, key string, f func() (T, error)) (T, error) {
+	var zero T
 	c := l.c
 	c.derivedMu.Lock()
 	d := c.derived[key]
@@ -38,7 +53,7 @@ func Derive[T any](l *Ledger, key string, f func(*xdr.LedgerCloseMeta) (T, error
 		c.derived[key] = d
 	}
 	c.derivedMu.Unlock()
-	d.once.Do(func() { d.val, d.err = f(lcm) })
+	d.once.Do(func() { d.val, d.err = f() })
 	if d.err != nil {
 		return zero, d.err
 	}

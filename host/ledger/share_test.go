@@ -345,3 +345,30 @@ func TestDeriveOnce(t *testing.T) {
 		t.Fatal("a derived value of another type was returned")
 	}
 }
+
+// DeriveView computes once per ledger for every holder, without the full decode.
+func TestDeriveViewOnceWithoutDecode(t *testing.T) {
+	l, err := CopyPooled(big(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := l.Share(nil)
+	defer other.Release()
+	defer l.Release()
+	var calls int
+	header := func(v xdr.LedgerCloseMetaView) (uint32, error) {
+		calls++
+		return v.LedgerSequence()
+	}
+	a, err := DeriveView(l, "seq", header)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := DeriveView(other, "seq", header)
+	if err != nil || a != b || a != l.Sequence() || calls != 1 {
+		t.Fatalf("holders got %d and %d (%v) after %d computations; want %d from one", a, b, err, calls, l.Sequence())
+	}
+	if l.IsDecoded() {
+		t.Fatal("DeriveView decoded the ledger")
+	}
+}

@@ -3,7 +3,9 @@ package processor
 import (
 	"fmt"
 
+	"github.com/stellar/go-stellar-sdk/ingest"
 	"github.com/stellar/go-stellar-sdk/xdr"
+	"github.com/withobsrvr/cdpd/host/ledger"
 )
 
 // Walking a ledger through the SDK's zero-copy views: the Must accessors panic on malformed
@@ -81,4 +83,36 @@ func Try(fn func()) (err error) {
 	}()
 	fn()
 	return nil
+}
+
+// TxParts are the ledger's transactions read from its zero-copy view, in apply order (the
+// SDK's ingest.ExtractLedgerTxParts), computed once per ledger for every pipeline holding it
+// (ledger.DeriveView). They alias the ledger's raw bytes: read only, and only while the ledger
+// is held.
+func TxParts(l *ledger.Ledger) ([]ingest.LedgerTxParts, error) {
+	return ledger.DeriveView(l, "ingest.ExtractLedgerTxParts", func(v xdr.LedgerCloseMetaView) ([]ingest.LedgerTxParts, error) {
+		parts, err := ingest.ExtractLedgerTxParts(v)
+		if err != nil {
+			return nil, fmt.Errorf("walking the transactions of ledger %d: %w", l.Sequence(), err)
+		}
+		return parts, nil
+	})
+}
+
+// TxPartsAndEvents are TxParts and, for each, its events (ingest.EventsFromTxParts), both
+// computed once per ledger for every pipeline holding it; as TxParts, read only and valid
+// while the ledger is held.
+func TxPartsAndEvents(l *ledger.Ledger) ([]ingest.LedgerTxParts, []ingest.TxEvents, error) {
+	parts, err := TxParts(l)
+	if err != nil {
+		return nil, nil, err
+	}
+	events, err := ledger.DeriveView(l, "ingest.EventsFromTxParts", func(xdr.LedgerCloseMetaView) ([]ingest.TxEvents, error) {
+		events, err := ingest.EventsFromTxParts(parts)
+		if err != nil {
+			return nil, fmt.Errorf("reading the events of ledger %d: %w", l.Sequence(), err)
+		}
+		return events, nil
+	})
+	return parts, events, err
 }

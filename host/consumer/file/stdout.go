@@ -55,14 +55,13 @@ func NewStdout(w io.Writer) *Stdout {
 
 // Consume writes one JSON line per record, all lines of the ledger in one write.
 func (s *Stdout) Consume(_ context.Context, l *ledger.Ledger, recs []component.Record) error {
-	var buf bytes.Buffer
+	lb := lineBuffers.Get().(*lineBuffer)
+	defer lb.put()
+	buf := &lb.buf
 	for _, r := range recs {
-		b, err := json.Marshal(r)
-		if err != nil {
+		if err := lb.enc.Encode(r); err != nil {
 			return fmt.Errorf("encoding %s record %q of ledger %d as JSON: %w", r.RecordKind(), r.NaturalKey(), l.Sequence(), err)
 		}
-		buf.Write(b)
-		buf.WriteByte('\n')
 	}
 	if buf.Len() > 0 {
 		s.mu.Lock()
@@ -81,6 +80,30 @@ func (s *Stdout) Consume(_ context.Context, l *ledger.Ledger, recs []component.R
 	s.m.Bytes.Add(float64(buf.Len()))
 	s.m.Ledgers.Inc()
 	return nil
+}
+
+// lineBuffer is one ledger's lines being encoded: an encoder writing into its buffer (a line
+// is json.Marshal's bytes and a newline). lineBuffers reuses them across ledgers and
+// consumers; one grown over maxKeptBuffer is dropped.
+type lineBuffer struct {
+	buf bytes.Buffer
+	enc *json.Encoder
+}
+
+const maxKeptBuffer = 4 << 20
+
+var lineBuffers = sync.Pool{New: func() any {
+	lb := &lineBuffer{}
+	lb.enc = json.NewEncoder(&lb.buf)
+	return lb
+}}
+
+func (lb *lineBuffer) put() {
+	if lb.buf.Cap() > maxKeptBuffer {
+		return
+	}
+	lb.buf.Reset()
+	lineBuffers.Put(lb)
 }
 
 // Flush does nothing: every Consume is written through.

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/stellar/go-stellar-sdk/ingest"
 	"github.com/stellar/go-stellar-sdk/strkey"
 	"github.com/stellar/go-stellar-sdk/xdr"
 
@@ -142,13 +141,9 @@ var diagnosticPrefix = []byte{0, 0, 0, 1}
 // Process implements component.Processor. The input records are ignored.
 func (p *ContractEvent) Process(ctx context.Context, l *ledger.Ledger, _ []component.Record) ([]component.Record, error) {
 	seq := l.Sequence()
-	parts, err := ingest.ExtractLedgerTxParts(l.View())
+	parts, events, err := processor.TxPartsAndEvents(l)
 	if err != nil {
-		return nil, fmt.Errorf("ContractEvent: walking transactions of ledger %d: %w", seq, err)
-	}
-	events, err := ingest.EventsFromTxParts(parts)
-	if err != nil {
-		return nil, fmt.Errorf("ContractEvent: reading events of ledger %d: %w", seq, err)
+		return nil, fmt.Errorf("ContractEvent: %w", err)
 	}
 	var out []component.Record
 	var ok, failed, filtered int

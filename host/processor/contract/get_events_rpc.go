@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/stellar/go-stellar-sdk/ingest"
 	protocol "github.com/stellar/go-stellar-sdk/protocols/rpc"
 	"github.com/stellar/go-stellar-sdk/strkey"
 	"github.com/stellar/go-stellar-sdk/toid"
@@ -141,13 +140,9 @@ func (p *GetEventsRPC) Stats() map[string]float64 { return p.stats.Snapshot() }
 // Process implements component.Processor. The input records are ignored.
 func (p *GetEventsRPC) Process(ctx context.Context, l *ledger.Ledger, _ []component.Record) ([]component.Record, error) {
 	seq := l.Sequence()
-	parts, err := ingest.ExtractLedgerTxParts(l.View())
+	parts, events, err := processor.TxPartsAndEvents(l)
 	if err != nil {
-		return nil, fmt.Errorf("GetEventsRPC: walking transactions of ledger %d: %w", seq, err)
-	}
-	events, err := ingest.EventsFromTxParts(parts)
-	if err != nil {
-		return nil, fmt.Errorf("GetEventsRPC: reading events of ledger %d: %w", seq, err)
+		return nil, fmt.Errorf("GetEventsRPC: %w", err)
 	}
 	var recs []RPCEventRecord
 	filtered := 0

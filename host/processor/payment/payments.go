@@ -183,6 +183,10 @@ func (p *FilterPayments) Stats() map[string]float64 { return p.stats.Snapshot() 
 // NeedsDecode implements component.NeedsDecode: every ledger is read fully decoded.
 func (p *FilterPayments) NeedsDecode() bool { return true }
 
+// Prepare implements component.Preparer: the ledger's transactions (processor.Transactions)
+// are read on the decode-ahead workers.
+func (p *FilterPayments) Prepare(l *ledger.Ledger) { _, _ = processor.Transactions(l, p.net.Passphrase) }
+
 // Process implements component.Processor. The input records are ignored.
 func (p *FilterPayments) Process(_ context.Context, l *ledger.Ledger, _ []component.Record) ([]component.Record, error) {
 	all, err := ledgerPayments(l, p.net)
@@ -397,6 +401,10 @@ func (p *TransformToAppPayment) Stats() map[string]float64 { return p.stats.Snap
 // NeedsDecode implements component.NeedsDecode: without input records (first in its chain) it
 // reads every ledger fully decoded; after FilterPayments, that processor already declares it.
 func (p *TransformToAppPayment) NeedsDecode() bool { return true }
+
+// Prepare implements component.Preparer: the ledger's transactions (processor.Transactions)
+// are read on the decode-ahead workers.
+func (p *TransformToAppPayment) Prepare(l *ledger.Ledger) { _, _ = processor.Transactions(l, p.net.Passphrase) }
 
 // Process implements component.Processor.
 func (p *TransformToAppPayment) Process(_ context.Context, l *ledger.Ledger, in []component.Record) ([]component.Record, error) {

@@ -71,6 +71,7 @@ type tokenTransferConfig struct {
 type TokenTransfer struct {
 	net      processor.NetID
 	proc     *token_transfer.EventsProcessor
+	key      string // of the derived events: the mode and the network
 	assets   map[string]bool
 	accounts map[string]bool
 	topics   map[string]bool
@@ -89,8 +90,10 @@ func NewTokenTransfer(c *tokenTransferConfig, env component.Env) (component.Proc
 		"last_ledger", "last_processed_time")}
 	if c.UnifiedEvents {
 		p.proc = token_transfer.NewEventsProcessorForUnifiedEvents(net.Passphrase)
+		p.key = "token_transfer.UnifiedEvents:" + net.Passphrase
 	} else {
 		p.proc = token_transfer.NewEventsProcessor(net.Passphrase)
+		p.key = "token_transfer.EventsFromLedger:" + net.Passphrase
 	}
 	for _, a := range c.Assets {
 		a = strings.TrimSpace(a)
@@ -152,14 +155,21 @@ func (p *TokenTransfer) Stats() map[string]float64 { return p.stats.Snapshot() }
 // NeedsDecode implements component.NeedsDecode: every ledger is read fully decoded.
 func (p *TokenTransfer) NeedsDecode() bool { return true }
 
-// Process implements component.Processor. The input records are ignored.
-func (p *TokenTransfer) Process(_ context.Context, l *ledger.Ledger, _ []component.Record) ([]component.Record, error) {
-	// The SDK's events of the ledger, derived once per ledger and network for every pipeline
-	// holding it (a shared reader's), from the shared decode; read only.
-	events, err := ledger.Derive(l, "token_transfer.EventsFromLedger:"+p.net.Passphrase,
+// events are the SDK's token transfer events of the ledger, derived once per ledger, mode and
+// network for every pipeline holding it (a shared reader's), from the shared decode; read only.
+func (p *TokenTransfer) events(l *ledger.Ledger) ([]*token_transfer.TokenTransferEvent, error) {
+	return ledger.Derive(l, p.key,
 		func(lcm *xdr.LedgerCloseMeta) ([]*token_transfer.TokenTransferEvent, error) {
 			return p.proc.EventsFromLedger(*lcm)
 		})
+}
+
+// Prepare implements component.Preparer: the events are derived on the decode-ahead workers.
+func (p *TokenTransfer) Prepare(l *ledger.Ledger) { _, _ = p.events(l) }
+
+// Process implements component.Processor. The input records are ignored.
+func (p *TokenTransfer) Process(_ context.Context, l *ledger.Ledger, _ []component.Record) ([]component.Record, error) {
+	events, err := p.events(l)
 	if err != nil {
 		return nil, fmt.Errorf("TokenTransfer: reading token transfer events of ledger %d: %w", l.Sequence(), err)
 	}
@@ -273,7 +283,7 @@ func tokenTransferRecord(ev *token_transfer.TokenTransferEvent, l *ledger.Ledger
 		r.Asset = strPtr(typ + ":" + ia.GetAssetCode() + ":" + ia.GetIssuer())
 	}
 	switch {
-	case strkey.IsValidMuxedAccountEd25519PublicKey(to):
+	case strings.HasPrefix(to, "M") && strkey.IsValidMuxedAccountEd25519PublicKey(to): // (the SDK check of a G or C address builds an error with a stack)
 		if m, err := strkey.DecodeMuxedAccount(to); err == nil {
 			r.ToMuxed, r.ToMuxedID = strPtr(to), strPtr(strconv.FormatUint(m.ID(), 10))
 		}

@@ -139,6 +139,10 @@ func (p *WalletBackend) Stats() map[string]float64 { return p.stats.Snapshot() }
 // NeedsDecode implements component.NeedsDecode: every ledger is read fully decoded.
 func (p *WalletBackend) NeedsDecode() bool { return true }
 
+// Prepare implements component.Preparer: the ledger's transactions (processor.Transactions)
+// are read on the decode-ahead workers.
+func (p *WalletBackend) Prepare(l *ledger.Ledger) { _, _ = processor.Transactions(l, p.net.Passphrase) }
+
 // Process implements component.Processor.
 func (p *WalletBackend) Process(_ context.Context, l *ledger.Ledger, in []component.Record) ([]component.Record, error) {
 	var own []component.Record
