@@ -45,6 +45,7 @@ func Table() []c.Spec {
 		c.ProcessorSpec("FilterEventsProcessor", "Contract data changes that match every rule (field, operator, value).", contract.NewFilterEventsProcessor),
 		c.ProcessorSpec("GetEventsRPC", "Contract events in the shape of Stellar RPC's getEvents, with its filters, read from the zero-copy view.", contract.NewGetEventsRPC),
 		c.ProcessorSpec("Soroswap", "Soroswap new pairs, reserve syncs and swaps from ContractEvent's records.", contract.NewSoroswap),
+		c.ProcessorSpec("SoroswapRouter", "Soroswap router swaps and liquidity adds and removals from ContractEvent's records.", contract.NewSoroswapRouter),
 		// Processors — ledger.
 		c.ProcessorSpec("BronzeExtractors", "Bronze-layer tables ledgers_row_v2, transactions_row_v2 and ttl_snapshot_v1 from the SDK's transaction and change readers.", raw.NewBronzeExtractors, "SilverLedgerReader"),
 		c.ProcessorSpec("LatestLedger", "One summary row per ledger (transactions, operations, fees), read from the zero-copy view.", raw.NewLatestLedger, "LatestLedgerProcessor", "LatestLedgerRPC"),
@@ -83,6 +84,8 @@ func Table() []c.Spec {
 		c.ConsumerSpec("SaveLatestLedgerToRedis", "The latest ledger and the last 1000 ledger hashes in Redis, with the cursor in the same transaction.", kv.NewSaveLatestLedgerToRedis),
 		c.ConsumerSpec("SavePaymentToPostgreSQL", "TransformToAppPayment's payments in upstream's payments table, through the PostgreSQL writer.", sql.NewSavePaymentToPostgreSQL),
 		c.ConsumerSpec("SavePaymentsToRedis", "App payments as Redis hashes indexed by source and destination account, with the cursor in the same transaction.", kv.NewSavePaymentsToRedis),
+		c.ConsumerSpec("SaveSoroswapPairsToDuckDB", "Soroswap's new pairs, reserve syncs and swaps in soroswap_pairs, soroswap_syncs and soroswap_swaps of a DuckDB file, with the cursor in the same transaction.", sql.NewSaveSoroswapPairsToDuckDB),
+		c.ConsumerSpec("SaveSoroswapRouterToDuckDB", "SoroswapRouter's events in upstream's soroswap_router_events table of a DuckDB file, with the cursor in the same transaction.", sql.NewSaveSoroswapRouterToDuckDB),
 		c.ConsumerSpec("SaveSoroswapToPostgreSQL", "Soroswap's new pairs, syncs and swaps in soroswap_pairs, soroswap_syncs and soroswap_swaps, through the PostgreSQL writer.", sql.NewSaveSoroswapToPostgreSQL),
 		c.ConsumerSpec("SaveToDuckDB", "Upserts on natural keys into a DuckDB file (upstream's payments and create_accounts tables, other kinds in their own), with the cursor in the same transaction.", sql.NewSaveToDuckDB),
 		c.ConsumerSpec("SaveToExcel", "Every record in an .xlsx workbook, one sheet per record kind, rewritten whole with its cursor; a replay never doubles rows.", file.NewSaveToExcel),

@@ -155,3 +155,10 @@ func BenchmarkFilterEventsProcessor(b *testing.B) {
 		map[string]any{"field": "contract_id", "operator": "eq", "value": "CDL74RF5BLYR2YBLCCI7F5FB6TPSCLKEJUBSD2RSVWZ4YHF3VMFAIGWA"}}}),
 		proctest.RealLedgers(b)[0].Raw, nil, false)
 }
+
+// BenchmarkSoroswapRouter: SoroswapRouter on its synthetic ledger's ContractEvent records.
+func BenchmarkSoroswapRouter(b *testing.B) {
+	raw := synthRouterEvents(b)
+	events := proctest.Run(b, NewContractEvent, map[string]any{"network": "testnet"}, raw, nil)
+	proctest.Bench(b, proctest.New(b, NewSoroswapRouter, nil), raw, events, false)
+}

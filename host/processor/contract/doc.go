@@ -9,8 +9,9 @@
 //   - ContractData and FilterEventsProcessor: contract data entry changes (the SDK's change
 //     reader on the shared decoded ledger);
 //   - transformers of ContractEvent's records: ContractFilter (by contract; it also filters
-//     the other record kinds of this package), EventPaymentExtractor (Kwickbit payments) and
-//     Soroswap (pairs, reserves, swaps).
+//     the other record kinds of this package), EventPaymentExtractor (Kwickbit payments),
+//     Soroswap (pairs, reserves, swaps) and SoroswapRouter (the router's swaps, liquidity
+//     added and removed).
 //
 // Processors that read the ledger ignore the records before them and return their own;
 // transformers take theirs from the records before them and return only what they make (or

@@ -29,6 +29,8 @@ func TestRecordSchemas(t *testing.T) {
 		{SoroswapNewPairRecord{}, []string{"type", "timestamp", "ledger_sequence", "contract_id", "pair_address", "token_0", "token_1"}},
 		{SoroswapSyncRecord{}, []string{"type", "timestamp", "ledger_sequence", "contract_id", "new_reserve_0", "new_reserve_1"}},
 		{SoroswapSwapRecord{}, []string{"type", "contract_id", "to", "amount_0_in", "amount_1_in", "amount_0_out", "amount_1_out"}},
+		{SoroswapRouterRecord{}, []string{"type", "timestamp", "ledger_sequence", "contract_id", "account", "token_a", "token_b",
+			"amount_a", "amount_b", "tx_hash"}},
 	} {
 		s, err := consumer.SchemaOf(tc.rec)
 		if err != nil {
