@@ -6,7 +6,9 @@
 // PostgreSQL: SaveToPostgreSQL (each record kind in its own table, or table_name);
 // SaveContractEventsToPostgreSQL (contract_events), SavePaymentToPostgreSQL (payments, from
 // TransformToAppPayment), SaveAccountDataToPostgreSQL (stellar.accounts),
-// SaveContractInvocationsToPostgreSQL (contract_invocations), SaveContractDataToPostgreSQL
+// SaveContractInvocationsToPostgreSQL (contract_invocations),
+// SaveExtractedContractInvocationsToPostgreSQL (extracted_contract_invocations, from
+// ContractInvocationExtractor), SaveContractDataToPostgreSQL
 // (contract_data, or table_name), SaveEventPaymentToPostgreSQL (event_payments),
 // SaveSoroswapToPostgreSQL (soroswap_pairs, soroswap_syncs, soroswap_swaps),
 // SaveAssetToPostgreSQL (assets: one row per asset, from TransformToTickerAsset or payments),

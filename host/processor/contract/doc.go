@@ -6,6 +6,8 @@
 //   - ContractInvocation and ContractCreation: InvokeHostFunction operations, and the
 //     contracts they create (view path: only Soroban transactions are decoded; soroban_ops.go
 //     walks them);
+//   - ContractInvocationExtractor: a transformer of ContractInvocation's records (business
+//     fields read from their arguments by extraction schemas);
 //   - ContractData and FilterEventsProcessor: contract data entry changes (the SDK's change
 //     reader on the shared decoded ledger);
 //   - transformers of ContractEvent's records: ContractFilter (by contract; it also filters
