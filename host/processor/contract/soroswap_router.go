@@ -88,54 +88,33 @@ func (p *SoroswapRouter) Stats() map[string]float64 { return p.stats.Snapshot() 
 
 // Process implements component.Processor: it reads the contract events in in.
 func (p *SoroswapRouter) Process(_ context.Context, l *ledger.Ledger, in []component.Record) ([]component.Record, error) {
-	var out []component.Record
-	counts := map[string]int{}
-	var seen, errs int
-	for _, r := range in {
-		ev, ok := r.(ContractEventRecord)
-		if !ok {
-			continue
-		}
-		seen++
-		if !ev.Successful || len(ev.Topics) < 2 || ev.ContractID == nil {
-			continue
-		}
-		d, err := decodeEventRecord(ev)
-		if err != nil {
-			return nil, fmt.Errorf("SoroswapRouter: ledger %d transaction %s event %d: %w", ev.LedgerSequence, ev.TransactionHash, ev.EventIndex, err)
-		}
-		if name(d.topics[0]) != "SoroswapRouter" || d.topics[1].Type != xdr.ScValTypeScvSymbol {
-			continue
-		}
-		kind := string(d.topics[1].MustSym())
-		if kind != "swap" && kind != "add" && kind != "remove" {
-			continue
+	scan, err := soroswapEvents("SoroswapRouter", p.log, in, func(ev ContractEventRecord, ns, kind string, data xdr.ScVal) (component.Record, error) {
+		if ns != "SoroswapRouter" || (kind != "swap" && kind != "add" && kind != "remove") {
+			return nil, nil
 		}
 		rec := SoroswapRouterRecord{Type: kind, Timestamp: ev.ClosedAt.UTC(), LedgerSequence: ev.LedgerSequence,
 			ContractID: *ev.ContractID, TxHash: ev.TransactionHash, key: ev.NaturalKey()}
+		read := routerLiquidity
 		if kind == "swap" {
-			err = routerSwap(&rec, d.data)
-		} else {
-			err = routerLiquidity(&rec, d.data)
+			read = routerSwap
 		}
-		if err != nil {
-			errs++
-			p.log.Warn("SoroswapRouter: skipping an event whose data does not have Soroswap's router shape", "kind", kind,
-				"ledger", ev.LedgerSequence, "transaction", ev.TransactionHash, "event_index", ev.EventIndex, "error", err)
-			continue
+		if err := read(&rec, data); err != nil {
+			return nil, err
 		}
-		counts[kind]++
-		out = append(out, rec)
+		return rec, nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	p.stats.Update(func(m map[string]float64) {
 		processor.LedgerDone(m, l.Sequence(), p.now())
-		m["processed_events"] += float64(seen)
-		m["swap_events"] += float64(counts["swap"])
-		m["add_events"] += float64(counts["add"])
-		m["remove_events"] += float64(counts["remove"])
-		m["decode_errors"] += float64(errs)
+		m["processed_events"] += float64(scan.seen)
+		m["swap_events"] += float64(scan.counts["swap"])
+		m["add_events"] += float64(scan.counts["add"])
+		m["remove_events"] += float64(scan.counts["remove"])
+		m["decode_errors"] += float64(scan.errs)
 	})
-	return out, nil
+	return scan.out, nil
 }
 
 // routerLiquidity reads an AddLiquidityEvent or RemoveLiquidityEvent.
