@@ -9,6 +9,9 @@ import (
 
 // extraConfig is what a processor of the table needs besides its network to be built.
 var extraConfig = map[string]map[string]any{
+	"ContractInvocationExtractor": {"extraction_schemas": map[string]any{"kale": map[string]any{"function_name": "plant",
+		"contract_ids": []any{"CDL74RF5BLYR2YBLCCI7F5FB6TPSCLKEJUBSD2RSVWZ4YHF3VMFAIGWA"},
+		"extractors":   map[string]any{"funder": map[string]any{"argument_index": 0, "field_type": "address"}}}}},
 	"ContractFilter": {"contract_ids": []any{"CDL74RF5BLYR2YBLCCI7F5FB6TPSCLKEJUBSD2RSVWZ4YHF3VMFAIGWA"}},
 	"FilterEventsProcessor": {"rules": []any{map[string]any{"field": "contract_id", "operator": "eq",
 		"value": "CDL74RF5BLYR2YBLCCI7F5FB6TPSCLKEJUBSD2RSVWZ4YHF3VMFAIGWA"}}},

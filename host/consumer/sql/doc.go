@@ -6,14 +6,18 @@
 // PostgreSQL: SaveToPostgreSQL (each record kind in its own table, or table_name);
 // SaveContractEventsToPostgreSQL (contract_events), SavePaymentToPostgreSQL (payments, from
 // TransformToAppPayment), SaveAccountDataToPostgreSQL (stellar.accounts),
-// SaveContractInvocationsToPostgreSQL (contract_invocations), SaveContractDataToPostgreSQL
+// SaveContractInvocationsToPostgreSQL (contract_invocations),
+// SaveExtractedContractInvocationsToPostgreSQL (extracted_contract_invocations, from
+// ContractInvocationExtractor), SaveContractDataToPostgreSQL
 // (contract_data, or table_name), SaveEventPaymentToPostgreSQL (event_payments),
 // SaveSoroswapToPostgreSQL (soroswap_pairs, soroswap_syncs, soroswap_swaps),
 // SaveAssetToPostgreSQL (assets: one row per asset, from TransformToTickerAsset or payments),
 // BufferedPostgreSQL (state_changes, transaction_participants, other kinds as JSON in
 // generic_events) and WalletBackendPostgreSQL (transactions, state_changes,
 // transaction_participants, effects, accounts). DuckDB: SaveToDuckDB, SaveContractToDuckDB,
-// SaveAccountDataToDuckDB (see DuckDB for the build).
+// SaveAccountDataToDuckDB, SaveSoroswapPairsToDuckDB (soroswap_pairs, soroswap_syncs,
+// soroswap_swaps), SaveSoroswapRouterToDuckDB (soroswap_router_events) (see DuckDB for the
+// build).
 //
 // Data safety, every consumer here: exactly-once. A batch of whole ledgers and the consumer's
 // cursor row commit in one transaction; rows are upserted on the record's natural key, so a

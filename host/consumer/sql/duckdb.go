@@ -26,7 +26,7 @@ import (
 const DuckDBBuilt = true
 
 // DuckDB is the writer of the DuckDB consumers (SaveToDuckDB, SaveContractToDuckDB,
-// SaveAccountDataToDuckDB): an embedded database file (db_path) written through DuckDB's Go
+// SaveAccountDataToDuckDB, SaveSoroswapPairsToDuckDB, SaveSoroswapRouterToDuckDB): an embedded database file (db_path) written through DuckDB's Go
 // driver, github.com/duckdb/duckdb-go/v2 v2.20000.0 with its prebuilt library. The tables are
 // those of the consumer's Layout, natural_key VARCHAR PRIMARY KEY first; column types follow
 // the record type (string VARCHAR, bool BOOLEAN, int32 INTEGER, int/int64 BIGINT, uint32

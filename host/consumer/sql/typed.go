@@ -71,6 +71,13 @@ var (
 	NewSaveContractInvocationsToPostgreSQL = typedPostgres("SaveContractInvocationsToPostgreSQL", &Layout{Others: OthersError, Tables: map[string]Table{
 		"contract_invocations": {Name: "contract_invocations"},
 	}})
+	// NewSaveExtractedContractInvocationsToPostgreSQL: ContractInvocationExtractor's records in
+	// upstream's extracted_contract_invocations (one row per invocation, natural_key instead of
+	// upstream's serial id and toid key; toid is a column). Exactly-once as every writer here;
+	// upstream's processed_at and created_at (the wall clock) are absent.
+	NewSaveExtractedContractInvocationsToPostgreSQL = typedPostgres("SaveExtractedContractInvocationsToPostgreSQL", &Layout{Others: OthersError, Tables: map[string]Table{
+		"extracted_contract_invocations": {Name: "extracted_contract_invocations", Columns: map[string]string{"transaction_hash": "tx_hash"}},
+	}})
 	NewSaveContractDataToPostgreSQL = typedPostgres("SaveContractDataToPostgreSQL", &Layout{Others: OthersError, Tables: map[string]Table{
 		"contract_data": {Name: "contract_data"},
 	}})

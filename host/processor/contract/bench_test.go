@@ -155,3 +155,21 @@ func BenchmarkFilterEventsProcessor(b *testing.B) {
 		map[string]any{"field": "contract_id", "operator": "eq", "value": "CDL74RF5BLYR2YBLCCI7F5FB6TPSCLKEJUBSD2RSVWZ4YHF3VMFAIGWA"}}}),
 		proctest.RealLedgers(b)[0].Raw, nil, false)
 }
+
+// BenchmarkSoroswapRouter: SoroswapRouter on its synthetic ledger's ContractEvent records.
+func BenchmarkSoroswapRouter(b *testing.B) {
+	raw := synthRouterEvents(b)
+	events := proctest.Run(b, NewContractEvent, map[string]any{"network": "testnet"}, raw, nil)
+	proctest.Bench(b, proctest.New(b, NewSoroswapRouter, nil), raw, events, false)
+}
+
+// BenchmarkContractInvocationExtractor: ContractInvocationExtractor (a schema for the KALE
+// contract's plant, the farmer as funder) on 58752000's ContractInvocation records.
+func BenchmarkContractInvocationExtractor(b *testing.B) {
+	raw := proctest.RealLedgers(b)[0].Raw
+	invs := proctest.Run(b, NewContractInvocation, map[string]any{"network": "pubnet"}, raw, nil)
+	p := proctest.New(b, NewContractInvocationExtractor, map[string]any{"extraction_schemas": map[string]any{"kale": map[string]any{
+		"function_name": "plant", "contract_ids": []any{"CDL74RF5BLYR2YBLCCI7F5FB6TPSCLKEJUBSD2RSVWZ4YHF3VMFAIGWA"},
+		"extractors": map[string]any{"funder": map[string]any{"argument_index": 0, "field_type": "address"}}}}})
+	proctest.Bench(b, p, raw, invs, false)
+}

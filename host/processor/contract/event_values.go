@@ -96,15 +96,20 @@ func addressField(fs map[string]xdr.ScVal, key string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	a, ok := v.GetAddress()
-	if !ok {
-		return "", fmt.Errorf("field %s is a %s, not an address", key, v.Type)
-	}
-	s, err := a.String()
+	s, err := addressText(v)
 	if err != nil {
 		return "", fmt.Errorf("field %s: %w", key, err)
 	}
 	return s, nil
+}
+
+// addressText is an address value as a strkey (G... or C...).
+func addressText(v xdr.ScVal) (string, error) {
+	a, ok := v.GetAddress()
+	if !ok {
+		return "", fmt.Errorf("a %s, not an address", v.Type)
+	}
+	return a.String()
 }
 
 // intField reads an integer field of any Soroban integer type as a decimal string.
@@ -113,23 +118,32 @@ func intField(fs map[string]xdr.ScVal, key string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	n, ok := intText(v)
+	if !ok {
+		return "", fmt.Errorf("field %s is a %s, not an integer", key, v.Type)
+	}
+	return n, nil
+}
+
+// intText is a value of any Soroban integer type as a decimal string (false for another type).
+func intText(v xdr.ScVal) (string, bool) {
 	switch v.Type {
 	case xdr.ScValTypeScvU32:
-		return strconv.FormatUint(uint64(v.MustU32()), 10), nil
+		return strconv.FormatUint(uint64(v.MustU32()), 10), true
 	case xdr.ScValTypeScvI32:
-		return strconv.FormatInt(int64(v.MustI32()), 10), nil
+		return strconv.FormatInt(int64(v.MustI32()), 10), true
 	case xdr.ScValTypeScvU64:
-		return strconv.FormatUint(uint64(v.MustU64()), 10), nil
+		return strconv.FormatUint(uint64(v.MustU64()), 10), true
 	case xdr.ScValTypeScvI64:
-		return strconv.FormatInt(int64(v.MustI64()), 10), nil
+		return strconv.FormatInt(int64(v.MustI64()), 10), true
 	case xdr.ScValTypeScvI128:
-		return amount.String128Raw(v.MustI128()), nil
+		return amount.String128Raw(v.MustI128()), true
 	case xdr.ScValTypeScvU128:
 		p := v.MustU128()
 		n := new(big.Int).SetUint64(uint64(p.Hi))
-		return n.Lsh(n, 64).Or(n, new(big.Int).SetUint64(uint64(p.Lo))).String(), nil
+		return n.Lsh(n, 64).Or(n, new(big.Int).SetUint64(uint64(p.Lo))).String(), true
 	}
-	return "", fmt.Errorf("field %s is a %s, not an integer", key, v.Type)
+	return "", false
 }
 
 // uint64Field reads an integer field that must fit a uint64 (non-negative).

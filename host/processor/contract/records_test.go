@@ -29,6 +29,10 @@ func TestRecordSchemas(t *testing.T) {
 		{SoroswapNewPairRecord{}, []string{"type", "timestamp", "ledger_sequence", "contract_id", "pair_address", "token_0", "token_1"}},
 		{SoroswapSyncRecord{}, []string{"type", "timestamp", "ledger_sequence", "contract_id", "new_reserve_0", "new_reserve_1"}},
 		{SoroswapSwapRecord{}, []string{"type", "contract_id", "to", "amount_0_in", "amount_1_in", "amount_0_out", "amount_1_out"}},
+		{ExtractedContractInvocationRecord{}, []string{"toid", "ledger", "timestamp", "contract_id", "function_name", "invoking_account",
+			"transaction_hash", "funder", "recipient", "amount", "project_id", "memo_text", "email", "schema_name", "successful"}},
+		{SoroswapRouterRecord{}, []string{"type", "timestamp", "ledger_sequence", "contract_id", "account", "token_a", "token_b",
+			"amount_a", "amount_b", "tx_hash"}},
 	} {
 		s, err := consumer.SchemaOf(tc.rec)
 		if err != nil {

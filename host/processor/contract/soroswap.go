@@ -121,55 +121,78 @@ func (p *Soroswap) Stats() map[string]float64 { return p.stats.Snapshot() }
 
 // Process implements component.Processor: it reads the contract events in in.
 func (p *Soroswap) Process(_ context.Context, l *ledger.Ledger, in []component.Record) ([]component.Record, error) {
-	var out []component.Record
-	counts := map[string]int{}
-	var seen, errs int
+	scan, err := soroswapEvents("Soroswap", p.log, in, func(ev ContractEventRecord, ns, kind string, data xdr.ScVal) (component.Record, error) {
+		switch {
+		case ns == "SoroswapFactory" && kind == "new_pair" && p.factories.has(*ev.ContractID):
+			return newPairEvent(ev, data)
+		case ns == "SoroswapPair" && kind == "sync":
+			return syncEvent(ev, data)
+		case ns == "SoroswapPair" && kind == "swap":
+			return swapEvent(ev, data)
+		}
+		return nil, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	p.stats.Update(func(m map[string]float64) {
+		processor.LedgerDone(m, l.Sequence(), p.now())
+		m["processed_events"] += float64(scan.seen)
+		m["new_pair_events"] += float64(scan.counts["new_pair"])
+		m["sync_events"] += float64(scan.counts["sync"])
+		m["swap_events"] += float64(scan.counts["swap"])
+		m["decode_errors"] += float64(scan.errs)
+	})
+	return scan.out, nil
+}
+
+// soroswapScan is what soroswapEvents found.
+type soroswapScan struct {
+	out    []component.Record
+	counts map[string]int // records made, by event kind
+	seen   int            // ContractEvent records in the input
+	errs   int            // events whose data did not have the shape (skipped)
+}
+
+// soroswapEvents reads the events of Soroswap's shape among the ContractEvent records in
+// in: each event of a successful transaction whose first topic names a namespace (a string
+// or symbol) and whose second is a symbol (the event's kind) goes, with its decoded data, to
+// mk, which returns its record, nil for an event it does not take, or an error for data
+// without the expected shape (the event is then skipped, counted and logged). typ names the
+// processor in errors and logs.
+func soroswapEvents(typ string, log *slog.Logger, in []component.Record,
+	mk func(ev ContractEventRecord, ns, kind string, data xdr.ScVal) (component.Record, error)) (soroswapScan, error) {
+	scan := soroswapScan{counts: map[string]int{}}
 	for _, r := range in {
 		ev, ok := r.(ContractEventRecord)
 		if !ok {
 			continue
 		}
-		seen++
+		scan.seen++
 		if !ev.Successful || len(ev.Topics) < 2 || ev.ContractID == nil {
 			continue
 		}
 		d, err := decodeEventRecord(ev)
 		if err != nil {
-			return nil, fmt.Errorf("Soroswap: ledger %d transaction %s event %d: %w", ev.LedgerSequence, ev.TransactionHash, ev.EventIndex, err)
+			return scan, fmt.Errorf("%s: ledger %d transaction %s event %d: %w", typ, ev.LedgerSequence, ev.TransactionHash, ev.EventIndex, err)
 		}
-		ns, kind := name(d.topics[0]), ""
-		if d.topics[1].Type == xdr.ScValTypeScvSymbol {
-			kind = string(d.topics[1].MustSym())
+		ns := name(d.topics[0])
+		if ns == "" || d.topics[1].Type != xdr.ScValTypeScvSymbol {
+			continue
 		}
-		var rec component.Record
+		kind := string(d.topics[1].MustSym())
+		rec, err := mk(ev, ns, kind, d.data)
 		switch {
-		case ns == "SoroswapFactory" && kind == "new_pair" && p.factories.has(*ev.ContractID):
-			rec, err = newPairEvent(ev, d.data)
-		case ns == "SoroswapPair" && kind == "sync":
-			rec, err = syncEvent(ev, d.data)
-		case ns == "SoroswapPair" && kind == "swap":
-			rec, err = swapEvent(ev, d.data)
-		default:
-			continue
-		}
-		if err != nil {
-			errs++
-			p.log.Warn("Soroswap: skipping an event whose data does not have Soroswap's shape", "kind", kind,
+		case err != nil:
+			scan.errs++
+			log.Warn(typ+": skipping an event whose data does not have the expected shape", "kind", kind,
 				"ledger", ev.LedgerSequence, "transaction", ev.TransactionHash, "event_index", ev.EventIndex, "error", err)
-			continue
+		case rec != nil:
+			scan.counts[kind]++
+			scan.out = append(scan.out, rec)
 		}
-		counts[kind]++
-		out = append(out, rec)
 	}
-	p.stats.Update(func(m map[string]float64) {
-		processor.LedgerDone(m, l.Sequence(), p.now())
-		m["processed_events"] += float64(seen)
-		m["new_pair_events"] += float64(counts["new_pair"])
-		m["sync_events"] += float64(counts["sync"])
-		m["swap_events"] += float64(counts["swap"])
-		m["decode_errors"] += float64(errs)
-	})
-	return out, nil
+	return scan, nil
 }
 
 func newPairEvent(ev ContractEventRecord, data xdr.ScVal) (SoroswapNewPairRecord, error) {

@@ -6,6 +6,8 @@ import (
 
 	"github.com/stellar/go-stellar-sdk/network"
 	"github.com/stellar/go-stellar-sdk/xdr"
+
+	"github.com/withobsrvr/cdpd/host/processor/proctest"
 )
 
 const (
@@ -130,14 +132,7 @@ func scAccount(a xdr.AccountId) xdr.ScVal {
 }
 
 // scStruct is a Soroban contracttype struct: a map with symbol keys, in the given order.
-func scStruct(kv ...any) xdr.ScVal {
-	m := xdr.ScMap{}
-	for i := 0; i < len(kv); i += 2 {
-		m = append(m, xdr.ScMapEntry{Key: scSym(kv[i].(string)), Val: kv[i+1].(xdr.ScVal)})
-	}
-	mp := &m
-	return xdr.ScVal{Type: xdr.ScValTypeScvMap, Map: &mp}
-}
+var scStruct = proctest.ScStruct
 
 func event(id xdr.ContractId, data xdr.ScVal, topics ...xdr.ScVal) xdr.ContractEvent {
 	return xdr.ContractEvent{ContractId: &id, Type: xdr.ContractEventTypeContract,

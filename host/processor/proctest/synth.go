@@ -307,3 +307,35 @@ func SACEvent(asset xdr.Asset, data xdr.ScVal, topics ...xdr.ScVal) xdr.Contract
 	return xdr.ContractEvent{Type: xdr.ContractEventTypeContract, ContractId: &cid,
 		Body: xdr.ContractEventBody{V: 0, V0: &xdr.ContractEventV0{Topics: topics, Data: data}}}
 }
+
+// ScStruct is a Soroban contracttype struct (a map with symbol keys, in the given order) of
+// key, value pairs.
+func ScStruct(kv ...any) xdr.ScVal {
+	m := xdr.ScMap{}
+	for i := 0; i < len(kv); i += 2 {
+		m = append(m, xdr.ScMapEntry{Key: ScSym(kv[i].(string)), Val: kv[i+1].(xdr.ScVal)})
+	}
+	pm := &m
+	return xdr.ScVal{Type: xdr.ScValTypeScvMap, Map: &pm}
+}
+
+// ScVec is a Soroban vector.
+func ScVec(vs ...xdr.ScVal) xdr.ScVal {
+	v := xdr.ScVec(vs)
+	pv := &v
+	return xdr.ScVal{Type: xdr.ScValTypeScvVec, Vec: &pv}
+}
+
+// InvokeOp is a successful InvokeHostFunction operation calling fn on contract c.
+func InvokeOp(c xdr.ContractId, fn string) SynthOp {
+	return SynthOp{Type: xdr.OperationTypeInvokeHostFunction, Body: xdr.InvokeHostFunctionOp{HostFunction: xdr.HostFunction{
+		Type: xdr.HostFunctionTypeHostFunctionTypeInvokeContract, InvokeContract: &xdr.InvokeContractArgs{
+			ContractAddress: xdr.ScAddress{Type: xdr.ScAddressTypeScAddressTypeContract, ContractId: &c}, FunctionName: xdr.ScSymbol(fn)}}},
+		Result: xdr.InvokeHostFunctionResult{Code: xdr.InvokeHostFunctionResultCodeInvokeHostFunctionSuccess, Success: &xdr.Hash{}}}
+}
+
+// ContractEvent is a contract event of c.
+func ContractEvent(c xdr.ContractId, data xdr.ScVal, topics ...xdr.ScVal) xdr.ContractEvent {
+	return xdr.ContractEvent{Type: xdr.ContractEventTypeContract, ContractId: &c,
+		Body: xdr.ContractEventBody{V: 0, V0: &xdr.ContractEventV0{Topics: topics, Data: data}}}
+}
