@@ -65,6 +65,7 @@ func Table() []c.Spec {
 		c.ProcessorSpec("WalletBackend", "Per-account state changes (credits, debits, signers, trustlines, offers ...) as wallet-backend state_changes rows.", wallet.NewWalletBackend),
 
 		// Consumers.
+		c.ConsumerSpec("BronzeToDuckDB", "BronzeExtractors' rows in upstream's bronze tables of a DuckDB file, upserted, with the cursor in the same transaction.", sql.NewBronzeToDuckDB),
 		c.ConsumerSpec("BufferedPostgreSQL", "Wallet-backend state changes and participants in upstream's tables, other records as JSON in generic_events, through the PostgreSQL writer.", sql.NewBufferedPostgreSQL),
 		c.ConsumerSpec("DebugLogger", "Logs each record (kind, key, its first max_fields fields) at debug level.", file.NewDebugLogger),
 		c.ConsumerSpec("LogDebug", "Logs a summary of each ledger (and, with log_level debug, each record's JSON) at debug level.", file.NewLogDebug),

@@ -13,7 +13,8 @@
 // BufferedPostgreSQL (state_changes, transaction_participants, other kinds as JSON in
 // generic_events) and WalletBackendPostgreSQL (transactions, state_changes,
 // transaction_participants, effects, accounts). DuckDB: SaveToDuckDB, SaveContractToDuckDB,
-// SaveAccountDataToDuckDB (see DuckDB for the build).
+// SaveAccountDataToDuckDB, BronzeToDuckDB (BronzeExtractors' bronze tables; see DuckDB for the
+// build).
 //
 // Data safety, every consumer here: exactly-once. A batch of whole ledgers and the consumer's
 // cursor row commit in one transaction; rows are upserted on the record's natural key, so a
