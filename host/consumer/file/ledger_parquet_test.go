@@ -2,7 +2,6 @@ package file
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"io/fs"
@@ -11,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/parquet-go/parquet-go"
 
@@ -18,14 +18,6 @@ import (
 	"github.com/withobsrvr/cdpd/host/processor/proctest"
 	"github.com/withobsrvr/cdpd/host/processor/raw"
 )
-
-// ledgerParquetRow is the part of a SaveToLedgerParquet row the test reads back.
-type ledgerParquetRow struct {
-	Sequence     uint32 `parquet:"sequence"`
-	LedgerHash   string `parquet:"ledger_hash"`
-	Successful   int64  `parquet:"successful_transaction_count"`
-	Transactions string `parquet:"transactions"`
-}
 
 func newLedgerParquet(t *testing.T, cfg map[string]any) *Parquet {
 	t.Helper()
@@ -71,8 +63,8 @@ func readLedgerParquet(t *testing.T, dir string) (rows []ledgerParquetRow, files
 }
 
 // SaveToLedgerParquet on LedgerToJSON's documents of the two real pubnet ledgers: one row per
-// ledger in a file named by the ledger range, whose hash, successful count and transactions
-// (hashes, in order) are the SDK transaction reader's; a replay of the later ledger after a
+// ledger in a file named by the ledger range, whose hash, close time, successful count and
+// nested transactions (hashes in order, operations of each) are the SDK transaction reader's; a replay of the later ledger after a
 // restart replaces its row (the file is cut: the earlier part keeps the ledgers before it), never doubles it; another record kind is an
 // error.
 func TestSaveToLedgerParquetRealLedgers(t *testing.T) {
@@ -82,16 +74,19 @@ func TestSaveToLedgerParquetRealLedgers(t *testing.T) {
 	slices.SortFunc(ledgers, func(a, b proctest.RealLedger) int { return int(a.Seq) - int(b.Seq) })
 	type want struct {
 		hash       string
-		successful int64
+		closed     time.Time
+		successful int32
 		txs        []string
+		ops        []int
 	}
 	wants := map[uint32]want{}
 	recs := map[uint32][]component.Record{}
 	for _, rl := range ledgers {
 		lcm, txs := proctest.RefTxs(t, rl.Raw)
-		w := want{hash: lcm.LedgerHash().HexString()}
+		w := want{hash: lcm.LedgerHash().HexString(), closed: time.Unix(int64(lcm.LedgerHeaderHistoryEntry().Header.ScpValue.CloseTime), 0)}
 		for _, tx := range txs {
 			w.txs = append(w.txs, tx.Result.TransactionHash.HexString())
+			w.ops = append(w.ops, len(tx.Envelope.Operations()))
 			if tx.Result.Successful() {
 				w.successful++
 			}
@@ -135,20 +130,17 @@ func TestSaveToLedgerParquetRealLedgers(t *testing.T) {
 		t.Fatalf("%d rows for %d ledgers", len(rows), len(ledgers))
 	}
 	for _, r := range rows {
-		w := wants[r.Sequence]
-		var txs []struct {
-			Hash string `json:"transaction_hash"`
-		}
-		if err := json.Unmarshal([]byte(r.Transactions), &txs); err != nil {
-			t.Fatalf("ledger %d transactions: %v", r.Sequence, err)
-		}
+		w := wants[uint32(r.Sequence)]
 		var got []string
-		for _, tx := range txs {
-			got = append(got, tx.Hash)
+		var ops []int
+		for _, tx := range r.Transactions {
+			got = append(got, tx.TransactionHash)
+			ops = append(ops, len(tx.Operations))
 		}
-		if r.LedgerHash != w.hash || r.Successful != w.successful || !slices.Equal(got, w.txs) {
-			t.Errorf("ledger %d: hash %s successful %d, %d transactions; SDK: %s, %d, %d", r.Sequence,
-				r.LedgerHash, r.Successful, len(got), w.hash, w.successful, len(w.txs))
+		if r.LedgerHash != w.hash || !r.ClosedAt.Equal(w.closed) || r.SuccessfulTransactionCount != w.successful ||
+			!slices.Equal(got, w.txs) || !slices.Equal(ops, w.ops) {
+			t.Errorf("ledger %d: hash %s closed %s successful %d, %d transactions; SDK: %s, %s, %d, %d", r.Sequence,
+				r.LedgerHash, r.ClosedAt, r.SuccessfulTransactionCount, len(got), w.hash, w.closed, w.successful, len(w.txs))
 		}
 	}
 

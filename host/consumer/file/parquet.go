@@ -77,8 +77,8 @@ type ParquetConfig struct {
 // (component.TimedFlusher, by the host). Upstream named files by wall time and doubled rows on
 // every replay.
 type Parquet struct {
-	typ     string // the consumer's type name, in errors
-	only    string // when set, the one record kind written (other kinds are an error)
+	typ     string      // the consumer's type name, in errors
+	single  *singleKind // when set, the one record kind written (other kinds are an error)
 	cfg     ParquetConfig
 	storage string // FS, GCS or S3
 	codec   compress.Codec
@@ -112,6 +112,7 @@ type window struct {
 
 type kindBuffer struct {
 	schema *consumer.Schema
+	pq     *parquet.Schema // the files' schema
 	rows   []parquet.Row
 	counts []ledgerCount // rows per ledger, in ledger order
 	vals   []any
@@ -152,12 +153,21 @@ func NewSaveToParquet(c *ParquetConfig, env component.Env) (component.Consumer, 
 
 // NewParquet validates the config; it opens nothing (see Start).
 func NewParquet(cp *ParquetConfig, env component.Env) (*Parquet, error) {
-	return newParquet("SaveToParquet", "", cp, env)
+	return newParquet("SaveToParquet", nil, cp, env)
 }
 
-// newParquet is the Parquet writer of consumer typ; only, when set, is the one record kind
-// it takes.
-func newParquet(typ, only string, cp *ParquetConfig, env component.Env) (*Parquet, error) {
+// singleKind makes a Parquet writer of one record kind whose rows have a schema of their own
+// (nested columns) instead of the record's flat columns (consumer.Schema).
+type singleKind struct {
+	kind   string
+	schema *parquet.Schema
+	// row is the Parquet row of a record of kind, with an estimate of its size in bytes.
+	row func(component.Record) (parquet.Row, int, error)
+}
+
+// newParquet is the Parquet writer of consumer typ; single, when set, is the one record kind
+// it takes and how its rows are made.
+func newParquet(typ string, single *singleKind, cp *ParquetConfig, env component.Env) (*Parquet, error) {
 	c := *cp
 	st, err := c.check(typ)
 	if err != nil {
@@ -196,7 +206,7 @@ func newParquet(typ, only string, cp *ParquetConfig, env component.Env) (*Parque
 	default:
 		return nil, fmt.Errorf("%s: unknown compression %q (snappy, zstd, gzip, lz4 or none)", typ, c.Compression)
 	}
-	p := &Parquet{typ: typ, only: only, cfg: c, storage: st, codec: codec, log: env.Logger, now: env.Now,
+	p := &Parquet{typ: typ, single: single, cfg: c, storage: st, codec: codec, log: env.Logger, now: env.Now,
 		rotate: time.Duration(c.RotationIntervalMinutes) * time.Minute, sinkState: sinkState{m: consumer.NewMetrics(env.Metrics, env.Name)}}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
@@ -286,8 +296,8 @@ func (p *Parquet) Consume(ctx context.Context, l *ledger.Ledger, recs []componen
 		return fmt.Errorf("%s: ledger %d arrived after ledger %d (ledgers must ascend)", p.typ, seq, p.win.last)
 	}
 	for _, r := range recs {
-		if p.only != "" && r.RecordKind() != p.only {
-			return fmt.Errorf("%s: ledger %d: records of kind %q are not written by this consumer (it takes %s)", p.typ, seq, r.RecordKind(), p.only)
+		if p.single != nil && r.RecordKind() != p.single.kind {
+			return fmt.Errorf("%s: ledger %d: records of kind %q are not written by this consumer (it takes %s)", p.typ, seq, r.RecordKind(), p.single.kind)
 		}
 	}
 	part := p.partition(l)
@@ -308,13 +318,22 @@ func (p *Parquet) Consume(ctx context.Context, l *ledger.Ledger, recs []componen
 		}
 		b := p.buf[s.Kind]
 		if b == nil {
-			b = &kindBuffer{schema: s}
+			b = &kindBuffer{schema: s, pq: parquetSchema(s)}
+			if p.single != nil {
+				b.pq = p.single.schema
+			}
 			p.buf[s.Kind] = b
 		}
-		if b.vals, err = s.Values(r, b.vals[:0]); err != nil {
+		var row parquet.Row
+		var size int
+		if p.single != nil {
+			row, size, err = p.single.row(r)
+		} else if b.vals, err = s.Values(r, b.vals[:0]); err == nil {
+			row, size = appendParquetRow(nil, s, b.vals)
+		}
+		if err != nil {
 			return fmt.Errorf("%s: ledger %d: %w", p.typ, seq, err)
 		}
-		row, size := appendParquetRow(nil, s, b.vals)
 		b.rows = append(b.rows, row)
 		if n := len(b.counts); n > 0 && b.counts[n-1].seq == seq {
 			b.counts[n-1].n++
