@@ -67,6 +67,7 @@ func Table() []c.Spec {
 		c.ProcessorSpec("WalletBackend", "Per-account state changes (credits, debits, signers, trustlines, offers ...) as wallet-backend state_changes rows.", wallet.NewWalletBackend),
 
 		// Consumers.
+		c.ConsumerSpec("BronzeToDuckDB", "BronzeExtractors' rows in upstream's bronze tables of a DuckDB file, upserted, with the cursor in the same transaction.", sql.NewBronzeToDuckDB),
 		c.ConsumerSpec("BufferedPostgreSQL", "Wallet-backend state changes and participants in upstream's tables, other records as JSON in generic_events, through the PostgreSQL writer.", sql.NewBufferedPostgreSQL),
 		c.ConsumerSpec("DebugLogger", "Logs each record (kind, key, its first max_fields fields) at debug level.", file.NewDebugLogger),
 		c.ConsumerSpec("LogDebug", "Logs a summary of each ledger (and, with log_level debug, each record's JSON) at debug level.", file.NewLogDebug),
@@ -92,6 +93,7 @@ func Table() []c.Spec {
 		c.ConsumerSpec("SaveToDuckDB", "Upserts on natural keys into a DuckDB file (upstream's payments and create_accounts tables, other kinds in their own), with the cursor in the same transaction.", sql.NewSaveToDuckDB),
 		c.ConsumerSpec("SaveToExcel", "Every record in an .xlsx workbook, one sheet per record kind, rewritten whole with its cursor; a replay never doubles rows.", file.NewSaveToExcel),
 		c.ConsumerSpec("SaveToGCS", "Records as JSON lines in GCS objects named by ledger range; a replay skips ledgers an object holds, never doubles lines.", file.NewSaveToGCS),
+		c.ConsumerSpec("SaveToLedgerParquet", "LedgerToJSON's ledgers, one row per ledger with its transactions as nested columns, in Parquet files named by ledger range (SaveToParquet's writer); a replay replaces a file, never doubles rows.", file.NewSaveToLedgerParquet),
 		c.ConsumerSpec("SaveToParquet", "Parquet files named by ledger range on a local directory, GCS or S3; a replay replaces a file, never doubles rows.", file.NewSaveToParquet, "SaveToParquetConsumer"),
 		c.ConsumerSpec("SaveToPostgreSQL", "Upserts on each record's natural key, with the consumer's cursor in the same transaction.", sql.NewSaveToPostgreSQL, "SaveToPostgreSQLConsumer"),
 		c.ConsumerSpec("SaveToRedis", "Every record as JSON under its natural key in Redis (with a TTL), with the cursor in the same transaction.", kv.NewSaveToRedis),

@@ -2,6 +2,8 @@
 //
 //   - SaveToParquet: Parquet files named by ledger range on the local filesystem, GCS or S3,
 //     replaced (never doubled) by a replay;
+//   - SaveToLedgerParquet: LedgerToJSON's ledger documents, one row per ledger, on
+//     SaveToParquet's writer;
 //   - SaveToGCS: records as JSON lines in GCS objects named by ledger range; a replay skips
 //     the ledgers an object holds;
 //   - SaveToExcel and SaveLatestLedgerToExcel: an .xlsx workbook (github.com/xuri/excelize/v2)

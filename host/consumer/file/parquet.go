@@ -27,7 +27,7 @@ type ParquetConfig struct {
 	// Where the files go: storage_type (FS, GCS, S3), local_path, bucket_name, path_prefix,
 	// region, endpoint, gcs_options.
 	StorageConfig `mapstructure:",squash"`
-	// Compression: snappy (default), zstd, gzip, none.
+	// Compression: snappy (default), zstd, gzip, lz4 (LZ4_RAW), none.
 	Compression string `mapstructure:"compression"`
 	// BufferSize: a file is written once this many records are buffered (default 10000).
 	BufferSize int `mapstructure:"buffer_size"`
@@ -77,6 +77,8 @@ type ParquetConfig struct {
 // (component.TimedFlusher, by the host). Upstream named files by wall time and doubled rows on
 // every replay.
 type Parquet struct {
+	typ     string      // the consumer's type name, in errors
+	single  *singleKind // when set, the one record kind written (other kinds are an error)
 	cfg     ParquetConfig
 	storage string // FS, GCS or S3
 	codec   compress.Codec
@@ -110,6 +112,7 @@ type window struct {
 
 type kindBuffer struct {
 	schema *consumer.Schema
+	pq     *parquet.Schema // the files' schema
 	rows   []parquet.Row
 	counts []ledgerCount // rows per ledger, in ledger order
 	vals   []any
@@ -150,28 +153,43 @@ func NewSaveToParquet(c *ParquetConfig, env component.Env) (component.Consumer, 
 
 // NewParquet validates the config; it opens nothing (see Start).
 func NewParquet(cp *ParquetConfig, env component.Env) (*Parquet, error) {
+	return newParquet("SaveToParquet", nil, cp, env)
+}
+
+// singleKind makes a Parquet writer of one record kind whose rows have a schema of their own
+// (nested columns) instead of the record's flat columns (consumer.Schema).
+type singleKind struct {
+	kind   string
+	schema *parquet.Schema
+	// row is the Parquet row of a record of kind, with an estimate of its size in bytes.
+	row func(component.Record) (parquet.Row, int, error)
+}
+
+// newParquet is the Parquet writer of consumer typ; single, when set, is the one record kind
+// it takes and how its rows are made.
+func newParquet(typ string, single *singleKind, cp *ParquetConfig, env component.Env) (*Parquet, error) {
 	c := *cp
-	st, err := c.check("SaveToParquet")
+	st, err := c.check(typ)
 	if err != nil {
 		return nil, err
 	}
 	if c.DryRun {
-		return nil, errors.New("SaveToParquet: dry_run is not supported")
+		return nil, fmt.Errorf("%s: dry_run is not supported", typ)
 	}
 	if c.BufferSize <= 0 || c.MaxFileSizeMB <= 0 || c.RotationIntervalMinutes <= 0 {
-		return nil, fmt.Errorf("SaveToParquet: buffer_size, max_file_size_mb and rotation_interval_minutes must be positive (got %d, %d, %d)",
+		return nil, fmt.Errorf("%s: buffer_size, max_file_size_mb and rotation_interval_minutes must be positive (got %d, %d, %d)", typ,
 			c.BufferSize, c.MaxFileSizeMB, c.RotationIntervalMinutes)
 	}
 	if err := checkFlushInterval(c.FlushInterval); err != nil {
-		return nil, fmt.Errorf("SaveToParquet: %w", err)
+		return nil, fmt.Errorf("%s: %w", typ, err)
 	}
 	if c.LedgersPerFile == 0 {
-		return nil, errors.New("SaveToParquet: ledgers_per_file must be positive")
+		return nil, fmt.Errorf("%s: ledgers_per_file must be positive", typ)
 	}
 	switch c.PartitionBy {
 	case "", "none", "ledger_day", "hour", "ledger_range":
 	default:
-		return nil, fmt.Errorf("SaveToParquet: unknown partition_by %q (ledger_day, hour, ledger_range or none)", c.PartitionBy)
+		return nil, fmt.Errorf("%s: unknown partition_by %q (ledger_day, hour, ledger_range or none)", typ, c.PartitionBy)
 	}
 	var codec compress.Codec
 	switch strings.ToLower(c.Compression) {
@@ -181,12 +199,14 @@ func NewParquet(cp *ParquetConfig, env component.Env) (*Parquet, error) {
 		codec = &parquet.Zstd
 	case "gzip":
 		codec = &parquet.Gzip
+	case "lz4":
+		codec = &parquet.Lz4Raw
 	case "none", "uncompressed":
 		codec = &parquet.Uncompressed
 	default:
-		return nil, fmt.Errorf("SaveToParquet: unknown compression %q (snappy, zstd, gzip or none)", c.Compression)
+		return nil, fmt.Errorf("%s: unknown compression %q (snappy, zstd, gzip, lz4 or none)", typ, c.Compression)
 	}
-	p := &Parquet{cfg: c, storage: st, codec: codec, log: env.Logger, now: env.Now,
+	p := &Parquet{typ: typ, single: single, cfg: c, storage: st, codec: codec, log: env.Logger, now: env.Now,
 		rotate: time.Duration(c.RotationIntervalMinutes) * time.Minute, sinkState: sinkState{m: consumer.NewMetrics(env.Metrics, env.Name)}}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
@@ -213,14 +233,14 @@ func (p *Parquet) Start(ctx context.Context) error {
 	defer p.mu.Unlock()
 	store, err := openStore(ctx, &p.cfg.StorageConfig, p.storage)
 	if err != nil {
-		return fmt.Errorf("SaveToParquet: %w", err)
+		return fmt.Errorf("%s: %w", p.typ, err)
 	}
 	p.store = store
 	p.files = map[string][]fileRange{}
 	p.buf = map[string]*kindBuffer{}
 	n, err := store.RemoveTemps(ctx, func(dest string) bool { return strings.HasSuffix(dest, ".parquet") })
 	if err != nil {
-		return fmt.Errorf("SaveToParquet: removing temporary files of interrupted writes: %w", err)
+		return fmt.Errorf("%s: removing temporary files of interrupted writes: %w", p.typ, err)
 	}
 	if n > 0 {
 		p.log.Info("removed temporary files of interrupted writes", "files", n)
@@ -237,11 +257,11 @@ func (p *Parquet) Start(ctx context.Context) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("SaveToParquet: indexing existing files: %w", err)
+		return fmt.Errorf("%s: indexing existing files: %w", p.typ, err)
 	}
 	for kind := range p.files {
 		if err := p.repair(ctx, kind); err != nil {
-			return fmt.Errorf("SaveToParquet: repairing overlapping files of %s: %w", kind, err)
+			return fmt.Errorf("%s: repairing overlapping files of %s: %w", p.typ, kind, err)
 		}
 	}
 	p.started = true
@@ -269,11 +289,16 @@ func (p *Parquet) Consume(ctx context.Context, l *ledger.Ledger, recs []componen
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !p.started {
-		return errors.New("SaveToParquet: Consume before Start")
+		return fmt.Errorf("%s: Consume before Start", p.typ)
 	}
 	seq := l.Sequence()
 	if p.win.open && seq <= p.win.last {
-		return fmt.Errorf("SaveToParquet: ledger %d arrived after ledger %d (ledgers must ascend)", seq, p.win.last)
+		return fmt.Errorf("%s: ledger %d arrived after ledger %d (ledgers must ascend)", p.typ, seq, p.win.last)
+	}
+	for _, r := range recs {
+		if p.single != nil && r.RecordKind() != p.single.kind {
+			return fmt.Errorf("%s: ledger %d: records of kind %q are not written by this consumer (it takes %s)", p.typ, seq, r.RecordKind(), p.single.kind)
+		}
 	}
 	part := p.partition(l)
 	if p.win.open && part != p.win.part {
@@ -289,17 +314,26 @@ func (p *Parquet) Consume(ctx context.Context, l *ledger.Ledger, recs []componen
 	for _, r := range recs {
 		s, err := consumer.SchemaOf(r)
 		if err != nil {
-			return fmt.Errorf("SaveToParquet: ledger %d: %w", seq, err)
+			return fmt.Errorf("%s: ledger %d: %w", p.typ, seq, err)
 		}
 		b := p.buf[s.Kind]
 		if b == nil {
-			b = &kindBuffer{schema: s}
+			b = &kindBuffer{schema: s, pq: parquetSchema(s)}
+			if p.single != nil {
+				b.pq = p.single.schema
+			}
 			p.buf[s.Kind] = b
 		}
-		if b.vals, err = s.Values(r, b.vals[:0]); err != nil {
-			return fmt.Errorf("SaveToParquet: ledger %d: %w", seq, err)
+		var row parquet.Row
+		var size int
+		if p.single != nil {
+			row, size, err = p.single.row(r)
+		} else if b.vals, err = s.Values(r, b.vals[:0]); err == nil {
+			row, size = appendParquetRow(nil, s, b.vals)
 		}
-		row, size := appendParquetRow(nil, s, b.vals)
+		if err != nil {
+			return fmt.Errorf("%s: ledger %d: %w", p.typ, seq, err)
+		}
 		b.rows = append(b.rows, row)
 		if n := len(b.counts); n > 0 && b.counts[n-1].seq == seq {
 			b.counts[n-1].n++
@@ -378,7 +412,7 @@ func (p *Parquet) flushLocked(ctx context.Context) error {
 		b := p.buf[kind]
 		if err := p.writeKind(ctx, kind, b); err != nil {
 			p.wrote(err)
-			return fmt.Errorf("SaveToParquet: writing %s records of ledgers %d-%d: %w", kind, p.win.first, p.win.last, err)
+			return fmt.Errorf("%s: writing %s records of ledgers %d-%d: %w", p.typ, kind, p.win.first, p.win.last, err)
 		}
 		p.records.Add(int64(len(b.rows)))
 		p.m.Records.Add(float64(len(b.rows)))

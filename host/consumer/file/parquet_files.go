@@ -70,7 +70,7 @@ func sortRanges(fs []fileRange) {
 // overlaps.
 func (p *Parquet) writeKind(ctx context.Context, kind string, b *kindBuffer) error {
 	key := path.Join(kind, p.win.part, fileName(kind, p.win.first, p.win.last))
-	size, err := p.writeFile(ctx, key, parquetSchema(b.schema), p.win.first, p.win.last, b.counts, func(w parquet.RowWriter) error {
+	size, err := p.writeFile(ctx, key, b.pq, p.win.first, p.win.last, b.counts, func(w parquet.RowWriter) error {
 		_, err := w.WriteRows(b.rows)
 		return err
 	})

@@ -16,8 +16,8 @@
 // generic_events) and WalletBackendPostgreSQL (transactions, state_changes,
 // transaction_participants, effects, accounts). DuckDB: SaveToDuckDB, SaveContractToDuckDB,
 // SaveAccountDataToDuckDB, SaveSoroswapPairsToDuckDB (soroswap_pairs, soroswap_syncs,
-// soroswap_swaps), SaveSoroswapRouterToDuckDB (soroswap_router_events) (see DuckDB for the
-// build).
+// soroswap_swaps), SaveSoroswapRouterToDuckDB (soroswap_router_events), BronzeToDuckDB
+// (BronzeExtractors' bronze tables); see DuckDB for the build.
 //
 // Data safety, every consumer here: exactly-once. A batch of whole ledgers and the consumer's
 // cursor row commit in one transaction; rows are upserted on the record's natural key, so a
@@ -50,8 +50,6 @@
 //   - wallet-backend timestamps that cdpd's records carry as unix seconds
 //     (state_changes.timestamp, transaction_participants.timestamp) are bigint columns.
 //
-// The wallet-backend Layouts (BufferedPostgreSQL, WalletBackendPostgreSQL) and the
-// contract ones for kinds emitted by processors not yet merged (contract_invocations,
-// event_payments, soroswap_*, rpc_events) name the record kinds and fields of those
-// processors' branches; their tests on real records come when the processors merge.
+// Every Layout names the record kinds and fields of a processor on main; SaveSoroswapToPostgreSQL
+// is tested on synthetic Soroswap records only (the SDK's real ledgers hold no Soroswap events).
 package sql

@@ -45,56 +45,57 @@ func (r LedgerJSON) NaturalKey() string {
 	return processor.Key(r.network, r.Sequence)
 }
 
-// TxJSON is one transaction of LedgerJSON.Transactions.
+// TxJSON is one transaction of LedgerJSON.Transactions. The parquet tags are the nested
+// columns of SaveToLedgerParquet (a field JSON omits when empty is a null there).
 type TxJSON struct {
-	TransactionHash       string      `json:"transaction_hash"`
-	Account               string      `json:"account"`
-	AccountMuxed          string      `json:"account_muxed,omitempty"`
-	AccountSequence       int64       `json:"account_sequence"`
-	MaxFee                uint32      `json:"max_fee"`
-	FeeCharged            int64       `json:"fee_charged"`
-	Successful            bool        `json:"successful"`
-	OperationCount        int         `json:"operation_count"`
-	InnerTransactionHash  string      `json:"inner_transaction_hash,omitempty"`
-	NewMaxFee             *int64      `json:"new_max_fee,omitempty"`
-	MemoType              string      `json:"memo_type,omitempty"`
-	Memo                  string      `json:"memo,omitempty"`
-	TimeBoundsLower       uint64      `json:"time_bounds_lower,omitempty"`
-	TimeBoundsUpper       uint64      `json:"time_bounds_upper,omitempty"`
-	TransactionResultCode string      `json:"transaction_result_code,omitempty"` // failed transactions only
-	Operations            []OpJSON    `json:"operations"`
-	Events                []EventJSON `json:"events,omitempty"` // transaction-level events
+	TransactionHash       string      `json:"transaction_hash" parquet:"transaction_hash"`
+	Account               string      `json:"account" parquet:"account"`
+	AccountMuxed          string      `json:"account_muxed,omitempty" parquet:"account_muxed,optional"`
+	AccountSequence       int64       `json:"account_sequence" parquet:"account_sequence"`
+	MaxFee                uint32      `json:"max_fee" parquet:"max_fee"`
+	FeeCharged            int64       `json:"fee_charged" parquet:"fee_charged"`
+	Successful            bool        `json:"successful" parquet:"successful"`
+	OperationCount        int         `json:"operation_count" parquet:"operation_count"`
+	InnerTransactionHash  string      `json:"inner_transaction_hash,omitempty" parquet:"inner_transaction_hash,optional"`
+	NewMaxFee             *int64      `json:"new_max_fee,omitempty" parquet:"new_max_fee,optional"`
+	MemoType              string      `json:"memo_type,omitempty" parquet:"memo_type,optional"`
+	Memo                  string      `json:"memo,omitempty" parquet:"memo,optional"`
+	TimeBoundsLower       uint64      `json:"time_bounds_lower,omitempty" parquet:"time_bounds_lower,optional"`
+	TimeBoundsUpper       uint64      `json:"time_bounds_upper,omitempty" parquet:"time_bounds_upper,optional"`
+	TransactionResultCode string      `json:"transaction_result_code,omitempty" parquet:"transaction_result_code,optional"` // failed transactions only
+	Operations            []OpJSON    `json:"operations" parquet:"operations,list"`
+	Events                []EventJSON `json:"events,omitempty" parquet:"events,list"` // transaction-level events
 }
 
 // OpJSON is one operation of TxJSON.
 type OpJSON struct {
-	ID                 string       `json:"id"` // <transaction hash>-<index>
-	Type               string       `json:"type"`
-	ResultCode         string       `json:"result_code,omitempty"`
-	SourceAccount      string       `json:"source_account,omitempty"`
-	SourceAccountMuxed string       `json:"source_account_muxed,omitempty"`
-	Body               string       `json:"body"` // base64 XDR OperationBody
-	LedgerEntryChanges []ChangeJSON `json:"ledger_entry_changes,omitempty"`
-	Events             []EventJSON  `json:"events,omitempty"`
+	ID                 string       `json:"id" parquet:"id"` // <transaction hash>-<index>
+	Type               string       `json:"type" parquet:"type"`
+	ResultCode         string       `json:"result_code,omitempty" parquet:"result_code,optional"`
+	SourceAccount      string       `json:"source_account,omitempty" parquet:"source_account,optional"`
+	SourceAccountMuxed string       `json:"source_account_muxed,omitempty" parquet:"source_account_muxed,optional"`
+	Body               string       `json:"body" parquet:"body"` // base64 XDR OperationBody
+	LedgerEntryChanges []ChangeJSON `json:"ledger_entry_changes,omitempty" parquet:"ledger_entry_changes,list"`
+	Events             []EventJSON  `json:"events,omitempty" parquet:"events,list"`
 }
 
 // ChangeJSON is one ledger entry change of an operation.
 type ChangeJSON struct {
-	ID                         string `json:"id"`
-	ChangeType                 string `json:"change_type"` // created|updated|removed|restored
-	LedgerEntryType            string `json:"ledger_entry_type"`
-	EntryData                  string `json:"entry_data"` // base64 XDR LedgerEntryData (after, or before a removal)
-	LastModifiedLedgerSequence uint32 `json:"last_modified_ledger_sequence,omitempty"`
+	ID                         string `json:"id" parquet:"id"`
+	ChangeType                 string `json:"change_type" parquet:"change_type"` // created|updated|removed|restored
+	LedgerEntryType            string `json:"ledger_entry_type" parquet:"ledger_entry_type"`
+	EntryData                  string `json:"entry_data" parquet:"entry_data"` // base64 XDR LedgerEntryData (after, or before a removal)
+	LastModifiedLedgerSequence uint32 `json:"last_modified_ledger_sequence,omitempty" parquet:"last_modified_ledger_sequence,optional"`
 }
 
 // EventJSON is one contract event.
 type EventJSON struct {
-	ID                       string   `json:"id"`
-	Type                     string   `json:"type"` // contract|system|diagnostic
-	InSuccessfulContractCall bool     `json:"in_successful_contract_call"`
-	ContractID               string   `json:"contract_id,omitempty"`
-	Topics                   []string `json:"topics,omitempty"` // base64 XDR ScVal each
-	Data                     string   `json:"data,omitempty"`   // base64 XDR ScVal
+	ID                       string   `json:"id" parquet:"id"`
+	Type                     string   `json:"type" parquet:"type"` // contract|system|diagnostic
+	InSuccessfulContractCall bool     `json:"in_successful_contract_call" parquet:"in_successful_contract_call"`
+	ContractID               string   `json:"contract_id,omitempty" parquet:"contract_id,optional"`
+	Topics                   []string `json:"topics,omitempty" parquet:"topics,list"` // base64 XDR ScVal each
+	Data                     string   `json:"data,omitempty" parquet:"data,optional"` // base64 XDR ScVal
 }
 
 type ledgerToJSONConfig struct {
