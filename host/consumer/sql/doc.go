@@ -50,6 +50,7 @@
 //   - wallet-backend timestamps that cdpd's records carry as unix seconds
 //     (state_changes.timestamp, transaction_participants.timestamp) are bigint columns.
 //
-// Every Layout names the record kinds and fields of a processor on main; SaveSoroswapToPostgreSQL
-// is tested on synthetic Soroswap records only (the SDK's real ledgers hold no Soroswap events).
+// Every Layout names the record kinds and fields of a processor in the registry; the Soroswap
+// tables are tested on a synthetic ledger's records (the SDK's real ledgers hold no Soroswap
+// events).
 package sql

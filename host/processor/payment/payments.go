@@ -185,7 +185,9 @@ func (p *FilterPayments) NeedsDecode() bool { return true }
 
 // Prepare implements component.Preparer: the ledger's transactions (processor.Transactions)
 // are read on the decode-ahead workers.
-func (p *FilterPayments) Prepare(l *ledger.Ledger) { _, _ = processor.Transactions(l, p.net.Passphrase) }
+func (p *FilterPayments) Prepare(l *ledger.Ledger) {
+	_, _ = processor.Transactions(l, p.net.Passphrase)
+}
 
 // Process implements component.Processor. The input records are ignored.
 func (p *FilterPayments) Process(_ context.Context, l *ledger.Ledger, _ []component.Record) ([]component.Record, error) {
@@ -404,7 +406,9 @@ func (p *TransformToAppPayment) NeedsDecode() bool { return true }
 
 // Prepare implements component.Preparer: the ledger's transactions (processor.Transactions)
 // are read on the decode-ahead workers.
-func (p *TransformToAppPayment) Prepare(l *ledger.Ledger) { _, _ = processor.Transactions(l, p.net.Passphrase) }
+func (p *TransformToAppPayment) Prepare(l *ledger.Ledger) {
+	_, _ = processor.Transactions(l, p.net.Passphrase)
+}
 
 // Process implements component.Processor.
 func (p *TransformToAppPayment) Process(_ context.Context, l *ledger.Ledger, in []component.Record) ([]component.Record, error) {

@@ -98,7 +98,9 @@ func (p *ParticipantExtractor) NeedsDecode() bool { return true }
 
 // Prepare implements component.Preparer: the ledger's transactions (processor.Transactions)
 // are read on the decode-ahead workers.
-func (p *ParticipantExtractor) Prepare(l *ledger.Ledger) { _, _ = processor.Transactions(l, p.net.Passphrase) }
+func (p *ParticipantExtractor) Prepare(l *ledger.Ledger) {
+	_, _ = processor.Transactions(l, p.net.Passphrase)
+}
 
 // Process implements component.Processor.
 func (p *ParticipantExtractor) Process(_ context.Context, l *ledger.Ledger, in []component.Record) ([]component.Record, error) {
