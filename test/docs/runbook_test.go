@@ -232,7 +232,7 @@ func startRig(t *testing.T, root string) *rig {
 	r.httpAddr = "127.0.0.1:" + strconv.Itoa(testproc.FreePort(t))
 	r.cdpd = start(t, "cdpd", []string{
 		"FLOWCTL_ENDPOINT=" + r.cpAddr, "CDPD_HTTP_ADDR=" + r.httpAddr, "CDPD_CONFIG_DIR=" + r.conf,
-		"CDPD_STATE_DIR=" + r.state, "CDPD_HEARTBEAT_INTERVAL=1s", "CDPD_DRAIN_TIMEOUT=10s",
+		"CDPD_STATE_DIR=" + r.state, "CDPD_HEARTBEAT_INTERVAL=1s", "CDPD_DRAIN_TIMEOUT=10s", "CDPD_PPROF=true",
 		"CDP_DATASTORE=" + r.ds, "CDP_OUT=" + r.out,
 	}, filepath.Join(r.bin, "cdpd"))
 	testproc.Eventually(t, 30*time.Second, "cdpd ready with every example pipeline registered", func() (bool, string) {

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -58,7 +59,7 @@ func RealLedgers(tb testing.TB) []RealLedger {
 	if realErr != nil {
 		tb.Fatalf("loading real ledgers: %v", realErr)
 	}
-	return realLedgers
+	return slices.Clone(realLedgers) // callers may sort theirs
 }
 
 // Env is a component environment for tests (fixed clock).
