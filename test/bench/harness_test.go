@@ -216,4 +216,12 @@ func TestHeartbeatDelivery(t *testing.T) {
 			t.Errorf("%s: delivered %d missed %d, want %d and %d", tc.id, got, missed, tc.got, tc.missed)
 		}
 	}
+	// A window of 6.6 intervals with a beat every interval in a late phase: 6 beats, none missed;
+	// one beat fewer is one missed.
+	every := map[string][]time.Time{"late": at(0.9, 1.9, 2.9, 3.9, 4.9, 5.9), "gap": at(0.9, 1.9, 3.9, 4.9, 5.9)}
+	for id, want := range map[string]int{"late": 0, "gap": 1} {
+		if _, _, missed := heartbeatDelivery(every, []string{id}, t0, t0.Add(6600*time.Millisecond), time.Second); missed != want {
+			t.Errorf("%s over 6.6 intervals: %d missed, want %d", id, missed, want)
+		}
+	}
 }
