@@ -308,14 +308,20 @@ func TestNilBudgetNeverWaits(t *testing.T) {
 
 // Derive computes a value from the decode once per ledger and key, whoever asks; another key
 // is another value; a failure is shared; a wrong type is an error, not a panic.
-func TestDeriveOnce(t *testing.T) {
+// twoHolders are two handles of one pooled ledger, released at the test's end.
+func twoHolders(t *testing.T) (*Ledger, *Ledger) {
+	t.Helper()
 	l, err := CopyPooled(big(t), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	other := l.Share(nil)
-	defer other.Release()
-	defer l.Release()
+	t.Cleanup(func() { other.Release(); l.Release() })
+	return l, other
+}
+
+func TestDeriveOnce(t *testing.T) {
+	l, other := twoHolders(t)
 	var calls int
 	count := func(lcm *xdr.LedgerCloseMeta) (int, error) {
 		calls++
@@ -348,13 +354,7 @@ func TestDeriveOnce(t *testing.T) {
 
 // DeriveView computes once per ledger for every holder, without the full decode.
 func TestDeriveViewOnceWithoutDecode(t *testing.T) {
-	l, err := CopyPooled(big(t), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	other := l.Share(nil)
-	defer other.Release()
-	defer l.Release()
+	l, other := twoHolders(t)
 	var calls int
 	header := func(v xdr.LedgerCloseMetaView) (uint32, error) {
 		calls++
