@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/withobsrvr/cdpd/host/component"
+	"github.com/withobsrvr/cdpd/host/ledger"
 )
 
 // needsDecode reports whether a processor of the incarnation reads the full decode of every
@@ -30,6 +31,13 @@ func (r *run) preparers() []component.Preparer {
 		}
 	}
 	return ps
+}
+
+// prepare runs p.Prepare; a panic in it is left to Process, which meets it again under the
+// pipeline's guard.
+func prepare(p component.Preparer, l *ledger.Ledger) {
+	defer func() { _ = recover() }()
+	p.Prepare(l)
 }
 
 // decodeLoop is the decode-ahead stage of a pipeline whose processors need the full decode: it
@@ -85,7 +93,7 @@ func (r *run) decodeLoop(in <-chan item, send func(context.Context, item) bool, 
 				if ctx.Err() == nil {
 					if _, err := j.it.l.Decoded(); err == nil {
 						for _, p := range preparers {
-							p.Prepare(j.it.l)
+							prepare(p, j.it.l)
 						}
 					}
 				}

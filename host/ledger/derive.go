@@ -53,7 +53,14 @@ func derive[T any](l *Ledger, key string, f func() (T, error)) (T, error) {
 		c.derived[key] = d
 	}
 	c.derivedMu.Unlock()
-	d.once.Do(func() { d.val, d.err = f() })
+	d.once.Do(func() {
+		defer func() { // a panic is every holder's error, not a value of nil
+			if r := recover(); r != nil {
+				d.err = fmt.Errorf("ledger %d: deriving %q panicked: %v", c.seq, key, r)
+			}
+		}()
+		d.val, d.err = f()
+	})
 	if d.err != nil {
 		return zero, d.err
 	}

@@ -372,3 +372,18 @@ func TestDeriveViewOnceWithoutDecode(t *testing.T) {
 		t.Fatal("DeriveView decoded the ledger")
 	}
 }
+
+// A derivation that panics is every holder's error; the daemon lives on.
+func TestDerivePanicIsAnError(t *testing.T) {
+	l, other := twoHolders(t)
+	calls := 0
+	boom := func(xdr.LedgerCloseMetaView) (int, error) { calls++; panic("malformed") }
+	for _, h := range []*Ledger{l, other} {
+		if _, err := DeriveView(h, "panics", boom); err == nil || !strings.Contains(err.Error(), "malformed") {
+			t.Fatalf("a panicking derivation gave %v", err)
+		}
+	}
+	if calls != 1 {
+		t.Fatalf("%d computations", calls)
+	}
+}
