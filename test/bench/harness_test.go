@@ -224,4 +224,10 @@ func TestHeartbeatDelivery(t *testing.T) {
 			t.Errorf("%s over 6.6 intervals: %d missed, want %d", id, missed, want)
 		}
 	}
+	// A window of 5.01 intervals, a beat every interval a few milliseconds late: the 5th falls
+	// after the window, none is missed.
+	edge := map[string][]time.Time{"edge": at(0.98, 1.99, 3.0, 4.01, 5.03)}
+	if _, got, missed := heartbeatDelivery(edge, []string{"edge"}, t0, t0.Add(5010*time.Millisecond), time.Second); got != 4 || missed != 0 {
+		t.Errorf("beats late at the window's edge: %d delivered, %d missed; want 4 and 0", got, missed)
+	}
 }
