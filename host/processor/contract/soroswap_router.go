@@ -162,11 +162,7 @@ func routerSwap(r *SoroswapRouterRecord, data xdr.ScVal) error {
 		return fmt.Errorf("a swap path of %d tokens with %d amounts", len(path), len(amounts))
 	}
 	for i, v := range path {
-		a, ok := v.GetAddress()
-		if !ok {
-			return fmt.Errorf("path[%d] is a %s, not an address", i, v.Type)
-		}
-		s, err := a.String()
+		s, err := addressText(v)
 		if err != nil {
 			return fmt.Errorf("path[%d]: %w", i, err)
 		}
