@@ -217,16 +217,13 @@ func (p *ContractInvocationExtractor) Process(_ context.Context, l *ledger.Ledge
 			continue
 		}
 		rec, err := s.extract(inv)
-		var verr validationError
 		if err == nil {
-			verr = s.validate(&rec)
-		}
-		if err != nil || verr != "" {
-			failed++
-			if verr != "" {
+			if err = s.validate(&rec); err != nil {
 				invalid++
-				err = errors.New(string(verr))
 			}
+		}
+		if err != nil {
+			failed++
 			p.log.Warn("ContractInvocationExtractor: skipping an invocation", "schema", s.name, "contract_id", inv.ContractID,
 				"function", inv.FunctionName, "ledger", inv.LedgerSequence, "transaction", inv.TransactionHash, "error", err)
 			continue
@@ -249,12 +246,13 @@ func (s *namedSchema) extract(inv ContractInvocationRecord) (ExtractedContractIn
 	r := ExtractedContractInvocationRecord{Toid: uint64(inv.OperationID), Ledger: inv.LedgerSequence, Timestamp: inv.Timestamp,
 		ContractID: inv.ContractID, FunctionName: inv.FunctionName, InvokingAccount: inv.InvokingAccount, TxHash: inv.TransactionHash,
 		SchemaName: s.name, Successful: inv.Successful, key: inv.NaturalKey()}
+	args := make([]*xdr.ScVal, len(inv.ArgumentsRaw)) // decoded once, for the fields read from them
 	for _, f := range extractedFields {
 		e, ok := s.Extractors[f]
 		if !ok {
 			continue
 		}
-		text, err := argument(inv.ArgumentsRaw, e)
+		text, err := argument(inv.ArgumentsRaw, args, e)
 		if err != nil {
 			if e.Required {
 				return r, fmt.Errorf("required field %s: %w", f, err)
@@ -292,16 +290,21 @@ func (r *ExtractedContractInvocationRecord) text(f string) **string {
 	return &r.Email
 }
 
-// argument reads one extractor's value, as text (a uint64's decimal digits).
-func argument(raws []string, e fieldExtractor) (string, error) {
+// argument reads one extractor's value, as text (a uint64's decimal digits). args holds the
+// arguments decoded so far (raws[i] is decoded into args[i] on first use).
+func argument(raws []string, args []*xdr.ScVal, e fieldExtractor) (string, error) {
 	i := *e.ArgumentIndex
 	if i >= len(raws) {
 		return "", fmt.Errorf("argument %d missing (%d arguments)", i, len(raws))
 	}
-	var v xdr.ScVal
-	if err := unmarshalB64(raws[i], &v); err != nil {
-		return "", fmt.Errorf("decoding argument %d: %w", i, err)
+	if args[i] == nil {
+		var dec xdr.ScVal
+		if err := unmarshalB64(raws[i], &dec); err != nil {
+			return "", fmt.Errorf("decoding argument %d: %w", i, err)
+		}
+		args[i] = &dec
 	}
+	v := *args[i]
 	if e.FieldPath != "" {
 		m, ok := v.GetMap()
 		if !ok || m == nil {
@@ -344,12 +347,9 @@ func argument(raws []string, e fieldExtractor) (string, error) {
 	return "", fmt.Errorf("a %s, not text", v.Type)
 }
 
-// validationError is why a record fails its schema's validation ("" when it passes).
-type validationError string
-
-// validate checks the record's fields against the schema's rules; an absent field passes
-// (as upstream's empty one did) unless a min_length asks for text.
-func (s *namedSchema) validate(r *ExtractedContractInvocationRecord) validationError {
+// validate checks the record's fields against the schema's rules (nil when it passes); an
+// absent field passes (as upstream's empty one did) unless a min_length asks for text.
+func (s *namedSchema) validate(r *ExtractedContractInvocationRecord) error {
 	for _, f := range extractedFields {
 		rule, ok := s.Validation[f]
 		if !ok {
@@ -361,7 +361,7 @@ func (s *namedSchema) validate(r *ExtractedContractInvocationRecord) validationE
 			}
 			n := float64(*r.Amount)
 			if (rule.MinValue != nil && n < *rule.MinValue) || (rule.MaxValue != nil && n > *rule.MaxValue) {
-				return validationError(fmt.Sprintf("amount %d out of bounds", *r.Amount))
+				return fmt.Errorf("amount %d out of bounds", *r.Amount)
 			}
 			continue
 		}
@@ -374,12 +374,12 @@ func (s *namedSchema) validate(r *ExtractedContractInvocationRecord) validationE
 		}
 		switch {
 		case len(t) < rule.MinLength:
-			return validationError(fmt.Sprintf("%s shorter than %d", f, rule.MinLength))
+			return fmt.Errorf("%s shorter than %d", f, rule.MinLength)
 		case rule.MaxLength > 0 && len(t) > rule.MaxLength:
-			return validationError(fmt.Sprintf("%s longer than %d", f, rule.MaxLength))
+			return fmt.Errorf("%s longer than %d", f, rule.MaxLength)
 		case rule.re != nil && !rule.re.MatchString(t):
-			return validationError(fmt.Sprintf("%s does not match its pattern", f))
+			return fmt.Errorf("%s does not match its pattern", f)
 		}
 	}
-	return ""
+	return nil
 }
