@@ -318,9 +318,11 @@ func (p *Parquet) Consume(ctx context.Context, l *ledger.Ledger, recs []componen
 		}
 		b := p.buf[s.Kind]
 		if b == nil {
-			b = &kindBuffer{schema: s, pq: parquetSchema(s)}
+			b = &kindBuffer{schema: s}
 			if p.single != nil {
 				b.pq = p.single.schema
+			} else {
+				b.pq = parquetSchema(s)
 			}
 			p.buf[s.Kind] = b
 		}
