@@ -77,7 +77,7 @@ func (p *LatestLedger) Stats() map[string]float64 { return p.stats.Snapshot() }
 
 // Process implements component.Processor. The input records are ignored.
 func (p *LatestLedger) Process(_ context.Context, l *ledger.Ledger, _ []component.Record) ([]component.Record, error) {
-	s, err := summarize(l.View())
+	s, err := summarize(l)
 	if err != nil {
 		return nil, fmt.Errorf("LatestLedger: summarizing ledger %d: %w", l.Sequence(), err)
 	}
@@ -90,11 +90,13 @@ func (p *LatestLedger) Process(_ context.Context, l *ledger.Ledger, _ []componen
 	return []component.Record{s}, nil
 }
 
-// summarize reads a LedgerSummary from the view: header fields, one TxProcessing walk
-// (results: success, fees, per-op results) and one walk over the tx set's envelopes (operation
-// counts and Soroban resources; sums do not depend on envelope order, so no pairing by hash).
-func summarize(v xdr.LedgerCloseMetaView) (LedgerSummary, error) {
+// summarize reads a LedgerSummary from the ledger's view: header fields, the transactions'
+// results (processor.TxParts, the walk shared with the pipelines holding the ledger: success,
+// fees, per-op results) and one walk over the tx set's envelopes (operation counts and Soroban
+// resources; sums do not depend on envelope order, so no pairing by hash).
+func summarize(l *ledger.Ledger) (LedgerSummary, error) {
 	var s LedgerSummary
+	v := l.View()
 	hdr, err := v.LedgerHeader()
 	if err != nil {
 		return s, fmt.Errorf("reading ledger header: %w", err)
@@ -111,9 +113,9 @@ func summarize(v xdr.LedgerCloseMetaView) (LedgerSummary, error) {
 		return s, fmt.Errorf("reading ledger header fields: %w", err)
 	}
 
-	parts, err := ingest.ExtractLedgerTxParts(v)
+	parts, err := processor.TxParts(l)
 	if err != nil {
-		return s, fmt.Errorf("walking transactions: %w", err)
+		return s, err
 	}
 	s.TransactionCount = len(parts)
 	for i := range parts {
