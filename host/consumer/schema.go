@@ -212,7 +212,7 @@ func (s *Schema) Values(r component.Record, dst []any) ([]any, error) {
 		case ColFloat64:
 			x = f.Float()
 		case ColTime:
-			x = f.Interface().(time.Time)
+			x = f.Interface() // a time.Time (the schema checked the type)
 		case ColStringList:
 			if f.IsNil() {
 				x = nil

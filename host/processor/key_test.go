@@ -15,3 +15,11 @@ func TestKey(t *testing.T) {
 		}
 	}
 }
+
+// A key is built in one allocation (sinks build one per row they write).
+func TestKeyAllocatesOnce(t *testing.T) {
+	parts := []string{"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", "12"}
+	if n := testing.AllocsPerRun(100, func() { _ = Key("pubnet", 4294967295, parts...) }); n != 1 {
+		t.Errorf("Key allocates %v times, want 1", n)
+	}
+}

@@ -121,11 +121,22 @@ func WellKnownPassphrase(name string) (NetID, bool) {
 // Key is a record's natural key (component.Record): the network's short name, the ledger
 // sequence and parts, joined by ":" ("<network>:<ledger>" for a record per ledger).
 func Key(network string, ledger uint32, parts ...string) string {
-	k := network + ":" + strconv.FormatUint(uint64(ledger), 10)
-	if len(parts) == 0 {
-		return k
+	// Built in one allocation: a sink calls NaturalKey for every row it writes.
+	n := len(network) + 11 // ':' and up to 10 digits
+	for _, p := range parts {
+		n += 1 + len(p)
 	}
-	return k + ":" + strings.Join(parts, ":")
+	var b strings.Builder
+	b.Grow(n)
+	b.WriteString(network)
+	b.WriteByte(':')
+	var digits [10]byte
+	b.Write(strconv.AppendUint(digits[:0], uint64(ledger), 10))
+	for _, p := range parts {
+		b.WriteByte(':')
+		b.WriteString(p)
+	}
+	return b.String()
 }
 
 // TransactionID is the TOID of a transaction (index is 1-based, in apply order).

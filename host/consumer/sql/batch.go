@@ -39,14 +39,27 @@ func (t *txState) due(batchSize int, every time.Duration, now time.Time) bool {
 	return t.pending.records >= batchSize || now.Sub(t.commit) >= every
 }
 
-// committed records the commit of the pending batch at now.
-func (t *txState) committed(now time.Time) {
-	t.records.Add(int64(t.pending.records))
-	t.batches.Add(1)
-	t.durable.Store(t.last)
-	t.pending.reset()
+// sealed is a batch taken for its commit, with the last ledger in it.
+type sealed struct {
+	*batch
+	last uint32
+}
+
+// seal takes the pending batch for its commit at now and starts an empty one.
+func (t *txState) seal(now time.Time) sealed {
+	s := sealed{batch: t.pending, last: t.last}
+	t.pending = t.pending.fresh()
 	t.open = false
 	t.commit = now
+	return s
+}
+
+// committed records that s is in the database, with its cursor. It touches only the atomics:
+// a background commit calls it while the next batch fills.
+func (t *txState) committed(s sealed) {
+	t.records.Add(int64(s.records))
+	t.batches.Add(1)
+	t.durable.Store(s.last)
 }
 
 // batch is the records a SQL writer has accepted since its last commit, grouped by table in
@@ -67,6 +80,20 @@ type tableBatch struct {
 	*target
 	index map[string]int
 	rows  [][]any // natural key, then the column values
+	slab  []any   // where the next rows are cut from (one allocation for many rows)
+}
+
+// slabRows is how many rows a tableBatch allocates at once.
+const slabRows = 256
+
+// newRow is an empty row of capacity n (the table's columns) cut from the slab.
+func (tb *tableBatch) newRow(n int) []any {
+	if len(tb.slab) < n {
+		tb.slab = make([]any, n*slabRows)
+	}
+	row := tb.slab[:0:n]
+	tb.slab = tb.slab[n:]
+	return row
 }
 
 func newBatch(layout *Layout, tableName string, value func(any) any) *batch {
@@ -94,8 +121,7 @@ func (b *batch) add(r component.Record) error {
 		return fmt.Errorf("records of kinds %q and %q both go to table %s (give each kind its own table)", tb.schema.Kind, t.schema.Kind, t.table)
 	}
 	key := r.NaturalKey()
-	row := make([]any, 1, len(tb.cols))
-	row[0] = key
+	row := append(tb.newRow(len(tb.cols)), key)
 	if row, err = t.schema.Values(r, row); err != nil {
 		return err
 	}
@@ -134,7 +160,8 @@ func (b *batch) target(r component.Record) (*target, error) {
 	return t, nil
 }
 
-// reset empties the batch (after a commit).
-func (b *batch) reset() {
-	b.tables, b.order, b.records = map[string]*tableBatch{}, nil, 0
+// fresh is an empty batch of b's layout (the kinds b resolved stay resolved).
+func (b *batch) fresh() *batch {
+	return &batch{layout: b.layout, tableName: b.tableName, value: b.value, targets: b.targets,
+		tables: map[string]*tableBatch{}}
 }

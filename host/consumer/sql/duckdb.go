@@ -247,7 +247,7 @@ func (d *DuckDB) commitLocked(ctx context.Context) error {
 	if err := d.writeBatch(ctx, conn); err != nil {
 		return fmt.Errorf("%s: writing ledgers up to %d to %s: %w", d.typ, d.last, d.cfg.DBPath, err)
 	}
-	d.committed(d.now())
+	d.committed(d.seal(d.now()))
 	return nil
 }
 

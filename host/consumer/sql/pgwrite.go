@@ -16,16 +16,83 @@ import (
 	"github.com/withobsrvr/cdpd/internal/failpoint"
 )
 
-// commitLocked writes the pending batch and the cursor (retrying while the database is
-// unreachable) and starts a new batch. p.mu is held.
-func (p *Postgres) commitLocked(ctx context.Context) error {
+// commitLocked seals the pending batch and commits it in the background (one commit in flight
+// at a time: it first waits for the one before), so that the rows of the next batch are built
+// while the database writes this one; with wait it also waits for this commit. A batch whose
+// commit failed is committed again first. p.mu is held.
+//
+// Consume returning before its ledgers are in the database loses nothing: the host's
+// checkpoint follows DurableLedger, which moves when a commit (rows and cursor) lands, and a
+// failed commit is the error of the next Consume, Flush or Close.
+func (p *Postgres) commitLocked(ctx context.Context, wait bool) error {
+	if err := p.settleLocked(ctx); err != nil {
+		return err
+	}
+	if p.failed != nil { // before any later batch: its cursor would move past these rows
+		p.startLocked(ctx, *p.failed)
+		p.failed = nil
+		if err := p.settleLocked(ctx); err != nil {
+			return err
+		}
+	}
 	if !p.open {
 		return nil
 	}
+	p.startLocked(ctx, p.seal(p.now()))
+	if wait {
+		return p.settleLocked(ctx)
+	}
+	return nil
+}
+
+// flight is a commit running in the background.
+type flight struct {
+	batch  sealed
+	done   chan struct{}
+	err    error // set before done is closed
+	cancel context.CancelCauseFunc
+}
+
+// startLocked starts the commit of s. The commit outlives ctx (a stopping pipeline's work
+// context): it is abandoned only when a wait for it gives up (settleLocked). p.mu is held.
+func (p *Postgres) startLocked(ctx context.Context, s sealed) {
+	wctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	f := &flight{batch: s, done: make(chan struct{}), cancel: cancel}
+	p.flight = f
+	go func() {
+		defer close(f.done)
+		defer cancel(nil)
+		f.err = p.write(wctx, s)
+	}()
+}
+
+// settleLocked waits for the commit in flight, if any, and returns its error (its batch is
+// then kept for the next commit); when ctx ends first, it cancels the commit with ctx's cause
+// and waits for it to stop. p.mu is held.
+func (p *Postgres) settleLocked(ctx context.Context) error {
+	f := p.flight
+	if f == nil {
+		return nil
+	}
+	select {
+	case <-f.done:
+	case <-ctx.Done():
+		f.cancel(context.Cause(ctx))
+		<-f.done
+	}
+	p.flight = nil
+	if f.err != nil {
+		p.failed = &f.batch
+	}
+	return f.err
+}
+
+// write commits s and its cursor, retrying while the database is unreachable.
+func (p *Postgres) write(ctx context.Context, s sealed) error {
 	pool, err := p.ensurePool(ctx)
 	if err != nil {
 		// Start was skipped or failed: treat like an outage and keep trying.
-		err = p.retry(ctx, func(ctx context.Context) error {
+		err = p.retry(ctx, s.records, func(ctx context.Context) error {
 			var e error
 			pool, e = p.ensurePool(ctx)
 			return e
@@ -34,21 +101,20 @@ func (p *Postgres) commitLocked(ctx context.Context) error {
 			return err
 		}
 	}
-	err = p.retry(ctx, func(ctx context.Context) error { return p.writeBatch(ctx, pool) })
-	if err != nil {
+	if err := p.retry(ctx, s.records, func(ctx context.Context) error { return p.writeBatch(ctx, pool, s) }); err != nil {
 		return err
 	}
-	p.committed(p.now())
+	p.committed(s)
 	return nil
 }
 
-// writeBatch writes the pending rows and the cursor in one transaction: first the fenced cursor
+// writeBatch writes s's rows and the cursor in one transaction: first the fenced cursor
 // update (postgres_epoch.go: a writer another one took over from writes nothing), then per table, the rows
 // are copied (COPY, binary) into a temporary table dropped at commit, then merged into the
 // table by one INSERT ... SELECT ... ON CONFLICT (natural_key) DO UPDATE that skips unchanged
 // rows, so that a replay rewrites nothing.
-func (p *Postgres) writeBatch(ctx context.Context, pool *pgxpool.Pool) error {
-	for _, tb := range p.pending.order {
+func (p *Postgres) writeBatch(ctx context.Context, pool *pgxpool.Pool, s sealed) error {
+	for _, tb := range s.order {
 		if err := p.ensureTable(ctx, pool, tb); err != nil {
 			return err
 		}
@@ -59,18 +125,18 @@ func (p *Postgres) writeBatch(ctx context.Context, pool *pgxpool.Pool) error {
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
 	failpoint.Inject(failpoint.CursorBeforeUpdate)
-	if err := p.advanceCursor(ctx, tx); err != nil { // first: a fenced writer writes nothing
+	if err := p.advanceCursor(ctx, tx, s.last); err != nil { // first: a fenced writer writes nothing
 		return err
 	}
 	failpoint.Inject(failpoint.CursorAfterUpdate)
-	for i, tb := range p.pending.order {
+	for i, tb := range s.order {
 		if err := copyMerge(ctx, tx, tb, fmt.Sprintf("cdpd_stage_%d", i)); err != nil {
 			return fmt.Errorf("writing %d %s records to %s: %w", len(tb.rows), tb.schema.Kind, tb.table, err)
 		}
 	}
 	failpoint.Inject(failpoint.PostgresBeforeCommit)
 	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("committing ledgers up to %d: %w", p.last, err)
+		return fmt.Errorf("committing ledgers up to %d: %w", s.last, err)
 	}
 	failpoint.Inject(failpoint.PostgresAfterCommit)
 	return nil
@@ -207,7 +273,7 @@ func retryable(err error) bool {
 
 // retry runs fn until it succeeds, fails permanently or ctx is cancelled, backing off
 // exponentially (100 ms doubling up to max_retry_wait) while the database is unreachable.
-func (p *Postgres) retry(ctx context.Context, fn func(context.Context) error) error {
+func (p *Postgres) retry(ctx context.Context, pending int, fn func(context.Context) error) error {
 	policy := backoff.Policy{Base: 100 * time.Millisecond, Max: p.cfg.MaxRetryWait}
 	for n := 1; ; n++ {
 		err := fn(ctx)
@@ -225,7 +291,7 @@ func (p *Postgres) retry(ctx context.Context, fn func(context.Context) error) er
 		wait := policy.Delay(n)
 		p.setHealth("database unreachable: " + err.Error())
 		p.log.Warn("database unreachable, retrying",
-			"error", err.Error(), "retry_in", wait, "pending_records", p.pending.records)
+			"error", err.Error(), "retry_in", wait, "pending_records", pending)
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():

@@ -95,8 +95,10 @@ type Postgres struct {
 	closed bool
 	tables map[string]bool // tables known to exist
 
-	mu sync.Mutex // txState but its atomics; held by Consume/Flush/Close
+	mu sync.Mutex // txState but its atomics, and flight; held by Consume/Flush/Close
 	txState
+	flight *flight // the commit in the background, if any (pgwrite.go)
+	failed *sealed // a batch whose commit failed, committed again first
 
 	healthMu sync.Mutex
 	health   string
@@ -280,7 +282,7 @@ func (p *Postgres) Consume(ctx context.Context, l *ledger.Ledger, recs []compone
 		return err
 	}
 	if p.due(p.cfg.BatchSize, p.cfg.FlushInterval, p.now()) {
-		return p.commitLocked(ctx)
+		return p.commitLocked(ctx, false)
 	}
 	return nil
 }
@@ -301,17 +303,17 @@ func pgValue(v any) any {
 // FlushInterval implements component.TimedFlusher (flush_interval).
 func (p *Postgres) FlushInterval() time.Duration { return p.cfg.FlushInterval }
 
-// Flush commits the pending transaction.
+// Flush commits the pending transaction and waits for it.
 func (p *Postgres) Flush(ctx context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.commitLocked(ctx)
+	return p.commitLocked(ctx, true)
 }
 
 // Close commits the pending transaction and closes the pool.
 func (p *Postgres) Close(ctx context.Context) error {
 	p.mu.Lock()
-	err := p.commitLocked(ctx)
+	err := p.commitLocked(ctx, true)
 	p.mu.Unlock()
 	p.openMu.Lock()
 	if p.pool != nil {

@@ -74,14 +74,14 @@ RETURNING epoch`, p.pipeline, p.name).Scan(&p.epoch)
 
 // advanceCursor raises the cursor to the batch's last ledger in tx if this writer still owns
 // it; the writer's caller runs it first in the transaction.
-func (p *Postgres) advanceCursor(ctx context.Context, tx pgx.Tx) error {
+func (p *Postgres) advanceCursor(ctx context.Context, tx pgx.Tx, last uint32) error {
 	tag, err := tx.Exec(ctx, `UPDATE `+p.cursor+` SET last_ledger = GREATEST(last_ledger, $3), updated_at = now()
-WHERE pipeline = $1 AND consumer = $2 AND epoch = $4`, p.pipeline, p.name, int64(p.last), p.epoch)
+WHERE pipeline = $1 AND consumer = $2 AND epoch = $4`, p.pipeline, p.name, int64(last), p.epoch)
 	if err != nil {
 		return fmt.Errorf("updating cursor: %w", err)
 	}
 	if tag.RowsAffected() == 0 {
-		return permanent(fmt.Errorf("committing ledgers up to %d of %s/%s as writer epoch %d: %w", p.last, p.pipeline, p.name, p.epoch, ErrFenced))
+		return permanent(fmt.Errorf("committing ledgers up to %d of %s/%s as writer epoch %d: %w", last, p.pipeline, p.name, p.epoch, ErrFenced))
 	}
 	return nil
 }

@@ -356,9 +356,18 @@ func TestPostgresConsumeGivesUpOnCancel(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
-	err := p.Consume(ctx, consumertest.Ledger(t, 1), consumertest.MakeRecords(1, 2))
+	// The first ledger's commit starts in the background and retries; Flush waits for it and
+	// gives it up with its deadline. The batch stays, for the next commit.
+	if err := p.Consume(ctx, consumertest.Ledger(t, 1), consumertest.MakeRecords(1, 2)); err != nil {
+		t.Fatalf("Consume: %v", err)
+	}
+	err := p.Flush(ctx)
 	if err == nil || !strings.Contains(err.Error(), "deadline") {
-		t.Errorf("Consume with the server down and a deadline: %v", err)
+		t.Errorf("Flush with the server down and a deadline: %v", err)
+	}
+	// A later ledger waits behind the failed batch: both are committed on Close, in order.
+	if err := p.Consume(context.Background(), consumertest.Ledger(t, 2), consumertest.MakeRecords(2, 2)); err != nil {
+		t.Fatalf("Consume: %v", err)
 	}
 	if err := srv.StartAgain(); err != nil {
 		t.Fatal(err)
@@ -366,9 +375,11 @@ func TestPostgresConsumeGivesUpOnCancel(t *testing.T) {
 	if err := p.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if pos := position(t, p); pos != 1 {
-		t.Errorf("Position after Close = %d, want 1 (the pending ledger is committed on Close)", pos)
+	if pos := position(t, p); pos != 2 {
+		t.Errorf("Position after Close = %d, want 2 (the failed batch, then the pending one)", pos)
 	}
+	consumertest.SameRecords(t, readTable(t, connect(t, srv), "cancel"),
+		append(consumertest.MakeRecords(1, 2), consumertest.MakeRecords(2, 2)...))
 }
 
 func TestPostgresConfig(t *testing.T) {
@@ -436,20 +447,30 @@ func TestPostgresFlushInterval(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// durable is DurableLedger once the commit in the background, if any, is done.
+	durable := func() uint32 {
+		t.Helper()
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if err := p.settleLocked(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return p.DurableLedger()
+	}
 	consume(1) // the first ledger commits: no commit yet
 	consume(2)
 	now.Add(int64(2 * time.Second))
 	consume(3)
-	if d := p.DurableLedger(); d != 1 {
+	if d := durable(); d != 1 {
 		t.Fatalf("DurableLedger = %d within the interval, want 1", d)
 	}
 	now.Add(int64(time.Second))
 	consume(4) // 3 s after the last commit
-	if d := p.DurableLedger(); d != 4 {
+	if d := durable(); d != 4 {
 		t.Fatalf("DurableLedger = %d once the interval passed, want 4", d)
 	}
 	consume(5)
-	if d := p.DurableLedger(); d != 4 {
+	if d := durable(); d != 4 {
 		t.Fatalf("DurableLedger = %d, want 4", d)
 	}
 	if err := tf.(component.Consumer).Flush(ctx); err != nil {
