@@ -109,10 +109,8 @@ func (p *Postgres) write(ctx context.Context, s sealed) error {
 }
 
 // writeBatch writes s's rows and the cursor in one transaction: first the fenced cursor
-// update (postgres_epoch.go: a writer another one took over from writes nothing), then per table, the rows
-// are copied (COPY, binary) into a temporary table dropped at commit, then merged into the
-// table by one INSERT ... SELECT ... ON CONFLICT (natural_key) DO UPDATE that skips unchanged
-// rows, so that a replay rewrites nothing.
+// update (postgres_epoch.go: a writer another one took over from writes nothing), then each
+// table's rows (copyMerge).
 func (p *Postgres) writeBatch(ctx context.Context, pool *pgxpool.Pool, s sealed) error {
 	for _, tb := range s.order {
 		if err := p.ensureTable(ctx, pool, tb); err != nil {

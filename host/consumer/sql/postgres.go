@@ -66,19 +66,23 @@ type PostgresConfig struct {
 // created under an advisory lock on their name (createShared, also for the typed consumers'
 // tables), so pipelines starting together on one database do not fail on each other's
 // CREATE ... IF NOT EXISTS.
-// Each batch is copied (COPY, pgx.CopyFrom) into a temporary table and merged into the table
-// by one INSERT ... SELECT ... ON CONFLICT (natural_key) DO UPDATE (skipped when the row is
-// unchanged), so a replay is a no-op. In the same transaction the consumer's cursor
+// Each batch is copied (COPY, pgx.CopyFrom) straight into its tables; when a key is already
+// there (a replay), into a temporary table instead, merged by one INSERT ... SELECT ... ON
+// CONFLICT (natural_key) DO UPDATE (skipped when the row is unchanged), so a replay is a no-op
+// (copyMerge). In the same transaction the consumer's cursor
 // row in cdpd_cursors(pipeline, consumer, last_ledger, updated_at, epoch) is raised to the
 // transaction's last ledger (never lowered: a replay of ledgers it already holds, e.g. when
 // another consumer of the pipeline lags behind, leaves it where it is): data and position
 // never disagree (Position reads it). Writers are fenced by the row's owner epoch: a writer
 // that another one has taken the cursor over from fails its commit with ErrFenced instead of
-// writing (postgres_epoch.go). Transactions hold whole
-// ledgers. While the database is unreachable, Consume retries with capped exponential backoff
-// and blocks (the pipeline backs up) until it succeeds or its context is cancelled; Health
-// reports "database unreachable: ..." meanwhile. Other database errors (bad data, a table of
-// another shape) are returned.
+// writing (postgres_epoch.go). Transactions hold whole ledgers. A batch is committed in the
+// background while the next one fills (one commit in flight; DurableLedger, which the host's
+// checkpoint follows, moves when it lands). While the database is unreachable the commit
+// retries with capped exponential backoff, and the next batch due waits for it (the pipeline
+// backs up) until it succeeds or the wait's context is cancelled; Health reports "database
+// unreachable: ..." meanwhile. Other database errors (bad data, a table of another shape) are
+// returned by the next Consume, Flush or Close, and the failed batch is committed again
+// before any later one.
 type Postgres struct {
 	typ      string  // CDP type name, in errors
 	layout   *Layout // which table each record kind goes to
