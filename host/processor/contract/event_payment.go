@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
-	"log/slog"
 	"strconv"
 	"time"
 
@@ -63,7 +62,7 @@ type eventPaymentConfig struct {
 // transactions are not payments (upstream's ContractEvent dropped them before they got here).
 type EventPaymentExtractor struct {
 	contracts contractSet
-	log       *slog.Logger
+	skips     *processor.SkipLog
 	now       func() time.Time
 	stats     *processor.Counters
 }
@@ -74,11 +73,7 @@ func NewEventPaymentExtractor(c *eventPaymentConfig, env component.Env) (compone
 	if err != nil {
 		return nil, err
 	}
-	log := env.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	return &EventPaymentExtractor{contracts: set, log: log, now: processor.Clock(env), stats: processor.NewCounters(
+	return &EventPaymentExtractor{contracts: set, skips: processor.NewSkipLog(env.Logger), now: processor.Clock(env), stats: processor.NewCounters(
 		"processed_ledgers", "total_events", "extracted_payments", "skipped_events", "extraction_errors",
 		"last_ledger", "last_processed_time")}, nil
 }
@@ -111,7 +106,7 @@ func (p *EventPaymentExtractor) Process(_ context.Context, l *ledger.Ledger, in 
 		rec, err := payment(ev, d.data)
 		if err != nil {
 			errs++
-			p.log.Warn("EventPaymentExtractor: skipping a payment event whose data is not a payment",
+			p.skips.Warn("EventPaymentExtractor: skipping a payment event whose data is not a payment",
 				"ledger", ev.LedgerSequence, "transaction", ev.TransactionHash, "event_index", ev.EventIndex, "error", err)
 			continue
 		}

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"log/slog"
 	"regexp"
 	"slices"
 	"strconv"
@@ -112,7 +111,7 @@ type validationRule struct {
 // processed_at (the wall clock) is left out so a replay makes the same record.
 type ContractInvocationExtractor struct {
 	schemas map[string]*namedSchema // by contract id + ":" + function
-	log     *slog.Logger
+	skips   *processor.SkipLog
 	now     func() time.Time
 	stats   *processor.Counters
 }
@@ -128,12 +127,9 @@ func NewContractInvocationExtractor(c *invocationExtractorConfig, env component.
 	if len(c.ExtractionSchemas) == 0 {
 		return nil, errors.New(typ + ": extraction_schemas is required")
 	}
-	p := &ContractInvocationExtractor{schemas: map[string]*namedSchema{}, log: env.Logger, now: processor.Clock(env),
+	p := &ContractInvocationExtractor{schemas: map[string]*namedSchema{}, skips: processor.NewSkipLog(env.Logger), now: processor.Clock(env),
 		stats: processor.NewCounters("processed_ledgers", "processed_invocations", "successful_extractions", "failed_extractions",
 			"schema_not_found", "validation_errors", "last_ledger", "last_processed_time")}
-	if p.log == nil {
-		p.log = slog.New(slog.DiscardHandler)
-	}
 	for name, s := range c.ExtractionSchemas {
 		if err := checkSchema(&s); err != nil {
 			return nil, fmt.Errorf("%s: extraction_schemas.%s: %w", typ, name, err)
@@ -224,7 +220,7 @@ func (p *ContractInvocationExtractor) Process(_ context.Context, l *ledger.Ledge
 		}
 		if err != nil {
 			failed++
-			p.log.Warn("ContractInvocationExtractor: skipping an invocation", "schema", s.name, "contract_id", inv.ContractID,
+			p.skips.Warn("ContractInvocationExtractor: skipping an invocation", "schema", s.name, "contract_id", inv.ContractID,
 				"function", inv.FunctionName, "ledger", inv.LedgerSequence, "transaction", inv.TransactionHash, "error", err)
 			continue
 		}

@@ -3,7 +3,6 @@ package contract
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/stellar/go-stellar-sdk/xdr"
@@ -97,7 +96,7 @@ type soroswapConfig struct {
 // whose data does not have the expected shape is skipped, counted (decode_errors) and logged.
 type Soroswap struct {
 	factories contractSet
-	log       *slog.Logger
+	skips     *processor.SkipLog
 	now       func() time.Time
 	stats     *processor.Counters
 }
@@ -108,11 +107,7 @@ func NewSoroswap(c *soroswapConfig, env component.Env) (component.Processor, err
 	if err != nil {
 		return nil, err
 	}
-	log := env.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	return &Soroswap{factories: set, log: log, now: processor.Clock(env), stats: processor.NewCounters("processed_ledgers",
+	return &Soroswap{factories: set, skips: processor.NewSkipLog(env.Logger), now: processor.Clock(env), stats: processor.NewCounters("processed_ledgers",
 		"processed_events", "new_pair_events", "sync_events", "swap_events", "decode_errors", "last_ledger", "last_processed_time")}, nil
 }
 
@@ -121,7 +116,7 @@ func (p *Soroswap) Stats() map[string]float64 { return p.stats.Snapshot() }
 
 // Process implements component.Processor: it reads the contract events in in.
 func (p *Soroswap) Process(_ context.Context, l *ledger.Ledger, in []component.Record) ([]component.Record, error) {
-	scan, err := soroswapEvents("Soroswap", p.log, in, func(ev ContractEventRecord, ns, kind string, data xdr.ScVal) (component.Record, error) {
+	scan, err := soroswapEvents("Soroswap", p.skips, in, func(ev ContractEventRecord, ns, kind string, data xdr.ScVal) (component.Record, error) {
 		switch {
 		case ns == "SoroswapFactory" && kind == "new_pair" && p.factories.has(*ev.ContractID):
 			return newPairEvent(ev, data)
@@ -160,7 +155,7 @@ type soroswapScan struct {
 // mk, which returns its record, nil for an event it does not take, or an error for data
 // without the expected shape (the event is then skipped, counted and logged). typ names the
 // processor in errors and logs.
-func soroswapEvents(typ string, log *slog.Logger, in []component.Record,
+func soroswapEvents(typ string, skips *processor.SkipLog, in []component.Record,
 	mk func(ev ContractEventRecord, ns, kind string, data xdr.ScVal) (component.Record, error)) (soroswapScan, error) {
 	scan := soroswapScan{counts: map[string]int{}}
 	for _, r := range in {
@@ -185,7 +180,7 @@ func soroswapEvents(typ string, log *slog.Logger, in []component.Record,
 		switch {
 		case err != nil:
 			scan.errs++
-			log.Warn(typ+": skipping an event whose data does not have the expected shape", "kind", kind,
+			skips.Warn(typ+": skipping an event whose data does not have the expected shape", "kind", kind,
 				"ledger", ev.LedgerSequence, "transaction", ev.TransactionHash, "event_index", ev.EventIndex, "error", err)
 		case rec != nil:
 			scan.counts[kind]++

@@ -3,7 +3,6 @@ package contract
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/stellar/go-stellar-sdk/amount"
@@ -68,18 +67,14 @@ type soroswapRouterConfig struct{}
 // failed transactions are ignored. An event in the router's namespace whose data does not
 // have the expected shape is skipped, counted (decode_errors) and logged.
 type SoroswapRouter struct {
-	log   *slog.Logger
+	skips *processor.SkipLog
 	now   func() time.Time
 	stats *processor.Counters
 }
 
 // NewSoroswapRouter is the SoroswapRouter constructor.
 func NewSoroswapRouter(_ *soroswapRouterConfig, env component.Env) (component.Processor, error) {
-	log := env.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	return &SoroswapRouter{log: log, now: processor.Clock(env), stats: processor.NewCounters("processed_ledgers",
+	return &SoroswapRouter{skips: processor.NewSkipLog(env.Logger), now: processor.Clock(env), stats: processor.NewCounters("processed_ledgers",
 		"processed_events", "swap_events", "add_events", "remove_events", "decode_errors", "last_ledger", "last_processed_time")}, nil
 }
 
@@ -88,7 +83,7 @@ func (p *SoroswapRouter) Stats() map[string]float64 { return p.stats.Snapshot() 
 
 // Process implements component.Processor: it reads the contract events in in.
 func (p *SoroswapRouter) Process(_ context.Context, l *ledger.Ledger, in []component.Record) ([]component.Record, error) {
-	scan, err := soroswapEvents("SoroswapRouter", p.log, in, func(ev ContractEventRecord, ns, kind string, data xdr.ScVal) (component.Record, error) {
+	scan, err := soroswapEvents("SoroswapRouter", p.skips, in, func(ev ContractEventRecord, ns, kind string, data xdr.ScVal) (component.Record, error) {
 		if ns != "SoroswapRouter" || (kind != "swap" && kind != "add" && kind != "remove") {
 			return nil, nil
 		}
