@@ -108,6 +108,12 @@ func TestReloadGaugesNeverGoBack(t *testing.T) {
 	slow, quick := testPipeline("slow", ds, "GateConsumer", nil), testPipeline("quick", ds, "NopConsumer", nil)
 	const hash1, hash2, hash3 = "111111111111", "222222222222", "333333333333"
 	d.onBatch(ctx, loader.Batch{Initial: true, Events: []loader.Event{{Kind: loader.Add, Pipeline: slow}}, Hash: hash1})
+	// Running: its consumer is built, so the removal waits in its Close (removed while it was
+	// still starting, it would have had no consumer to close).
+	testutil.Eventually(t, 30*time.Second, "slow running", func() bool {
+		p, ok := d.host.Get("slow")
+		return ok && p.Info().Status == host.StatusRunning
+	})
 	d.onBatch(ctx, loader.Batch{Events: []loader.Event{{Kind: loader.Remove, Pipeline: slow}}, Hash: hash2})
 	d.onBatch(ctx, loader.Batch{Events: []loader.Event{{Kind: loader.Add, Pipeline: quick}}, Hash: hash3})
 	testutil.Eventually(t, 30*time.Second, "batch 3 shown", func() bool { return gaugeValue(t, d.reload.hash) == hashGauge(hash3) })
