@@ -25,8 +25,8 @@ import (
 // account changes, ~500 rows a ledger of 30 columns).
 var pgBenchLedgers = envInt("CDPD_BENCH_PG_LEDGERS", 100)
 
-// BenchmarkPostgresCopy (issue 16, item 2): rows/s of the PostgreSQL writer (COPY into a
-// temporary table, then one INSERT ... ON CONFLICT, with the cursor in the same transaction)
+// BenchmarkPostgresCopy (issue 16, item 2): rows/s of the PostgreSQL writer (COPY straight into
+// the table, with the cursor in the same transaction, each batch committed while the next fills)
 // against the path it replaced (multi-row INSERT ... ON CONFLICT statements, kept below as
 // insertPath), each with its default batch size, on a fresh table per run, interleaved.
 func BenchmarkPostgresCopy(b *testing.B) {
