@@ -37,6 +37,8 @@ type fileResult struct {
 	// unreadable: the file could not be read (permissions, I/O): the watcher tries again
 	// (Options.RetryUnreadable).
 	unreadable bool
+	// data is what pipelines and errs were parsed from (nil when the file was not parsed).
+	data []byte
 }
 
 // writeGrace is how long an empty file is taken as being written rather than emptied: a
@@ -66,7 +68,14 @@ func checkDir(dir string) error {
 // scanDir reads and parses every pipeline file of dir. A file that vanishes during the scan
 // (or a symlink whose target is gone, as in the middle of a ConfigMap update) is absent. The
 // error is for the directory itself.
-func scanDir(dir string, opts Options) (map[string]*fileResult, error) {
+//
+// prev (nil for none) is a previous scan of the same directory with the same Options: a file
+// whose bytes are the same as then keeps its result rather than being parsed again. Every file
+// is still read (a ConfigMap update changes a file's content without an event on it), but with
+// hundreds of pipeline files, a change to one no longer re-parses and re-validates them all.
+// Whatever else a parse depends on (the ${VAR} environment) is read again only by a scan
+// without prev.
+func scanDir(dir string, opts Options, prev map[string]*fileResult) (map[string]*fileResult, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("read config directory %s: %w", dir, err)
@@ -78,7 +87,7 @@ func scanDir(dir string, opts Options) (map[string]*fileResult, error) {
 			continue
 		}
 		path := filepath.Join(dir, name)
-		r, present := readFile(path, opts)
+		r, present := readFile(path, opts, prev[path])
 		if present {
 			out[path] = r
 		}
@@ -87,7 +96,9 @@ func scanDir(dir string, opts Options) (map[string]*fileResult, error) {
 }
 
 // readFile reads and parses one file; present is false when it does not exist (any more).
-func readFile(path string, opts Options) (r *fileResult, present bool) {
+// prev, if not nil, is the file's previous result: it is returned as is when the bytes are the
+// same.
+func readFile(path string, opts Options, prev *fileResult) (r *fileResult, present bool) {
 	fail := func(format string, args ...any) (*fileResult, bool) {
 		return &fileResult{errs: []*Error{{File: path, Msg: fmt.Sprintf(format, args...)}}}, true
 	}
@@ -137,8 +148,11 @@ func readFile(path string, opts Options) (r *fileResult, present bool) {
 	if len(bytes.TrimSpace(data)) == 0 && time.Since(fi.ModTime()) < writeGrace {
 		return &fileResult{writing: true}, true
 	}
+	if prev != nil && prev.data != nil && bytes.Equal(prev.data, data) {
+		return prev, true
+	}
 	ps, errs := ParseFile(path, data, opts)
-	return &fileResult{pipelines: ps, errs: errs}, true
+	return &fileResult{pipelines: ps, errs: errs, data: data}, true
 }
 
 // state is the resolved configuration of a directory across scans: which file holds which
@@ -283,7 +297,7 @@ func Load(opts Options) (map[string]*Pipeline, []*Error, error) {
 	if err := checkDir(opts.Dir); err != nil {
 		return nil, nil, err
 	}
-	results, err := scanDir(opts.Dir, opts)
+	results, err := scanDir(opts.Dir, opts, nil)
 	if err != nil {
 		return nil, nil, err
 	}

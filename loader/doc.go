@@ -98,8 +98,11 @@
 // swapped atomically to a new `..2026_...` directory) are all seen. Any event (a chmod only of a
 // pipeline file or of the directory: a file made readable again must be read again) schedules
 // a rescan of the whole directory after Options.Debounce of quiet (default 100ms; a burst that
-// never pauses is cut after 10 × Debounce), and the hashes decide what changed;
-// Watcher.Rescan forces one (SIGHUP). While a file cannot be read (permissions, I/O errors) the
+// never pauses is cut after 10 × Debounce), and the hashes decide what changed. Every file is
+// read in every scan, but only a file whose bytes changed since the previous scan is parsed
+// again (with hundreds of pipeline files, one edit does not re-parse them all);
+// Watcher.Rescan forces a full one that parses every file and so reads the ${VAR} environment
+// again (SIGHUP). While a file cannot be read (permissions, I/O errors) the
 // watcher also rescans every Options.RetryUnreadable (10 s), in case no event says it is back. Ignored: dotfiles (which covers `..data`, `..2026_*`,
 // Vim's `.x.swp` and Emacs' `.#x`), `x~` and `#x#` backups, and every name not ending in
 // .yaml or .yml (Vim's `4913` probe, `x.yaml.tmp`). Symlinks are followed; a dangling one is

@@ -48,7 +48,7 @@ func TestReadFileNeverBlocksOnFIFO(t *testing.T) {
 	deadline := time.Now().Add(2 * time.Second)
 	for time.Now().Before(deadline) {
 		done := make(chan *fileResult, 1)
-		go func() { r, _ := readFile(path, Options{}); done <- r }()
+		go func() { r, _ := readFile(path, Options{}, nil); done <- r }()
 		select {
 		case r := <-done:
 			reads++

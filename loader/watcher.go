@@ -44,6 +44,10 @@ type Watcher struct {
 	mu   sync.Mutex
 	errs []*Error
 
+	// parsed is the last scan's result of every file (Run's goroutine only): a later scan
+	// parses again only the files whose bytes changed.
+	parsed map[string]*fileResult
+
 	scans atomic.Int64 // completed scans (tests wait on it)
 }
 
@@ -62,8 +66,8 @@ func NewWatcher(opts Options) (*Watcher, error) {
 	}, nil
 }
 
-// Rescan asks Run for a full rescan now (SIGHUP). It never blocks; requests made while one is
-// pending are coalesced.
+// Rescan asks Run for a full rescan now (SIGHUP): every file parsed again, the ${VAR}
+// environment read again. It never blocks; requests made while one is pending are coalesced.
 func (w *Watcher) Rescan() {
 	select {
 	case w.rescan <- struct{}{}:
@@ -116,7 +120,7 @@ func (w *Watcher) Run(ctx context.Context, deliver func(Batch)) error {
 			unreadable.Reset(w.opts.retryUnreadable())
 		}
 	}
-	rescanAfter(w.scan(st, true, deliver))
+	rescanAfter(w.scan(st, true, true, deliver))
 
 	var (
 		debounce = w.opts.debounce()
@@ -147,10 +151,10 @@ func (w *Watcher) Run(ctx context.Context, deliver func(Batch)) error {
 		}
 		timer.Reset(wait)
 	}
-	scanNow := func() {
+	scanNow := func(full bool) {
 		timer.Stop()
 		pending = false
-		rescanAfter(w.scan(st, false, deliver))
+		rescanAfter(w.scan(st, false, full, deliver))
 	}
 
 	for {
@@ -181,17 +185,17 @@ func (w *Watcher) Run(ctx context.Context, deliver func(Batch)) error {
 			w.log.Warn("config directory watcher error; rescanning", slog.Any("error", err))
 			schedule()
 		case <-w.rescan:
-			scanNow()
+			scanNow(true)
 		case <-timer.C:
-			scanNow()
+			scanNow(false)
 		case <-grace.C:
-			scanNow()
+			scanNow(false)
 		case <-unreadable.C:
-			scanNow()
+			scanNow(false)
 		case <-retryC:
 			if err := fsw.Add(w.dir); err == nil {
 				stopRetry()
-				scanNow()
+				scanNow(false)
 			}
 		}
 	}
@@ -206,10 +210,20 @@ func (w *Watcher) concerns(path string) bool {
 
 // scan rescans the directory, folds it into st and delivers what changed. writing reports a
 // file taken as being written (see writeGrace), unreadable one that could not be read: the
-// caller scans again after the grace, or after Options.RetryUnreadable.
-func (w *Watcher) scan(st *state, initial bool, deliver func(Batch)) (writing, unreadable bool) {
+// caller scans again after the grace, or after Options.RetryUnreadable. Files whose bytes did
+// not change since the previous scan keep their parse (scanDir), except in a full scan (the
+// first, and every Rescan): that one parses every file again, and so reads the environment
+// again.
+func (w *Watcher) scan(st *state, initial, full bool, deliver func(Batch)) (writing, unreadable bool) {
 	defer w.scans.Add(1)
-	results, err := scanDir(w.dir, w.opts)
+	prev := w.parsed
+	if full {
+		prev = nil
+	}
+	results, err := scanDir(w.dir, w.opts, prev)
+	if err == nil {
+		w.parsed = results
+	}
 	for _, r := range results {
 		writing = writing || r.writing
 		unreadable = unreadable || r.unreadable

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -465,6 +466,41 @@ func TestWatcherRescan(t *testing.T) {
 	expectEvents(t, events(b), "update R")
 	if got := b.Events[0].Pipeline.Source.Config["tag"]; got != "two" {
 		t.Fatalf("tag = %v", got)
+	}
+	h.quiet()
+}
+
+// A change to one file parses that file only (the others' bytes did not change, so they keep
+// their parse); a forced rescan parses every file again.
+func TestWatcherParsesOnlyChangedFiles(t *testing.T) {
+	dir := t.TempDir()
+	for _, n := range []string{"A", "B", "C"} {
+		writeFile(t, filepath.Join(dir, strings.ToLower(n)+".yaml"), pipelineYAML("1", n))
+	}
+	var parsed atomic.Int64 // sources validated: one per file parsed
+	h, b := startWith(t, dir, 20*time.Millisecond, func(o *Options) {
+		check := o.Check
+		o.Check = func(kind, typeName string, cfg map[string]any, network string) ([]UnknownKey, error) {
+			if kind == KindSource {
+				parsed.Add(1)
+			}
+			return check(kind, typeName, cfg, network)
+		}
+	})
+	expectEvents(t, events(b), "add A", "add B", "add C")
+	if n := parsed.Load(); n != 3 {
+		t.Fatalf("first scan parsed %d files, want 3", n)
+	}
+	atomicWrite(t, filepath.Join(dir, "b.yaml"), pipelineYAML("2", "B"))
+	expectEvents(t, h.nextEvents(), "update B")
+	if n := parsed.Load(); n != 4 {
+		t.Fatalf("%d files parsed in all after changing one of three, want 4 (the changed one again)", n)
+	}
+	n := h.w.scans.Load()
+	h.w.Rescan()
+	h.waitScans(n + 1)
+	if n := parsed.Load(); n != 7 {
+		t.Fatalf("%d files parsed in all after a forced rescan, want 7 (all three again)", n)
 	}
 	h.quiet()
 }
