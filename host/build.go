@@ -21,7 +21,6 @@ func (h *Host) build(def *loader.Pipeline) (*run, error) {
 	if h.cps != nil {
 		r.dir = h.cps.Dir(def.Name)
 	}
-	m := newRunMetrics(reg)
 	used := map[string]int{}
 	// A component's name is the entry's `name:` when it has one, else its type (<Type>_2 for a
 	// second of the same type): the prefix of its stats and its health detail.
@@ -44,7 +43,6 @@ func (h *Host) build(def *loader.Pipeline) (*run, error) {
 	bad := r.defErr
 	add := func(kind component.Kind, lc loader.Component, e component.Env, impl any) *comp {
 		c := &comp{kind: kind, typ: lc.Type, name: e.Name, line: lc.Line, impl: impl, red: red}
-		m.attach(c)
 		r.comps = append(r.comps, c)
 		return c
 	}
@@ -77,7 +75,6 @@ func (h *Host) build(def *loader.Pipeline) (*run, error) {
 		r.cons = append(r.cons, add(component.KindConsumer, cc, e, co))
 	}
 	r.prog = newProgress(len(r.cons), h.cps, def.Name, def.Hash, h.opts, r.log)
-	m.pipeline(r)
 	return r, nil
 }
 

@@ -51,7 +51,7 @@ func prepare(p component.Preparer, l *ledger.Ledger) {
 // caches), and the budget's decoded estimates stay small. A decode error is not handled here:
 // the processor's own Decoded call returns it.
 func (r *run) decodeLoop(in <-chan item, send func(context.Context, item) bool, closeNext func()) {
-	defer r.wg.Done()
+	defer r.stageDone()
 	defer closeNext()
 	ctx := r.workCtx
 	workers := r.h.opts.DecodeWorkers

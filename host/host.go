@@ -277,14 +277,18 @@ func (h *Host) stopAll(ctx context.Context, kill bool) error {
 	return errors.Join(errs...)
 }
 
-// Gatherer gathers every live pipeline's registry, each series labelled pipeline="<name>". A
-// removed pipeline leaves no series. (The shared readers' metrics are Readers'.)
+// Gatherer gathers the cdp_pipeline_* metrics of every live pipeline (pipelineCollector) and
+// the metrics its components registered in their incarnation's registry, each series labelled
+// pipeline="<name>". A removed pipeline leaves no series. (The shared readers' metrics are
+// Readers'.)
 func (h *Host) Gatherer() prometheus.Gatherer {
+	own := prometheus.NewRegistry()
+	own.MustRegister(pipelineCollector{h})
 	return gathererFunc(func() ([]*dtoMetricFamily, error) {
-		var gs prometheus.Gatherers
+		gs := prometheus.Gatherers{own}
 		for _, p := range h.Pipelines() {
-			if reg := p.registry(); reg != nil {
-				gs = append(gs, labelled{name: p.name, g: reg})
+			if r := p.liveRun(); r != nil {
+				gs = append(gs, labelled{name: p.name, g: r.reg})
 			}
 		}
 		return gs.Gather()

@@ -5,8 +5,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/withobsrvr/cdpd/loader"
 )
 
@@ -120,13 +118,15 @@ func (p *Pipeline) version() *version {
 	return p.ver
 }
 
-func (p *Pipeline) registry() *prometheus.Registry {
+// liveRun is the current incarnation, nil when there is none or the pipeline was removed: the
+// one whose metrics /metrics shows.
+func (p *Pipeline) liveRun() *run {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.run == nil || p.removed {
+	if p.removed {
 		return nil
 	}
-	return p.run.reg
+	return p.run
 }
 
 func (p *Pipeline) currentRun() *run {

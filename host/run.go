@@ -31,8 +31,7 @@ type comp struct {
 	failed        atomic.Bool   // this component caused the incarnation's failure
 	red           *redact.Redactor
 
-	inC, outC, errC prometheus.Counter
-	lat             prometheus.Observer
+	lat latency // cdp_pipeline_component_latency_seconds (metrics.go)
 
 	statsMu sync.Mutex
 	prev    map[string]float64

@@ -50,9 +50,25 @@ func (r *run) launch() {
 			close(ch)
 		}
 	}
+	// The stage goroutines: one per processor, the decode stage, one per consumer, the source.
+	// Every one is counted before any starts, so the count reaches 0 only after the source (the
+	// last started, after chans is complete) returned.
+	decodeAhead := r.needsDecode()
+	n := len(r.procs) + len(r.cons) + 1
+	if decodeAhead {
+		n++
+	}
+	r.stages.Store(int64(n))
+	r.lastStage = func() {
+		for _, ch := range chans {
+			for it := range ch {
+				it.l.Release()
+			}
+		}
+		close(r.allDone)
+	}
 	// Build the chain backwards: each stage sends to next.
 	next, closeNext := fanout, closeCons
-	decodeAhead := r.needsDecode()
 	for i := len(r.procs) - 1; i >= 0; i-- {
 		capacity := bs
 		if i == 0 && decodeAhead {
@@ -62,7 +78,6 @@ func (r *run) launch() {
 		}
 		in := make(chan item, capacity)
 		chans = append(chans, in)
-		r.wg.Add(1)
 		go r.processorLoop(r.procs[i], in, next, closeNext)
 		next, closeNext = sendTo(in), func() { close(in) }
 	}
@@ -70,30 +85,26 @@ func (r *run) launch() {
 		// Decode ahead of the processors on parallel workers (decode.go).
 		in := make(chan item, bs)
 		chans = append(chans, in)
-		r.wg.Add(1)
 		go r.decodeLoop(in, next, closeNext)
 		next, closeNext = sendTo(in), func() { close(in) }
 	}
 	for i, c := range r.cons {
-		r.wg.Add(1)
 		go r.consumerLoop(i, c, consCh[i])
 	}
-	r.wg.Add(1)
 	go r.sourceLoop(next, closeNext)
 	go r.prog.loop()
-	go func() {
-		r.wg.Wait()
-		for _, ch := range chans { // all closed now: their senders have returned
-			for it := range ch {
-				it.l.Release()
-			}
-		}
-		close(r.allDone)
-	}()
+}
+
+// stageDone ends one stage goroutine; the last one releases what is left in the incarnation's
+// channels (all closed by then: their senders have returned) and closes allDone.
+func (r *run) stageDone() {
+	if r.stages.Add(-1) == 0 {
+		r.lastStage()
+	}
 }
 
 func (r *run) sourceLoop(send func(context.Context, item) bool, closeNext func()) {
-	defer r.wg.Done()
+	defer r.stageDone()
 	defer closeNext()
 	c := r.src
 	src := r.source()
@@ -118,13 +129,12 @@ func (r *run) sourceLoop(send func(context.Context, item) bool, closeNext func()
 			return fmt.Errorf("source emitted ledger %d after %d: ledgers must be consecutive", seq, prev)
 		}
 		now := time.Now()
-		c.lat.Observe(now.Sub(lastEmit).Seconds())
+		c.lat.observe(now.Sub(lastEmit))
 		if !send(r.srcCtx, item{l: l}) {
 			return r.srcCtx.Err()
 		}
 		prev = seq
 		c.out.Add(1)
-		c.outC.Inc()
 		c.last.Store(r.h.opts.Now().UnixNano())
 		lastEmit = time.Now()
 		return nil
@@ -140,7 +150,7 @@ func (r *run) sourceLoop(send func(context.Context, item) bool, closeNext func()
 }
 
 func (r *run) processorLoop(c *comp, in <-chan item, send func(context.Context, item) bool, closeNext func()) {
-	defer r.wg.Done()
+	defer r.stageDone()
 	defer closeNext()
 	pr := c.impl.(component.Processor)
 	defer func() {
@@ -162,7 +172,6 @@ func (r *run) processorLoop(c *comp, in <-chan item, send func(context.Context, 
 			return
 		}
 		c.in.Add(1)
-		c.inC.Inc()
 		seq := it.l.Sequence()
 		t0 := time.Now()
 		var recs []component.Record
@@ -170,7 +179,7 @@ func (r *run) processorLoop(c *comp, in <-chan item, send func(context.Context, 
 			recs, err = pr.Process(r.workCtx, it.l, it.recs)
 			return err
 		})
-		c.lat.Observe(time.Since(t0).Seconds())
+		c.lat.observe(time.Since(t0))
 		c.last.Store(r.h.opts.Now().UnixNano())
 		if err == nil && ledger.Checking() {
 			// -race builds and CDPD_LEDGER_POISON=1: the decoded value is shared read only by
@@ -180,12 +189,10 @@ func (r *run) processorLoop(c *comp, in <-chan item, send func(context.Context, 
 		if err != nil {
 			it.l.Release()
 			c.errs.Add(1)
-			c.errC.Inc()
 			r.fail(c, fmt.Errorf("processor %s: ledger %d: %w", c.name, seq, err))
 			return
 		}
 		c.out.Add(int64(len(recs)))
-		c.outC.Add(float64(len(recs)))
 		if !send(r.workCtx, item{l: it.l, recs: recs}) {
 			return
 		}
@@ -193,7 +200,7 @@ func (r *run) processorLoop(c *comp, in <-chan item, send func(context.Context, 
 }
 
 func (r *run) consumerLoop(i int, c *comp, in <-chan item) {
-	defer r.wg.Done()
+	defer r.stageDone()
 	co := c.impl.(component.Consumer)
 	du, isDurable := co.(component.Durable)
 	// A buffering consumer with a flush interval is flushed from here, between two Consume
@@ -223,7 +230,6 @@ ledgers:
 			flushC = nil
 			if err := r.guard(c, "Flush", 0, func() error { return co.Flush(r.workCtx) }); err != nil {
 				c.errs.Add(1)
-				c.errC.Inc()
 				r.fail(c, fmt.Errorf("consumer %s: timed flush: %w", c.name, err))
 				break ledgers
 			}
@@ -237,21 +243,18 @@ ledgers:
 			break
 		}
 		c.in.Add(1)
-		c.inC.Inc()
 		seq := it.l.Sequence()
 		t0 := time.Now()
 		err := r.guard(c, "Consume", seq, func() error { return co.Consume(r.workCtx, it.l, it.recs) })
 		it.l.Release() // the consumer is done with the ledger's bytes (component.Consumer)
-		c.lat.Observe(time.Since(t0).Seconds())
+		c.lat.observe(time.Since(t0))
 		c.last.Store(r.h.opts.Now().UnixNano())
 		if err != nil {
 			c.errs.Add(1)
-			c.errC.Inc()
 			r.fail(c, fmt.Errorf("consumer %s: ledger %d: %w", c.name, seq, err))
 			break
 		}
 		c.out.Add(1)
-		c.outC.Inc()
 		d := seq
 		if isDurable {
 			d = r.durableOf(c, du)
@@ -271,7 +274,6 @@ ledgers:
 	}
 	if err := r.guard(c, "Close", 0, func() error { return co.Close(r.hardCtx) }); err != nil {
 		c.errs.Add(1)
-		c.errC.Inc()
 		r.fail(c, fmt.Errorf("closing consumer %s: %w", c.name, err))
 	}
 	if isDurable {

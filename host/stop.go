@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/withobsrvr/cdpd/internal/redact"
@@ -31,9 +32,10 @@ type lifecycle struct {
 	srcStop   context.CancelFunc
 	startStop context.CancelFunc
 
-	wg          sync.WaitGroup // the stage goroutines
-	allDone     chan struct{}  // closed once they all returned and their channels are empty
-	abandon     chan struct{}  // closed when the stuck ones are no longer waited for
+	stages      atomic.Int64  // stage goroutines still running (run.stageDone)
+	lastStage   func()        // what the last of them to return does (run.launch)
+	allDone     chan struct{} // closed once they all returned and their channels are empty
+	abandon     chan struct{} // closed when the stuck ones are no longer waited for
 	abandonOnce sync.Once
 	launched    bool
 

@@ -122,7 +122,8 @@ var optsTypes = map[string]string{
 // Metrics parses every non-test Go file of the module rooted at root and returns the metric
 // families the code defines, by name: composite literals of prometheus.{Counter,Gauge,
 // Histogram,Summary}Opts (Namespace, Subsystem and Name joined as client_golang does, string
-// constants of the same package resolved) and prometheus.NewDesc calls.
+// constants of the same package resolved) and prometheus.NewDesc calls (untyped, unless the
+// package-level variable holding one is passed to a constant histogram or summary).
 func Metrics(root string) (map[string]Metric, error) {
 	pkgs := map[string][]*ast.File{} // directory -> files
 	fset := token.NewFileSet()
@@ -163,6 +164,8 @@ func Metrics(root string) (map[string]Metric, error) {
 	out := map[string]Metric{}
 	for dir, files := range pkgs {
 		consts := stringConsts(files)
+		descVars := map[string]string{}  // package-level variable -> the metric name of its NewDesc
+		descTypes := map[string]string{} // such a variable -> the type of the constant metrics made with it
 		str := func(e ast.Expr) (string, bool) {
 			switch v := e.(type) {
 			case *ast.BasicLit:
@@ -227,9 +230,25 @@ func Metrics(root string) (map[string]Metric, error) {
 						full := buildFQName(ns, sub, name)
 						out[full] = Metric{Name: full, Type: typ, File: rel}
 					}
+				case *ast.ValueSpec: // descVar = prometheus.NewDesc("name", ...)
+					for i, val := range v.Values {
+						if call, ok := val.(*ast.CallExpr); ok && i < len(v.Names) && isCall(call, "NewDesc") {
+							if s, ok := str(call.Args[0]); ok {
+								descVars[v.Names[i].Name] = s
+							}
+						}
+					}
 				case *ast.CallExpr:
 					sel, ok := v.Fun.(*ast.SelectorExpr)
-					if !ok || sel.Sel.Name != "NewDesc" || len(v.Args) == 0 {
+					if !ok || len(v.Args) == 0 {
+						return true
+					}
+					if typ, ok := constMetricTypes[sel.Sel.Name]; ok { // prometheus.MustNewConstHistogram(descVar, ...)
+						if id, ok := v.Args[0].(*ast.Ident); ok {
+							descTypes[id.Name] = typ
+						}
+					}
+					if sel.Sel.Name != "NewDesc" {
 						return true
 					}
 					if s, ok := str(v.Args[0]); ok {
@@ -242,8 +261,26 @@ func Metrics(root string) (map[string]Metric, error) {
 				return nil, fmt.Errorf("%s: %w", dir, inspectErr)
 			}
 		}
+		for id, typ := range descTypes {
+			if m, ok := out[descVars[id]]; ok {
+				m.Type = typ
+				out[m.Name] = m
+			}
+		}
 	}
 	return out, nil
+}
+
+// constMetricTypes maps the constructors of constant metrics to the type they give the Desc
+// they are passed (a package-level variable): a NewDesc alone does not say it.
+var constMetricTypes = map[string]string{
+	"MustNewConstHistogram": "histogram", "NewConstHistogram": "histogram",
+	"MustNewConstSummary": "summary", "NewConstSummary": "summary",
+}
+
+func isCall(call *ast.CallExpr, name string) bool {
+	sel, ok := call.Fun.(*ast.SelectorExpr)
+	return ok && sel.Sel.Name == name && len(call.Args) > 0
 }
 
 // buildFQName joins namespace, subsystem and name like prometheus.BuildFQName.
