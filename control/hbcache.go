@@ -19,20 +19,20 @@ import (
 // runs one exchange at a time, and the map is refilled only after the previous
 // Invoke returned (gRPC has marshalled the request by then), so it needs no lock.
 type hbCache struct {
-	metrics map[string]*hbText // by the pipeline's metric name
-	details map[string]*hbText // by the pipeline's health detail name
-	out     map[string]string  // the Metrics of the last request
-	round   uint64             // heartbeats built
+	metrics map[string]hbText // by the pipeline's metric name
+	details map[string]hbText // by the pipeline's health detail name
+	out     map[string]string // the Metrics of the last request
 }
 
 // hbText is one metric or detail as sent: its key on the wire, the value it
-// was made from and the value's text.
+// was made from and the value's text. The maps hold them by value: a few hundred
+// idle pipelines' heartbeat caches are otherwise tens of thousands of small
+// objects for every garbage collection to mark.
 type hbText struct {
-	key   string
-	num   uint64 // a metric's float64 bits
-	str   string // a detail's value
-	text  string
-	round uint64 // last heartbeat that carried it
+	key  string
+	num  uint64 // a metric's float64 bits
+	str  string // a detail's value
+	text string
 }
 
 // build builds a pipeline's heartbeat: its status, its metrics (NaN and
@@ -56,56 +56,56 @@ func (hc *hbCache) build(id string, p Pipeline, log *slog.Logger, name string) (
 	metrics := p.GetMetrics()
 	details := p.GetHealthDetails()
 	if hc.metrics == nil {
-		hc.metrics = make(map[string]*hbText, len(metrics))
-		hc.details = make(map[string]*hbText, len(details))
+		hc.metrics = make(map[string]hbText, len(metrics))
+		hc.details = make(map[string]hbText, len(details))
 		hc.out = make(map[string]string, len(metrics)+len(details))
 	}
-	hc.round++
 	m := hc.out
 	clear(m)
 	for k, v := range metrics {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
 			continue
 		}
-		t := hc.metrics[k]
+		t, ok := hc.metrics[k]
 		bits := math.Float64bits(v)
 		switch {
-		case t == nil:
+		case !ok:
 			text, _ := contract.MetricText(v)
-			t = &hbText{key: validUTF8(k), num: bits, text: text}
+			t = hbText{key: validUTF8(k), num: bits, text: text}
 			hc.metrics[k] = t
 		case t.num != bits:
 			t.num, t.text = bits, ""
 			t.text, _ = contract.MetricText(v)
+			hc.metrics[k] = t
 		}
-		t.round = hc.round
 		m[t.key] = t.text
 	}
 	for k, v := range details {
-		t := hc.details[k]
+		t, ok := hc.details[k]
 		switch {
-		case t == nil:
-			t = &hbText{key: contract.HealthKey(validUTF8(k)), str: v, text: truncate(validUTF8(v), MaxDetailLen)}
+		case !ok:
+			t = hbText{key: contract.HealthKey(validUTF8(k)), str: v, text: truncate(validUTF8(v), MaxDetailLen)}
 			hc.details[k] = t
 		case t.str != v:
 			t.str, t.text = v, truncate(validUTF8(v), MaxDetailLen)
+			hc.details[k] = t
 		}
-		t.round = hc.round
 		m[t.key] = t.text
 	}
 	// Forget names the pipeline no longer reports (a new version's components).
 	if len(hc.metrics) > len(metrics) {
-		hc.prune(hc.metrics)
+		prune(hc.metrics, metrics)
 	}
 	if len(hc.details) > len(details) {
-		hc.prune(hc.details)
+		prune(hc.details, details)
 	}
 	return &flowctlv1.HeartbeatRequest{ServiceId: id, Status: st, Metrics: m}
 }
 
-func (hc *hbCache) prune(texts map[string]*hbText) {
-	for k, t := range texts {
-		if t.round != hc.round {
+// prune forgets the texts of names no longer in current.
+func prune[V any](texts map[string]hbText, current map[string]V) {
+	for k := range texts {
+		if _, ok := current[k]; !ok {
 			delete(texts, k)
 		}
 	}
