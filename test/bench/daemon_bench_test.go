@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -409,6 +410,18 @@ func BenchmarkScale(b *testing.B) {
 	time.Sleep(time.Duration(scaleIntervals) * scaleHeartbeat)
 	q1, t1 := d2.proc(b), time.Now()
 
+	// The busy pipelines in that cdpd too, next to the idle ones and alone (after a first run
+	// that warms it up, not counted): what the idle pipelines' state costs the busy ones
+	// without the heartbeat path. One pair: informative, not a goal.
+	busyRun(b, d2, ds, "n0", busy, ledgers)
+	noCP := Comparison{A: []Sample{busyRun(b, d2, ds, "n1", busy, ledgers)}}
+	for i := range scaleIdle {
+		must(b, os.Remove(filepath.Join(conf2, fmt.Sprintf("idle-%03d.yaml", i))), "removing idle %d", i)
+	}
+	waitFor(b, 3*time.Minute, "idle pipelines removed (no control plane)", func() bool { return d2.pipelineCount(b) == 0 }, d2)
+	time.Sleep(2 * scaleHeartbeat)
+	noCP.B = []Sample{busyRun(b, d2, ds, "n2", busy, ledgers)}
+
 	perIdle := float64(after.RSS-before.RSS) / float64(scaleIdle) / (1 << 20)
 	Detail("scale_idle_rss", "cdpd RSS %.1f MiB before, %.1f MiB with %d idle pipelines: %.2f MiB per idle pipeline (limit 2 MiB); adding them took %s, removing %s",
 		mib(before.RSS), mib(after.RSS), scaleIdle, perIdle, addDur.Round(time.Millisecond), rmDur.Round(time.Millisecond))
@@ -435,6 +448,20 @@ func BenchmarkScale(b *testing.B) {
 	Detail("scale_busy_throughput", "%d busy ContractEvent pipelines of %d ledgers: %s", busy, ledgers,
 		c.Describe(fmt.Sprintf("next to %d idle", scaleIdle), "alone", "ledger"))
 	Report("scale_busy_throughput", c.Ratio(), AtLeast(0.95))
+	Detail("scale_busy_no_control_plane", "the same without a control plane (no heartbeats): %s",
+		noCP.Describe(fmt.Sprintf("next to %d idle", scaleIdle), "alone", "ledger"))
+	Report("scale_busy_no_control_plane", noCP.Ratio(), None)
+}
+
+// pipelineCount is the number of pipelines the daemon lists (GET /api/v1/pipelines).
+func (d *daemonProc) pipelineCount(b testing.TB) int {
+	b.Helper()
+	resp, err := http.Get("http://" + d.http + "/api/v1/pipelines")
+	must(b, err, "listing cdpd's pipelines")
+	defer resp.Body.Close()
+	var ps []json.RawMessage
+	must(b, json.NewDecoder(resp.Body).Decode(&ps), "decoding cdpd's pipelines")
+	return len(ps)
 }
 
 // gapStats describes the gaps between consecutive heartbeats of each service within [from, to].
