@@ -323,7 +323,8 @@ func heartbeatDelivery(beats map[string][]time.Time, ids []string, from, to time
 // 4 busy ones in one real cdpd process with one control plane (in this process). Measures RSS
 // per idle pipeline, heartbeats delivered, the daemon's CPU with only idle pipelines (with and
 // without the control plane: the difference is the heartbeat path), and the busy pipelines'
-// throughput next to the idle ones versus alone (A B B A).
+// throughput next to the idle ones versus alone (A B B A), and, in a second cdpd with the same
+// idle pipelines and no control plane, the same comparison once (INFO).
 func BenchmarkScale(b *testing.B) {
 	ds, _ := sharedDatastore(b)
 	tip := tipDatastore(b)
