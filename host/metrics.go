@@ -136,10 +136,11 @@ func (r *run) collect(ch chan<- prometheus.Metric) {
 	var restarts, ckErrs, healthy, gen float64
 	if p := r.p; p != nil {
 		restarts, ckErrs = float64(p.restartsTotal.Load()), float64(p.checkpointErrs.Load())
-		if p.IsHealthy() {
+		rd := p.read() // one read of the pipeline's state for both
+		if p.healthState(rd) == HealthHealthy {
 			healthy = 1
 		}
-		gen = float64(p.Info().Generation)
+		gen = float64(rd.in.Generation)
 	}
 	counter(descRestarts, restarts)
 	counter(descCheckpointErrs, ckErrs)
