@@ -85,34 +85,44 @@ func Try(fn func()) (err error) {
 	return nil
 }
 
-// TxParts are the ledger's transactions read from its zero-copy view, in apply order (the
-// SDK's ingest.ExtractLedgerTxParts), computed once per ledger for every pipeline holding it
-// (ledger.DeriveView). They alias the ledger's raw bytes: read only, and only while the ledger
+// TxParts are the ledger's transactions read from its zero-copy view, in apply order (what the
+// SDK's ingest.ExtractLedgerTxParts returns), computed once per ledger for every pipeline holding
+// it (ledger.DeriveView). They alias the ledger's raw bytes: read only, and only while the ledger
 // is held.
 func TxParts(l *ledger.Ledger) ([]ingest.LedgerTxParts, error) {
-	return ledger.DeriveView(l, "ingest.ExtractLedgerTxParts", func(v xdr.LedgerCloseMetaView) ([]ingest.LedgerTxParts, error) {
-		parts, err := ingest.ExtractLedgerTxParts(v)
-		if err != nil {
-			return nil, fmt.Errorf("walking the transactions of ledger %d: %w", l.Sequence(), err)
-		}
-		return parts, nil
-	})
+	w, err := txs(l)
+	return w.parts, err
 }
 
-// TxPartsAndEvents are TxParts and, for each, its events (ingest.EventsFromTxParts), both
-// computed once per ledger for every pipeline holding it; as TxParts, read only and valid
+// TxPartsAndEvents are TxParts and, index-aligned, their contract events (what
+// ingest.EventsFromTxParts returns), from the same one walk; as TxParts, read only and valid
 // while the ledger is held.
 func TxPartsAndEvents(l *ledger.Ledger) ([]ingest.LedgerTxParts, []ingest.TxEvents, error) {
-	parts, err := TxParts(l)
-	if err != nil {
-		return nil, nil, err
+	w, err := txs(l)
+	return w.parts, w.events, err
+}
+
+// HasEvents reports whether a transaction's events (TxPartsAndEvents) hold any: most
+// transactions have none, and a processor skips them before reading anything else.
+func HasEvents(e ingest.TxEvents) bool {
+	if len(e.TransactionEvents) > 0 {
+		return true
 	}
-	events, err := ledger.DeriveView(l, "ingest.EventsFromTxParts", func(xdr.LedgerCloseMetaView) ([]ingest.TxEvents, error) {
-		events, err := ingest.EventsFromTxParts(parts)
-		if err != nil {
-			return nil, fmt.Errorf("reading the events of ledger %d: %w", l.Sequence(), err)
+	for _, op := range e.OperationEvents {
+		if len(op) > 0 {
+			return true
 		}
-		return events, nil
+	}
+	return false
+}
+
+// txs is the ledger's walkTxs, once per ledger.
+func txs(l *ledger.Ledger) (txWalk, error) {
+	return ledger.DeriveView(l, "processor.walkTxs", func(v xdr.LedgerCloseMetaView) (txWalk, error) {
+		w, err := walkTxs(v)
+		if err != nil {
+			return txWalk{}, fmt.Errorf("walking the transactions of ledger %d: %w", l.Sequence(), err)
+		}
+		return w, nil
 	})
-	return parts, events, err
 }

@@ -69,8 +69,8 @@ type contractEventConfig struct {
 }
 
 // ContractEvent emits every contract event of every transaction, read through the ledger's
-// zero-copy view (ingest.ExtractLedgerTxParts + ingest.EventsFromTxParts): the ledger is never
-// fully decoded, and only the topics and data of events that pass the filters are decoded.
+// zero-copy view (processor.TxPartsAndEvents: what the SDK's ingest.ExtractLedgerTxParts +
+// ingest.EventsFromTxParts give, in one walk): the ledger is never fully decoded, and only the topics and data of events that pass the filters are decoded.
 //
 // Config: network | network_passphrase; contract_id / contract_ids (C... strkeys; only events of
 // these contracts; upstream's kwickbit file names one with contract_id); event_types (contract,
@@ -150,6 +150,9 @@ func (p *ContractEvent) Process(ctx context.Context, l *ledger.Ledger, _ []compo
 	for i := range parts {
 		if err := ctx.Err(); err != nil {
 			return nil, err
+		}
+		if !processor.HasEvents(events[i]) {
+			continue // most transactions: nothing to read, encode or count
 		}
 		tx := txInfo{seq: seq, index: i + 1, closedAt: l.CloseTime()}
 		if err := processor.Try(func() { tx.successful = processor.Must(parts[i].Result.MustResult().Successful()) }); err != nil {

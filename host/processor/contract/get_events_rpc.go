@@ -65,8 +65,8 @@ type getEventsRPCConfig struct {
 func (c *getEventsRPCConfig) SetDefaults() { c.XDRFormat = protocol.FormatJSON }
 
 // GetEventsRPC emits the ledger's contract events as Stellar RPC's getEvents would return
-// them, read from the ledger's zero-copy view (ingest.ExtractLedgerTxParts +
-// ingest.EventsFromTxParts): the ledger is never fully decoded, and an event that no filter
+// them, read from the ledger's zero-copy view (processor.TxPartsAndEvents: what the SDK's
+// ingest.ExtractLedgerTxParts + ingest.EventsFromTxParts give, in one walk): the ledger is never fully decoded, and an event that no filter
 // can match (by type and contract id) is not decoded either.
 //
 // Upstream pairs GetEventsRPC with an RPCSourceAdapter whose rpc_method is getEvents and
@@ -150,6 +150,9 @@ func (p *GetEventsRPC) Process(ctx context.Context, l *ledger.Ledger, _ []compon
 	for i := range parts {
 		if err := ctx.Err(); err != nil {
 			return nil, err
+		}
+		if !processor.HasEvents(events[i]) {
+			continue
 		}
 		tx := uint32(i + 1) //nolint:gosec // tx counts fit
 		var ok bool
