@@ -101,7 +101,8 @@ func TestWalkTxsMatchesSDK(t *testing.T) {
 			checkWalk(t, "truncated random ledger", raw[:len(raw)*2/3], versions)
 		}
 	}
-	t.Logf("real: %d transactions, %d events; LedgerCloseMeta versions %v; TransactionMeta versions %v", txs, events, lcmVersions, versions)
+	t.Logf("real ledgers: %d transactions, %d events; random ledgers by LedgerCloseMeta version %v; "+
+		"transactions compared by TransactionMeta version %v", txs, events, lcmVersions, versions)
 	for _, v := range []int32{0, 1, 2} {
 		if lcmVersions[v] == 0 {
 			t.Errorf("no random ledger of LedgerCloseMeta version %d", v)

@@ -70,7 +70,8 @@ type contractEventConfig struct {
 
 // ContractEvent emits every contract event of every transaction, read through the ledger's
 // zero-copy view (processor.TxPartsAndEvents: what the SDK's ingest.ExtractLedgerTxParts +
-// ingest.EventsFromTxParts give, in one walk): the ledger is never fully decoded, and only the topics and data of events that pass the filters are decoded.
+// ingest.EventsFromTxParts give, in one walk): the ledger is never fully decoded, and only the
+// topics and data of events that pass the filters are decoded.
 //
 // Config: network | network_passphrase; contract_id / contract_ids (C... strkeys; only events of
 // these contracts; upstream's kwickbit file names one with contract_id); event_types (contract,

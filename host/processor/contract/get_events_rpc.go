@@ -66,8 +66,9 @@ func (c *getEventsRPCConfig) SetDefaults() { c.XDRFormat = protocol.FormatJSON }
 
 // GetEventsRPC emits the ledger's contract events as Stellar RPC's getEvents would return
 // them, read from the ledger's zero-copy view (processor.TxPartsAndEvents: what the SDK's
-// ingest.ExtractLedgerTxParts + ingest.EventsFromTxParts give, in one walk): the ledger is never fully decoded, and an event that no filter
-// can match (by type and contract id) is not decoded either.
+// ingest.ExtractLedgerTxParts + ingest.EventsFromTxParts give, in one walk): the ledger is
+// never fully decoded, and an event that no filter can match (by type and contract id) is not
+// decoded either.
 //
 // Upstream pairs GetEventsRPC with an RPCSourceAdapter whose rpc_method is getEvents and
 // whose source config carries the getEvents request (filters, pagination, xdrFormat). In
