@@ -171,7 +171,7 @@ func runWith(ctx context.Context, cfg Config, logger *slog.Logger, httpLis net.L
 		// A rejected edit of a running pipeline's file: degraded, config_rejected.
 		ConfigRejected: d.configRejected,
 	})
-	reg.MustRegister(d.host.Readers()) // cdpd_reader_*, cdpd_ledger_memory_*
+	reg.MustRegister(d.host.Readers()) // cdpd_reader_*, cdpd_ledger_memory_*, cdpd_ledger_buffers_*
 
 	d.watcher, err = loader.NewWatcher(loader.Options{
 		Dir: cfg.ConfigDir, Check: builtin.LoaderCheck(registry), NameOverride: cfg.PipelineName,

@@ -241,7 +241,8 @@ func (h *Host) kill() {
 }
 
 // Readers is the host's registry of shared readers: their figures, and a prometheus.Collector
-// of the cdpd_reader_* and cdpd_ledger_memory_* metrics (the daemon registers it).
+// of the cdpd_reader_*, cdpd_ledger_memory_* and cdpd_ledger_buffers_* metrics (the daemon
+// registers it).
 func (h *Host) Readers() *readers.Registry { return h.readers }
 
 func (h *Host) stopAll(ctx context.Context, kill bool) error {

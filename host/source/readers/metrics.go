@@ -2,6 +2,8 @@ package readers
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/withobsrvr/cdpd/host/ledger"
 )
 
 // The registry's metrics: one series per live reader (a stopped reader leaves none), and the
@@ -34,12 +36,16 @@ var (
 		"The most bytes of ledgers in flight at once since the start.", nil, nil)
 	descMemWaits = prometheus.NewDesc("cdpd_ledger_memory_waits_total",
 		"Times a reader waited for the budget before reading a ledger (back pressure).", nil, nil)
+	descBuffers = prometheus.NewDesc("cdpd_ledger_buffers_total",
+		"Ledgers copied into the process's pool of ledger buffers.", nil, nil)
+	descBuffersReused = prometheus.NewDesc("cdpd_ledger_buffers_reused_total",
+		"Of cdpd_ledger_buffers_total, copies into a buffer the pool gave back (the rest were allocated).", nil, nil)
 )
 
 // Describe implements prometheus.Collector.
 func (reg *Registry) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descSubscribers, descCatchingUp, descNext, descLedgers, descObjects,
-		descBytes, descPerformed, descShared, descCuts, descMemUsed, descMemLimit, descMemPeak, descMemWaits} {
+		descBytes, descPerformed, descShared, descCuts, descMemUsed, descMemLimit, descMemPeak, descMemWaits, descBuffers, descBuffersReused} {
 		ch <- d
 	}
 }
@@ -73,4 +79,7 @@ func (reg *Registry) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descMemLimit, prometheus.GaugeValue, float64(max(b.Limit, 0)))
 	ch <- prometheus.MustNewConstMetric(descMemPeak, prometheus.GaugeValue, float64(b.Peak))
 	ch <- prometheus.MustNewConstMetric(descMemWaits, prometheus.CounterValue, float64(b.Waits))
+	ps := ledger.ReadPoolStats()
+	ch <- prometheus.MustNewConstMetric(descBuffers, prometheus.CounterValue, float64(ps.Copies))
+	ch <- prometheus.MustNewConstMetric(descBuffersReused, prometheus.CounterValue, float64(ps.Reused))
 }

@@ -10,6 +10,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stellar/go-stellar-sdk/support/datastore"
 	"go.uber.org/goleak"
 
@@ -146,6 +147,7 @@ func newReg(t *testing.T, opts Options) *Registry {
 func TestSubscribersShareOneReader(t *testing.T) {
 	st := newStore(t, 100, 119)
 	reg := newReg(t, Options{})
+	copied0, reused0 := bufferCounts(t, reg)
 	var da, db ledger.Decodes
 	a, err := reg.Subscribe(st.spec(), 100, 119, "a", &da)
 	if err != nil {
@@ -190,6 +192,36 @@ func TestSubscribersShareOneReader(t *testing.T) {
 	if a.State().Reader != rs[0].ID || a.State().Mode != ModeShared || a.State().Subscribers != 2 {
 		t.Fatalf("state %+v", a.State())
 	}
+	// One pooled copy per ledger read (the reader may have read a few ahead), and after the
+	// first, buffers come back: the two pipelines released each ledger.
+	copied, reused := bufferCounts(t, reg)
+	if n := copied - copied0; n < 20 || n > float64(st.reads.Load()) {
+		t.Fatalf("cdpd_ledger_buffers_total grew by %v for %d ledgers read", n, st.reads.Load())
+	}
+	if n := reused - reused0; n < 1 || n > copied-copied0 {
+		t.Fatalf("cdpd_ledger_buffers_reused_total grew by %v of %v copies", n, copied-copied0)
+	}
+}
+
+// bufferCounts reads cdpd_ledger_buffers_total and cdpd_ledger_buffers_reused_total from the
+// registry's collector.
+func bufferCounts(t *testing.T, reg *Registry) (copied, reused float64) {
+	t.Helper()
+	pr := prometheus.NewPedanticRegistry()
+	pr.MustRegister(reg)
+	mfs, err := pr.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		switch mf.GetName() {
+		case "cdpd_ledger_buffers_total":
+			copied = mf.GetMetric()[0].GetCounter().GetValue()
+		case "cdpd_ledger_buffers_reused_total":
+			reused = mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	return copied, reused
 }
 
 // A pipeline that starts behind reads on a reader of its own (catching up) and joins the
