@@ -6,8 +6,9 @@ import (
 	"github.com/withobsrvr/cdpd/host/ledger"
 )
 
-// The registry's metrics: one series per live reader (a stopped reader leaves none), and the
-// budget's.
+// The registry's metrics: one series per live reader (a stopped reader leaves none), the
+// budget's, and the process-wide ledger buffer pool's (host/ledger: one pool per process, as one
+// registry per daemon).
 var (
 	descSubscribers = prometheus.NewDesc("cdpd_reader_subscribers",
 		"Pipelines a shared reader hands its ledgers to.", []string{"reader", "datastore"}, nil)
