@@ -74,7 +74,7 @@ func (hc *hbCache) build(id string, p Pipeline, log *slog.Logger, name string) (
 			t = hbText{key: validUTF8(k), num: bits, text: text}
 			hc.metrics[k] = t
 		case t.num != bits:
-			t.num, t.text = bits, ""
+			t.num = bits
 			t.text, _ = contract.MetricText(v)
 			hc.metrics[k] = t
 		}

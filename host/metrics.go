@@ -59,10 +59,11 @@ var (
 		descGeneration, descLedgerAge}
 )
 
-// latencyBuckets are the upper bounds of cdp_pipeline_component_latency_seconds: 0.5 ms
-// doubling to ~16 s.
+// numLatencyBuckets is the number of bounds of cdp_pipeline_component_latency_seconds.
 const numLatencyBuckets = 16
 
+// latencyBuckets are the upper bounds of cdp_pipeline_component_latency_seconds: 0.5 ms
+// doubling to ~16 s.
 var latencyBuckets = prometheus.ExponentialBuckets(0.0005, 2, numLatencyBuckets)
 
 // latency is one component's cdp_pipeline_component_latency_seconds: a count per bucket (the
