@@ -199,22 +199,40 @@ func (w *WebSocket) write(c *wsClient) {
 	for {
 		select {
 		case msg := <-c.send:
-			ctx, cancel := context.WithTimeout(context.Background(), w.cfg.WriteTimeout)
-			err := c.conn.Write(ctx, websocket.MessageText, msg)
-			cancel()
-			if err != nil {
-				_ = c.conn.CloseNow()
+			if !w.send(c, msg) {
 				return
 			}
-			w.sent.Add(1)
 		case <-c.kill:
 			_ = c.conn.Close(websocket.StatusPolicyViolation, "slow consumer: buffer full")
 			return
 		case <-w.done:
-			_ = c.conn.Close(websocket.StatusGoingAway, "server closing")
-			return
+			// What Consume handed over before Close still goes out, then the goodbye.
+			for {
+				select {
+				case msg := <-c.send:
+					if !w.send(c, msg) {
+						return
+					}
+				default:
+					_ = c.conn.Close(websocket.StatusGoingAway, "server closing")
+					return
+				}
+			}
 		}
 	}
+}
+
+// send writes one message to c within write_timeout; on failure it closes c and says false.
+func (w *WebSocket) send(c *wsClient, msg []byte) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.WriteTimeout)
+	err := c.conn.Write(ctx, websocket.MessageText, msg)
+	cancel()
+	if err != nil {
+		_ = c.conn.CloseNow()
+		return false
+	}
+	w.sent.Add(1)
+	return true
 }
 
 // read handles c's registration messages until the connection ends.
@@ -347,8 +365,8 @@ func (f wsFilters) match(kind string, m map[string]any) bool {
 // Flush does nothing: records are handed to the clients in Consume.
 func (w *WebSocket) Flush(context.Context) error { return nil }
 
-// Close stops the server, closes every client (messages still buffered are dropped) and
-// waits for their goroutines.
+// Close stops the server, sends each client what its buffer still holds (each message within
+// write_timeout), closes it with "going away" and waits for their goroutines.
 func (w *WebSocket) Close(ctx context.Context) error {
 	w.mu.Lock()
 	select {
