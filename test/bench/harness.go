@@ -284,16 +284,17 @@ func Percentile(ds []time.Duration, p float64) time.Duration {
 
 // ProcSample is what /proc says about a process.
 type ProcSample struct {
-	RSS int64         // VmRSS, bytes
-	CPU time.Duration // utime + stime
+	RSS    int64         // VmRSS, bytes
+	CPU    time.Duration // utime + stime
+	MinFlt int64         // minor page faults (memory first touched, among others)
 }
 
 // clockTicks is USER_HZ, 100 on every Linux architecture Go supports (sysconf(_SC_CLK_TCK)
 // needs cgo).
 const clockTicks = 100
 
-// ReadProc reads the RSS (/proc/<pid>/status VmRSS) and CPU time (/proc/<pid>/stat utime and
-// stime) of a process.
+// ReadProc reads the RSS (/proc/<pid>/status VmRSS), CPU time and minor page faults
+// (/proc/<pid>/stat utime, stime and minflt) of a process.
 func ReadProc(pid int) (ProcSample, error) {
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
@@ -307,11 +308,11 @@ func ReadProc(pid int) (ProcSample, error) {
 	if err != nil {
 		return ProcSample{}, fmt.Errorf("reading the stat of process %d: %w", pid, err)
 	}
-	cpu, err := ParseStatCPU(stat)
+	cpu, minflt, err := ParseStat(stat)
 	if err != nil {
 		return ProcSample{}, fmt.Errorf("process %d: %w", pid, err)
 	}
-	return ProcSample{RSS: rss, CPU: cpu}, nil
+	return ProcSample{RSS: rss, CPU: cpu, MinFlt: minflt}, nil
 }
 
 // ParseVmRSS reads the VmRSS line of /proc/<pid>/status, in bytes.
@@ -340,28 +341,26 @@ func ParseStatusKB(status []byte, field string) (int64, error) {
 	return 0, fmt.Errorf("no %s line in /proc status", field)
 }
 
-// ParseStatCPU reads utime+stime (fields 14 and 15) of /proc/<pid>/stat. The command name
-// (field 2) is in parentheses and may hold spaces and parentheses: fields are counted after
-// its last ')'.
-func ParseStatCPU(stat []byte) (time.Duration, error) {
+// ParseStat reads the CPU time (utime + stime, fields 14 and 15) and the minor page faults
+// (minflt, field 10) of /proc/<pid>/stat. The command name (field 2) is in parentheses and may
+// hold spaces and parentheses: fields are counted after its last ')'.
+func ParseStat(stat []byte) (cpu time.Duration, minflt int64, err error) {
 	i := bytes.LastIndexByte(stat, ')')
 	if i < 0 {
-		return 0, errors.New("malformed /proc stat: no ')'")
+		return 0, 0, errors.New("malformed /proc stat: no ')'")
 	}
 	f := strings.Fields(string(stat[i+1:]))
-	// f[0] is field 3 (state); utime is field 14, stime field 15.
+	// f[0] is field 3 (state); minflt is field 10, utime field 14, stime field 15.
 	if len(f) < 13 {
-		return 0, fmt.Errorf("malformed /proc stat: %d fields after the command", len(f))
+		return 0, 0, fmt.Errorf("malformed /proc stat: %d fields after the command", len(f))
 	}
-	var ticks int64
-	for _, s := range f[11:13] {
-		v, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("malformed /proc stat CPU field %q: %w", s, err)
+	var v [3]int64
+	for n, s := range []string{f[7], f[11], f[12]} {
+		if v[n], err = strconv.ParseInt(s, 10, 64); err != nil {
+			return 0, 0, fmt.Errorf("malformed /proc stat field %q: %w", s, err)
 		}
-		ticks += v
 	}
-	return time.Duration(ticks) * time.Second / clockTicks, nil
+	return time.Duration(v[1]+v[2]) * time.Second / clockTicks, v[0], nil
 }
 
 // Digest is an order-sensitive checksum of contract events: the fields both a view-based and a

@@ -113,13 +113,14 @@ func TestParseProc(t *testing.T) {
 	if _, err := ParseVmRSS([]byte("Name:\tx\n")); err == nil {
 		t.Error("ParseVmRSS accepted a status without VmRSS")
 	}
-	// A command name with spaces and a parenthesis; utime 250 and stime 50 ticks = 3 s.
+	// A command name with spaces and a parenthesis; 100 minor faults; utime 250 and stime 50
+	// ticks = 3 s.
 	stat := []byte("4242 (cd pd) x) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 9 0 100 1000 300")
-	if got, err := ParseStatCPU(stat); err != nil || got != 3*time.Second {
-		t.Errorf("ParseStatCPU = %s, %v; want 3s", got, err)
+	if cpu, minflt, err := ParseStat(stat); err != nil || cpu != 3*time.Second || minflt != 100 {
+		t.Errorf("ParseStat = %s, %d, %v; want 3s, 100", cpu, minflt, err)
 	}
-	if _, err := ParseStatCPU([]byte("4242 cdpd S 1")); err == nil {
-		t.Error("ParseStatCPU accepted a stat without the command")
+	if _, _, err := ParseStat([]byte("4242 cdpd S 1")); err == nil {
+		t.Error("ParseStat accepted a stat without the command")
 	}
 }
 
