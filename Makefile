@@ -17,7 +17,7 @@ LDFLAGS       := -X github.com/withobsrvr/cdpd/daemon.Version=$(VERSION) -X gith
 BUILD_FLAGS   := -v -ldflags '$(LDFLAGS)'
 export PATH   := $(TOOLS):$(PATH)
 
-.PHONY: help build test test-short run bench proto proto-check lint fuzz soak failpoints docs-check clean
+.PHONY: help build test test-short run bench bench-smoke proto proto-check lint fuzz soak failpoints docs-check clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-12s %s\n",$$1,$$2}'
@@ -28,10 +28,11 @@ build: ## build bin/cdpd and bin/flowctl, stamped with the version of git descri
 	$(GO) build $(BUILD_FLAGS) -o $(BIN)/cdpd ./cmd/cdpd
 	$(GO) build $(BUILD_FLAGS) -o $(BIN)/flowctl ./cmd/flowctl
 
-test: build ## vet, every test with the race detector (needs PostgreSQL: see .ci/run), the failpoint crashes, a fuzz smoke run, docs-check
+test: build ## vet, every test with the race detector (needs PostgreSQL: see .ci/run), the failpoint crashes, a fuzz smoke run, the benchmark smoke run, docs-check
 	$(GO) vet ./...
 	$(GO) test $(TEST_FLAGS) ./...
 	$(MAKE) failpoints
+	$(MAKE) bench-smoke
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 20s ./loader
 	$(MAKE) docs-check
 
@@ -51,6 +52,9 @@ run: build ## start cdpd with an embedded control plane on configs/ and the fixt
 
 bench: ## benchmarks that print ratios measured in one run (see BENCHMARKS.md)
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 15m ./test/bench/...
+
+bench-smoke: ## every benchmark outside test/bench once, its figures ignored: a benchmark that no longer runs fails here, not when someone needs it
+	$(GO) test -run '^$$' -bench . -benchtime 1x $$($(GO) list ./... | grep -v /test/bench)
 
 proto: ## regenerate the protobuf Go code (protoc from Debian's protobuf-compiler): flowctl.v1, cdpd.v1, flowctl's legacy API
 	@command -v protoc >/dev/null || { echo "protoc missing: apt-get install -y protobuf-compiler"; exit 1; }

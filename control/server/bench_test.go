@@ -24,7 +24,7 @@ const benchServices = 10000
 // (closed loop); "paced-1000/s" sends 1,000 heartbeats/s (the goal: p99 under 10 ms at that
 // rate). Each heartbeat carries 16 metrics shaped like a cdpd pipeline's, 3 of them changing.
 func BenchmarkHeartbeats(b *testing.B) {
-	r := start(b, Options{DBPath: benchDB(b)})
+	r := start(b, Options{DBPath: benchDB(b), MaxServicesPerClient: benchServices}) // one client registers them all
 	conns := []flowctlv1.ControlPlaneServiceClient{r.cp}
 	for range 3 {
 		conn, err := grpc.NewClient(r.addr, grpc.WithTransportCredentials(insecureCreds()))

@@ -41,7 +41,7 @@ func fleetMetrics(i int) map[string]string {
 // 5,000 cdpd pipelines from 4 instances, with the re-export on.
 func BenchmarkFleetScrape(b *testing.B) {
 	reg := prometheus.NewRegistry()
-	s, err := New(Options{Registerer: reg, ReexportMetrics: DefaultReexportMetrics, MaxServices: 10000})
+	s, err := New(Options{Registerer: reg, ReexportMetrics: DefaultReexportMetrics, MaxServices: 10000, MaxServicesPerClient: 10000}) // one caller registers them all
 	if err != nil {
 		b.Fatal(err)
 	}
