@@ -37,6 +37,8 @@ type Server struct {
 	asUser  string // run binaries as this user (when root), else ""
 	mu      sync.Mutex
 	running bool
+	dbs     map[testing.TB]string // DB's databases of the tests running, by test
+	nDB     int                   // DB's databases ever created (names are never reused)
 }
 
 // Start launches a server for one test and stops and removes it when the test ends.
@@ -182,8 +184,51 @@ func (s *Server) run(name string, args ...string) ([]byte, error) {
 }
 
 // DSN is the connection string of the postgres database (user postgres, no password).
-func (s *Server) DSN() string {
-	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", s.port)
+func (s *Server) DSN() string { return s.dsn("postgres") }
+
+func (s *Server) dsn(db string) string {
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", s.port, db)
+}
+
+// DB returns the connection string of a database of t's own (DBName).
+func (s *Server) DB(t testing.TB) string {
+	t.Helper()
+	return s.dsn(s.DBName(t))
+}
+
+// DBName returns the name of a database of t's own, created on t's first call and dropped
+// (with its connections) when t ends. Tests sharing a server so never see each other's
+// tables, and every run of a test (go test -count=N) starts from an empty database.
+func (s *Server) DBName(t testing.TB) string {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if name, ok := s.dbs[t]; ok {
+		return name
+	}
+	if s.dbs == nil {
+		s.dbs = map[testing.TB]string{}
+	}
+	s.nDB++
+	name := "t" + strconv.Itoa(s.nDB)
+	if out, err := s.run("createdb", s.clientArgs(name)...); err != nil {
+		t.Fatalf("pgtest: creating database %s: %v: %s", name, err, tail(out))
+	}
+	s.dbs[t] = name
+	t.Cleanup(func() {
+		s.mu.Lock()
+		delete(s.dbs, t)
+		s.mu.Unlock()
+		if out, err := s.run("dropdb", append([]string{"--force"}, s.clientArgs(name)...)...); err != nil {
+			t.Errorf("pgtest: dropping database %s: %v: %s", name, err, tail(out))
+		}
+	})
+	return name
+}
+
+// clientArgs are the arguments of a client binary (createdb, dropdb) acting on database db.
+func (s *Server) clientArgs(db string) []string {
+	return []string{"-h", "127.0.0.1", "-p", strconv.Itoa(s.port), "-U", "postgres", db}
 }
 
 // Port is the TCP port the server listens on (the same across Stop and StartAgain).

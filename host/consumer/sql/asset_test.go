@@ -39,7 +39,7 @@ func assetLedgers(t *testing.T, chain func(raw []byte) []component.Record) []ass
 func runAssets(t *testing.T, srv *pgtest.Server, table string, ledgers []assetLedger) {
 	t.Helper()
 	ctx := context.Background()
-	c, err := component.Construct(NewSaveAssetToPostgreSQL, map[string]any{"connection_string": srv.DSN(), "table_name": table},
+	c, err := component.Construct(NewSaveAssetToPostgreSQL, map[string]any{"connection_string": srv.DB(t), "table_name": table},
 		component.Env{Pipeline: "assets-" + table})
 	if err != nil {
 		t.Fatal(err)

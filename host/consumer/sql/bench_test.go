@@ -14,7 +14,7 @@ import (
 func BenchmarkPostgres(b *testing.B) {
 	srv := pgtest.Shared(b)
 	consumertest.BenchConsumer(b, func(i int) component.Consumer {
-		p, err := component.Construct(NewPostgres, map[string]any{"connection_string": srv.DSN(), "table_name": fmt.Sprintf("bench_%d_%d", b.N, i)},
+		p, err := component.Construct(NewPostgres, map[string]any{"connection_string": srv.DB(b), "table_name": fmt.Sprintf("bench_%d_%d", b.N, i)},
 			component.Env{Pipeline: "bench", Name: fmt.Sprintf("bench_%d_%d", b.N, i)})
 		if err != nil {
 			b.Fatal(err)

@@ -28,7 +28,7 @@ func TestPostgresConcurrentStartsCreateSharedTables(t *testing.T) {
 		}
 		ps := make([]*Postgres, consumers)
 		for i := range ps {
-			p, err := component.Construct(NewPostgres, map[string]any{"connection_string": srv.DSN(), "table_name": table,
+			p, err := component.Construct(NewPostgres, map[string]any{"connection_string": srv.DB(t), "table_name": table,
 				"cursor_table": cursor, "max_retry_wait": "200ms"}, component.Env{Pipeline: fmt.Sprintf("p%d", i), Name: "SaveToPostgreSQL"})
 			if err != nil {
 				t.Fatal(err)

@@ -35,7 +35,7 @@ func TestPostgresStaleWriterFenced(t *testing.T) {
 	ctx := context.Background()
 	clock := testutil.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)) // never moves: commits on Flush only
 	writer := func() *Postgres {
-		p, err := component.Construct(NewPostgres, map[string]any{"connection_string": srv.DSN(), "table_name": "fenced",
+		p, err := component.Construct(NewPostgres, map[string]any{"connection_string": srv.DB(t), "table_name": "fenced",
 			"max_retry_wait": "200ms", "batch_size": 1000}, component.Env{Pipeline: "fenced", Name: "SaveToPostgreSQL", Now: clock.Now})
 		if err != nil {
 			t.Fatal(err)

@@ -25,7 +25,7 @@ import (
 
 func newTestPostgres(t *testing.T, srv *pgtest.Server, pipeline, table string, cfg map[string]any) *Postgres {
 	t.Helper()
-	full := map[string]any{"connection_string": srv.DSN(), "table_name": table, "max_retry_wait": "200ms"}
+	full := map[string]any{"connection_string": srv.DB(t), "table_name": table, "max_retry_wait": "200ms"}
 	for k, v := range cfg {
 		full[k] = v
 	}
@@ -42,7 +42,7 @@ func newTestPostgres(t *testing.T, srv *pgtest.Server, pipeline, table string, c
 func connect(t *testing.T, srv *pgtest.Server) *pgx.Conn {
 	t.Helper()
 	ctx := context.Background()
-	c, err := pgx.Connect(ctx, srv.DSN())
+	c, err := pgx.Connect(ctx, srv.DB(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -428,7 +428,7 @@ func TestPostgresFlushInterval(t *testing.T) {
 	var now atomic.Int64
 	now.Store(time.Date(2025, 7, 1, 0, 0, 0, 0, time.UTC).UnixNano())
 	clock := func() time.Time { return time.Unix(0, now.Load()) }
-	p, err := component.Construct(NewPostgres, map[string]any{"connection_string": srv.DSN(), "table_name": "flush_interval",
+	p, err := component.Construct(NewPostgres, map[string]any{"connection_string": srv.DB(t), "table_name": "flush_interval",
 		"flush_interval": "3s"}, component.Env{Pipeline: "flush-interval", Name: "SaveToPostgreSQL", Now: clock})
 	if err != nil {
 		t.Fatal(err)

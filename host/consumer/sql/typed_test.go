@@ -17,7 +17,7 @@ import (
 // username, password) on the test server.
 func newTyped(t *testing.T, srv *pgtest.Server, ctor func(*UpstreamPostgresConfig, component.Env) (component.Consumer, error), pipeline string) *Postgres {
 	t.Helper()
-	c, err := component.Construct(ctor, map[string]any{"host": "127.0.0.1", "port": srv.Port(), "database": "postgres",
+	c, err := component.Construct(ctor, map[string]any{"host": "127.0.0.1", "port": srv.Port(), "database": srv.DBName(t),
 		"username": "postgres", "password": "unused", "sslmode": "disable", "flush_interval_ms": 1500}, component.Env{Pipeline: pipeline})
 	if err != nil {
 		t.Fatal(err)
