@@ -62,9 +62,9 @@ var shared struct {
 	err  error
 }
 
-// Shared returns a server shared by every test of the package, launched on first use. The
-// package's TestMain must call StopShared after m.Run. Tests that stop the shared server must
-// start it again before they end.
+// Shared returns a server shared by every test of the package, launched on first use; each test
+// works in a database of its own (DB). The package's TestMain must call StopShared after m.Run.
+// Tests that stop the shared server must start it again before they end.
 func Shared(t testing.TB) *Server {
 	t.Helper()
 	shared.once.Do(func() { shared.s, shared.err = Launch() })
