@@ -59,14 +59,6 @@ func (r *run) launch() {
 		n++
 	}
 	r.stages.Store(int64(n))
-	r.lastStage = func() {
-		for _, ch := range chans {
-			for it := range ch {
-				it.l.Release()
-			}
-		}
-		close(r.allDone)
-	}
 	// Build the chain backwards: each stage sends to next.
 	next, closeNext := fanout, closeCons
 	for i := len(r.procs) - 1; i >= 0; i-- {
@@ -91,6 +83,7 @@ func (r *run) launch() {
 	for i, c := range r.cons {
 		go r.consumerLoop(i, c, consCh[i])
 	}
+	r.stageChans = chans
 	go r.sourceLoop(next, closeNext)
 	go r.prog.loop()
 }
@@ -98,9 +91,15 @@ func (r *run) launch() {
 // stageDone ends one stage goroutine; the last one releases what is left in the incarnation's
 // channels (all closed by then: their senders have returned) and closes allDone.
 func (r *run) stageDone() {
-	if r.stages.Add(-1) == 0 {
-		r.lastStage()
+	if r.stages.Add(-1) != 0 {
+		return
 	}
+	for _, ch := range r.stageChans {
+		for it := range ch {
+			it.l.Release()
+		}
+	}
+	close(r.allDone)
 }
 
 func (r *run) sourceLoop(send func(context.Context, item) bool, closeNext func()) {

@@ -33,7 +33,7 @@ type lifecycle struct {
 	startStop context.CancelFunc
 
 	stages      atomic.Int64  // stage goroutines still running (run.stageDone)
-	lastStage   func()        // what the last of them to return does (run.launch)
+	stageChans  []chan item   // their channels, released by the last of them to return
 	allDone     chan struct{} // closed once they all returned and their channels are empty
 	abandon     chan struct{} // closed when the stuck ones are no longer waited for
 	abandonOnce sync.Once
